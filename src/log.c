@@ -1,0 +1,162 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int			 ps_log_level = PS_LOG_INFO;
+static int		 log_fd = STDERR_FILENO;
+static char		*log_path;
+static pthread_mutex_t	 log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+void
+ps_log_set_level(int level)
+{
+	ps_log_level = level;
+}
+
+int
+ps_log_open(const char *path)
+{
+	int	fd;
+
+	if (path == NULL) {
+		pthread_mutex_lock(&log_lock);
+		if (log_fd > STDERR_FILENO)
+			close(log_fd);
+		log_fd = STDERR_FILENO;
+		free(log_path);
+		log_path = NULL;
+		pthread_mutex_unlock(&log_lock);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	pthread_mutex_lock(&log_lock);
+	if (log_fd > STDERR_FILENO)
+		close(log_fd);
+	log_fd = fd;
+	if (log_path != path) {
+		free(log_path);
+		log_path = strdup(path);
+	}
+	pthread_mutex_unlock(&log_lock);
+	return 0;
+}
+
+int
+ps_log_reopen(void)
+{
+	char	*path;
+	int	 r;
+
+	if (log_path == NULL)
+		return 0;
+	path = strdup(log_path);
+	r = path != NULL ? ps_log_open(path) : -1;
+	free(path);
+	return r;
+}
+
+void
+ps_log_quiet(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (log_fd > STDERR_FILENO)
+		close(log_fd);
+	log_fd = -1;
+	pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
+{
+	char		line[2048], stamp[32];
+	struct timespec	ts;
+	struct tm	tm;
+	size_t		n;
+	int		k;
+
+	if (level < 0)
+		level = 0;
+	if (level > PS_LOG_DEBUG)
+		level = PS_LOG_DEBUG;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	k = snprintf(line, sizeof line, "%s.%03ldZ psctl %s: ", stamp,
+	    ts.tv_nsec / 1000000, log_names[level]);
+	n = k > 0 ? (size_t)k : 0;
+	k = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	if (k > 0)
+		n += (size_t)k;
+	if (n > sizeof line - 2)
+		n = sizeof line - 2;
+	if (suffix != NULL) {
+		k = snprintf(line + n, sizeof line - n, ": %s", suffix);
+		if (k > 0)
+			n += (size_t)k;
+		if (n > sizeof line - 2)
+			n = sizeof line - 2;
+	}
+	while (n > 0 && line[n - 1] == '\n')
+		n--;
+	line[n++] = '\n';
+	pthread_mutex_lock(&log_lock);
+	if (log_fd != -1 && write(log_fd, line, n) == -1) {
+		/* Nowhere left to report it. */
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+void
+ps_log_write(int level, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap, NULL);
+	va_end(ap);
+}
+
+void
+ps_log_lws_emit(int level, const char *line)
+{
+	/* lws levels: 1 err, 2 warn, 4 notice, 8 info, ... */
+	ps_log_write(level == 1 ? PS_LOG_ERROR : level == 2 ? PS_LOG_WARN :
+	    PS_LOG_DEBUG, "lws: %s", line);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite(PS_LOG_ERROR, fmt, ap, strerror(saved));
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vwrite(PS_LOG_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,115 @@
+/*
+ * libpsctl: the C client library for psctl workers.
+ *
+ * A connection speaks psctl.worker.v1 (psctl-protocol(7)) to one server.
+ * Every call blocks until the server's reply or the connection's timeout and
+ * returns 0, or -1 with psctl_error() and psctl_errcode() saying why.  One
+ * thread uses a connection at a time; use several connections for several
+ * servers (shards) or threads.
+ *
+ *	struct psctl_opts o = { .url = "ws://127.0.0.1:7070", .name = "w0" };
+ *	struct psctl *c = psctl_connect(&o, err, sizeof err);
+ *	psctl_pull(c, &model);		// borrowed tensors, valid until next call
+ *	psctl_push(c, update, n, &version);
+ *	psctl_close(c);
+ */
+#ifndef PSCTL_H
+#define PSCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PSCTL_DIMS_MAX	8
+
+/* Why a call failed. */
+enum psctl_errcode {
+	PSCTL_OK = 0,
+	PSCTL_E_UNAVAILABLE,	/* cannot reach the server */
+	PSCTL_E_AUTH,		/* token refused */
+	PSCTL_E_TLS,
+	PSCTL_E_TIMEOUT,
+	PSCTL_E_CLOSED,		/* the connection is gone */
+	PSCTL_E_PROTOCOL,	/* the server sent something invalid */
+	PSCTL_E_SERVER,		/* the server refused: see psctl_server_code() */
+	PSCTL_E_ARG,		/* bad argument from the caller */
+	PSCTL_E_NOMEM
+};
+
+struct psctl_opts {
+	const char	*url;		/* ws://HOST:PORT or wss://; NULL = $PSCTL_URL or ws://127.0.0.1:7070 */
+	const char	*token;		/* bearer token; NULL = none */
+	const char	*ca_file;	/* wss: CA to verify the server with */
+	const char	*name;		/* worker name shown to operators; may be NULL */
+	uint64_t	 resume_id;	/* worker id to resume; 0 = new worker */
+	int		 timeout_ms;	/* each call; 0 = 30 s */
+	size_t		 max_message;	/* largest reply accepted; 0 = 2 GiB */
+};
+
+/* A tensor as the library hands it out or takes it in. */
+struct psctl_tensor {
+	const char	*name;		/* NUL-terminated */
+	unsigned	 ndim;
+	uint64_t	 dims[PSCTL_DIMS_MAX];
+	size_t		 n;		/* elements (product of dims) */
+	float		*data;		/* n floats */
+};
+
+struct psctl;
+
+/*
+ * Connects, completes the WebSocket handshake and the hello.  Returns a
+ * connection, or NULL with a reason in err (errlen bytes) and, if code is
+ * not NULL, the error code.
+ */
+struct psctl	*psctl_connect(const struct psctl_opts *, char *err,
+		     size_t errlen, enum psctl_errcode *code);
+void		 psctl_close(struct psctl *);	/* NULL is a no-op */
+
+/* The id the server gave this worker, and the model version at hello. */
+uint64_t	 psctl_worker_id(const struct psctl *);
+/*
+ * The model's tensors as of hello or the last init/pull: names and shapes
+ * (data NULL after hello).  Borrowed: valid until the next call.  *n = 0
+ * when the server has no model yet.
+ */
+const struct psctl_tensor *psctl_model(const struct psctl *, size_t *n);
+uint64_t	 psctl_version(const struct psctl *);
+
+/*
+ * Creates the model from t[0..n) (first writer wins); if the server has a
+ * model with the same names and shapes, gets that instead.  On success the
+ * current model is in psctl_model() with data, and *version is set.
+ */
+int		 psctl_init(struct psctl *, const struct psctl_tensor *t,
+		     size_t n, uint64_t *version);
+/*
+ * Pulls the whole model (names NULL) or the named tensors.  *out points to
+ * library-owned tensors valid until the next call on this connection.
+ */
+int		 psctl_pull(struct psctl *, const char *const *names,
+		     size_t nnames, const struct psctl_tensor **out,
+		     size_t *nout, uint64_t *version);
+/* Pulls and copies into the caller's tensors, matched by name and shape. */
+int		 psctl_pull_into(struct psctl *, struct psctl_tensor *t,
+		     size_t n, uint64_t *version);
+/*
+ * Pushes an update of some or all tensors; *version (may be NULL) gets the
+ * model version after it was applied (or, in sync mode, after its round).
+ */
+int		 psctl_push(struct psctl *, const struct psctl_tensor *t,
+		     size_t n, uint64_t *version);
+
+enum psctl_errcode psctl_errcode(const struct psctl *);
+const char	*psctl_error(const struct psctl *);
+/* The protocol's error code (psctl-protocol(7)) when errcode is PSCTL_E_SERVER. */
+int		 psctl_server_code(const struct psctl *);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,148 @@
+/*
+ * The parameter store: one model, an ordered set of named float32 tensors,
+ * with a model version, a version per tensor, an update rule and its
+ * optimizer state.  No I/O, no locking: the server's service thread owns the
+ * live store; other threads work on a ps_store_clone().
+ *
+ * Every mutating call validates its whole input first and changes nothing
+ * when it returns -1: no partial updates, ever.
+ */
+#ifndef PS_STORE_H
+#define PS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+/*
+ * Optimizer state is checkpointed as extra tensors named
+ * PS_STATE_PREFIX "<slot>." "<tensor name>", slot "m" (momentum buffer, adam
+ * first moment) or "v" (adam second moment).  Names beginning with "__" are
+ * reserved: init and push refuse them.
+ */
+#define PS_STATE_PREFIX	"__psctl."
+
+enum ps_rule_kind {
+	PS_RULE_ADD = 0,	/* w += u */
+	PS_RULE_ELEPHAS,	/* w -= u (Elephas's delta = old - new) */
+	PS_RULE_SGD,		/* w -= lr * g */
+	PS_RULE_MOMENTUM,	/* v = mu v + g; w -= lr (nesterov ? g + mu v : v) */
+	PS_RULE_ADAM		/* bias-corrected Adam, step t per tensor */
+};
+
+struct ps_rule {
+	enum ps_rule_kind kind;
+	double		 lr;		/* sgd, momentum, adam; default 0.01 */
+	double		 momentum;	/* momentum; default 0.9 */
+	int		 nesterov;	/* momentum; default 0 */
+	double		 beta1;		/* adam; default 0.9 */
+	double		 beta2;		/* adam; default 0.999 */
+	double		 eps;		/* adam; default 1e-8 */
+};
+
+struct ps_tensor {
+	char		*name;		/* owned, NUL-terminated */
+	size_t		 namelen;
+	unsigned	 ndim;
+	uint64_t	 dims[PS_DIMS_MAX];
+	size_t		 n;		/* elements */
+	float		*data;		/* owned, n floats, 64-byte aligned */
+	float		*m;		/* owned optimizer state or NULL */
+	float		*v;		/* owned optimizer state or NULL */
+	uint64_t	 version;	/* model version of its last update */
+	uint64_t	 steps;		/* updates applied (adam's t) */
+	double		 update_l2;	/* L2 norm of the last applied change */
+	double		 l2;		/* cached L2 norm; see ps_store_l2() */
+	int		 l2_stale;
+};
+
+/* Fills r with the defaults for kind. */
+void		 ps_rule_defaults(struct ps_rule *, enum ps_rule_kind);
+/* Parses "add", "elephas", "sgd", "momentum", "adam"; -1 if unknown. */
+int		 ps_rule_parse(const char *, enum ps_rule_kind *);
+const char	*ps_rule_name(enum ps_rule_kind);
+/* 1 when the rule keeps m (momentum, adam) / v (adam) state. */
+int		 ps_rule_has_m(enum ps_rule_kind);
+int		 ps_rule_has_v(enum ps_rule_kind);
+
+/* A new, empty store (no tensors, version 0) that applies rule. */
+struct ps_store	*ps_store_new(const struct ps_rule *);
+void		 ps_store_free(struct ps_store *);	/* NULL is a no-op */
+/* A deep copy: tensors, state, versions (the checkpoint snapshot). */
+struct ps_store	*ps_store_clone(const struct ps_store *);
+
+/*
+ * Creates the model from n views (dtype F32; F16/BF16/F64 are converted),
+ * in their order.  The store must be empty.  Refuses (-1, *code, *cause
+ * allocated for the caller to free) empty or reserved or duplicate names,
+ * invalid UTF-8, more than PS_DIMS_MAX dims, byte sizes that do not match
+ * the shape, non-finite values.  Version stays 0; each tensor's version 0.
+ */
+int		 ps_store_init(struct ps_store *, const struct ps_tview *,
+		     size_t n, int *code, char **cause);
+/*
+ * Returns 0 when the views name exactly the model's tensors with the same
+ * shapes in the same order (what a second init must send), else -1 with
+ * PS_E_MISMATCH and a cause saying the first difference.  Data is ignored.
+ */
+int		 ps_store_matches(const struct ps_store *,
+		     const struct ps_tview *, size_t n, int *code, char **cause);
+
+int		 ps_store_empty(const struct ps_store *);
+size_t		 ps_store_count(const struct ps_store *);
+size_t		 ps_store_params(const struct ps_store *);	/* elements */
+uint64_t	 ps_store_version(const struct ps_store *);
+/* Sets the model version (load from checkpoint, reset keeps it rising). */
+void		 ps_store_set_version(struct ps_store *, uint64_t);
+const struct ps_rule *ps_store_rule(const struct ps_store *);
+/* Borrowed: valid until ps_store_free(); tensors never move or resize. */
+const struct ps_tensor *ps_store_tensor(const struct ps_store *, size_t i);
+struct ps_tensor *ps_store_tensor_mut(struct ps_store *, size_t i);
+/* By name (not NUL-terminated); NULL when absent, else *index set. */
+const struct ps_tensor *ps_store_find(const struct ps_store *,
+		     const char *name, size_t namelen, size_t *index);
+/* Allocates zeroed m/v for every tensor as the rule needs (idempotent). */
+void		 ps_store_alloc_state(struct ps_store *);
+
+/*
+ * Validates an update of some or all tensors: every name known and named
+ * once, dtype F32, shape equal to the model's, every value finite.  Returns
+ * 0, or -1 with *code (PS_E_UNKNOWN_TENSOR, PS_E_DUPLICATE, PS_E_SHAPE,
+ * PS_E_DTYPE, PS_E_NONFINITE, PS_E_NO_MODEL) and *cause naming the tensor.
+ */
+int		 ps_store_check(const struct ps_store *,
+		     const struct ps_tview *, size_t n, int *code, char **cause);
+/*
+ * Checks, then applies the update under the store's rule: the model
+ * version rises by one, and each named tensor's version becomes it, its
+ * steps rise by one and its update_l2 is the norm of the change to w.
+ * Returns the new version, or 0 with *code/*cause and the store untouched.
+ */
+uint64_t	 ps_store_apply(struct ps_store *, const struct ps_tview *,
+		     size_t n, int *code, char **cause);
+
+/* L2 norm of tensor i, recomputed only when stale. */
+double		 ps_store_l2(struct ps_store *, size_t i);
+/* L2 norm of the whole model (sqrt of the sum of squared tensor norms). */
+double		 ps_store_model_l2(struct ps_store *);
+/* L2 norm of the last applied update across the tensors it touched. */
+double		 ps_store_last_update_l2(const struct ps_store *);
+
+/*
+ * Synchronous rounds: an accumulator shaped like the model sums validated
+ * updates; ps_store_apply_mean() applies, for each tensor, the sum of its
+ * contributions divided by their number, as one update (one version), and
+ * resets the accumulator.  Allocates only in ps_accum_new().
+ */
+struct ps_accum	*ps_accum_new(const struct ps_store *);
+void		 ps_accum_free(struct ps_accum *);
+/* Validates with ps_store_check(); adds; 0 or -1 with nothing added. */
+int		 ps_accum_add(struct ps_accum *, const struct ps_store *,
+		     const struct ps_tview *, size_t n, int *code, char **cause);
+size_t		 ps_accum_updates(const struct ps_accum *);
+void		 ps_accum_reset(struct ps_accum *);
+/* Returns the new version, or 0 when nothing was accumulated. */
+uint64_t	 ps_store_apply_mean(struct ps_store *, struct ps_accum *);
+
+#endif
