@@ -39,6 +39,19 @@
  *		(0 = none) reply: version = the model version after it
  *	REPLY	answers the request with the same id
  *	ERROR	status = code, text = reason, same id as the request
+ *
+ * Rules ps_proto_decode() enforces beyond the layout (a receiver refuses
+ * what breaks them):
+ *	- status is 0 except in ERROR, where it is non-zero (any value: an
+ *	  unknown code is a generic failure); ERROR carries no records;
+ *	- HELLO carries no records; PULL records have dtype NONE and ndim 0;
+ *	  INIT and PUSH records carry data (dtype F32, F16 or BF16);
+ *	- text and names are UTF-8 without NUL (no overlongs, surrogates or
+ *	  code points above U+10FFFF); text is at most PS_PROTO_TEXT_MAX bytes;
+ *	- F64 (4) is never on the wire: checkpoints only;
+ *	- every padding byte and the reserved u32 are zero: padding is
+ *	  checked, so an encoder that misplaces a field is caught at once;
+ *	- the message ends exactly after the last record's padded data.
  */
 #ifndef PS_PROTO_H
 #define PS_PROTO_H
@@ -75,7 +88,10 @@ struct ps_msg_hdr {
 	uint32_t	textlen;
 };
 
-/* Limits enforced by ps_proto_decode() before it trusts any length. */
+/*
+ * Limits enforced by ps_proto_decode() before it trusts any length; 0 (or
+ * a NULL pointer for the struct) means no limit beyond the format's own.
+ */
 struct ps_limits {
 	size_t		max_message;	/* bytes */
 	size_t		max_tensors;	/* records per message */
@@ -98,6 +114,7 @@ void		 ps_msg_free(struct ps_msg *);
 
 /*
  * Checks the header alone (len >= PS_PROTO_HDRLEN): magic, flags, op.
+ * Fills the header fields whenever len allows, even on failure.
  * Returns 0, or -1 with a reason in err (errlen bytes, NUL-terminated).
  */
 int		 ps_proto_decode_hdr(const void *buf, size_t len,
@@ -110,6 +127,14 @@ int		 ps_proto_decode_hdr(const void *buf, size_t len,
  * 8-byte aligned.  Returns 0, or -1 with *code (PS_E_MALFORMED,
  * PS_E_TOO_LARGE, PS_E_UNKNOWN_OP, PS_E_DTYPE) and a reason that names the
  * record and byte offset in err.  On -1 m->count is 0.  -2: out of memory.
+ * Checks run in this order: message size against the limit, length >= 40,
+ * magic, flags, op (PS_E_UNKNOWN_OP), count against the limit and text
+ * length (PS_E_TOO_LARGE), text, count against the bytes left (each record
+ * needs 16 at least), each record in turn, trailing bytes, op rules (a
+ * record dtype the op does not take is PS_E_DTYPE).  m->h is filled from
+ * the raw header whenever len >= 40, even on failure, so that an ERROR
+ * reply can echo the request id.  t[] grows (realloc) only when count
+ * exceeds m->cap; nothing else allocates.  Any thread; m is the caller's.
  */
 int		 ps_proto_decode(const void *buf, size_t len,
 		     const struct ps_limits *, struct ps_msg *m, int *code,
@@ -119,7 +144,12 @@ int		 ps_proto_decode(const void *buf, size_t len,
 size_t		 ps_proto_record_size(const struct ps_tview *);
 /* Size of a record's head (everything before its data). */
 size_t		 ps_proto_record_head_size(const struct ps_tview *);
-/* Size of a whole message; SIZE_MAX on overflow. */
+/*
+ * Size of a whole message; SIZE_MAX on overflow or when it cannot be
+ * encoded: text over PS_PROTO_TEXT_MAX, a namelen outside 1..255, ndim
+ * over 8, an unknown dtype, or nbytes other than product(dims) times the
+ * dtype size (0 for NONE).  The put functions below trust their input.
+ */
 size_t		 ps_proto_size(size_t textlen, const struct ps_tview *, size_t n);
 /* Writes the 40-byte header. */
 void		 ps_proto_put_hdr(void *buf, const struct ps_msg_hdr *);
@@ -131,7 +161,9 @@ size_t		 ps_proto_put_record_head(void *buf, const struct ps_tview *);
 size_t		 ps_proto_put_record(void *buf, const struct ps_tview *);
 /*
  * Encodes a whole message into buf (cap bytes).  h->count and h->textlen
- * are set from n and textlen.  Returns its size, or 0 when cap is short.
+ * are set from n and textlen.  Returns its size, or 0 when cap is short
+ * or ps_proto_size() refuses the views.  Never allocates; buf needs no
+ * alignment.
  */
 size_t		 ps_proto_encode(void *buf, size_t cap, struct ps_msg_hdr *h,
 		     const char *text, size_t textlen,

@@ -158,12 +158,18 @@ ps_shape_format(unsigned ndim, const uint64_t *dims, char *buf, size_t len)
 int
 ps_name_valid(const char *name, size_t len)
 {
-	const unsigned char	*s = (const unsigned char *)name;
+	if (len < 1 || len > PS_NAME_MAX)
+		return (0);
+	return (ps_utf8_valid(name, len));
+}
+
+int
+ps_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char	*s = (const unsigned char *)str;
 	size_t			 i = 0, need, k;
 	uint32_t		 cp, min;
 
-	if (len < 1 || len > PS_NAME_MAX)
-		return (0);
 	while (i < len) {
 		if (s[i] == 0)
 			return (0);

@@ -76,6 +76,11 @@ void		 ps_shape_format(unsigned ndim, const uint64_t *dims,
 		     char *buf, size_t len);
 /* Returns 1 when the name is 1..PS_NAME_MAX bytes of valid UTF-8 without NUL. */
 int		 ps_name_valid(const char *, size_t);
+/*
+ * Returns 1 when len bytes (0 allowed) are valid UTF-8 without NUL: no
+ * overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+int		 ps_utf8_valid(const char *, size_t);
 
 /* Converters to float32 (little-endian input, possibly unaligned). */
 void		 ps_f16_to_f32(const void *src, float *dst, size_t n);
