@@ -1,0 +1,212 @@
+#!/bin/bash
+# psctl against Redis on this machine, in one run (not part of make check).
+#
+#   tests/bench/run.sh [PATH-TO-psctl]
+#
+# The server (psctl serve, redis-server) is pinned on core 0 and the clients
+# (psctl bench, redis-benchmark) on core 1 with taskset: unpinned, a 2-core
+# machine gives small-message figures that differ 3x from run to run.  Each
+# scenario measures psctl and its Redis baseline back to back, prints one
+# line per figure with the ratio and the target, and the script exits 1 if
+# any target was missed.
+#
+#   (a) 10,000 parameters, 4 workers, pushpull: round trips/s against
+#       redis-benchmark -t set,get -d 40000 -c 4 as GET+SET pairs
+#       (pair rate = 1 / (1/get + 1/set)); targets 0.7x and 15,000/s.
+#   (b) 1,000,000 parameters, 1 worker: pull MB/s against GET of a
+#       4,000,000-byte value (-c 1), target 0.9x; push (applied) MB/s
+#       against SET, target 0.7x.
+#   (c) server peak RSS (VmHWM) while 4 workers pull a 10,000,000-parameter
+#       model: target <= 2 x model bytes + 32 MiB.
+#
+# Environment: PSCTL (the binary, else $1, else ./src/psctl or psctl on
+# PATH), BENCH_SECONDS (each psctl run, default 5), SERVER_CPU (0),
+# CLIENT_CPU (1).  Redis comes from Debian's redis-server and redis-tools,
+# installed with apt-get if missing; it runs on a spare port with
+# persistence off and is stopped at the end.
+
+set -u
+
+secs=${BENCH_SECONDS:-5}
+scpu=${SERVER_CPU:-0}
+ccpu=${CLIENT_CPU:-1}
+psctl=${1:-${PSCTL:-}}
+if [ -z "$psctl" ]; then
+	if [ -x ./src/psctl ]; then
+		psctl=./src/psctl
+	else
+		psctl=$(command -v psctl) || { echo "run.sh: no psctl" >&2; exit 2; }
+	fi
+fi
+psctl=$(readlink -f "$psctl")
+
+for t in taskset python3; do
+	command -v "$t" >/dev/null || { echo "run.sh: $t is needed" >&2; exit 2; }
+done
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark \
+    >/dev/null || ! command -v redis-cli >/dev/null; then
+	echo "run.sh: installing redis-server and redis-tools" >&2
+	sudo=
+	[ "$(id -u)" -ne 0 ] && sudo=sudo
+	$sudo apt-get install -y redis-server redis-tools >&2 ||
+	    { echo "run.sh: cannot install redis" >&2; exit 2; }
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/psctl-bench.XXXXXX") || exit 2
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+missed=0
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts a pinned psctl server; sets spid and surl.
+psctl_start() {
+	local log=$tmp/serve.$RANDOM.log i port=
+	taskset -c "$scpu" "$psctl" serve --listen 127.0.0.1:0 >"$log" 2>&1 &
+	spid=$!
+	pids+=("$spid")
+	for i in $(seq 100); do
+		port=$(grep -o '127\.0\.0\.1:[0-9][0-9]*' "$log" |
+		    grep -v ':0$' | head -n 1 | sed 's/.*://')
+		[ -n "$port" ] && break
+		kill -0 "$spid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$port" ]; then
+		echo "run.sh: psctl serve did not start:" >&2
+		cat "$log" >&2
+		exit 2
+	fi
+	surl=ws://127.0.0.1:$port
+}
+
+psctl_stop() {
+	local p keep=()
+	kill "$spid" 2>/dev/null
+	wait "$spid" 2>/dev/null
+	for p in "${pids[@]}"; do
+		[ "$p" != "$spid" ] && keep+=("$p")
+	done
+	pids=("${keep[@]}")
+}
+
+# psctl_bench ARGS...: runs a pinned bench, prints its JSON object.
+psctl_bench() {
+	local out=$tmp/bench.json
+	if ! taskset -c "$ccpu" "$psctl" bench --connect "$surl" \
+	    --seconds "$secs" --json "$@" >"$out" 2>"$tmp/bench.err"; then
+		echo "run.sh: psctl bench $* failed:" >&2
+		cat "$tmp/bench.err" >&2
+		exit 2
+	fi
+	[ -s "$tmp/bench.err" ] && sed 's/^/psctl bench: /' "$tmp/bench.err" >&2
+	cat "$out"
+}
+
+# jget JSON KEY: one number from a JSON object.
+jget() {
+	python3 -c 'import json, sys; v = json.loads(sys.argv[1])[sys.argv[2]]; print(0 if v is None else v)' "$1" "$2"
+}
+
+# redis_rps CSV TEST: requests per second of TEST in redis-benchmark --csv.
+redis_rps() {
+	awk -F, -v t="\"$2\"" '$1 == t { gsub(/"/, "", $2); print $2 }' <<<"$1"
+}
+
+# verdict FIGURE TARGET [le]: " ok" or " MISSED" (figure >= target, or <=).
+verdict() {
+	if awk -v f="$1" -v t="$2" -v le="${3:-}" \
+	    'BEGIN { exit !(le == "le" ? f <= t : f >= t) }'; then
+		echo " ok"
+	else
+		missed=$((missed + 1))
+		echo " MISSED"
+	fi
+}
+
+calc() {
+	awk "BEGIN { printf \"%.${2:-0}f\", $1 }"
+}
+
+# Redis on a spare port, no persistence, pinned like psctl serve.
+rport=$(free_port)
+taskset -c "$scpu" redis-server --port "$rport" --bind 127.0.0.1 \
+    --save '' --appendonly no --daemonize no --logfile "$tmp/redis.log" &
+rpid=$!
+pids+=("$rpid")
+for i in $(seq 100); do
+	[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] && break
+	sleep 0.1
+done
+[ "$(redis-cli -p "$rport" ping 2>/dev/null)" = PONG ] ||
+    { echo "run.sh: redis-server did not start" >&2; exit 2; }
+
+rbench() {
+	taskset -c "$ccpu" redis-benchmark -h 127.0.0.1 -p "$rport" --csv "$@"
+}
+
+echo "# $("$psctl" --version), $(redis-server --version | cut -d' ' -f1-3)," \
+    "$(nproc) cpus, server on cpu $scpu, clients on cpu $ccpu," \
+    "psctl runs of $secs s"
+
+# (a) 10k parameters, 4 workers, push + pull round trips.
+psctl_start
+j=$(psctl_bench --workers 4 --params 10000 --op pushpull) || exit 2
+psctl_stop
+r=$(rbench -t set,get -d 40000 -c 4 -n 200000)
+set_rps=$(redis_rps "$r" SET)
+get_rps=$(redis_rps "$r" GET)
+pulls=$(jget "$j" pulls_per_s)
+pushes=$(jget "$j" pushes_per_s)
+rt=$(calc "($pulls < $pushes) ? $pulls : $pushes")
+pairs=$(calc "1 / (1 / $get_rps + 1 / $set_rps)")
+ratio=$(calc "$rt / $pairs" 2)
+echo "pushpull 10k x4: psctl ${rt}/s (pull p50 $(jget "$j" pull_p50_ms) ms," \
+    "push p50 $(jget "$j" push_p50_ms) ms), redis pairs ${pairs}/s" \
+    "(get $(calc "$get_rps")/s, set $(calc "$set_rps")/s)," \
+    "ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
+echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$(verdict "$rt" 15000)"
+
+# (b) 1M parameters, 1 worker: pull and push (applied) bandwidth.
+psctl_start
+jpull=$(psctl_bench --workers 1 --params 1000000 --op pull) || exit 2
+jpush=$(psctl_bench --workers 1 --params 1000000 --op push) || exit 2
+psctl_stop
+r=$(rbench -t set,get -d 4000000 -c 1 -n 3000)
+set_mbs=$(calc "$(redis_rps "$r" SET) * 4")
+get_mbs=$(calc "$(redis_rps "$r" GET) * 4")
+pull_mbs=$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")
+push_mbs=$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")
+ratio=$(calc "$pull_mbs / $get_mbs" 2)
+echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(jget "$jpull" pull_p50_ms) ms)," \
+    "redis GET ${get_mbs} MB/s, ratio $ratio (target 0.90)$(verdict "$ratio" 0.90)"
+ratio=$(calc "$push_mbs / $set_mbs" 2)
+echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(jget "$jpush" push_p50_ms) ms)," \
+    "redis SET ${set_mbs} MB/s, ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
+
+# (c) peak server RSS with 4 workers pulling a 10M-parameter model.
+psctl_start
+j=$(psctl_bench --workers 4 --params 10000000 --op pull) || exit 2
+hwm_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$spid/status")
+psctl_stop
+model=40000000
+limit=$((2 * model + 32 * 1048576))
+hwm=$((hwm_kb * 1024))
+echo "rss 10M x4 pull: psctl VmHWM $(calc "$hwm / 1e6") MB" \
+    "($(calc "$(jget "$j" pull_mib_per_s) * 1.048576") MB/s pulled)," \
+    "model $(calc "$model / 1e6") MB, ratio $(calc "$hwm / $model" 2)x," \
+    "limit $(calc "$limit / 1e6") MB (2 x model + 32 MiB)$(verdict "$hwm" "$limit" le)"
+
+exit $((missed > 0))
