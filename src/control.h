@@ -18,7 +18,8 @@
  *	{"id": 6, "ok": true, "result": {"stopping": true, "checkpoint": PATH or null}}
  *	{"id": 9, "ok": false, "error": {"code": "bad_request", "message": "..."}}
  *	   codes: bad_request, unknown_command, no_model, no_checkpoint_dir,
- *	   not_found, busy, io, forbidden, shutting_down
+ *	   not_found, mismatch (a checkpoint for reset holds another model),
+ *	   busy, io, forbidden, shutting_down
  * Events, after subscribe, every interval until unsubscribe or close:
  *	{"event": "snapshot", "seq": 17, "snapshot": STATUS}
  *
@@ -48,7 +49,7 @@
  *	  "bytes_in_total": 3.2e9, "bytes_out_total": 3.2e9,
  *	  "resets_total": 0,
  *	  "checkpoint": {"dir": "/var/lib/psctl" or null, "in_progress": false,
- *	      "count": 3, "last_path": PATH or null, "last_age_s": 4.2 or null,
+ *	      "count": 3, "failed": 0, "last_path": PATH or null, "last_age_s": 4.2 or null,
  *	      "last_ok": true or null, "last_error": null or "text",
  *	      "last_seconds": 0.02 or null}
  *	}
@@ -58,5 +59,232 @@
  */
 #ifndef PS_CONTROL_H
 #define PS_CONTROL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "metrics.h"
+#include "store.h"
+#include "tensor.h"
+
+/*
+ * Everything below is pure: JSON in, JSON out, no sockets, no clock.  The
+ * server fills the plain structs on its service thread and hands them to
+ * the builders; psctl's commands parse replies with ps_ctl_reply_parse().
+ */
+
+/* Error codes of replies (static strings). */
+#define PS_CTL_E_BAD_REQUEST	"bad_request"
+#define PS_CTL_E_UNKNOWN_CMD	"unknown_command"
+#define PS_CTL_E_NO_MODEL	"no_model"
+#define PS_CTL_E_NO_CKPT_DIR	"no_checkpoint_dir"
+#define PS_CTL_E_NOT_FOUND	"not_found"
+#define PS_CTL_E_MISMATCH	"mismatch"
+#define PS_CTL_E_BUSY		"busy"
+#define PS_CTL_E_IO		"io"
+#define PS_CTL_E_FORBIDDEN	"forbidden"
+#define PS_CTL_E_SHUTTING_DOWN	"shutting_down"
+
+/* Subscribe intervals, seconds. */
+#define PS_CTL_INTERVAL_MIN	0.1
+#define PS_CTL_INTERVAL_MAX	60.0
+#define PS_CTL_INTERVAL_DEF	1.0
+/* Longest checkpoint name a request may carry, bytes. */
+#define PS_CTL_NAME_MAX		200
+/* Requests longer than this are refused unread. */
+#define PS_CTL_REQUEST_MAX	4096
+/* Checkpoint files end with this; names without it get it appended. */
+#define PS_CTL_CKPT_SUFFIX	".safetensors"
+
+enum ps_ctl_cmd {
+	PS_CTL_STATUS = 1,
+	PS_CTL_SUBSCRIBE,
+	PS_CTL_UNSUBSCRIBE,
+	PS_CTL_CHECKPOINT,
+	PS_CTL_RESET,
+	PS_CTL_STOP
+};
+
+/* A validated request. */
+struct ps_ctl_req {
+	int		 has_id;	/* 0 when the request had no usable id */
+	json_int_t	 id;
+	enum ps_ctl_cmd	 cmd;
+	double		 interval;	/* subscribe: seconds */
+	int		 has_name;	/* checkpoint, reset */
+	char		 name[PS_CTL_NAME_MAX + sizeof PS_CTL_CKPT_SUFFIX];
+	int		 checkpoint;	/* stop: 1 for a final checkpoint */
+};
+
+/* The name on the wire of a command, or NULL. */
+const char	*ps_ctl_cmd_name(enum ps_ctl_cmd);
+
+/*
+ * Parses and validates one request (len bytes, not NUL-terminated).
+ * Returns 0, or -1 with *code (a static error code string, above) and
+ * *cause (allocated, caller frees) saying what is wrong, in words fit for
+ * an operator: "\"interval\" must be a number from 0.1 to 60".  On -1,
+ * req->has_id says whether the error reply can carry the request's id.
+ * Unknown members are refused, so that a typo is not silently ignored.
+ * Names are checked with ps_ctl_name_valid() and given the suffix.
+ */
+int		 ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *,
+		     const char **code, char **cause);
+
+/*
+ * Checks an operator-chosen checkpoint name and writes the file name
+ * (name, plus PS_CTL_CKPT_SUFFIX unless it already ends so) to out
+ * (outlen >= sizeof ((struct ps_ctl_req *)0)->name).  Refused: empty,
+ * longer than PS_CTL_NAME_MAX, a '/' or '\\', a leading '.', "..",
+ * control characters, invalid UTF-8.  So a name cannot leave the
+ * checkpoint directory.  Returns 0, or -1 with *cause.
+ */
+int		 ps_ctl_name_valid(const char *name, char *out, size_t outlen,
+		     char **cause);
+
+/* One tensor line of STATUS; strings borrowed for the builder's call. */
+struct ps_ctl_tensor {
+	const char	*name;
+	unsigned	 ndim;
+	uint64_t	 dims[PS_DIMS_MAX];
+	double		 l2_norm;
+	double		 update_l2;
+	uint64_t	 version;
+	uint64_t	 updates_total;
+	double		 updates_per_s;
+};
+
+struct ps_ctl_worker {
+	uint64_t	 id;
+	const char	*name;		/* "" when the worker gave none */
+	const char	*address;	/* "127.0.0.1:50122" */
+	const char	*state;		/* active, waiting, silent, gone */
+	uint64_t	 pushes;
+	uint64_t	 pulls;
+	double		 pushes_per_s;
+	double		 pulls_per_s;
+	uint64_t	 clock;
+	int64_t		 lag;
+	double		 last_seen_s;
+	uint64_t	 bytes_in;
+	uint64_t	 bytes_out;
+};
+
+/* A labelled count: rejected pushes by ps_errcode_name(). */
+struct ps_ctl_count {
+	const char	*name;
+	uint64_t	 n;
+};
+
+struct ps_ctl_ckpt_status {
+	const char	*dir;		/* NULL: no --checkpoint-dir */
+	int		 in_progress;
+	uint64_t	 count;		/* written successfully */
+	uint64_t	 failed;
+	const char	*last_path;	/* NULL when none yet */
+	int		 have_last;	/* the last_* fields below are set */
+	double		 last_age_s;
+	int		 last_ok;
+	const char	*last_error;	/* NULL when last_ok */
+	double		 last_seconds;
+};
+
+/*
+ * STATUS as plain data.  Every pointer is borrowed for the duration of the
+ * call it is passed to.  Optional numbers use the sentinel their comment
+ * names and come out as JSON null.
+ */
+struct ps_ctl_status {
+	const char	*version;
+	const char	*listen;
+	double		 uptime_s;
+	const char	*state;		/* serving, empty, draining */
+	const char	*mode;		/* async, sync, ssp */
+	const char	*rule;		/* ps_rule_name(rule_params.kind) */
+	struct ps_rule	 rule_params;	/* the parameters the rule uses */
+	unsigned	 sync_workers;	/* 0: null */
+	int64_t		 staleness;	/* < 0: null */
+	uint64_t	 model_version;
+	uint64_t	 params;
+	uint64_t	 bytes;
+	double		 model_l2;
+	double		 last_update_l2;
+	const struct ps_ctl_tensor *tensors;
+	size_t		 ntensors;
+	const struct ps_ctl_worker *workers;
+	size_t		 nworkers;
+	unsigned	 workers_connected;
+	unsigned	 workers_expected;	/* 0: null */
+	uint64_t	 pushes_total;
+	uint64_t	 pulls_total;
+	uint64_t	 rejected_total;
+	const struct ps_ctl_count *rejected;
+	size_t		 nrejected;
+	double		 pushes_per_s;
+	double		 pulls_per_s;
+	double		 bytes_in_per_s;
+	double		 bytes_out_per_s;
+	uint64_t	 bytes_in_total;
+	uint64_t	 bytes_out_total;
+	uint64_t	 resets_total;
+	struct ps_ctl_ckpt_status checkpoint;
+	/* For /metrics only (not in STATUS); NULL renders nothing. */
+	const struct ps_hist *apply_seconds;
+	const struct ps_hist *checkpoint_seconds;
+};
+
+/* STATUS as a new json_t (caller json_decref()s). */
+json_t		*ps_ctl_status_json(const struct ps_ctl_status *);
+/*
+ * Replies and events as compact JSON text, one WebSocket message each
+ * (caller frees).  result is stolen.  An error reply for a request without
+ * a usable id (has_id 0) carries "id": null.
+ */
+char		*ps_ctl_reply_ok(json_int_t id, json_t *result);
+char		*ps_ctl_reply_error(int has_id, json_int_t id, const char *code,
+		     const char *fmt, ...)
+		     __attribute__((__format__(__printf__, 4, 5)));
+char		*ps_ctl_event_snapshot(uint64_t seq, const struct ps_ctl_status *);
+/* Results of checkpoint, reset and stop (new references). */
+json_t		*ps_ctl_checkpoint_result(const char *path,
+		     uint64_t model_version, uint64_t bytes, double seconds);
+json_t		*ps_ctl_reset_result(const char *from, uint64_t model_version);
+json_t		*ps_ctl_stop_result(const char *checkpoint);
+
+/*
+ * The /metrics page for a status (Prometheus text 0.0.4), appended to p.
+ * Names and units: psctl-serve(1).
+ */
+void		 ps_ctl_metrics(struct ps_prom *, const struct ps_ctl_status *);
+
+/*
+ * The client's side.  Encodes a request as text (caller frees); name may be
+ * NULL, interval is used by subscribe, checkpoint by stop.
+ */
+char		*ps_ctl_request(json_int_t id, enum ps_ctl_cmd, const char *name,
+		     double interval, int checkpoint);
+
+/* A reply or an event as read by a client. */
+struct ps_ctl_reply {
+	json_t		*root;		/* owned: ps_ctl_reply_clear() */
+	int		 is_event;	/* "event" member present */
+	const char	*event;		/* borrowed from root */
+	int		 has_id;
+	json_int_t	 id;
+	int		 ok;
+	json_t		*result;	/* borrowed from root; NULL on error */
+	const char	*code;		/* borrowed; error code when !ok */
+	const char	*message;	/* borrowed; error text when !ok */
+};
+
+/*
+ * Parses a server message.  Returns 0, or -1 with *cause when it is not
+ * JSON or not shaped like a reply or an event.
+ */
+int		 ps_ctl_reply_parse(const char *buf, size_t len,
+		     struct ps_ctl_reply *, char **cause);
+void		 ps_ctl_reply_clear(struct ps_ctl_reply *);
 
 #endif

@@ -1,0 +1,726 @@
+/*
+ * The control subprotocol's messages (control.h): request validation, the
+ * STATUS object, replies, events and the /metrics page.  Pure functions on
+ * plain structs; the server calls them on its service thread, psctl's
+ * commands on their only thread.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "control.h"
+#include "log.h"
+#include "xmalloc.h"
+
+static json_t	*ctl_number(double);
+static json_t	*ctl_uint(uint64_t);
+static json_t	*ctl_string_or_null(const char *);
+static char	*ctl_dump(json_t *);
+static json_t	*ctl_rule_params(const struct ps_rule *);
+static json_t	*ctl_tensor_json(const struct ps_ctl_tensor *);
+static json_t	*ctl_worker_json(const struct ps_ctl_worker *);
+static int	 ctl_members(json_t *, const char *, const char *const *,
+		     char **);
+
+static const char *const ctl_cmd_names[] = {
+	NULL, "status", "subscribe", "unsubscribe", "checkpoint", "reset",
+	"stop"
+};
+#define CTL_NCMDS	(sizeof ctl_cmd_names / sizeof ctl_cmd_names[0])
+
+const char *
+ps_ctl_cmd_name(enum ps_ctl_cmd cmd)
+{
+	if ((size_t)cmd >= CTL_NCMDS)
+		return NULL;
+	return ctl_cmd_names[cmd];
+}
+
+/*
+ * Refuses members of o other than "id", "cmd" and those in allowed.
+ */
+static int
+ctl_members(json_t *o, const char *cmd, const char *const *allowed,
+    char **cause)
+{
+	const char	*key;
+	json_t		*v;
+	size_t		 i;
+
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "id") == 0 || strcmp(key, "cmd") == 0)
+			continue;
+		for (i = 0; allowed[i] != NULL; i++) {
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		}
+		if (allowed[i] == NULL) {
+			*cause = xasprintf("unknown member \"%s\" in a %s "
+			    "request", key, cmd);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
+{
+	const unsigned char	*p;
+	size_t			 len, slen = strlen(PS_CTL_CKPT_SUFFIX);
+	json_t			*probe;
+
+	len = strlen(name);
+	if (len == 0) {
+		*cause = xstrdup("the checkpoint name is empty");
+		return -1;
+	}
+	if (len > PS_CTL_NAME_MAX) {
+		*cause = xasprintf("the checkpoint name is %zu bytes, over "
+		    "the limit of %d", len, PS_CTL_NAME_MAX);
+		return -1;
+	}
+	if (name[0] == '.') {
+		*cause = xasprintf("checkpoint name \"%s\" begins with '.'",
+		    name);
+		return -1;
+	}
+	if (strstr(name, "..") != NULL) {
+		*cause = xasprintf("checkpoint name \"%s\" contains \"..\"",
+		    name);
+		return -1;
+	}
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (*p == '/' || *p == '\\') {
+			*cause = xasprintf("checkpoint name \"%s\" contains "
+			    "'%c': give a file name, not a path", name, *p);
+			return -1;
+		}
+		if (*p < 0x20 || *p == 0x7f) {
+			*cause = xstrdup("the checkpoint name contains a "
+			    "control character");
+			return -1;
+		}
+	}
+	/* jansson refuses what is not UTF-8. */
+	if ((probe = json_string(name)) == NULL) {
+		*cause = xstrdup("the checkpoint name is not valid UTF-8");
+		return -1;
+	}
+	json_decref(probe);
+	if (len >= slen && strcmp(name + len - slen, PS_CTL_CKPT_SUFFIX) == 0)
+		slen = 0;
+	if (len + slen + 1 > outlen) {
+		*cause = xstrdup("the checkpoint name is too long");
+		return -1;
+	}
+	memcpy(out, name, len);
+	memcpy(out + len, PS_CTL_CKPT_SUFFIX, slen);
+	out[len + slen] = '\0';
+	return 0;
+}
+
+int
+ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
+    const char **code, char **cause)
+{
+	static const char *const none[] = { NULL };
+	static const char *const sub[] = { "interval", NULL };
+	static const char *const named[] = { "name", NULL };
+	static const char *const stop[] = { "checkpoint", NULL };
+	json_t		*root, *id, *cmd, *v;
+	json_error_t	 jerr;
+	const char	*s;
+	size_t		 i;
+
+	memset(req, 0, sizeof *req);
+	*code = PS_CTL_E_BAD_REQUEST;
+	if (len > PS_CTL_REQUEST_MAX) {
+		*cause = xasprintf("the request is %zu bytes, over the limit "
+		    "of %d", len, PS_CTL_REQUEST_MAX);
+		return -1;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		*cause = xasprintf("the request is not JSON: %s (column %d)",
+		    jerr.text, jerr.column);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		*cause = xstrdup("a request must be a JSON object");
+		goto fail;
+	}
+
+	id = json_object_get(root, "id");
+	if (id == NULL) {
+		*cause = xstrdup("the request has no \"id\"");
+		goto fail;
+	}
+	if (!json_is_integer(id)) {
+		*cause = xstrdup("\"id\" must be an integer");
+		goto fail;
+	}
+	req->has_id = 1;
+	req->id = json_integer_value(id);
+
+	cmd = json_object_get(root, "cmd");
+	if (cmd == NULL || !json_is_string(cmd)) {
+		*cause = xstrdup(cmd == NULL ? "the request has no \"cmd\"" :
+		    "\"cmd\" must be a string");
+		goto fail;
+	}
+	s = json_string_value(cmd);
+	for (i = 1; i < CTL_NCMDS; i++) {
+		if (strcmp(s, ctl_cmd_names[i]) == 0)
+			break;
+	}
+	if (i == CTL_NCMDS) {
+		*code = PS_CTL_E_UNKNOWN_CMD;
+		*cause = xasprintf("unknown command \"%.64s\" (known: status, "
+		    "subscribe, unsubscribe, checkpoint, reset, stop)", s);
+		goto fail;
+	}
+	req->cmd = (enum ps_ctl_cmd)i;
+
+	switch (req->cmd) {
+	case PS_CTL_STATUS:
+	case PS_CTL_UNSUBSCRIBE:
+		if (ctl_members(root, s, none, cause) != 0)
+			goto fail;
+		break;
+	case PS_CTL_SUBSCRIBE:
+		if (ctl_members(root, s, sub, cause) != 0)
+			goto fail;
+		req->interval = PS_CTL_INTERVAL_DEF;
+		if ((v = json_object_get(root, "interval")) != NULL) {
+			if (!json_is_number(v) ||
+			    !(json_number_value(v) >= PS_CTL_INTERVAL_MIN) ||
+			    !(json_number_value(v) <= PS_CTL_INTERVAL_MAX)) {
+				*cause = xasprintf("\"interval\" must be a "
+				    "number of seconds from %g to %g",
+				    PS_CTL_INTERVAL_MIN, PS_CTL_INTERVAL_MAX);
+				goto fail;
+			}
+			req->interval = json_number_value(v);
+		}
+		break;
+	case PS_CTL_CHECKPOINT:
+	case PS_CTL_RESET:
+		if (ctl_members(root, s, named, cause) != 0)
+			goto fail;
+		if ((v = json_object_get(root, "name")) != NULL &&
+		    !json_is_null(v)) {
+			if (!json_is_string(v)) {
+				*cause = xstrdup("\"name\" must be a string");
+				goto fail;
+			}
+			if (ps_ctl_name_valid(json_string_value(v), req->name,
+			    sizeof req->name, cause) != 0)
+				goto fail;
+			req->has_name = 1;
+		}
+		break;
+	case PS_CTL_STOP:
+		if (ctl_members(root, s, stop, cause) != 0)
+			goto fail;
+		if ((v = json_object_get(root, "checkpoint")) != NULL &&
+		    !json_is_null(v)) {
+			if (!json_is_boolean(v)) {
+				*cause = xstrdup("\"checkpoint\" must be true "
+				    "or false");
+				goto fail;
+			}
+			req->checkpoint = json_is_true(v);
+		}
+		break;
+	}
+	json_decref(root);
+	return 0;
+
+fail:
+	json_decref(root);
+	return -1;
+}
+
+static json_t *
+ctl_number(double v)
+{
+	json_t	*j;
+
+	/* JSON has no NaN or infinity: those read as null. */
+	if (!isfinite(v))
+		return json_null();
+	if ((j = json_real(v)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	return j;
+}
+
+static json_t *
+ctl_uint(uint64_t v)
+{
+	json_t	*j;
+
+	if (v > (uint64_t)INT64_MAX)
+		v = (uint64_t)INT64_MAX;
+	if ((j = json_integer((json_int_t)v)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	return j;
+}
+
+static json_t *
+ctl_string_or_null(const char *s)
+{
+	json_t	*j;
+
+	if (s == NULL)
+		return json_null();
+	/* Invalid UTF-8 (a hostile worker name) becomes a placeholder. */
+	if ((j = json_string(s)) == NULL)
+		j = json_string("?");
+	if (j == NULL)
+		fatalx("%s: out of memory", __func__);
+	return j;
+}
+
+static char *
+ctl_dump(json_t *o)
+{
+	char	*s;
+
+	s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	if (s == NULL)
+		fatalx("%s: out of memory", __func__);
+	return s;
+}
+
+static json_t *
+ctl_rule_params(const struct ps_rule *r)
+{
+	json_t	*o = json_object();
+
+	switch (r->kind) {
+	case PS_RULE_ADD:
+	case PS_RULE_ELEPHAS:
+		break;
+	case PS_RULE_SGD:
+		json_object_set_new(o, "lr", ctl_number(r->lr));
+		break;
+	case PS_RULE_MOMENTUM:
+		json_object_set_new(o, "lr", ctl_number(r->lr));
+		json_object_set_new(o, "momentum", ctl_number(r->momentum));
+		json_object_set_new(o, "nesterov", json_boolean(r->nesterov));
+		break;
+	case PS_RULE_ADAM:
+		json_object_set_new(o, "lr", ctl_number(r->lr));
+		json_object_set_new(o, "beta1", ctl_number(r->beta1));
+		json_object_set_new(o, "beta2", ctl_number(r->beta2));
+		json_object_set_new(o, "eps", ctl_number(r->eps));
+		break;
+	}
+	return o;
+}
+
+static json_t *
+ctl_tensor_json(const struct ps_ctl_tensor *t)
+{
+	json_t		*o, *shape;
+	unsigned	 i;
+
+	o = json_object();
+	shape = json_array();
+	for (i = 0; i < t->ndim && i < PS_DIMS_MAX; i++)
+		json_array_append_new(shape, ctl_uint(t->dims[i]));
+	json_object_set_new(o, "name", ctl_string_or_null(t->name));
+	json_object_set_new(o, "shape", shape);
+	json_object_set_new(o, "l2_norm", ctl_number(t->l2_norm));
+	json_object_set_new(o, "update_l2", ctl_number(t->update_l2));
+	json_object_set_new(o, "version", ctl_uint(t->version));
+	json_object_set_new(o, "updates_total", ctl_uint(t->updates_total));
+	json_object_set_new(o, "updates_per_s", ctl_number(t->updates_per_s));
+	return o;
+}
+
+static json_t *
+ctl_worker_json(const struct ps_ctl_worker *w)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "id", ctl_uint(w->id));
+	json_object_set_new(o, "name", ctl_string_or_null(w->name != NULL ?
+	    w->name : ""));
+	json_object_set_new(o, "address", ctl_string_or_null(w->address));
+	json_object_set_new(o, "state", ctl_string_or_null(w->state));
+	json_object_set_new(o, "pushes", ctl_uint(w->pushes));
+	json_object_set_new(o, "pulls", ctl_uint(w->pulls));
+	json_object_set_new(o, "pushes_per_s", ctl_number(w->pushes_per_s));
+	json_object_set_new(o, "pulls_per_s", ctl_number(w->pulls_per_s));
+	json_object_set_new(o, "clock", ctl_uint(w->clock));
+	json_object_set_new(o, "lag", json_integer(w->lag));
+	json_object_set_new(o, "last_seen_s", ctl_number(w->last_seen_s));
+	json_object_set_new(o, "bytes_in", ctl_uint(w->bytes_in));
+	json_object_set_new(o, "bytes_out", ctl_uint(w->bytes_out));
+	return o;
+}
+
+json_t *
+ps_ctl_status_json(const struct ps_ctl_status *st)
+{
+	const struct ps_ctl_ckpt_status	*c = &st->checkpoint;
+	json_t				*o, *a, *ck;
+	size_t				 i;
+
+	o = json_object();
+	json_object_set_new(o, "version", ctl_string_or_null(st->version));
+	json_object_set_new(o, "listen", ctl_string_or_null(st->listen));
+	json_object_set_new(o, "uptime_s", ctl_number(st->uptime_s));
+	json_object_set_new(o, "state", ctl_string_or_null(st->state));
+	json_object_set_new(o, "mode", ctl_string_or_null(st->mode));
+	json_object_set_new(o, "rule", ctl_string_or_null(st->rule));
+	json_object_set_new(o, "rule_params", ctl_rule_params(&st->rule_params));
+	json_object_set_new(o, "sync_workers", st->sync_workers > 0 ?
+	    ctl_uint(st->sync_workers) : json_null());
+	json_object_set_new(o, "staleness", st->staleness >= 0 ?
+	    ctl_uint((uint64_t)st->staleness) : json_null());
+	json_object_set_new(o, "model_version", ctl_uint(st->model_version));
+	json_object_set_new(o, "params", ctl_uint(st->params));
+	json_object_set_new(o, "bytes", ctl_uint(st->bytes));
+	json_object_set_new(o, "model_l2", ctl_number(st->model_l2));
+	json_object_set_new(o, "last_update_l2", ctl_number(st->last_update_l2));
+
+	a = json_array();
+	for (i = 0; i < st->ntensors; i++)
+		json_array_append_new(a, ctl_tensor_json(&st->tensors[i]));
+	json_object_set_new(o, "tensors", a);
+	a = json_array();
+	for (i = 0; i < st->nworkers; i++)
+		json_array_append_new(a, ctl_worker_json(&st->workers[i]));
+	json_object_set_new(o, "workers", a);
+
+	json_object_set_new(o, "workers_connected",
+	    ctl_uint(st->workers_connected));
+	json_object_set_new(o, "workers_expected", st->workers_expected > 0 ?
+	    ctl_uint(st->workers_expected) : json_null());
+	json_object_set_new(o, "pushes_total", ctl_uint(st->pushes_total));
+	json_object_set_new(o, "pulls_total", ctl_uint(st->pulls_total));
+	json_object_set_new(o, "rejected_total", ctl_uint(st->rejected_total));
+	a = json_object();
+	for (i = 0; i < st->nrejected; i++)
+		json_object_set_new(a, st->rejected[i].name,
+		    ctl_uint(st->rejected[i].n));
+	json_object_set_new(o, "rejected", a);
+	json_object_set_new(o, "pushes_per_s", ctl_number(st->pushes_per_s));
+	json_object_set_new(o, "pulls_per_s", ctl_number(st->pulls_per_s));
+	json_object_set_new(o, "bytes_in_per_s", ctl_number(st->bytes_in_per_s));
+	json_object_set_new(o, "bytes_out_per_s",
+	    ctl_number(st->bytes_out_per_s));
+	json_object_set_new(o, "bytes_in_total", ctl_uint(st->bytes_in_total));
+	json_object_set_new(o, "bytes_out_total", ctl_uint(st->bytes_out_total));
+	json_object_set_new(o, "resets_total", ctl_uint(st->resets_total));
+
+	ck = json_object();
+	json_object_set_new(ck, "dir", ctl_string_or_null(c->dir));
+	json_object_set_new(ck, "in_progress", json_boolean(c->in_progress));
+	json_object_set_new(ck, "count", ctl_uint(c->count));
+	json_object_set_new(ck, "failed", ctl_uint(c->failed));
+	json_object_set_new(ck, "last_path", ctl_string_or_null(c->last_path));
+	json_object_set_new(ck, "last_age_s", c->have_last ?
+	    ctl_number(c->last_age_s) : json_null());
+	json_object_set_new(ck, "last_ok", c->have_last ?
+	    json_boolean(c->last_ok) : json_null());
+	json_object_set_new(ck, "last_error", c->have_last && !c->last_ok ?
+	    ctl_string_or_null(c->last_error) : json_null());
+	json_object_set_new(ck, "last_seconds", c->have_last ?
+	    ctl_number(c->last_seconds) : json_null());
+	json_object_set_new(o, "checkpoint", ck);
+	return o;
+}
+
+char *
+ps_ctl_reply_ok(json_int_t id, json_t *result)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "result", result != NULL ? result :
+	    json_object());
+	return ctl_dump(o);
+}
+
+char *
+ps_ctl_reply_error(int has_id, json_int_t id, const char *code,
+    const char *fmt, ...)
+{
+	json_t	*o, *e;
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	e = json_object();
+	json_object_set_new(e, "code", json_string(code));
+	json_object_set_new(e, "message", ctl_string_or_null(msg));
+	free(msg);
+	o = json_object();
+	json_object_set_new(o, "id", has_id ? json_integer(id) : json_null());
+	json_object_set_new(o, "ok", json_false());
+	json_object_set_new(o, "error", e);
+	return ctl_dump(o);
+}
+
+char *
+ps_ctl_event_snapshot(uint64_t seq, const struct ps_ctl_status *st)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "event", json_string("snapshot"));
+	json_object_set_new(o, "seq", ctl_uint(seq));
+	json_object_set_new(o, "snapshot", ps_ctl_status_json(st));
+	return ctl_dump(o);
+}
+
+json_t *
+ps_ctl_checkpoint_result(const char *path, uint64_t model_version,
+    uint64_t bytes, double seconds)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "path", ctl_string_or_null(path));
+	json_object_set_new(o, "model_version", ctl_uint(model_version));
+	json_object_set_new(o, "bytes", ctl_uint(bytes));
+	json_object_set_new(o, "seconds", ctl_number(seconds));
+	return o;
+}
+
+json_t *
+ps_ctl_reset_result(const char *from, uint64_t model_version)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "from", ctl_string_or_null(from != NULL ?
+	    from : "initial"));
+	json_object_set_new(o, "model_version", ctl_uint(model_version));
+	return o;
+}
+
+json_t *
+ps_ctl_stop_result(const char *checkpoint)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "stopping", json_true());
+	json_object_set_new(o, "checkpoint", ctl_string_or_null(checkpoint));
+	return o;
+}
+
+void
+ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
+{
+	const struct ps_ctl_ckpt_status	*c = &st->checkpoint;
+	const char			*labels[5];
+	size_t				 i;
+
+	ps_prom_family(p, "build_info", "gauge",
+	    "Always 1; the version label says which psctl serves.");
+	labels[0] = "version";
+	labels[1] = st->version != NULL ? st->version : "";
+	labels[2] = NULL;
+	ps_prom_sample(p, "build_info", labels, 1);
+	ps_prom_gauge(p, "uptime_seconds", "Seconds since the server started.",
+	    st->uptime_s);
+	ps_prom_gauge(p, "ready", "1 when the server has a model and is not "
+	    "draining.", strcmp(st->state != NULL ? st->state : "", "serving")
+	    == 0 ? 1 : 0);
+
+	ps_prom_gauge(p, "model_version", "Model version: updates applied "
+	    "since the model was created.", (double)st->model_version);
+	ps_prom_gauge(p, "model_parameters", "Elements in the model's "
+	    "tensors.", (double)st->params);
+	ps_prom_gauge(p, "model_bytes", "Bytes of model data.",
+	    (double)st->bytes);
+	ps_prom_gauge(p, "model_tensors", "Tensors in the model.",
+	    (double)st->ntensors);
+	ps_prom_gauge(p, "model_l2_norm", "L2 norm of all the model's "
+	    "weights.", st->model_l2);
+	ps_prom_gauge(p, "last_update_l2_norm", "L2 norm of the change the "
+	    "last update made.", st->last_update_l2);
+	if (st->ntensors > 0) {
+		ps_prom_family(p, "tensor_l2_norm", "gauge",
+		    "L2 norm of each tensor's weights.");
+		labels[0] = "tensor";
+		for (i = 0; i < st->ntensors; i++) {
+			labels[1] = st->tensors[i].name;
+			ps_prom_sample(p, "tensor_l2_norm", labels,
+			    st->tensors[i].l2_norm);
+		}
+		ps_prom_family(p, "tensor_updates_total", "counter",
+		    "Updates applied to each tensor.");
+		for (i = 0; i < st->ntensors; i++) {
+			labels[1] = st->tensors[i].name;
+			ps_prom_sample(p, "tensor_updates_total", labels,
+			    (double)st->tensors[i].updates_total);
+		}
+	}
+
+	ps_prom_gauge(p, "workers_connected", "Worker connections open now.",
+	    st->workers_connected);
+	if (st->workers_expected > 0)
+		ps_prom_gauge(p, "workers_expected", "Workers a synchronous "
+		    "round waits for.", st->workers_expected);
+	ps_prom_counter(p, "pushes_total", "Updates applied.",
+	    (double)st->pushes_total);
+	ps_prom_counter(p, "pulls_total", "Pulls answered.",
+	    (double)st->pulls_total);
+	ps_prom_family(p, "rejected_total", "counter",
+	    "Requests refused, by error code.");
+	labels[0] = "reason";
+	if (st->nrejected == 0) {
+		labels[1] = "none";
+		ps_prom_sample(p, "rejected_total", labels, 0);
+	}
+	for (i = 0; i < st->nrejected; i++) {
+		labels[1] = st->rejected[i].name;
+		ps_prom_sample(p, "rejected_total", labels,
+		    (double)st->rejected[i].n);
+	}
+	ps_prom_counter(p, "received_bytes_total", "Bytes of worker "
+	    "messages received.", (double)st->bytes_in_total);
+	ps_prom_counter(p, "sent_bytes_total", "Bytes of worker messages "
+	    "sent.", (double)st->bytes_out_total);
+	ps_prom_counter(p, "resets_total", "Rollbacks to a checkpoint or "
+	    "the initial model.", (double)st->resets_total);
+
+	ps_prom_family(p, "checkpoints_total", "counter",
+	    "Checkpoints attempted, by result.");
+	labels[0] = "result";
+	labels[1] = "ok";
+	ps_prom_sample(p, "checkpoints_total", labels, (double)c->count);
+	labels[1] = "error";
+	ps_prom_sample(p, "checkpoints_total", labels, (double)c->failed);
+	ps_prom_gauge(p, "checkpoint_in_progress", "1 while a checkpoint is "
+	    "being written.", c->in_progress ? 1 : 0);
+	if (c->have_last) {
+		ps_prom_gauge(p, "checkpoint_last_success", "1 when the last "
+		    "checkpoint was written, 0 when it failed.",
+		    c->last_ok ? 1 : 0);
+		ps_prom_gauge(p, "checkpoint_last_age_seconds", "Seconds since "
+		    "the last checkpoint finished.", c->last_age_s);
+	}
+	if (st->checkpoint_seconds != NULL)
+		ps_prom_hist(p, "checkpoint_duration_seconds", "Time to write "
+		    "a checkpoint, from snapshot to rename.",
+		    st->checkpoint_seconds);
+	if (st->apply_seconds != NULL)
+		ps_prom_hist(p, "update_apply_duration_seconds", "Time to "
+		    "apply one update to the model.", st->apply_seconds);
+}
+
+char *
+ps_ctl_request(json_int_t id, enum ps_ctl_cmd cmd, const char *name,
+    double interval, int checkpoint)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "cmd", json_string(ps_ctl_cmd_name(cmd)));
+	switch (cmd) {
+	case PS_CTL_SUBSCRIBE:
+		json_object_set_new(o, "interval", json_real(interval));
+		break;
+	case PS_CTL_CHECKPOINT:
+	case PS_CTL_RESET:
+		if (name != NULL)
+			json_object_set_new(o, "name", ctl_string_or_null(name));
+		break;
+	case PS_CTL_STOP:
+		json_object_set_new(o, "checkpoint", json_boolean(checkpoint));
+		break;
+	default:
+		break;
+	}
+	return ctl_dump(o);
+}
+
+int
+ps_ctl_reply_parse(const char *buf, size_t len, struct ps_ctl_reply *r,
+    char **cause)
+{
+	json_error_t	 jerr;
+	json_t		*v, *e;
+
+	memset(r, 0, sizeof *r);
+	r->root = json_loadb(buf, len, 0, &jerr);
+	if (r->root == NULL) {
+		*cause = xasprintf("the server sent something that is not "
+		    "JSON: %s", jerr.text);
+		return -1;
+	}
+	if (!json_is_object(r->root)) {
+		*cause = xstrdup("the server sent a JSON value that is not an "
+		    "object");
+		goto fail;
+	}
+	if ((v = json_object_get(r->root, "event")) != NULL) {
+		if (!json_is_string(v)) {
+			*cause = xstrdup("the server sent an event without a "
+			    "name");
+			goto fail;
+		}
+		r->is_event = 1;
+		r->event = json_string_value(v);
+		return 0;
+	}
+	v = json_object_get(r->root, "id");
+	if (json_is_integer(v)) {
+		r->has_id = 1;
+		r->id = json_integer_value(v);
+	} else if (v == NULL || !json_is_null(v)) {
+		*cause = xstrdup("the server sent a reply without an id");
+		goto fail;
+	}
+	v = json_object_get(r->root, "ok");
+	if (!json_is_boolean(v)) {
+		*cause = xstrdup("the server sent a reply without \"ok\"");
+		goto fail;
+	}
+	r->ok = json_is_true(v);
+	if (r->ok) {
+		r->result = json_object_get(r->root, "result");
+		if (r->result == NULL) {
+			*cause = xstrdup("the server sent a reply without a "
+			    "result");
+			goto fail;
+		}
+		return 0;
+	}
+	e = json_object_get(r->root, "error");
+	if (!json_is_object(e) ||
+	    !json_is_string(json_object_get(e, "code"))) {
+		*cause = xstrdup("the server sent an error without a code");
+		goto fail;
+	}
+	r->code = json_string_value(json_object_get(e, "code"));
+	v = json_object_get(e, "message");
+	r->message = json_is_string(v) ? json_string_value(v) : "";
+	return 0;
+
+fail:
+	json_decref(r->root);
+	r->root = NULL;
+	return -1;
+}
+
+void
+ps_ctl_reply_clear(struct ps_ctl_reply *r)
+{
+	json_decref(r->root);
+	memset(r, 0, sizeof *r);
+}
