@@ -7,6 +7,11 @@
  * buffers have grown.  ws:// over TCP and wss:// through OpenSSL.
  *
  * Not thread-safe: one thread uses a connection at a time.
+ *
+ * Time-outs bound each wait without progress, not a whole transfer: a large
+ * message may take longer as long as bytes keep moving.  After any error
+ * other than a PS_WSC_TIMEOUT between messages, the connection is unusable
+ * and every later call fails with the same error; close it.
  */
 #ifndef PS_WSC_H
 #define PS_WSC_H
@@ -36,29 +41,42 @@ struct ps_wsc_opts {
 	const char	*token;		/* sent as Authorization: Bearer; may be NULL */
 	const char	*ca_file;	/* wss: CA bundle to verify with; NULL = system */
 	int		 insecure;	/* wss: skip verification (tests only) */
-	int		 timeout_ms;	/* connect, handshake and each call; 0 = 10 s */
+	int		 timeout_ms;	/* connect, handshake, each wait; 0 = 10 s */
 };
 
 struct ps_wsc;
 
-/* Connects and completes the handshake; NULL with *err and text in errbuf. */
+/*
+ * Connects and completes the handshake; NULL with *err and text in errbuf.
+ * Refused, unreachable or silent servers give PS_WSC_UNAVAILABLE; 401/403
+ * PS_WSC_AUTH; other answers PS_WSC_HANDSHAKE with the status line.
+ */
 struct ps_wsc	*ps_wsc_connect(const struct ps_wsc_opts *, enum ps_wsc_err *err,
 		     char *errbuf, size_t errlen);
-/* Sends a close frame (1000) when possible, then frees. NULL is a no-op. */
+/*
+ * Sends a close frame (1000) when the connection is healthy and waits
+ * briefly for the server to hang up, then frees.  NULL is a no-op.
+ */
 void		 ps_wsc_close(struct ps_wsc *);
 
 /*
  * Sends one message (binary or text) gathered from iov, masked, fragmented
- * into frames of at most 1 MiB.  Returns 0 or -1 (see ps_wsc_error()).
+ * into frames of at most 1 MiB.  The iovecs' memory is only read.  Returns
+ * 0 or -1 (see ps_wsc_error()).
  */
 int		 ps_wsc_send(struct ps_wsc *, int text, const struct iovec *,
 		     int iovcnt);
 /*
  * Receives the next whole data message (fragments joined; pings answered;
  * pongs skipped).  *buf points to the connection's receive buffer, 8-byte
- * aligned, valid until the next receive on this connection.  max caps the
- * message size (0 = 1 GiB).  timeout_ms < 0 uses the connection's timeout,
- * 0 polls.  Returns 0 with *len and *is_text, or -1.
+ * aligned, followed by a NUL byte, valid until the next receive on this
+ * connection.  max caps the message size (0 = 1 GiB); a larger message is
+ * refused (PS_WSC_TOO_LARGE) before anything is allocated for it.
+ * timeout_ms bounds the wait for a message to begin: < 0 the connection's
+ * timeout, 0 polls; once it has begun the connection's timeout applies.
+ * A close from the server gives PS_WSC_CLOSED and ps_wsc_close_code().
+ * Text messages are checked to be UTF-8.  is_text may be NULL.  Returns 0
+ * with *len and *is_text, or -1.
  */
 int		 ps_wsc_recv(struct ps_wsc *, void **buf, size_t *len,
 		     int *is_text, size_t max, int timeout_ms);
