@@ -14,10 +14,18 @@
 #include "xmalloc.h"
 
 extern const struct ps_cmd_entry ps_cmd_inspect_entry;
+extern const struct ps_cmd_entry ps_cmd_status_entry;
+extern const struct ps_cmd_entry ps_cmd_checkpoint_entry;
+extern const struct ps_cmd_entry ps_cmd_reset_entry;
+extern const struct ps_cmd_entry ps_cmd_stop_entry;
 
 /* In the order psctl --help lists them. */
 const struct ps_cmd_entry *const ps_cmd_table[] = {
 	&ps_cmd_inspect_entry,
+	&ps_cmd_status_entry,
+	&ps_cmd_checkpoint_entry,
+	&ps_cmd_reset_entry,
+	&ps_cmd_stop_entry,
 	NULL
 };
 
