@@ -1,0 +1,42 @@
+/*
+ * The checkpoint directory (--checkpoint-dir): the names the server gives
+ * its own checkpoints, pruning them (--keep), and sweeping the temporary
+ * files a crash mid-write leaves (ps_ckpt_save() writes ".NAME.tmp.PID").
+ * Directory listings only; the files themselves are checkpoint.c's.
+ * Called on the service thread: a listing of a small directory is quick.
+ */
+#ifndef PS_CKPTDIR_H
+#define PS_CKPTDIR_H
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The automatic name for model version v: "ckpt-000812.safetensors". */
+#define PS_CKPTDIR_AUTO_FMT	"ckpt-%06" PRIu64 ".safetensors"
+/* The model as first created, when there is a checkpoint directory. */
+#define PS_CKPTDIR_INITIAL	"initial.safetensors"
+
+/* Writes the automatic name for version v into buf (>= 48 bytes). */
+void	ps_ckptdir_auto_name(uint64_t v, char *buf, size_t len);
+/*
+ * 1 when name is an automatic checkpoint's ("ckpt-", digits,
+ * ".safetensors"), with its version in *v; else 0.
+ */
+int	ps_ckptdir_is_auto(const char *name, uint64_t *v);
+/*
+ * Deletes the oldest automatic checkpoints (lowest versions) so that keep
+ * remain; other files are never touched.  keep 0 keeps all.  Returns the
+ * number deleted, or -1 with *cause (some may have been deleted).
+ */
+int	ps_ckptdir_prune(const char *dir, unsigned keep, char **cause);
+/*
+ * Deletes temporary files left by interrupted saves (".X.safetensors.tmp.N"
+ * and ".X.safetensors.tmp.N.M").  Call before any save starts.  Returns
+ * the number deleted, or -1 with *cause.
+ */
+int	ps_ckptdir_sweep(const char *dir, char **cause);
+/* Creates dir (mode 0750) unless it exists; 0 or -1 with *cause. */
+int	ps_ckptdir_create(const char *dir, char **cause);
+
+#endif
