@@ -7,6 +7,17 @@
  * thread uses a connection at a time; use several connections for several
  * servers (shards) or threads.
  *
+ * After PSCTL_E_SERVER (the server refused this request) and PSCTL_E_ARG
+ * (refused before sending) the connection stays usable, and after
+ * PSCTL_E_TIMEOUT too when no part of a reply had arrived (a late reply
+ * is then skipped).  After any other error, close the connection and
+ * connect again.
+ *
+ * Memory: the library copies nothing it sends (push and init read the
+ * caller's floats in place, which are not modified) and hands out tensors
+ * that point into its receive buffer.  Once its buffers have grown to the
+ * model's size, calls do not allocate.
+ *
  *	struct psctl_opts o = { .url = "ws://127.0.0.1:7070", .name = "w0" };
  *	struct psctl *c = psctl_connect(&o, err, sizeof err);
  *	psctl_pull(c, &model);		// borrowed tensors, valid until next call
@@ -45,7 +56,7 @@ struct psctl_opts {
 	const char	*ca_file;	/* wss: CA to verify the server with */
 	const char	*name;		/* worker name shown to operators; may be NULL */
 	uint64_t	 resume_id;	/* worker id to resume; 0 = new worker */
-	int		 timeout_ms;	/* each call; 0 = 30 s */
+	int		 timeout_ms;	/* longest wait for the server; 0 = 30 s */
 	size_t		 max_message;	/* largest reply accepted; 0 = 2 GiB */
 };
 
@@ -61,49 +72,67 @@ struct psctl_tensor {
 struct psctl;
 
 /*
- * Connects, completes the WebSocket handshake and the hello.  Returns a
- * connection, or NULL with a reason in err (errlen bytes) and, if code is
- * not NULL, the error code.
+ * Connects, completes the WebSocket handshake and the hello.  opts may be
+ * NULL for all defaults.  Returns a connection (free with psctl_close()),
+ * or NULL with a reason in err (errlen bytes) and, if code is not NULL, the
+ * error code: PSCTL_E_UNAVAILABLE when nothing answers at the URL,
+ * PSCTL_E_AUTH when the token is refused, PSCTL_E_TLS, PSCTL_E_PROTOCOL
+ * when something other than a psctl server answers.
  */
 struct psctl	*psctl_connect(const struct psctl_opts *, char *err,
 		     size_t errlen, enum psctl_errcode *code);
 void		 psctl_close(struct psctl *);	/* NULL is a no-op */
 
-/* The id the server gave this worker, and the model version at hello. */
+/* The id the server gave this worker (pass it as resume_id to resume). */
 uint64_t	 psctl_worker_id(const struct psctl *);
 /*
- * The model's tensors as of hello or the last init/pull: names and shapes
- * (data NULL after hello).  Borrowed: valid until the next call.  *n = 0
- * when the server has no model yet.
+ * The model's tensors as of hello or the last init or whole-model pull:
+ * names and shapes, and data only right after an init or whole pull (NULL
+ * after hello and after any later call).  Borrowed: valid until the next
+ * call.  *n = 0 when the server has no model yet.
  */
 const struct psctl_tensor *psctl_model(const struct psctl *, size_t *n);
+/* The model version the last reply reported (hello, init, pull, push). */
 uint64_t	 psctl_version(const struct psctl *);
 
 /*
  * Creates the model from t[0..n) (first writer wins); if the server has a
- * model with the same names and shapes, gets that instead.  On success the
- * current model is in psctl_model() with data, and *version is set.
+ * model with the same names and shapes, gets that instead (a different
+ * model is PSCTL_E_SERVER, code mismatch).  On success the current model
+ * is in psctl_model() with data, and *version (may be NULL) is set.
  */
 int		 psctl_init(struct psctl *, const struct psctl_tensor *t,
 		     size_t n, uint64_t *version);
 /*
- * Pulls the whole model (names NULL) or the named tensors.  *out points to
- * library-owned tensors valid until the next call on this connection.
+ * Pulls the whole model (names NULL or nnames 0) or the named tensors, in
+ * the model's order.  *out points to library-owned tensors valid until the
+ * next call on this connection; their data must not be written.  out, nout
+ * and version may be NULL.
  */
 int		 psctl_pull(struct psctl *, const char *const *names,
 		     size_t nnames, const struct psctl_tensor **out,
 		     size_t *nout, uint64_t *version);
-/* Pulls and copies into the caller's tensors, matched by name and shape. */
+/*
+ * Pulls the tensors named by t[0..n) and copies them into t[i].data,
+ * matched by name; every shape must equal the server's (else PSCTL_E_ARG
+ * and nothing is copied).
+ */
 int		 psctl_pull_into(struct psctl *, struct psctl_tensor *t,
 		     size_t n, uint64_t *version);
 /*
- * Pushes an update of some or all tensors; *version (may be NULL) gets the
- * model version after it was applied (or, in sync mode, after its round).
+ * Pushes an update of some or all tensors, applied by the server's update
+ * rule as one step; the request names the version of the last init/pull
+ * as the one the update was computed from.  *version (may be NULL) gets
+ * the model version after it was applied (or, in sync mode, after its
+ * round).  A refusal (unknown tensor, wrong shape, non-finite values...)
+ * is PSCTL_E_SERVER and changes nothing on the server.
  */
 int		 psctl_push(struct psctl *, const struct psctl_tensor *t,
 		     size_t n, uint64_t *version);
 
+/* Why the last call failed; PSCTL_OK after a success. */
 enum psctl_errcode psctl_errcode(const struct psctl *);
+/* The reason, or for PSCTL_E_SERVER the server's text; "" after a success. */
 const char	*psctl_error(const struct psctl *);
 /* The protocol's error code (psctl-protocol(7)) when errcode is PSCTL_E_SERVER. */
 int		 psctl_server_code(const struct psctl *);

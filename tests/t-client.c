@@ -1,0 +1,358 @@
+/*
+ * libpsctl (psctl.h) against an independent server: the fake in
+ * tests/wsserver.py, built on tests/psproto.py (written from the protocol
+ * manual) and numpy.  Expected values are computed here by hand (w + u in
+ * float32), not by the library.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "psctl.h"
+#include "tap.h"
+#include "tensor.h"
+
+#define NTESTS	42
+
+static pid_t	server_pid;
+static int	server_in = -1;
+
+static void
+stop_server(void)
+{
+	if (server_pid <= 0)
+		return;
+	close(server_in);
+	kill(server_pid, SIGTERM);
+	waitpid(server_pid, NULL, 0);
+	server_pid = 0;
+}
+
+static const char *
+python(void)
+{
+	const char	*p = getenv("PYTHON3");
+
+	return p != NULL && *p != '\0' ? p : "/usr/bin/python3";
+}
+
+static int
+start_server(int *port, int *rawport)
+{
+	const char	*srcdir;
+	char		 script[4096], line[64];
+	int		 in[2], out[2], n = 0;
+	struct pollfd	 pfd;
+	ssize_t		 r;
+
+	if ((srcdir = getenv("PS_SRCDIR")) == NULL)
+		srcdir = ".";
+	snprintf(script, sizeof script, "%s/tests/wsserver.py", srcdir);
+	if (pipe(in) == -1 || pipe(out) == -1)
+		bail_out("pipe: %s", strerror(errno));
+	if ((server_pid = fork()) == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (server_pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(python(), python(), script, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	server_in = in[1];
+	pfd.fd = out[0];
+	pfd.events = POLLIN;
+	while (n < (int)sizeof line - 1 && (n == 0 || line[n - 1] != '\n')) {
+		if (poll(&pfd, 1, 20000) <= 0)
+			break;
+		if ((r = read(out[0], line + n, sizeof line - 1 - n)) <= 0)
+			break;
+		n += (int)r;
+	}
+	close(out[0]);
+	line[n] = '\0';
+	return sscanf(line, "%d %d", port, rawport) == 2 ? 0 : -1;
+}
+
+static uint64_t	rng = 0x2545f4914f6cdd1dULL;
+
+static void
+fill(float *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		p[i] = (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
+	}
+}
+
+static void
+mk(struct psctl_tensor *t, const char *name, unsigned ndim, uint64_t d0,
+    uint64_t d1)
+{
+	size_t	n = ndim == 0 ? 1 : ndim == 1 ? d0 : d0 * d1;
+
+	memset(t, 0, sizeof *t);
+	t->name = name;
+	t->ndim = ndim;
+	t->dims[0] = d0;
+	t->dims[1] = d1;
+	t->n = n;
+	t->data = calloc(n + 1, sizeof(float));
+	fill(t->data, n);
+}
+
+static int
+same(const struct psctl_tensor *a, const struct psctl_tensor *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->ndim == b->ndim &&
+	    memcmp(a->dims, b->dims, a->ndim * sizeof a->dims[0]) == 0 &&
+	    a->n == b->n && (a->n == 0 ||
+	    memcmp(a->data, b->data, a->n * sizeof(float)) == 0);
+}
+
+static struct psctl *
+conn(const char *url, const char *name, uint64_t resume, char *err,
+    size_t errlen, enum psctl_errcode *code)
+{
+	struct psctl_opts	o;
+
+	memset(&o, 0, sizeof o);
+	o.url = url;
+	o.name = name;
+	o.resume_id = resume;
+	o.timeout_ms = 10000;
+	return psctl_connect(&o, err, errlen, code);
+}
+
+int
+main(void)
+{
+	struct psctl_tensor		 m[4], copy[4], u[2], into[2], bad;
+	const struct psctl_tensor	*got;
+	struct psctl			*c, *c2;
+	struct sockaddr_in		 sin;
+	enum psctl_errcode		 code;
+	socklen_t			 sl = sizeof sin;
+	const char			*names[1] = { "b" };
+	uint64_t			 v = 99;
+	size_t				 n, i;
+	float				 want_w[12], want_b[5];
+	char				 url[128], err[512], cmd[4096];
+	int				 port, rawport, fd, okay;
+
+	plan(NTESTS);
+	atexit(stop_server);
+	snprintf(cmd, sizeof cmd, "'%s' -c 'import websockets, numpy' "
+	    ">/dev/null 2>&1", python());
+	if (system(cmd) != 0) {
+		skip(NTESTS, "%s lacks websockets or numpy", python());
+		return exit_status();
+	}
+	if (start_server(&port, &rawport) == -1)
+		bail_out("tests/wsserver.py did not start");
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/psctl", port);
+
+	/* Hello. */
+	c = conn(url, "w0", 0, err, sizeof err, &code);
+	ok(c != NULL, "connects and says hello (%s)", c != NULL ? "ok" : err);
+	if (c == NULL)
+		bail_out("no connection");
+	ok(psctl_worker_id(c) >= 1, "the server gave a worker id");
+	psctl_model(c, &n);
+	is_int(n, 0, "there is no model before init");
+	c2 = conn(url, "again", 4242, err, sizeof err, &code);
+	ok(c2 != NULL && psctl_worker_id(c2) == 4242,
+	    "a resume id is sent in the hello");
+	psctl_close(c2);
+
+	/* Errors from the server leave the connection usable. */
+	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == -1,
+	    "a pull before init fails");
+	is_int(psctl_errcode(c), PSCTL_E_SERVER, "with PSCTL_E_SERVER");
+	is_int(psctl_server_code(c), PS_E_NO_MODEL, "and the no-model code");
+	is_str(psctl_error(c), "no model yet", "and the server's text");
+
+	/* Init: odd counts exercise padding, a scalar and an empty tensor. */
+	mk(&m[0], "dense/w", 2, 3, 4);
+	mk(&m[1], "dense/b\xc3\xa9", 1, 5, 0);
+	mk(&m[2], "scale", 0, 0, 0);
+	mk(&m[3], "empty", 2, 2, 0);
+	for (i = 0; i < 4; i++) {
+		copy[i] = m[i];
+		copy[i].data = malloc((m[i].n + 1) * sizeof(float));
+		memcpy(copy[i].data, m[i].data, m[i].n * sizeof(float));
+	}
+	ok(psctl_init(c, m, 4, &v) == 0, "init with four tensors succeeds (%s)",
+	    psctl_error(c));
+	is_int(v, 0, "the new model is at version 0");
+	is_int(psctl_errcode(c), PSCTL_OK, "the error code is cleared");
+	got = psctl_model(c, &n);
+	okay = n == 4;
+	for (i = 0; okay && i < 4; i++)
+		okay = same(&got[i], &copy[i]);
+	ok(okay, "the model comes back with the same names, shapes, data");
+	ok(n == 4 && ((uintptr_t)got[0].data & 3) == 0,
+	    "tensor data is float-aligned");
+	okay = 1;
+	for (i = 0; i < 4; i++)
+		okay &= same(&m[i], &copy[i]);
+	ok(okay, "init left the caller's arrays unchanged");
+
+	/* A second worker: same model back; a different one refused. */
+	c2 = conn(url, "w1", 0, err, sizeof err, &code);
+	ok(c2 != NULL, "a second worker connects");
+	got = c2 != NULL ? psctl_model(c2, &n) : NULL;
+	ok(c2 != NULL && n == 4 && got[1].data == NULL &&
+	    strcmp(got[1].name, "dense/b\xc3\xa9") == 0 && got[1].dims[0] == 5,
+	    "its hello lists the names and shapes, without data");
+	ok(c2 != NULL && psctl_init(c2, m, 4, &v) == 0 && v == 0,
+	    "its init with the same names and shapes succeeds");
+	bad = m[0];
+	bad.dims[1] = 3;
+	bad.n = 9;
+	ok(c2 != NULL && psctl_init(c2, &bad, 1, &v) == -1 &&
+	    psctl_errcode(c2) == PSCTL_E_SERVER &&
+	    psctl_server_code(c2) == PS_E_MISMATCH,
+	    "an init of a different model is refused as a mismatch");
+
+	/* Push, then pull: w + u, exactly, in float32. */
+	mk(&u[0], "dense/w", 2, 3, 4);
+	mk(&u[1], "dense/b\xc3\xa9", 1, 5, 0);
+	for (i = 0; i < 12; i++)
+		want_w[i] = m[0].data[i] + u[0].data[i];
+	for (i = 0; i < 5; i++)
+		want_b[i] = m[1].data[i] + u[1].data[i];
+	ok(psctl_push(c, u, 2, &v) == 0, "a push is applied (%s)",
+	    psctl_error(c));
+	is_int(v, 1, "and the version rises to 1");
+	is_int(psctl_version(c), 1, "psctl_version agrees");
+	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == 0 && n == 4 && v == 1,
+	    "the whole model is pulled at version 1");
+	ok(n == 4 && memcmp(got[0].data, want_w, sizeof want_w) == 0 &&
+	    memcmp(got[1].data, want_b, sizeof want_b) == 0 &&
+	    got[2].data[0] == m[2].data[0],
+	    "pulled values are w + u, the untouched tensor unchanged");
+	ok(c2 != NULL && psctl_pull(c2, names, 1, &got, &n, &v) == -1 &&
+	    psctl_server_code(c2) == PS_E_UNKNOWN_TENSOR,
+	    "pulling an unknown name is refused by the server");
+	names[0] = "dense/b\xc3\xa9";
+	ok(c2 != NULL && psctl_pull(c2, names, 1, &got, &n, &v) == 0 &&
+	    n == 1 && memcmp(got[0].data, want_b, sizeof want_b) == 0,
+	    "one named tensor is pulled");
+	psctl_model(c2, &n);
+	is_int(n, 4, "a named pull leaves the model list alone");
+
+	/* pull_into matches by name, in any order. */
+	mk(&into[0], "dense/b\xc3\xa9", 1, 5, 0);
+	mk(&into[1], "dense/w", 2, 3, 4);
+	ok(psctl_pull_into(c, into, 2, &v) == 0 && v == 1,
+	    "pull_into succeeds (%s)", psctl_error(c));
+	ok(memcmp(into[0].data, want_b, sizeof want_b) == 0 &&
+	    memcmp(into[1].data, want_w, sizeof want_w) == 0,
+	    "pull_into copied each tensor to the one with its name");
+	into[1].ndim = 1;
+	into[1].dims[0] = 12;
+	into[0].data[0] = 12345;
+	ok(psctl_pull_into(c, into, 2, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_ARG, "pull_into refuses a shape that "
+	    "differs from the server's");
+	ok(into[0].data[0] == 12345, "and copies nothing");
+
+	/* Refused pushes. */
+	bad = u[1];
+	bad.name = "nope";
+	ok(psctl_push(c, &bad, 1, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_SERVER &&
+	    psctl_server_code(c) == PS_E_UNKNOWN_TENSOR &&
+	    strstr(psctl_error(c), "nope") != NULL,
+	    "a push of an unknown tensor is refused (%s)", psctl_error(c));
+	bad = u[0];
+	bad.ndim = 1;
+	bad.dims[0] = 12;
+	ok(psctl_push(c, &bad, 1, &v) == -1 &&
+	    psctl_server_code(c) == PS_E_SHAPE,
+	    "a push with the wrong shape is refused");
+	bad.n = 11;
+	ok(psctl_push(c, &bad, 1, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_ARG && psctl_server_code(c) == 0,
+	    "n that disagrees with the shape is refused before sending");
+	bad = u[0];
+	bad.name = "";
+	ok(psctl_push(c, &bad, 1, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_ARG, "an empty name is refused");
+	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == 0 && v == 1 &&
+	    memcmp(got[0].data, want_w, sizeof want_w) == 0,
+	    "after refusals the model is unchanged and the connection works");
+	psctl_close(c);
+	psctl_close(c2);
+
+	/* $PSCTL_URL is the default. */
+	setenv("PSCTL_URL", url, 1);
+	c = psctl_connect(NULL, err, sizeof err, &code);
+	ok(c != NULL && psctl_version(c) == 1, "with no options $PSCTL_URL "
+	    "is used (%s)", c != NULL ? "ok" : err);
+	psctl_close(c);
+	unsetenv("PSCTL_URL");
+
+	/* Connection failures and what they are called. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == -1)
+		bail_out("bind: %s", strerror(errno));
+	close(fd);
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d", ntohs(sin.sin_port));
+	c = conn(url, NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_UNAVAILABLE,
+	    "a closed port gives PSCTL_E_UNAVAILABLE (%s)", err);
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/auth", port);
+	c = conn(url, NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_AUTH, "a refused token gives "
+	    "PSCTL_E_AUTH (%s)", err);
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+	c = conn(url, NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_PROTOCOL, "a server that echoes the "
+	    "hello is not a psctl server (%s)", err);
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/status/404", rawport);
+	c = conn(url, NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_PROTOCOL && strstr(err, "404") != NULL,
+	    "an HTTP 404 is a protocol error that names the status");
+	c = conn("ftp://x", NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_ARG, "a bad URL is PSCTL_E_ARG");
+	c = conn(url, "bad\xff", 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_ARG, "a worker name that is not "
+	    "UTF-8 is PSCTL_E_ARG");
+
+	for (i = 0; i < 4; i++) {
+		free(m[i].data);
+		free(copy[i].data);
+	}
+	free(u[0].data);
+	free(u[1].data);
+	free(into[0].data);
+	free(into[1].data);
+	stop_server();
+	return exit_status();
+}
