@@ -1,0 +1,538 @@
+/*
+ * The console's screen model (ui/model.c) and the frame text (ui/batch.c),
+ * driven by the snapshots in tests/data without a terminal or a socket.
+ * Expected values are worked out by hand from the snapshot files.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "batch.h"
+#include "model.h"
+#include "tap.h"
+
+static json_t *
+load(const char *name)
+{
+	json_error_t	 err;
+	json_t		*j;
+
+	if ((j = json_load_file(tap_data(name), 0, &err)) == NULL)
+		bail_out("%s: %s", name, err.text);
+	return j;
+}
+
+static int
+apply_file(struct ps_top_model *m, const char *name, double now)
+{
+	json_t	*j = load(name);
+	char	*cause = NULL;
+	int	 r;
+
+	r = ps_top_model_apply(m, j, now, &cause);
+	if (r != 0)
+		diag("%s: %s", name, cause);
+	free(cause);
+	json_decref(j);
+	return r;
+}
+
+/* The display order of a table as "i,j,k" (model indices). */
+static const char *
+order(const struct ps_top_model *m, enum ps_top_table t)
+{
+	static char	 buf[256];
+	const size_t	*o = t == PS_TOP_TENSORS ? m->torder : m->worder;
+	size_t		 n = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
+	size_t		 i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off < sizeof buf - 8; i++)
+		off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%zu",
+		    i > 0 ? "," : "", o[i]);
+	return buf;
+}
+
+/* Sorts the table by col (its default direction) and returns the order. */
+static const char *
+sorted(struct ps_top_model *m, enum ps_top_table t, int col, int invert)
+{
+	m->focus = t;
+	ps_top_model_sort_by(m, t, col);
+	if (invert)
+		ps_top_model_sort_invert(m);
+	return order(m, t);
+}
+
+/* Feeds a message as the server would send it. */
+static int
+feed(struct ps_top_model *m, const char *text, double now)
+{
+	char	*cause = NULL;
+	int	 r;
+
+	r = ps_top_model_message(m, text, strlen(text), now, &cause);
+	free(cause);
+	return r;
+}
+
+static const char *
+req_cmd(json_t *req)
+{
+	return req != NULL ? json_string_value(json_object_get(req, "cmd")) :
+	    "(none)";
+}
+
+static void
+test_apply(void)
+{
+	struct ps_top_model	*m;
+	json_t			*bad;
+	char			*cause = NULL;
+
+	m = ps_top_model_new("ws://127.0.0.1:7070", 1.0);
+	is_int(apply_file(m, "snap-async-1.json", 100.0), 0,
+	    "a recorded async snapshot applies");
+	is_int(m->ntensors, 4, "it lists four tensors");
+	is_int(m->nworkers, 5, "and five workers, the gone one included");
+	is_str(m->tensors[0].name, "dense/kernel",
+	    "tensors keep the model's order");
+	is_str(m->tensors[0].shape, "784x128", "shapes read as 784x128");
+	is_near(m->tensors[0].elements, 100352, 1e-12,
+	    "a 784x128 tensor has 100352 elements");
+	is_near(m->tensors[2].ratio, 0.1, 1e-12,
+	    "update/weight ratio of out/kernel is 0.3/3.0");
+	ok(isnan(m->tensors[3].ratio), "a zero-norm tensor has no ratio");
+	is_str(m->srv.rule_params, "lr=0.001 beta1=0.9 beta2=0.999 eps=1e-08",
+	    "rule parameters read in the server's order");
+	is_str(m->srv.rejected, "shape 1, nonfinite 1",
+	    "rejected reasons list the non-zero counts");
+	ok(isnan(m->srv.workers_expected), "a null workers_expected is NAN");
+	is_int(m->srv.ckpt_last_ok, 1, "the last checkpoint succeeded");
+
+	is_near(m->lag_limit, PS_TOP_LAG_ASYNC, 0,
+	    "async mode marks lag over 10 clocks");
+	is_str(ps_top_mark_name(m->workers[0].mark), "active",
+	    "w1 (lag 0) is active");
+	is_str(ps_top_mark_name(m->workers[1].mark), "active",
+	    "w2 (lag 5) is active");
+	is_str(ps_top_mark_name(m->workers[2].mark), "LAGGING",
+	    "trainer-slow (lag 15) is LAGGING");
+	is_str(ps_top_mark_name(m->workers[3].mark), "SILENT",
+	    "the server's silent worker is SILENT");
+	is_str(ps_top_mark_name(m->workers[4].mark), "GONE",
+	    "the server's gone worker is GONE");
+
+	/* A broken snapshot leaves the model as it was. */
+	bad = json_pack("{s:s, s:[]}", "mode", "sync", "tensors");
+	is_int(ps_top_model_apply(m, bad, 101.0, &cause), -1,
+	    "a snapshot without a workers array is refused");
+	ok(cause != NULL && strstr(cause, "workers") != NULL,
+	    "and the cause names it");
+	is_int(m->ntensors, 4, "the refused snapshot changed nothing");
+	is_str(m->srv.mode, "async", "the mode is still async");
+	free(cause);
+	json_decref(bad);
+	is_int(feed(m, "{\"event\": ", 101.0), -1, "bad JSON is refused");
+	is_int(feed(m, "[1, 2]", 101.0), -1, "a non-object is refused");
+	ps_top_model_free(m);
+
+	m = ps_top_model_new("ws://x", 1.0);
+	is_int(apply_file(m, "snap-ssp.json", 10.0), 0,
+	    "a recorded ssp snapshot applies");
+	is_near(m->lag_limit, 2, 0, "ssp marks lag over its staleness (2)");
+	is_str(ps_top_mark_name(m->workers[1].mark), "waiting",
+	    "a waiting worker within the limit is waiting");
+	is_str(ps_top_mark_name(m->workers[2].mark), "active",
+	    "lag 2 at staleness 2 is not lagging");
+	is_str(ps_top_mark_name(m->workers[3].mark), "LAGGING",
+	    "lag 3 at staleness 2 is LAGGING, though waiting");
+	is_int(m->srv.ckpt_has_dir, 0, "a null checkpoint dir is noted");
+	ps_top_model_free(m);
+
+	m = ps_top_model_new("ws://x", 1.0);
+	is_int(apply_file(m, "snap-empty.json", 10.0), 0,
+	    "an empty server's snapshot applies");
+	is_int(m->ntensors + m->nworkers, 0, "with no tensors and no workers");
+	ok(m->torder == NULL && m->worder == NULL, "and nothing to sort");
+	is_near(m->lag_limit, PS_TOP_LAG_SYNC, 0, "sync mode's limit is 1");
+	ps_top_model_free(m);
+}
+
+static void
+test_rates(void)
+{
+	struct ps_top_model	*m;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	ok(isnan(m->update_rate), "one snapshot gives no update rate");
+	/* Arrives 7 s later locally; the server says 2 s passed. */
+	apply_file(m, "snap-async-2.json", 107.0);
+	is_near(m->update_rate, 40.0, 1e-9,
+	    "80 versions over 2 s of server uptime is 40 updates/s");
+	apply_file(m, "snap-restart.json", 108.0);
+	ok(isnan(m->update_rate), "a restarted server (uptime back) resets the rate");
+	apply_file(m, "snap-async-1.json", 117.0);
+	is_near(m->update_rate, 395.0 / 9.0, 1e-9,
+	    "then 395 versions over 9 s of uptime is 43.9 updates/s");
+	ps_top_model_free(m);
+}
+
+static void
+test_sort(void)
+{
+	struct ps_top_model	*m;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	is_str(order(m, PS_TOP_TENSORS), "0,1,2,3",
+	    "tensors start in the model's order");
+	is_str(order(m, PS_TOP_WORKERS), "0,1,2,3,4",
+	    "workers start in id order");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_NAME, 0), "1,0,3,2",
+	    "tensors by name, a-z");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_NAME, 1), "2,3,0,1",
+	    "tensors by name, inverted");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_SHAPE, 0), "0,2,1,3",
+	    "tensors by element count, largest first");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_L2, 1), "3,1,2,0",
+	    "tensors by L2, smallest first when inverted");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_UPDATE, 0), "2,0,1,3",
+	    "tensors by update L2, largest first");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATIO, 0), "2,1,0,3",
+	    "tensors by ratio, the undefined one last");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATIO, 1), "0,1,2,3",
+	    "inverted, the undefined ratio stays last");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATE, 0), "0,1,2,3",
+	    "tensors by updates/s, ties in model order");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATE, 1), "3,2,0,1",
+	    "inverted, ties still in model order");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_INDEX, 1), "3,2,1,0",
+	    "tensors in reverse model order");
+
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_STATE, 0), "4,3,2,0,1",
+	    "workers by state, worst first");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_NAME, 0), "2,0,1,3,4",
+	    "workers by name");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_ADDRESS, 0), "2,0,1,3,4",
+	    "workers by address");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_PUSHES, 1), "3,4,2,1,0",
+	    "workers by pushes/s, slowest first when inverted");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_PULLS, 0), "0,1,2,3,4",
+	    "workers by pulls/s");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_CLOCK, 0), "0,3,1,2,4",
+	    "workers by clock");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_LAG, 0), "4,2,1,3,0",
+	    "workers by lag");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_SEEN, 0), "4,3,2,1,0",
+	    "workers by last seen, longest silent first");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_ID, 1), "4,3,2,1,0",
+	    "workers by id, inverted");
+
+	m->focus = PS_TOP_TENSORS;
+	ps_top_model_sort_by(m, PS_TOP_TENSORS, PS_TOP_T_INDEX);
+	ps_top_model_sort_step(m, -1);
+	is_int(m->sort_col[PS_TOP_TENSORS], PS_TOP_T_RATE,
+	    "< on the first column wraps to the last");
+	ps_top_model_sort_step(m, 1);
+	is_int(m->sort_col[PS_TOP_TENSORS], PS_TOP_T_INDEX,
+	    "> on the last column wraps to the first");
+
+	ps_top_model_sort_by(m, PS_TOP_TENSORS, PS_TOP_T_UPDATE);
+	apply_file(m, "snap-async-2.json", 102.0);
+	/* update_l2: 0.0121, 0.011, 0.31, 0 */
+	is_str(order(m, PS_TOP_TENSORS), "2,0,1,3",
+	    "the sort order holds across snapshots");
+	ps_top_model_free(m);
+}
+
+static void
+test_staleness(void)
+{
+	struct ps_top_model	*m;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	ok(!ps_top_model_stale(m, 100.0), "no snapshot yet is not stale");
+	ps_top_model_connected(m, 99.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	ok(!ps_top_model_stale(m, 102.9), "2.9 s after a snapshot is fresh");
+	ok(ps_top_model_stale(m, 103.1),
+	    "3.1 s after it, at a 1 s interval, is stale");
+	m->interval = 10.0;
+	ok(!ps_top_model_stale(m, 120.0), "20 s at a 10 s interval is fresh");
+	ok(ps_top_model_stale(m, 126.0), "26 s at a 10 s interval is stale");
+	m->interval = 1.0;
+	is_near(ps_top_model_seen(m, &m->workers[3], 105.0), 17.5, 1e-12,
+	    "a worker's last seen ages with the snapshot (12.5 + 5)");
+	is_near(ps_top_model_ckpt_age(m, 105.0), 9.0, 1e-12,
+	    "the last checkpoint's age too (4 + 5)");
+	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED,
+	    "connection refused", 101.0, 100.5);
+	ok(ps_top_model_stale(m, 100.5),
+	    "a lost connection makes the frame stale at once");
+	ok(m->have && m->ntensors == 4,
+	    "and the last frame is kept");
+	is_int(m->attempts, 1, "the failed attempt is counted");
+	ps_top_model_connected(m, 101.0);
+	is_int(m->attempts, 0, "reconnecting clears the count");
+	ps_top_model_pause(m, 1, 101.0);
+	ok(!ps_top_model_stale(m, 200.0), "a paused frame is not stale");
+	ps_top_model_free(m);
+}
+
+static void
+test_spark(void)
+{
+	struct ps_top_model	*m;
+	json_t			*j;
+	double			 v[5], lo, hi;
+	int			 i, lev[6], n;
+	char			*cause = NULL;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	j = load("snap-empty.json");
+	/* Sample i at t = 100 + i: version 5i(i+1), so rate 10i; L2 = i. */
+	for (i = 0; i < 10; i++) {
+		json_object_set_new(j, "uptime_s", json_real(100.0 + i));
+		json_object_set_new(j, "model_version",
+		    json_integer(5 * i * (i + 1)));
+		json_object_set_new(j, "model_l2", json_real(i));
+		if (ps_top_model_apply(m, j, 100.0 + i, &cause) != 0)
+			bail_out("apply: %s", cause);
+	}
+	json_decref(j);
+	is_int(m->hist_len, 10, "ten snapshots make ten history samples");
+	n = ps_top_model_spark(m, PS_TOP_SERIES_RATE, 110.0, 10.0, 5, v, &lo,
+	    &hi);
+	is_int(n, 5, "all five 2 s columns of the last 10 s have samples");
+	ok(v[0] == 10 && v[1] == 25 && v[2] == 45 && v[3] == 65 && v[4] == 85,
+	    "each column is the mean rate of its samples (10 25 45 65 85)");
+	ok(lo == 10 && hi == 85, "the range is 10 .. 85");
+	ps_top_spark_levels(v, 5, 0, hi, 8, lev);
+	ok(lev[0] == 1 && lev[1] == 2 && lev[2] == 4 && lev[3] == 5 &&
+	    lev[4] == 7, "levels on a 0-based scale are 1 2 4 5 7");
+	n = ps_top_model_spark(m, PS_TOP_SERIES_L2, 110.0, 10.0, 5, v, &lo,
+	    &hi);
+	ok(n == 5 && v[0] == 0.5 && v[4] == 8.5,
+	    "the norm series buckets the same way (0.5 .. 8.5)");
+	n = ps_top_model_spark(m, PS_TOP_SERIES_RATE, 130.0, 10.0, 5, v, &lo,
+	    &hi);
+	ok(n == 0 && isnan(v[0]) && isnan(lo),
+	    "a window after the last sample is empty (a gap)");
+	n = ps_top_model_spark(m, PS_TOP_SERIES_RATE, 114.0, 10.0, 5, v, &lo,
+	    &hi);
+	ok(n == 3 && isnan(v[3]) && isnan(v[4]) && v[0] == 45,
+	    "a window reaching past the samples leaves its end empty");
+	v[0] = NAN;
+	v[1] = 3;
+	v[2] = 0;
+	ps_top_spark_levels(v, 3, 3, 3, 8, lev);
+	ok(lev[0] == -1 && lev[1] == 7 && lev[2] == 0,
+	    "a flat series is all top, zero is bottom, NAN is a gap");
+	ps_top_model_free(m);
+}
+
+static void
+test_messages(void)
+{
+	struct ps_top_model	*m;
+	json_t			*req, *snap, *ev;
+	char			*text, reply[512];
+	long long		 id;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	snap = load("snap-async-1.json");
+	ev = json_pack("{s:s, s:i, s:O}", "event", "snapshot", "seq", 17,
+	    "snapshot", snap);
+	text = json_dumps(ev, JSON_COMPACT);
+	is_int(feed(m, text, 100.0), 1, "a snapshot event changes the screen");
+	is_int(m->seq, 17, "and its seq is kept");
+	ps_top_model_pause(m, 1, 100.5);
+	is_int(feed(m, text, 101.0), 0, "while paused an event is held");
+	is_int(m->applied, 1, "and not applied");
+	ps_top_model_pause(m, 0, 102.0);
+	is_int(m->applied, 2, "resuming applies the held snapshot");
+	free(text);
+	json_decref(ev);
+	json_decref(snap);
+
+	/* Actions before connecting, and read-only. */
+	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 103.0);
+	ok(req == NULL && strcmp(m->msg, "not connected: checkpoint refused")
+	    == 0, "checkpoint is refused while not connected");
+	ps_top_model_connected(m, 103.0);
+	m->readonly = 1;
+	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 103.0);
+	ok(req == NULL && strcmp(m->msg, "read-only: checkpoint refused") == 0,
+	    "--readonly refuses checkpoint");
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 103.0);
+	ok(req == NULL && m->prompt == PS_TOP_ACT_NONE &&
+	    strcmp(m->msg, "read-only: reset refused") == 0,
+	    "--readonly refuses reset without asking");
+	req = ps_top_model_action(m, PS_TOP_ACT_STOP, 103.0);
+	ok(req == NULL && strcmp(m->msg, "read-only: stop refused") == 0,
+	    "--readonly refuses stop");
+	m->readonly = 0;
+
+	/* Checkpoint: sent at once, reply on the status line. */
+	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 104.0);
+	is_str(req_cmd(req), "checkpoint", "c makes a checkpoint request");
+	id = json_integer_value(json_object_get(req, "id"));
+	ok(id > 0, "with a positive id");
+	json_decref(req);
+	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": true, "
+	    "\"result\": {\"path\": \"/var/lib/psctl/x.safetensors\", "
+	    "\"model_version\": 812, \"bytes\": 4000128, \"seconds\": 0.021}}",
+	    id);
+	is_int(feed(m, reply, 104.2), 1, "its reply changes the screen");
+	is_str(m->msg, "checkpoint saved: /var/lib/psctl/x.safetensors "
+	    "(3.8 MiB in 0.021 s, version 812)",
+	    "the status line shows the saved checkpoint");
+	is_int(m->msg_kind, PS_TOP_MSG_OK, "as a success");
+	is_int(feed(m, reply, 104.3), 0, "a second reply to the id is ignored");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 105.0);
+	id = json_integer_value(json_object_get(req, "id"));
+	json_decref(req);
+	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": false, "
+	    "\"error\": {\"code\": \"io\", \"message\": \"disk full\"}}", id);
+	feed(m, reply, 105.1);
+	is_str(m->msg, "checkpoint failed: io: disk full",
+	    "an error reply shows its code and message");
+	is_int(m->msg_kind, PS_TOP_MSG_ERROR, "as an error");
+
+	/* Reset and stop ask first; No is the default. */
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 106.0);
+	ok(req == NULL && m->prompt == PS_TOP_ACT_RESET &&
+	    strstr(m->msg, "[y/N]") != NULL, "R asks [y/N] and sends nothing");
+	ok(ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 106.1) == NULL,
+	    "no other action starts while a question is open");
+	req = ps_top_model_answer(m, 0, 106.2);
+	ok(req == NULL && m->prompt == PS_TOP_ACT_NONE &&
+	    strcmp(m->msg, "reset cancelled") == 0,
+	    "answering no cancels the reset");
+	ps_top_model_action(m, PS_TOP_ACT_RESET, 107.0);
+	req = ps_top_model_answer(m, 1, 107.1);
+	is_str(req_cmd(req), "reset", "answering yes sends the reset");
+	json_decref(req);
+	ps_top_model_action(m, PS_TOP_ACT_STOP, 108.0);
+	req = ps_top_model_answer(m, 1, 108.1);
+	ok(req != NULL && strcmp(req_cmd(req), "stop") == 0 &&
+	    json_is_true(json_object_get(req, "checkpoint")),
+	    "stop asks for a final checkpoint when there is a checkpoint dir");
+	json_decref(req);
+	ps_top_model_action(m, PS_TOP_ACT_STOP, 109.0);
+	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED, "closed", 110.0,
+	    109.5);
+	ok(m->prompt == PS_TOP_ACT_NONE &&
+	    strcmp(m->msg, "not connected: stop refused") == 0,
+	    "losing the connection closes an open question");
+	ps_top_model_free(m);
+}
+
+static void
+test_interval(void)
+{
+	struct ps_top_model	*m;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	is_near(ps_top_model_interval_step(m, 1), 2.0, 0, "+ from 1 s is 2 s");
+	is_near(ps_top_model_interval_step(m, -1), 1.0, 0, "- from 2 s is 1 s");
+	m->interval = 0.3;
+	is_near(ps_top_model_interval_step(m, 1), 0.5, 0,
+	    "+ from 0.3 s is the next step, 0.5 s");
+	m->interval = 0.3;
+	is_near(ps_top_model_interval_step(m, -1), 0.2, 0,
+	    "- from 0.3 s is 0.2 s");
+	m->interval = 0.1;
+	is_near(ps_top_model_interval_step(m, -1), 0.1, 0,
+	    "- stops at 0.1 s, the protocol's minimum");
+	m->interval = 60;
+	is_near(ps_top_model_interval_step(m, 1), 60, 0,
+	    "+ stops at 60 s, the protocol's maximum");
+	ps_top_model_free(m);
+}
+
+static void
+test_text(void)
+{
+	struct ps_top_model	*m;
+	struct ps_fmt_line	 l;
+	char			 buf[64], *out = NULL;
+	size_t			 len = 0;
+	FILE			*fp;
+
+	ps_fmt_uptime(3725, buf, sizeof buf);
+	is_str(buf, "01:02:05", "3725 s of uptime is 01:02:05");
+	ps_fmt_uptime(90061, buf, sizeof buf);
+	is_str(buf, "1d 01:01:01", "90061 s is 1d 01:01:01");
+	ps_fmt_age(125, buf, sizeof buf);
+	is_str(buf, "2m05s", "an age of 125 s is 2m05s");
+	ps_fmt_count(1000000, buf, sizeof buf);
+	is_str(buf, "1,000,000", "counts group thousands");
+	ps_top_human_bytes(407080, buf, sizeof buf);
+	is_str(buf, "397.5 KiB", "407080 bytes is 397.5 KiB");
+
+	m = ps_top_model_new("ws://127.0.0.1:7070", 1.0);
+	ps_top_model_connected(m, 99.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	m->focus = PS_TOP_WORKERS;
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_LAG);
+	ps_fmt_title(m, PS_TOP_WORKERS, &l);
+	ps_fmt_text(&l, buf, sizeof buf);
+	ok(strstr(buf, "WORKERS 5  sort: LAG desc") == buf,
+	    "the worker title names the sort column: %s", buf);
+	ps_fmt_row(m, PS_TOP_WORKERS, 0, 100.0, 12, &l);
+	is_int(l.seg[0].cls, PS_FMT_GONE, "the gone worker's row is marked");
+	ok(strstr(l.seg[0].text, "GONE") != NULL,
+	    "and says GONE in words, not only in colour");
+
+	if ((fp = open_memstream(&out, &len)) == NULL)
+		bail_out("open_memstream");
+	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED,
+	    "connection refused", 104.0, 102.0);
+	ps_batch_frame(fp, m, 102.0, 3);
+	fclose(fp);
+	ok(strstr(out, "DISCONNECTED connection refused; retry in 2s") != NULL,
+	    "a batch frame says DISCONNECTED and when it retries");
+	ok(strstr(out, "STALE 2.0s old") != NULL, "and that it is stale");
+	ok(strstr(out, "101,770 params, 397.5 KiB  version 400") != NULL,
+	    "it shows the model's size and version");
+	ok(strstr(out, "pushes/s 23.5  pulls/s 23.9") != NULL,
+	    "and the traffic rates");
+	ok(strstr(out, "rejected 2 (shape 1, nonfinite 1)") != NULL,
+	    "and the rejected updates");
+	ok(strstr(out, "checkpoint 6.0s ago ok in 0.021 s  3 saved") != NULL,
+	    "and the last checkpoint's age and result");
+	ok(strstr(out, "   3 out/kernel   ") != NULL &&
+	    strstr(out, "1.00e-01") != NULL,
+	    "a tensor row has its index, name and ratio");
+	ok(strstr(out, "    3 LAGGING trainer-slow") != NULL,
+	    "a lagging worker's row says LAGGING");
+	ok(strstr(out, "1 LAGGING  1 SILENT  1 GONE") != NULL,
+	    "the worker title counts the marks");
+	diag("%s", out);
+	free(out);
+	ps_top_model_free(m);
+}
+
+int
+main(void)
+{
+	plan(129);
+	test_apply();
+	test_rates();
+	test_sort();
+	test_staleness();
+	test_spark();
+	test_messages();
+	test_interval();
+	test_text();
+	return exit_status();
+}

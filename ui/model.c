@@ -1,0 +1,1123 @@
+/*
+ * The console's screen model (see model.h).  Everything here runs on the
+ * console's main loop; nothing draws and nothing touches a socket.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "model.h"
+#include "xmalloc.h"
+
+static double	 model_num(json_t *, const char *);
+static char	*model_str(json_t *, const char *);
+static void	 model_server_free(struct ps_top_server *);
+static void	 model_server_init(struct ps_top_server *);
+static void	 model_set(char **, char *);
+static void	 model_tensors_free(struct ps_top_tensor *, size_t);
+static void	 model_workers_free(struct ps_top_worker *, size_t);
+static char	*model_params_text(json_t *);
+static char	*model_rejected_text(json_t *);
+static void	 model_shape(json_t *, char *, size_t, double *);
+static enum ps_top_wmark model_mark(const char *, double, double);
+static void	 model_rates(struct ps_top_model *, double);
+static void	 model_history(struct ps_top_model *, double);
+static int	 model_tcmp(const struct ps_top_model *, size_t, size_t);
+static int	 model_wcmp(const struct ps_top_model *, size_t, size_t);
+static void	 model_msort(const struct ps_top_model *, size_t *, size_t *,
+		     size_t, int (*)(const struct ps_top_model *, size_t,
+		     size_t));
+static int	 model_default_desc(enum ps_top_table, int);
+static void	 model_reply(struct ps_top_model *, json_t *, const char *,
+		     double);
+static json_t	*model_action_request(struct ps_top_model *,
+		     enum ps_top_action);
+static int	 model_refused(struct ps_top_model *, enum ps_top_action,
+		     double);
+
+static const char *const model_mark_names[] = {
+	"active", "waiting", "LAGGING", "SILENT", "GONE"
+};
+static const char *const model_tcol_names[] = {
+	"#", "NAME", "SHAPE", "L2", "UPDATE_L2", "RATIO", "UPD/S"
+};
+static const char *const model_wcol_names[] = {
+	"ID", "STATE", "NAME", "ADDRESS", "PUSH/S", "PULL/S", "CLOCK", "LAG",
+	"SEEN"
+};
+static const char *const model_action_names[] = {
+	"none", "checkpoint", "reset", "stop"
+};
+/* The refresh intervals +/- step through, seconds. */
+static const double model_intervals[] = {
+	0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60
+};
+
+struct ps_top_model *
+ps_top_model_new(const char *url, double interval)
+{
+	struct ps_top_model	*m;
+	int			 t;
+
+	m = xcalloc(1, sizeof *m);
+	m->url = xstrdup(url);
+	m->interval = interval;
+	m->conn = PS_TOP_CONNECTING;
+	m->seq = -1;
+	m->update_rate = NAN;
+	m->prev_uptime = NAN;
+	m->prev_version = NAN;
+	m->prev_time = NAN;
+	m->lag_limit = PS_TOP_LAG_ASYNC;
+	m->next_id = 1;
+	for (t = 0; t < PS_TOP_NTABLES; t++) {
+		m->sort_col[t] = 0;
+		m->sort_desc[t] = model_default_desc(t, 0);
+	}
+	model_server_init(&m->srv);
+	return m;
+}
+
+void
+ps_top_model_free(struct ps_top_model *m)
+{
+	if (m == NULL)
+		return;
+	free(m->url);
+	free(m->conn_error);
+	model_server_free(&m->srv);
+	model_tensors_free(m->tensors, m->ntensors);
+	model_workers_free(m->workers, m->nworkers);
+	free(m->torder);
+	free(m->worder);
+	json_decref(m->held);
+	free(m);
+}
+
+/* A member as a double: NAN when it is missing, null or not a number. */
+static double
+model_num(json_t *o, const char *key)
+{
+	json_t	*v;
+
+	v = json_object_get(o, key);
+	if (v == NULL || !json_is_number(v))
+		return NAN;
+	return json_number_value(v);
+}
+
+/* A member as a new string: "-" when it is missing, null or not a string. */
+static char *
+model_str(json_t *o, const char *key)
+{
+	json_t	*v;
+
+	v = json_object_get(o, key);
+	if (v == NULL || !json_is_string(v))
+		return xstrdup("-");
+	return xstrdup(json_string_value(v));
+}
+
+static void
+model_server_free(struct ps_top_server *s)
+{
+	free(s->version);
+	free(s->listen);
+	free(s->state);
+	free(s->mode);
+	free(s->rule);
+	free(s->rule_params);
+	free(s->rejected);
+	free(s->ckpt_dir);
+	free(s->ckpt_last_path);
+	free(s->ckpt_last_error);
+}
+
+/* Sets every field to "unknown": "-" strings, NAN numbers. */
+static void
+model_server_init(struct ps_top_server *s)
+{
+	memset(s, 0, sizeof *s);
+	s->version = xstrdup("-");
+	s->listen = xstrdup("-");
+	s->state = xstrdup("-");
+	s->mode = xstrdup("-");
+	s->rule = xstrdup("-");
+	s->rule_params = xstrdup("");
+	s->rejected = xstrdup("");
+	s->uptime = s->sync_workers = s->staleness = NAN;
+	s->model_version = s->params = s->bytes = NAN;
+	s->model_l2 = s->last_update_l2 = NAN;
+	s->workers_connected = s->workers_expected = NAN;
+	s->pushes_total = s->pulls_total = s->rejected_total = NAN;
+	s->pushes_per_s = s->pulls_per_s = NAN;
+	s->bytes_in_per_s = s->bytes_out_per_s = NAN;
+	s->bytes_in_total = s->bytes_out_total = s->resets_total = NAN;
+	s->ckpt_count = s->ckpt_failed = NAN;
+	s->ckpt_last_age = s->ckpt_last_seconds = NAN;
+	s->ckpt_last_ok = -1;
+}
+
+/* Replaces *p with v (owned). */
+static void
+model_set(char **p, char *v)
+{
+	free(*p);
+	*p = v;
+}
+
+static void
+model_tensors_free(struct ps_top_tensor *t, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(t[i].name);
+	free(t);
+}
+
+static void
+model_workers_free(struct ps_top_worker *w, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(w[i].name);
+		free(w[i].address);
+	}
+	free(w);
+}
+
+/* "lr=0.001 beta1=0.9" from the rule_params object, in the server's order. */
+static char *
+model_params_text(json_t *o)
+{
+	const char	*key;
+	json_t		*v;
+	char		*s, *n, val[64];
+
+	s = xstrdup("");
+	if (!json_is_object(o))
+		return s;
+	json_object_foreach(o, key, v) {
+		if (json_is_number(v))
+			snprintf(val, sizeof val, "%g", json_number_value(v));
+		else if (json_is_string(v))
+			snprintf(val, sizeof val, "%s", json_string_value(v));
+		else if (json_is_boolean(v))
+			snprintf(val, sizeof val, "%s",
+			    json_is_true(v) ? "true" : "false");
+		else
+			snprintf(val, sizeof val, "-");
+		n = xasprintf("%s%s%s=%s", s, *s != '\0' ? " " : "", key, val);
+		free(s);
+		s = n;
+	}
+	return s;
+}
+
+/* "nonfinite 1, shape 1": the non-zero reasons in the server's order. */
+static char *
+model_rejected_text(json_t *o)
+{
+	const char	*key;
+	json_t		*v;
+	char		*s, *n;
+
+	s = xstrdup("");
+	if (!json_is_object(o))
+		return s;
+	json_object_foreach(o, key, v) {
+		if (!json_is_number(v) || json_number_value(v) == 0)
+			continue;
+		n = xasprintf("%s%s%s %.0f", s, *s != '\0' ? ", " : "", key,
+		    json_number_value(v));
+		free(s);
+		s = n;
+	}
+	return s;
+}
+
+/* "784x128" (or "scalar") and the element count. */
+static void
+model_shape(json_t *shape, char *buf, size_t len, double *elements)
+{
+	size_t	 i, off = 0;
+	json_t	*d;
+	int	 k;
+
+	*elements = 1;
+	buf[0] = '\0';
+	if (!json_is_array(shape)) {
+		snprintf(buf, len, "?");
+		*elements = NAN;
+		return;
+	}
+	if (json_array_size(shape) == 0) {
+		snprintf(buf, len, "scalar");
+		return;
+	}
+	json_array_foreach(shape, i, d) {
+		if (!json_is_number(d)) {
+			*elements = NAN;
+			k = snprintf(buf + off, len - off, "%s?",
+			    i > 0 ? "x" : "");
+		} else {
+			*elements *= json_number_value(d);
+			k = snprintf(buf + off, len - off, "%s%.0f",
+			    i > 0 ? "x" : "", json_number_value(d));
+		}
+		if (k < 0 || (size_t)k >= len - off) {
+			/* Too many dimensions to show: end with an ellipsis. */
+			if (len > 4)
+				memcpy(buf + len - 4, "...", 4);
+			return;
+		}
+		off += (size_t)k;
+	}
+}
+
+/* The mark for a worker in the server's state with this lag. */
+static enum ps_top_wmark
+model_mark(const char *state, double lag, double limit)
+{
+	if (strcmp(state, "gone") == 0)
+		return PS_TOP_MARK_GONE;
+	if (strcmp(state, "silent") == 0)
+		return PS_TOP_MARK_SILENT;
+	if (!isnan(lag) && lag > limit)
+		return PS_TOP_MARK_LAGGING;
+	if (strcmp(state, "waiting") == 0)
+		return PS_TOP_MARK_WAITING;
+	return PS_TOP_MARK_ACTIVE;
+}
+
+int
+ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
+    char **cause)
+{
+	struct ps_top_server	 s;
+	struct ps_top_tensor	*tv = NULL;
+	struct ps_top_worker	*wv = NULL;
+	json_t			*ta, *wa, *o, *ck;
+	size_t			 nt, nw, i;
+	double			 limit;
+
+	if (!json_is_object(snap)) {
+		*cause = xstrdup("snapshot is not an object");
+		return -1;
+	}
+	ta = json_object_get(snap, "tensors");
+	wa = json_object_get(snap, "workers");
+	if (!json_is_array(ta) || !json_is_array(wa)) {
+		*cause = xstrdup("snapshot has no tensors or workers array");
+		return -1;
+	}
+
+	model_server_init(&s);
+	model_set(&s.version, model_str(snap, "version"));
+	model_set(&s.listen, model_str(snap, "listen"));
+	model_set(&s.state, model_str(snap, "state"));
+	model_set(&s.mode, model_str(snap, "mode"));
+	model_set(&s.rule, model_str(snap, "rule"));
+	model_set(&s.rule_params,
+	    model_params_text(json_object_get(snap, "rule_params")));
+	model_set(&s.rejected,
+	    model_rejected_text(json_object_get(snap, "rejected")));
+	s.uptime = model_num(snap, "uptime_s");
+	s.sync_workers = model_num(snap, "sync_workers");
+	s.staleness = model_num(snap, "staleness");
+	s.model_version = model_num(snap, "model_version");
+	s.params = model_num(snap, "params");
+	s.bytes = model_num(snap, "bytes");
+	s.model_l2 = model_num(snap, "model_l2");
+	s.last_update_l2 = model_num(snap, "last_update_l2");
+	s.workers_connected = model_num(snap, "workers_connected");
+	s.workers_expected = model_num(snap, "workers_expected");
+	s.pushes_total = model_num(snap, "pushes_total");
+	s.pulls_total = model_num(snap, "pulls_total");
+	s.rejected_total = model_num(snap, "rejected_total");
+	s.pushes_per_s = model_num(snap, "pushes_per_s");
+	s.pulls_per_s = model_num(snap, "pulls_per_s");
+	s.bytes_in_per_s = model_num(snap, "bytes_in_per_s");
+	s.bytes_out_per_s = model_num(snap, "bytes_out_per_s");
+	s.bytes_in_total = model_num(snap, "bytes_in_total");
+	s.bytes_out_total = model_num(snap, "bytes_out_total");
+	s.resets_total = model_num(snap, "resets_total");
+	ck = json_object_get(snap, "checkpoint");
+	if (json_is_object(ck)) {
+		o = json_object_get(ck, "dir");
+		s.ckpt_has_dir = json_is_string(o);
+		if (s.ckpt_has_dir)
+			s.ckpt_dir = xstrdup(json_string_value(o));
+		s.ckpt_in_progress = json_is_true(json_object_get(ck,
+		    "in_progress"));
+		s.ckpt_count = model_num(ck, "count");
+		s.ckpt_failed = model_num(ck, "failed");
+		o = json_object_get(ck, "last_path");
+		if (json_is_string(o))
+			s.ckpt_last_path = xstrdup(json_string_value(o));
+		s.ckpt_last_age = model_num(ck, "last_age_s");
+		o = json_object_get(ck, "last_ok");
+		s.ckpt_last_ok = json_is_boolean(o) ? json_is_true(o) : -1;
+		o = json_object_get(ck, "last_error");
+		if (json_is_string(o))
+			s.ckpt_last_error = xstrdup(json_string_value(o));
+		s.ckpt_last_seconds = model_num(ck, "last_seconds");
+	}
+
+	if (strcmp(s.mode, "ssp") == 0 && !isnan(s.staleness))
+		limit = s.staleness > 1 ? s.staleness : 1;
+	else if (strcmp(s.mode, "sync") == 0)
+		limit = PS_TOP_LAG_SYNC;
+	else
+		limit = PS_TOP_LAG_ASYNC;
+
+	nt = json_array_size(ta);
+	if (nt > 0)
+		tv = xcalloc(nt, sizeof *tv);
+	json_array_foreach(ta, i, o) {
+		tv[i].name = model_str(o, "name");
+		model_shape(json_object_get(o, "shape"), tv[i].shape,
+		    sizeof tv[i].shape, &tv[i].elements);
+		tv[i].l2 = model_num(o, "l2_norm");
+		tv[i].update_l2 = model_num(o, "update_l2");
+		tv[i].ratio = tv[i].l2 > 0 ? tv[i].update_l2 / tv[i].l2 : NAN;
+		tv[i].rate = model_num(o, "updates_per_s");
+		tv[i].version = model_num(o, "version");
+		tv[i].updates_total = model_num(o, "updates_total");
+	}
+	nw = json_array_size(wa);
+	if (nw > 0)
+		wv = xcalloc(nw, sizeof *wv);
+	json_array_foreach(wa, i, o) {
+		wv[i].id = (long long)model_num(o, "id");
+		if (isnan(model_num(o, "id")))
+			wv[i].id = -1;
+		wv[i].name = model_str(o, "name");
+		wv[i].address = model_str(o, "address");
+		snprintf(wv[i].state, sizeof wv[i].state, "%s",
+		    json_is_string(json_object_get(o, "state")) ?
+		    json_string_value(json_object_get(o, "state")) : "-");
+		wv[i].pushes_per_s = model_num(o, "pushes_per_s");
+		wv[i].pulls_per_s = model_num(o, "pulls_per_s");
+		wv[i].pushes = model_num(o, "pushes");
+		wv[i].pulls = model_num(o, "pulls");
+		wv[i].clock = model_num(o, "clock");
+		wv[i].lag = model_num(o, "lag");
+		wv[i].last_seen = model_num(o, "last_seen_s");
+		wv[i].bytes_in = model_num(o, "bytes_in");
+		wv[i].bytes_out = model_num(o, "bytes_out");
+		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit);
+	}
+
+	/* Everything parsed: swap it in. */
+	model_server_free(&m->srv);
+	m->srv = s;
+	model_tensors_free(m->tensors, m->ntensors);
+	m->tensors = tv;
+	m->ntensors = nt;
+	model_workers_free(m->workers, m->nworkers);
+	m->workers = wv;
+	m->nworkers = nw;
+	m->lag_limit = limit;
+	m->have = 1;
+	m->rx_time = now;
+	m->applied++;
+
+	model_rates(m, now);
+	model_history(m, now);
+	ps_top_model_sort(m);
+	for (i = 0; i < PS_TOP_NTABLES; i++) {
+		nt = i == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
+		if (m->scroll[i] >= nt)
+			m->scroll[i] = nt > 0 ? nt - 1 : 0;
+	}
+	return 0;
+}
+
+/*
+ * Model versions per second between this snapshot and the last one, timed
+ * by the server's uptime (so network jitter does not show up as rate).  A
+ * restarted server (uptime going back) or a model version going back
+ * starts over; snapshots closer than 50 ms keep the previous rate.
+ */
+static void
+model_rates(struct ps_top_model *m, double now)
+{
+	double	up = m->srv.uptime, ver = m->srv.model_version, dt, dv;
+
+	if (isnan(m->prev_version) || isnan(ver)) {
+		m->update_rate = NAN;
+		goto baseline;
+	}
+	if (!isnan(up) && !isnan(m->prev_uptime)) {
+		if (up < m->prev_uptime) {
+			m->update_rate = NAN;
+			goto baseline;
+		}
+		dt = up - m->prev_uptime;
+	} else
+		dt = now - m->prev_time;
+	if (dt < 0.05)
+		return;
+	dv = ver - m->prev_version;
+	m->update_rate = dv >= 0 ? dv / dt : NAN;
+baseline:
+	m->prev_uptime = up;
+	m->prev_version = ver;
+	m->prev_time = now;
+}
+
+static void
+model_history(struct ps_top_model *m, double now)
+{
+	struct ps_top_sample	*s = &m->hist[m->hist_head];
+
+	s->t = now;
+	s->v[PS_TOP_SERIES_RATE] = m->update_rate;
+	s->v[PS_TOP_SERIES_L2] = m->srv.model_l2;
+	m->hist_head = (m->hist_head + 1) % PS_TOP_HISTORY;
+	if (m->hist_len < PS_TOP_HISTORY)
+		m->hist_len++;
+}
+
+int
+ps_top_model_message(struct ps_top_model *m, const char *text, size_t len,
+    double now, char **cause)
+{
+	json_t		*msg, *ev, *snap, *idv;
+	json_error_t	 jerr;
+	long long	 id;
+	size_t		 slot;
+	char		 cmd[sizeof m->pending[0].cmd];
+	int		 r = 0;
+
+	if ((msg = json_loadb(text, len, 0, &jerr)) == NULL) {
+		*cause = xasprintf("bad JSON from the server: %s", jerr.text);
+		return -1;
+	}
+	if (!json_is_object(msg)) {
+		json_decref(msg);
+		*cause = xstrdup("message from the server is not an object");
+		return -1;
+	}
+	ev = json_object_get(msg, "event");
+	idv = json_object_get(msg, "id");
+	if (json_is_string(ev) &&
+	    strcmp(json_string_value(ev), "snapshot") == 0) {
+		snap = json_object_get(msg, "snapshot");
+		if (m->paused) {
+			json_decref(m->held);
+			m->held = json_incref(snap);
+		} else if (ps_top_model_apply(m, snap, now, cause) == 0) {
+			m->seq = json_is_integer(json_object_get(msg, "seq")) ?
+			    json_integer_value(json_object_get(msg, "seq")) :
+			    -1;
+			r = 1;
+		} else
+			r = -1;
+	} else if (json_is_integer(idv)) {
+		id = json_integer_value(idv);
+		slot = (size_t)(id % PS_TOP_PENDING);
+		if (id > 0 && m->pending[slot].id == id) {
+			memcpy(cmd, m->pending[slot].cmd, sizeof cmd);
+			m->pending[slot].id = 0;
+			model_reply(m, msg, cmd, now);
+			r = 1;
+		}
+	}
+	json_decref(msg);
+	return r;
+}
+
+/* Shows a reply to cmd on the status line; applies a STATUS result. */
+static void
+model_reply(struct ps_top_model *m, json_t *msg, const char *cmd, double now)
+{
+	json_t	*res, *err, *o;
+	char	 size[32], *cause = NULL;
+
+	res = json_object_get(msg, "result");
+	if (!json_is_true(json_object_get(msg, "ok"))) {
+		err = json_object_get(msg, "error");
+		o = json_object_get(err, "message");
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s failed: %s%s%s",
+		    cmd, json_is_string(json_object_get(err, "code")) ?
+		    json_string_value(json_object_get(err, "code")) : "error",
+		    json_is_string(o) ? ": " : "",
+		    json_is_string(o) ? json_string_value(o) : "");
+		return;
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "subscribe") == 0) {
+		if (json_is_object(res) &&
+		    json_object_get(res, "tensors") != NULL && !m->paused &&
+		    ps_top_model_apply(m, res, now, &cause) != 0) {
+			ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s", cause);
+			free(cause);
+		}
+	} else if (strcmp(cmd, "checkpoint") == 0) {
+		ps_top_human_bytes(model_num(res, "bytes"), size, sizeof size);
+		o = json_object_get(res, "path");
+		ps_top_model_status(m, PS_TOP_MSG_OK, now,
+		    "checkpoint saved: %s (%s in %.3f s, version %.0f)",
+		    json_is_string(o) ? json_string_value(o) : "?", size,
+		    model_num(res, "seconds"), model_num(res, "model_version"));
+	} else if (strcmp(cmd, "reset") == 0) {
+		o = json_object_get(res, "from");
+		ps_top_model_status(m, PS_TOP_MSG_OK, now,
+		    "model reset from %s, now version %.0f",
+		    json_is_string(o) ? json_string_value(o) : "?",
+		    model_num(res, "model_version"));
+	} else if (strcmp(cmd, "stop") == 0) {
+		o = json_object_get(res, "checkpoint");
+		if (json_is_string(o))
+			ps_top_model_status(m, PS_TOP_MSG_OK, now,
+			    "server stopping; final checkpoint %s",
+			    json_string_value(o));
+		else
+			ps_top_model_status(m, PS_TOP_MSG_OK, now,
+			    "server stopping");
+	}
+}
+
+json_t *
+ps_top_model_request(struct ps_top_model *m, const char *cmd)
+{
+	struct ps_top_pending	*p;
+	long long		 id = m->next_id++;
+
+	p = &m->pending[id % PS_TOP_PENDING];
+	p->id = id;
+	snprintf(p->cmd, sizeof p->cmd, "%s", cmd);
+	return json_pack("{s:I, s:s}", "id", (json_int_t)id, "cmd", cmd);
+}
+
+/* Says why an action cannot run now, or returns 0. */
+static int
+model_refused(struct ps_top_model *m, enum ps_top_action a, double now)
+{
+	if (m->readonly) {
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+		    "read-only: %s refused", ps_top_action_name(a));
+		return 1;
+	}
+	if (m->conn != PS_TOP_CONNECTED) {
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+		    "not connected: %s refused", ps_top_action_name(a));
+		return 1;
+	}
+	return 0;
+}
+
+static json_t *
+model_action_request(struct ps_top_model *m, enum ps_top_action a)
+{
+	json_t	*req;
+
+	req = ps_top_model_request(m, ps_top_action_name(a));
+	if (a == PS_TOP_ACT_STOP && m->srv.ckpt_has_dir)
+		json_object_set_new(req, "checkpoint", json_true());
+	return req;
+}
+
+json_t *
+ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
+{
+	if (a == PS_TOP_ACT_NONE || m->prompt != PS_TOP_ACT_NONE)
+		return NULL;
+	if (model_refused(m, a, now))
+		return NULL;
+	switch (a) {
+	case PS_TOP_ACT_CHECKPOINT:
+		ps_top_model_status(m, PS_TOP_MSG_INFO, now,
+		    "checkpoint requested");
+		return model_action_request(m, a);
+	case PS_TOP_ACT_RESET:
+		m->prompt = a;
+		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
+		    "Reset the model to its last checkpoint "
+		    "(or initial values)? [y/N]");
+		return NULL;
+	case PS_TOP_ACT_STOP:
+		m->prompt = a;
+		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
+		    "Stop the server%s? [y/N]", m->srv.ckpt_has_dir ?
+		    " (after a final checkpoint)" : "");
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+json_t *
+ps_top_model_answer(struct ps_top_model *m, int yes, double now)
+{
+	enum ps_top_action	a = m->prompt;
+
+	if (a == PS_TOP_ACT_NONE)
+		return NULL;
+	m->prompt = PS_TOP_ACT_NONE;
+	if (!yes) {
+		ps_top_model_status(m, PS_TOP_MSG_INFO, now, "%s cancelled",
+		    ps_top_action_name(a));
+		return NULL;
+	}
+	if (model_refused(m, a, now))
+		return NULL;
+	ps_top_model_status(m, PS_TOP_MSG_INFO, now, "%s requested",
+	    ps_top_action_name(a));
+	return model_action_request(m, a);
+}
+
+void
+ps_top_model_connected(struct ps_top_model *m, double now)
+{
+	m->conn = PS_TOP_CONNECTED;
+	m->attempts = 0;
+	free(m->conn_error);
+	m->conn_error = NULL;
+	memset(m->pending, 0, sizeof m->pending);
+	ps_top_model_status(m, PS_TOP_MSG_INFO, now, "connected to %s",
+	    m->url);
+}
+
+void
+ps_top_model_disconnected(struct ps_top_model *m, enum ps_top_conn why_kind,
+    const char *why, double retry_at, double now)
+{
+	enum ps_top_action	a = m->prompt;
+
+	m->conn = why_kind;
+	m->attempts++;
+	m->retry_at = retry_at;
+	free(m->conn_error);
+	m->conn_error = xstrdup(why != NULL ? why : "connection lost");
+	/* Replies to requests on the old connection will never come. */
+	memset(m->pending, 0, sizeof m->pending);
+	if (a != PS_TOP_ACT_NONE) {
+		m->prompt = PS_TOP_ACT_NONE;
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+		    "not connected: %s refused", ps_top_action_name(a));
+	}
+}
+
+void
+ps_top_model_status(struct ps_top_model *m, enum ps_top_msg kind, double now,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->msg, sizeof m->msg, fmt, ap);
+	va_end(ap);
+	m->msg_kind = kind;
+	m->msg_time = now;
+}
+
+/* Text columns sort up by default, numbers (and marks) down. */
+static int
+model_default_desc(enum ps_top_table t, int col)
+{
+	if (t == PS_TOP_TENSORS)
+		return col != PS_TOP_T_INDEX && col != PS_TOP_T_NAME;
+	return col != PS_TOP_W_ID && col != PS_TOP_W_NAME &&
+	    col != PS_TOP_W_ADDRESS;
+}
+
+void
+ps_top_model_sort_by(struct ps_top_model *m, enum ps_top_table t, int col)
+{
+	int	n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+
+	if (col < 0)
+		col = 0;
+	if (col >= n)
+		col = n - 1;
+	m->sort_col[t] = col;
+	m->sort_desc[t] = model_default_desc(t, col);
+	ps_top_model_sort(m);
+}
+
+void
+ps_top_model_sort_step(struct ps_top_model *m, int delta)
+{
+	int	n, col;
+
+	n = m->focus == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	col = (m->sort_col[m->focus] + delta % n + n) % n;
+	ps_top_model_sort_by(m, m->focus, col);
+}
+
+void
+ps_top_model_sort_invert(struct ps_top_model *m)
+{
+	m->sort_desc[m->focus] = !m->sort_desc[m->focus];
+	ps_top_model_sort(m);
+}
+
+/* Compares numbers with NAN last whatever the direction; 0 when equal. */
+static int
+model_cmp_num(double a, double b, int desc)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) - isnan(b);
+	if (a == b)
+		return 0;
+	return ((a < b) ? -1 : 1) * (desc ? -1 : 1);
+}
+
+static int
+model_cmp_str(const char *a, const char *b, int desc)
+{
+	int	c = strcmp(a, b);
+
+	c = c < 0 ? -1 : c > 0;
+	return desc ? -c : c;
+}
+
+/* Tensors i and j in display order: <0 when i comes first. */
+static int
+model_tcmp(const struct ps_top_model *m, size_t i, size_t j)
+{
+	const struct ps_top_tensor	*a = &m->tensors[i], *b = &m->tensors[j];
+	int				 d = m->sort_desc[PS_TOP_TENSORS], c;
+
+	switch (m->sort_col[PS_TOP_TENSORS]) {
+	case PS_TOP_T_NAME:
+		c = model_cmp_str(a->name, b->name, d);
+		break;
+	case PS_TOP_T_SHAPE:
+		c = model_cmp_num(a->elements, b->elements, d);
+		break;
+	case PS_TOP_T_L2:
+		c = model_cmp_num(a->l2, b->l2, d);
+		break;
+	case PS_TOP_T_UPDATE:
+		c = model_cmp_num(a->update_l2, b->update_l2, d);
+		break;
+	case PS_TOP_T_RATIO:
+		c = model_cmp_num(a->ratio, b->ratio, d);
+		break;
+	case PS_TOP_T_RATE:
+		c = model_cmp_num(a->rate, b->rate, d);
+		break;
+	default:
+		c = model_cmp_num((double)i, (double)j, d);
+		break;
+	}
+	if (c == 0)
+		c = i < j ? -1 : i > j;
+	return c;
+}
+
+static int
+model_wcmp(const struct ps_top_model *m, size_t i, size_t j)
+{
+	const struct ps_top_worker	*a = &m->workers[i], *b = &m->workers[j];
+	int				 d = m->sort_desc[PS_TOP_WORKERS], c;
+
+	switch (m->sort_col[PS_TOP_WORKERS]) {
+	case PS_TOP_W_STATE:
+		c = model_cmp_num(a->mark, b->mark, d);
+		break;
+	case PS_TOP_W_NAME:
+		c = model_cmp_str(a->name, b->name, d);
+		break;
+	case PS_TOP_W_ADDRESS:
+		c = model_cmp_str(a->address, b->address, d);
+		break;
+	case PS_TOP_W_PUSHES:
+		c = model_cmp_num(a->pushes_per_s, b->pushes_per_s, d);
+		break;
+	case PS_TOP_W_PULLS:
+		c = model_cmp_num(a->pulls_per_s, b->pulls_per_s, d);
+		break;
+	case PS_TOP_W_CLOCK:
+		c = model_cmp_num(a->clock, b->clock, d);
+		break;
+	case PS_TOP_W_LAG:
+		c = model_cmp_num(a->lag, b->lag, d);
+		break;
+	case PS_TOP_W_SEEN:
+		c = model_cmp_num(a->last_seen, b->last_seen, d);
+		break;
+	default:
+		c = model_cmp_num((double)a->id, (double)b->id, d);
+		break;
+	}
+	if (c == 0)
+		c = i < j ? -1 : i > j;
+	return c;
+}
+
+/* A stable merge sort of v[0..n) with the model as context. */
+static void
+model_msort(const struct ps_top_model *m, size_t *v, size_t *tmp, size_t n,
+    int (*cmp)(const struct ps_top_model *, size_t, size_t))
+{
+	size_t	h, i, j, k;
+
+	if (n < 2)
+		return;
+	h = n / 2;
+	model_msort(m, v, tmp, h, cmp);
+	model_msort(m, v + h, tmp, n - h, cmp);
+	i = 0;
+	j = h;
+	k = 0;
+	while (i < h && j < n)
+		tmp[k++] = cmp(m, v[i], v[j]) <= 0 ? v[i++] : v[j++];
+	while (i < h)
+		tmp[k++] = v[i++];
+	while (j < n)
+		tmp[k++] = v[j++];
+	memcpy(v, tmp, n * sizeof *v);
+}
+
+void
+ps_top_model_sort(struct ps_top_model *m)
+{
+	size_t	*tmp, i, n;
+
+	free(m->torder);
+	free(m->worder);
+	m->torder = m->worder = NULL;
+	n = m->ntensors > m->nworkers ? m->ntensors : m->nworkers;
+	if (n == 0)
+		return;
+	tmp = xcalloc(n, sizeof *tmp);
+	if (m->ntensors > 0) {
+		m->torder = xcalloc(m->ntensors, sizeof *m->torder);
+		for (i = 0; i < m->ntensors; i++)
+			m->torder[i] = i;
+		model_msort(m, m->torder, tmp, m->ntensors, model_tcmp);
+	}
+	if (m->nworkers > 0) {
+		m->worder = xcalloc(m->nworkers, sizeof *m->worder);
+		for (i = 0; i < m->nworkers; i++)
+			m->worder[i] = i;
+		model_msort(m, m->worder, tmp, m->nworkers, model_wcmp);
+	}
+	free(tmp);
+}
+
+void
+ps_top_model_pause(struct ps_top_model *m, int paused, double now)
+{
+	char	*cause = NULL;
+
+	m->paused = paused;
+	if (paused || m->held == NULL)
+		return;
+	if (ps_top_model_apply(m, m->held, now, &cause) != 0) {
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s", cause);
+		free(cause);
+	}
+	json_decref(m->held);
+	m->held = NULL;
+}
+
+double
+ps_top_model_interval_step(struct ps_top_model *m, int delta)
+{
+	size_t	n = sizeof model_intervals / sizeof model_intervals[0], i;
+	double	v = m->interval;
+
+	if (delta > 0) {
+		v = model_intervals[n - 1];
+		for (i = 0; i < n; i++) {
+			if (model_intervals[i] > m->interval + 1e-9) {
+				v = model_intervals[i];
+				break;
+			}
+		}
+	} else if (delta < 0) {
+		v = model_intervals[0];
+		for (i = n; i > 0; i--) {
+			if (model_intervals[i - 1] < m->interval - 1e-9) {
+				v = model_intervals[i - 1];
+				break;
+			}
+		}
+	}
+	m->interval = v;
+	return v;
+}
+
+int
+ps_top_model_stale(const struct ps_top_model *m, double now)
+{
+	double	limit;
+
+	if (!m->have)
+		return 0;
+	if (m->conn != PS_TOP_CONNECTED)
+		return 1;
+	if (m->paused)
+		return 0;
+	limit = 2.5 * m->interval;
+	if (limit < 3)
+		limit = 3;
+	return now - m->rx_time > limit;
+}
+
+double
+ps_top_model_age(const struct ps_top_model *m, double now)
+{
+	if (!m->have)
+		return NAN;
+	return now - m->rx_time;
+}
+
+double
+ps_top_model_seen(const struct ps_top_model *m, const struct ps_top_worker *w,
+    double now)
+{
+	if (isnan(w->last_seen))
+		return NAN;
+	return w->last_seen + (now - m->rx_time);
+}
+
+double
+ps_top_model_ckpt_age(const struct ps_top_model *m, double now)
+{
+	if (isnan(m->srv.ckpt_last_age))
+		return NAN;
+	return m->srv.ckpt_last_age + (now - m->rx_time);
+}
+
+int
+ps_top_model_spark(const struct ps_top_model *m, enum ps_top_series s,
+    double now, double window, int ncols, double *out, double *lo,
+    double *hi)
+{
+	const struct ps_top_sample	*p;
+	double				 start = now - window, w, sum[512];
+	int				 cnt[512], c, n = 0;
+	size_t				 k, idx;
+
+	*lo = *hi = NAN;
+	if (ncols > 512)
+		ncols = 512;
+	if (ncols <= 0 || window <= 0)
+		return 0;
+	w = window / ncols;
+	for (c = 0; c < ncols; c++) {
+		sum[c] = 0;
+		cnt[c] = 0;
+	}
+	for (k = 0; k < m->hist_len; k++) {
+		idx = (m->hist_head + PS_TOP_HISTORY - 1 - k) % PS_TOP_HISTORY;
+		p = &m->hist[idx];
+		if (p->t < start)
+			break;	/* older samples are all outside the window */
+		if (p->t > now || isnan(p->v[s]))
+			continue;
+		c = (int)((p->t - start) / w);
+		if (c >= ncols)
+			c = ncols - 1;	/* a sample taken at now */
+		if (c < 0)
+			continue;
+		sum[c] += p->v[s];
+		cnt[c]++;
+	}
+	for (c = 0; c < ncols; c++) {
+		if (cnt[c] == 0) {
+			out[c] = NAN;
+			continue;
+		}
+		out[c] = sum[c] / cnt[c];
+		if (n == 0 || out[c] < *lo)
+			*lo = out[c];
+		if (n == 0 || out[c] > *hi)
+			*hi = out[c];
+		n++;
+	}
+	return n;
+}
+
+void
+ps_top_spark_levels(const double *vals, int n, double lo, double hi,
+    int nlevels, int *levels)
+{
+	int	i, l;
+
+	for (i = 0; i < n; i++) {
+		if (isnan(vals[i])) {
+			levels[i] = -1;
+			continue;
+		}
+		if (!(hi > lo))
+			l = vals[i] == 0 ? 0 : nlevels - 1;
+		else
+			l = (int)floor((vals[i] - lo) / (hi - lo) *
+			    (nlevels - 1) + 0.5);
+		if (l < 0)
+			l = 0;
+		if (l > nlevels - 1)
+			l = nlevels - 1;
+		levels[i] = l;
+	}
+}
+
+const char *
+ps_top_mark_name(enum ps_top_wmark k)
+{
+	if ((unsigned)k >= sizeof model_mark_names / sizeof *model_mark_names)
+		return "?";
+	return model_mark_names[k];
+}
+
+const char *
+ps_top_tcol_name(enum ps_top_tcol c)
+{
+	if ((unsigned)c >= PS_TOP_T_NCOLS)
+		return "?";
+	return model_tcol_names[c];
+}
+
+const char *
+ps_top_wcol_name(enum ps_top_wcol c)
+{
+	if ((unsigned)c >= PS_TOP_W_NCOLS)
+		return "?";
+	return model_wcol_names[c];
+}
+
+const char *
+ps_top_action_name(enum ps_top_action a)
+{
+	if ((unsigned)a >= sizeof model_action_names /
+	    sizeof *model_action_names)
+		return "?";
+	return model_action_names[a];
+}
+
+void
+ps_top_human_bytes(double v, char *buf, size_t len)
+{
+	static const char *const units[] = {
+		"B", "KiB", "MiB", "GiB", "TiB", "PiB"
+	};
+	size_t	u = 0;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	while (fabs(v) >= 1024 && u < sizeof units / sizeof *units - 1) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f B", v);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+}

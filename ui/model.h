@@ -1,0 +1,343 @@
+/*
+ * The console's screen model: everything psctl top shows, built from the
+ * control stream's STATUS snapshots (control.h) and the replies to its
+ * requests.  No curses and no sockets here, so the TAP tests drive it with
+ * recorded snapshots; the views (ui/view-*.c) and the batch renderer
+ * (ui/batch.c) only read it.
+ *
+ * Times are seconds on one monotonic clock chosen by the caller ("now").
+ * Single-threaded: the console's main loop owns the model.
+ */
+#ifndef PS_TOP_MODEL_H
+#define PS_TOP_MODEL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* Samples kept for the sparklines (5 minutes at the fastest refresh). */
+#define PS_TOP_HISTORY		4096
+/* Requests awaiting a reply. */
+#define PS_TOP_PENDING		16
+/* Worker lag limits (clocks) beyond which a worker is marked LAGGING. */
+#define PS_TOP_LAG_ASYNC	10
+#define PS_TOP_LAG_SYNC		1
+
+enum ps_top_conn {
+	PS_TOP_CONNECTING = 0,	/* no connection attempt has finished yet */
+	PS_TOP_CONNECTED,
+	PS_TOP_DISCONNECTED,	/* lost or refused; retrying */
+	PS_TOP_AUTH_REFUSED	/* the server refused the token; retrying */
+};
+
+enum ps_top_table {
+	PS_TOP_TENSORS = 0,
+	PS_TOP_WORKERS,
+	PS_TOP_NTABLES
+};
+
+/* Tensor table columns, in display order; each is also a sort key. */
+enum ps_top_tcol {
+	PS_TOP_T_INDEX = 0,	/* the model's own order */
+	PS_TOP_T_NAME,
+	PS_TOP_T_SHAPE,		/* sorts by element count */
+	PS_TOP_T_L2,
+	PS_TOP_T_UPDATE,	/* last update's L2 norm */
+	PS_TOP_T_RATIO,		/* update L2 / weight L2 */
+	PS_TOP_T_RATE,		/* updates per second */
+	PS_TOP_T_NCOLS
+};
+
+/* Worker table columns, in display order; each is also a sort key. */
+enum ps_top_wcol {
+	PS_TOP_W_ID = 0,
+	PS_TOP_W_STATE,		/* the mark: active, waiting, LAGGING, ... */
+	PS_TOP_W_NAME,
+	PS_TOP_W_ADDRESS,
+	PS_TOP_W_PUSHES,	/* pushes per second */
+	PS_TOP_W_PULLS,		/* pulls per second */
+	PS_TOP_W_CLOCK,
+	PS_TOP_W_LAG,
+	PS_TOP_W_SEEN,		/* seconds since last heard from */
+	PS_TOP_W_NCOLS
+};
+
+/* A worker's mark, worst last: the table sorts STATE by this order. */
+enum ps_top_wmark {
+	PS_TOP_MARK_ACTIVE = 0,
+	PS_TOP_MARK_WAITING,	/* blocked in a barrier or SSP wait: normal */
+	PS_TOP_MARK_LAGGING,	/* lag over the mode's limit */
+	PS_TOP_MARK_SILENT,	/* the server has not heard from it lately */
+	PS_TOP_MARK_GONE	/* disconnected or timed out */
+};
+
+/* What the status line shows. */
+enum ps_top_msg {
+	PS_TOP_MSG_NONE = 0,
+	PS_TOP_MSG_INFO,
+	PS_TOP_MSG_OK,		/* an action succeeded */
+	PS_TOP_MSG_ERROR,
+	PS_TOP_MSG_PROMPT	/* a [y/N] question is open */
+};
+
+/* Operator actions that change the server. */
+enum ps_top_action {
+	PS_TOP_ACT_NONE = 0,
+	PS_TOP_ACT_CHECKPOINT,
+	PS_TOP_ACT_RESET,
+	PS_TOP_ACT_STOP
+};
+
+/* The sparkline series. */
+enum ps_top_series {
+	PS_TOP_SERIES_RATE = 0,	/* model updates applied per second */
+	PS_TOP_SERIES_L2,	/* whole-model L2 norm */
+	PS_TOP_NSERIES
+};
+
+struct ps_top_tensor {
+	char		*name;		/* owned */
+	char		 shape[64];	/* "784x128", "scalar" */
+	double		 elements;
+	double		 l2;
+	double		 update_l2;
+	double		 ratio;		/* update_l2 / l2; NAN when l2 is 0 */
+	double		 rate;		/* updates per second (server's) */
+	double		 version;
+	double		 updates_total;
+};
+
+struct ps_top_worker {
+	long long	 id;
+	char		*name;		/* owned */
+	char		*address;	/* owned */
+	char		 state[16];	/* as the server sent it */
+	enum ps_top_wmark mark;
+	double		 pushes_per_s;
+	double		 pulls_per_s;
+	double		 pushes;
+	double		 pulls;
+	double		 clock;
+	double		 lag;
+	double		 last_seen;	/* seconds, at snapshot time */
+	double		 bytes_in;
+	double		 bytes_out;
+};
+
+struct ps_top_sample {
+	double		 t;		/* now when applied */
+	double		 v[PS_TOP_NSERIES];	/* NAN when unknown */
+};
+
+struct ps_top_pending {
+	long long	 id;		/* 0 when the slot is free */
+	char		 cmd[16];
+};
+
+/* A snapshot's scalar facts; strings owned, numbers NAN when null. */
+struct ps_top_server {
+	char		*version;
+	char		*listen;
+	char		*state;
+	char		*mode;
+	char		*rule;
+	char		*rule_params;	/* "lr=0.001 beta1=0.9" */
+	double		 uptime;
+	double		 sync_workers;
+	double		 staleness;
+	double		 model_version;
+	double		 params;
+	double		 bytes;
+	double		 model_l2;
+	double		 last_update_l2;
+	double		 workers_connected;
+	double		 workers_expected;
+	double		 pushes_total;
+	double		 pulls_total;
+	double		 rejected_total;
+	char		*rejected;	/* "nonfinite 1, shape 1" */
+	double		 pushes_per_s;
+	double		 pulls_per_s;
+	double		 bytes_in_per_s;
+	double		 bytes_out_per_s;
+	double		 bytes_in_total;
+	double		 bytes_out_total;
+	double		 resets_total;
+	/* checkpoint */
+	int		 ckpt_has_dir;
+	char		*ckpt_dir;
+	int		 ckpt_in_progress;
+	double		 ckpt_count;	/* written successfully */
+	double		 ckpt_failed;
+	char		*ckpt_last_path;
+	double		 ckpt_last_age;
+	int		 ckpt_last_ok;	/* 1, 0, or -1 when null */
+	char		*ckpt_last_error;
+	double		 ckpt_last_seconds;
+};
+
+struct ps_top_model {
+	/* Set by the caller before use. */
+	char		*url;		/* owned; shown in the header */
+	int		 readonly;	/* refuse checkpoint, reset, stop */
+	double		 interval;	/* subscribe interval, seconds */
+
+	/* Connection, as the main loop reports it. */
+	enum ps_top_conn conn;
+	char		*conn_error;	/* owned; why the last attempt failed */
+	double		 retry_at;	/* when the next attempt is due */
+	int		 attempts;	/* failed attempts since last success */
+
+	/* The last applied snapshot. */
+	int		 have;		/* a snapshot has been applied */
+	double		 rx_time;	/* now when it was applied */
+	long long	 seq;		/* its event seq, or -1 */
+	unsigned long	 applied;	/* snapshots applied in total */
+	struct ps_top_server srv;
+	struct ps_top_tensor *tensors;	/* owned, ntensors */
+	size_t		 ntensors;
+	struct ps_top_worker *workers;	/* owned, nworkers */
+	size_t		 nworkers;
+	double		 lag_limit;	/* the limit the marks used */
+
+	/* Rates the model derives itself, between consecutive snapshots. */
+	double		 update_rate;	/* model versions per second, or NAN */
+	double		 prev_uptime;
+	double		 prev_version;
+	double		 prev_time;
+
+	/* Sparkline history, a ring. */
+	struct ps_top_sample hist[PS_TOP_HISTORY];
+	size_t		 hist_head;	/* next slot to write */
+	size_t		 hist_len;
+
+	/* Presentation state the keys change. */
+	enum ps_top_table focus;
+	int		 sort_col[PS_TOP_NTABLES];
+	int		 sort_desc[PS_TOP_NTABLES];
+	size_t		*torder;	/* owned: display order of tensors */
+	size_t		*worder;	/* owned: display order of workers */
+	size_t		 scroll[PS_TOP_NTABLES];
+	int		 paused;
+	json_t		*held;		/* owned: newest snapshot while paused */
+	int		 help;		/* the help view is up */
+
+	/* Status line and the open question, if any. */
+	enum ps_top_msg	 msg_kind;
+	char		 msg[256];
+	double		 msg_time;
+	enum ps_top_action prompt;
+
+	/* Requests sent and not yet answered. */
+	long long	 next_id;
+	struct ps_top_pending pending[PS_TOP_PENDING];
+};
+
+/* Returns a new model (ps_top_model_free() it); url is copied. */
+struct ps_top_model *ps_top_model_new(const char *url, double interval);
+/* NULL is a no-op. */
+void		 ps_top_model_free(struct ps_top_model *);
+
+/*
+ * Applies one STATUS object (borrowed).  Numbers that are null or missing
+ * become NAN, strings "-"; a snapshot that is not an object, or whose
+ * "tensors" or "workers" is not an array, returns -1 with *cause (caller
+ * frees) and leaves the model as it was.  Updates the derived rates, the
+ * history, the marks and the sort orders.
+ */
+int		 ps_top_model_apply(struct ps_top_model *, json_t *snapshot,
+		     double now, char **cause);
+/*
+ * Handles one text message from the server: a snapshot event (applied, or
+ * held while paused), or a reply to a pending request (shown on the status
+ * line; a STATUS result is applied).  Returns 1 when the screen changed,
+ * 0 when nothing did, -1 with *cause for a message that is not JSON or
+ * not an object.
+ */
+int		 ps_top_model_message(struct ps_top_model *, const char *text,
+		     size_t len, double now, char **cause);
+
+/*
+ * Makes a request {"id": N, "cmd": cmd} and records it as pending.
+ * Returns a new object (caller json_decref()s after adding members).
+ */
+json_t		*ps_top_model_request(struct ps_top_model *, const char *cmd);
+
+/*
+ * Starts an action from a key.  Checkpoint returns the request to send;
+ * reset and stop open a [y/N] prompt and return NULL.  Refused actions
+ * (--readonly, not connected, a prompt already open) return NULL with an
+ * error on the status line.  The request is new (caller json_decref()s).
+ */
+json_t		*ps_top_model_action(struct ps_top_model *, enum ps_top_action,
+		     double now);
+/*
+ * Answers the open prompt: yes returns the request to send (new), anything
+ * else cancels it and returns NULL.  NULL also when no prompt is open.
+ */
+json_t		*ps_top_model_answer(struct ps_top_model *, int yes, double now);
+
+/* Connection changes, from the main loop. */
+void		 ps_top_model_connected(struct ps_top_model *, double now);
+/* why is copied; retry_at is when the next attempt is due. */
+void		 ps_top_model_disconnected(struct ps_top_model *,
+		     enum ps_top_conn, const char *why, double retry_at,
+		     double now);
+
+/* Sets the status line (printf-style). */
+void		 ps_top_model_status(struct ps_top_model *, enum ps_top_msg,
+		     double now, const char *fmt, ...)
+		     __attribute__((__format__(__printf__, 4, 5)));
+
+/* Sorting: pick a column (clamped), step it left or right, or invert. */
+void		 ps_top_model_sort_by(struct ps_top_model *, enum ps_top_table,
+		     int col);
+void		 ps_top_model_sort_step(struct ps_top_model *, int delta);
+void		 ps_top_model_sort_invert(struct ps_top_model *);
+/* Recomputes both display orders (apply does this itself). */
+void		 ps_top_model_sort(struct ps_top_model *);
+
+/* Pauses or resumes; resuming applies the snapshot held meanwhile. */
+void		 ps_top_model_pause(struct ps_top_model *, int paused,
+		     double now);
+/* Steps the refresh interval through 0.1 .. 60 s; returns the new value. */
+double		 ps_top_model_interval_step(struct ps_top_model *, int delta);
+
+/*
+ * 1 when the shown snapshot is out of date: the connection is down, or no
+ * snapshot has arrived for a while (2.5 intervals, at least 3 s).
+ */
+int		 ps_top_model_stale(const struct ps_top_model *, double now);
+/* Age of the shown snapshot in seconds (NAN without one). */
+double		 ps_top_model_age(const struct ps_top_model *, double now);
+/* A worker's "last seen", aged by the time since the snapshot. */
+double		 ps_top_model_seen(const struct ps_top_model *,
+		     const struct ps_top_worker *, double now);
+/* Seconds since the last checkpoint, aged likewise (NAN if none). */
+double		 ps_top_model_ckpt_age(const struct ps_top_model *, double now);
+
+/*
+ * Buckets a series over [now - window, now] into ncols columns: out[i] is
+ * the mean of the samples in column i, or NAN when it has none.  *lo and
+ * *hi get the range of the non-empty columns.  Returns how many columns
+ * have a value.
+ */
+int		 ps_top_model_spark(const struct ps_top_model *,
+		     enum ps_top_series, double now, double window, int ncols,
+		     double *out, double *lo, double *hi);
+/*
+ * Maps values to levels 0 .. nlevels-1 between lo and hi (all at the top
+ * level when lo == hi and the value is not zero), -1 for NAN.
+ */
+void		 ps_top_spark_levels(const double *vals, int n, double lo,
+		     double hi, int nlevels, int *levels);
+
+/* Names, for headings and the man page's words. */
+const char	*ps_top_mark_name(enum ps_top_wmark);
+const char	*ps_top_tcol_name(enum ps_top_tcol);
+const char	*ps_top_wcol_name(enum ps_top_wcol);
+const char	*ps_top_action_name(enum ps_top_action);
+/* "3.8 MiB" (binary units), "-" for NAN. */
+void		 ps_top_human_bytes(double, char *, size_t);
+
+#endif
