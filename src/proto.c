@@ -38,7 +38,9 @@ static int	proto_hdr_check(const unsigned char *,
 		    const struct ps_msg_hdr *, int *, char *, size_t);
 static int	proto_record(const unsigned char *, size_t, size_t *,
 		    size_t, struct ps_tview *, int *, char *, size_t);
-static int	proto_op_check(const struct ps_msg *, int *, char *, size_t);
+static size_t	proto_rec_offset(const unsigned char *, const struct ps_tview *);
+static int	proto_op_check(const unsigned char *, const struct ps_msg *,
+		    int *, char *, size_t);
 
 const char *
 ps_op_name(int op)
@@ -313,9 +315,18 @@ proto_record(const unsigned char *p, size_t len, size_t *off, size_t idx,
 	return (0);
 }
 
+/* Where a decoded record starts: its name less the head before it. */
+static size_t
+proto_rec_offset(const unsigned char *p, const struct ps_tview *v)
+{
+	return ((size_t)((const unsigned char *)v->name - p) -
+	    PS_PROTO_RECHDR - 8 * (size_t)v->ndim);
+}
+
 /* Rules that depend on the op: status, record count, record dtypes. */
 static int
-proto_op_check(const struct ps_msg *m, int *code, char *err, size_t errlen)
+proto_op_check(const unsigned char *p, const struct ps_msg *m, int *code,
+    char *err, size_t errlen)
 {
 	size_t	i;
 
@@ -344,13 +355,15 @@ proto_op_check(const struct ps_msg *m, int *code, char *err, size_t errlen)
 		for (i = 0; i < m->count; i++) {
 			if (m->t[i].dtype != PS_DTYPE_NONE)
 				return (proto_fail(code, PS_E_DTYPE, err,
-				    errlen, "record %zu: pull names a tensor "
-				    "with dtype %s, not NONE", i,
+				    errlen, "record %zu at byte %zu: pull names "
+				    "a tensor with dtype %s, not NONE", i,
+				    proto_rec_offset(p, &m->t[i]) + 2,
 				    ps_dtype_name(m->t[i].dtype)));
 			if (m->t[i].ndim != 0)
 				return (proto_fail(code, PS_E_MALFORMED, err,
-				    errlen, "record %zu: pull names a tensor "
-				    "with %u dimensions, not 0", i,
+				    errlen, "record %zu at byte %zu: pull names "
+				    "a tensor with %u dimensions, not 0", i,
+				    proto_rec_offset(p, &m->t[i]) + 3,
 				    m->t[i].ndim));
 		}
 		break;
@@ -359,8 +372,9 @@ proto_op_check(const struct ps_msg *m, int *code, char *err, size_t errlen)
 		for (i = 0; i < m->count; i++) {
 			if (m->t[i].dtype == PS_DTYPE_NONE)
 				return (proto_fail(code, PS_E_DTYPE, err,
-				    errlen, "record %zu: %s carries a tensor "
-				    "without data (dtype NONE)", i,
+				    errlen, "record %zu at byte %zu: %s carries "
+				    "a tensor without data (dtype NONE)", i,
+				    proto_rec_offset(p, &m->t[i]) + 2,
 				    ps_op_name(m->h.op)));
 		}
 		break;
@@ -455,7 +469,7 @@ ps_proto_decode(const void *buf, size_t len, const struct ps_limits *lim,
 		    len - off, off, count));
 
 	m->count = count;
-	if (proto_op_check(m, code, err, errlen) != 0) {
+	if (proto_op_check(p, m, code, err, errlen) != 0) {
 		m->count = 0;
 		return (-1);
 	}
