@@ -56,7 +56,7 @@ assert o["seconds"] > 0 and o["errors"] == 0, o
 mib = params * 4 / 1048576.0
 for kind, on in (("pull", op in ("pull", "pushpull")),
                  ("push", op in ("push", "pushpull"))):
-    rate = o[kind + "s_per_s"]
+    rate = o[{"pull": "pulls_per_s", "push": "pushes_per_s"}[kind]]
     if on:
         assert rate > 0, (kind, o)
         # every call moves the whole model: MiB/s = calls/s * model MiB
