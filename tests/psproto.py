@@ -20,6 +20,10 @@ float32 (exact; numpy has no bfloat16), NONE as None.
 
 The raw_* helpers build headers, text blocks and records field by field,
 with every field overridable, so tests can assemble malformed messages.
+connect() and call() talk to a server through python3-websocket:
+
+    ws = P.connect("ws://127.0.0.1:7070/", token=None)
+    m = P.call(ws, P.encode(P.HELLO, id=1, text="w0"))
 """
 
 import struct
@@ -180,6 +184,26 @@ def encode(op, id=0, version=0, arg=0, text="", records=(), status=0):
     recs = [_record(r) for r in records]
     return (raw_header(op, id, version, arg, len(recs), len(text), status) +
             raw_text(text) + b"".join(recs))
+
+
+# --- talking to a server (python3-websocket) ---
+
+def connect(url, token=None, protocol=PROTOCOL, timeout=10):
+    """A websocket.WebSocket speaking protocol, token in the handshake."""
+    import websocket
+    header = ["Authorization: Bearer %s" % token] if token else []
+    return websocket.create_connection(url, subprotocols=[protocol],
+                                       header=header, timeout=timeout)
+
+
+def call(ws, buf, **limits):
+    """Sends one binary message and decodes the next message received."""
+    ws.send_binary(buf)
+    op, data = ws.recv_data()
+    if op != 2:         # websocket.ABNF.OPCODE_BINARY
+        raise ProtoError(E_PROTOCOL, "expected a binary message, got "
+                         "opcode %d" % op)
+    return decode(data, **limits)
 
 
 # --- decoding ---

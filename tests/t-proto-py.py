@@ -11,10 +11,13 @@
 - psproto.py refuses what the spec says a receiver refuses.
 - The hex dumps in psctl-protocol(7)'s EXAMPLES decode to what the page
   says they are.
+- A psctl serve started here on 127.0.0.1 (port 0) behaves as the page
+  says: ordering, versions, duplicate pushes, refusals, close 1003, resume.
 """
 
 import os
 import re
+import struct
 import sys
 
 import numpy as np
@@ -40,6 +43,12 @@ def ok(cond, desc):
         _failed += 1
     print("%s %d - %s" % ("ok" if cond else "not ok", _n, desc))
     return cond
+
+
+def skip(why):
+    global _n
+    _n += 1
+    print("ok %d # SKIP %s" % (_n, why))
 
 
 def diag(msg):
@@ -235,11 +244,118 @@ def man_examples():
        "the fourth returns b = [0.5, -1.0] at the same version")
 
 
+LIVE_TESTS = 9
+
+
+def live_server():
+    """What psctl-protocol(7) promises, against a real psctl serve."""
+    psctl = os.environ.get("PSCTL")
+    try:
+        import websocket
+    except ImportError:
+        websocket = None
+    if not psctl or not os.access(psctl, os.X_OK) or websocket is None:
+        for i in range(LIVE_TESTS):
+            skip("no $PSCTL or python3-websocket")
+        return
+    import subprocess
+    import tempfile
+    import time
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "serve.log")
+        with open(log, "wb") as errf:
+            srv = subprocess.Popen([psctl, "serve", "--listen", "127.0.0.1:0",
+                                    "--rule", "sgd", "--lr", "0.5"],
+                                   stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=errf)
+        try:
+            port = None
+            for _ in range(200):
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    mo = re.search(r"listening on 127\.0\.0\.1:(\d+)",
+                                   f.read())
+                if mo or srv.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if mo:
+                port = int(mo.group(1))
+            if port is None:
+                for i in range(LIVE_TESTS):
+                    skip("psctl serve did not start")
+                with open(log, errors="replace") as f:
+                    diag(f.read())
+                return
+            live_checks("ws://127.0.0.1:%d/" % port)
+        finally:
+            srv.terminate()
+            try:
+                srv.wait(10)
+            except subprocess.TimeoutExpired:
+                srv.kill()
+                srv.wait()
+
+
+def live_checks(url):
+    import websocket
+    ws = P.connect(url)
+    m = P.call(ws, P.encode(P.PULL, id=1))
+    ok(m.op == P.ERROR and m.id == 1 and m.status == P.E_PROTOCOL,
+       "live: a pull before HELLO is answered with error protocol")
+    m = P.call(ws, P.encode(P.HELLO, id=2, text="w0"))
+    ok(m.op == P.REPLY and m.id == 2 and m.arg != 0 and m.version == 0 and
+       not m.tensors and m.text.startswith("psctl "),
+       "live: HELLO gets a worker id, version 0 and no names before INIT")
+    wid = m.arg
+    b = np.array([0.5, -1.0], dtype=np.float32)
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    m = P.call(ws, P.encode(P.INIT, id=3, records=[("b", b),
+                                                   ("w", w, P.F16)]))
+    ok(m.op == P.REPLY and [(t.name, t.dtype, t.shape) for t in m.tensors]
+       == [("b", P.F32, (2,)), ("w", P.F32, (2, 3))] and
+       np.array_equal(m.named()["w"], w),
+       "live: INIT's reply is the model, F32, in the order given")
+    v0 = m.version
+    g = np.array([1.0, 2.0], dtype=np.float32)
+    m = P.call(ws, P.encode(P.PUSH, id=4, version=v0, arg=1,
+                            records=[("b", g)]))
+    ok(m.op == P.REPLY and m.version == v0 + 1,
+       "live: an accepted push raises the model version by one")
+    m = P.call(ws, P.encode(P.PUSH, id=5, arg=1, records=[("b", g)]))
+    ok(m.op == P.REPLY and m.version == v0 + 1 and "duplicate" in m.text,
+       "live: a push repeating sequence number 1 is not applied again")
+    m = P.call(ws, P.encode(P.PULL, id=6, records=[("w", None),
+                                                   ("b", None)]))
+    ok(m.op == P.REPLY and [t.name for t in m.tensors] == ["b", "w"] and
+       np.array_equal(m.named()["b"], b - np.float32(0.5) * g),
+       "live: a pull answers in model order with sgd applied once")
+    m = P.call(ws, P.raw_header(P.PULL, id=7, count=1) +
+               P.raw_record("b", P.NONE, name_fill=1))
+    ok(m.op == P.ERROR and m.id == 7 and m.status == P.E_MALFORMED and
+       "record 0 at byte 49" in m.text,
+       "live: non-zero name padding is refused, naming record 0, byte 49")
+    ws.send("a text frame")
+    try:
+        op, data = ws.recv_data(control_frame=True)
+    except websocket.WebSocketException:
+        op, data = None, b""
+    ok(op == 8 and struct.unpack(">H", data[:2])[0] == 1003,
+       "live: a text message closes the connection with 1003")
+    ws.close()
+    ws = P.connect(url)
+    m = P.call(ws, P.encode(P.HELLO, id=1, arg=wid))
+    ok(m.op == P.REPLY and m.arg == wid and m.version == v0 + 1 and
+       [(t.name, t.dtype, t.shape) for t in m.tensors] ==
+       [("b", P.NONE, (2,)), ("w", P.NONE, (2, 3))],
+       "live: HELLO resumes the worker and lists names and shapes")
+    ws.close()
+
+
 def main():
     c_fixtures()
     py_fixtures()
     refusals()
     man_examples()
+    live_server()
     print("1..%d" % _n)
     return 1 if _failed else 0
 
