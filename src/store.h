@@ -55,6 +55,15 @@ struct ps_tensor {
 	double		 update_l2;	/* L2 norm of the last applied change */
 	double		 l2;		/* cached L2 norm; see ps_store_l2() */
 	int		 l2_stale;
+	/*
+	 * Upper bounds on max |data|, |m|, |v|, kept by every update so that
+	 * an update of finite values that would overflow to infinity is
+	 * caught before anything is written (see ps_store_apply()).
+	 */
+	double		 wmax;
+	double		 mmax;
+	double		 vmax;
+	int		 bounds_stale;	/* recompute the bounds before use */
 };
 
 /* Fills r with the defaults for kind. */
@@ -65,8 +74,17 @@ const char	*ps_rule_name(enum ps_rule_kind);
 /* 1 when the rule keeps m (momentum, adam) / v (adam) state. */
 int		 ps_rule_has_m(enum ps_rule_kind);
 int		 ps_rule_has_v(enum ps_rule_kind);
+/*
+ * Checks a rule's parameters: lr finite and >= 0, momentum in [0, 1],
+ * beta1 and beta2 in [0, 1), eps finite and > 0.  Returns 0, or -1 with
+ * *cause (allocated, caller frees) naming the parameter.
+ */
+int		 ps_rule_check(const struct ps_rule *, char **cause);
 
-/* A new, empty store (no tensors, version 0) that applies rule. */
+/*
+ * A new, empty store (no tensors, version 0) that applies rule, which must
+ * pass ps_rule_check() (fatal otherwise).
+ */
 struct ps_store	*ps_store_new(const struct ps_rule *);
 void		 ps_store_free(struct ps_store *);	/* NULL is a no-op */
 /* A deep copy: tensors, state, versions (the checkpoint snapshot). */
@@ -78,6 +96,11 @@ struct ps_store	*ps_store_clone(const struct ps_store *);
  * allocated for the caller to free) empty or reserved or duplicate names,
  * invalid UTF-8, more than PS_DIMS_MAX dims, byte sizes that do not match
  * the shape, non-finite values.  Version stays 0; each tensor's version 0.
+ * Codes: PS_E_MALFORMED (no tensors, bad or reserved name, byte size),
+ * PS_E_DUPLICATE, PS_E_SHAPE (ndim), PS_E_TOO_LARGE (size overflows),
+ * PS_E_DTYPE, PS_E_NONFINITE (also F64 values beyond float32's range),
+ * PS_E_INTERNAL (the store is not empty).  Optimizer state is allocated
+ * (zeroed) here for the rules that keep it.
  */
 int		 ps_store_init(struct ps_store *, const struct ps_tview *,
 		     size_t n, int *code, char **cause);
@@ -96,7 +119,12 @@ uint64_t	 ps_store_version(const struct ps_store *);
 /* Sets the model version (load from checkpoint, reset keeps it rising). */
 void		 ps_store_set_version(struct ps_store *, uint64_t);
 const struct ps_rule *ps_store_rule(const struct ps_store *);
-/* Borrowed: valid until ps_store_free(); tensors never move or resize. */
+/*
+ * Borrowed: valid until ps_store_free(); tensors never move or resize.
+ * NULL when i is out of range.  ps_store_tensor_mut() marks the tensor's
+ * cached norm and bounds stale: whoever writes data, m or v through it
+ * (checkpoint load) does so before the next other ps_store_* call.
+ */
 const struct ps_tensor *ps_store_tensor(const struct ps_store *, size_t i);
 struct ps_tensor *ps_store_tensor_mut(struct ps_store *, size_t i);
 /* By name (not NUL-terminated); NULL when absent, else *index set. */
@@ -110,6 +138,9 @@ void		 ps_store_alloc_state(struct ps_store *);
  * once, dtype F32, shape equal to the model's, every value finite.  Returns
  * 0, or -1 with *code (PS_E_UNKNOWN_TENSOR, PS_E_DUPLICATE, PS_E_SHAPE,
  * PS_E_DTYPE, PS_E_NONFINITE, PS_E_NO_MODEL) and *cause naming the tensor.
+ * A reserved name is PS_E_UNKNOWN_TENSOR.  PS_E_MALFORMED: nbytes does not
+ * match the shape, or the data is not 4-byte aligned (proto's views are).
+ * No views at all is a valid (empty) update.
  */
 int		 ps_store_check(const struct ps_store *,
 		     const struct ps_tview *, size_t n, int *code, char **cause);
@@ -117,7 +148,11 @@ int		 ps_store_check(const struct ps_store *,
  * Checks, then applies the update under the store's rule: the model
  * version rises by one, and each named tensor's version becomes it, its
  * steps rise by one and its update_l2 is the norm of the change to w.
- * Returns the new version, or 0 with *code/*cause and the store untouched.
+ * Returns the new version, or 0 with *code and *cause and the store untouched.
+ * Besides ps_store_check()'s refusals: PS_E_NONFINITE when finite values
+ * would still overflow the model or its optimizer state to infinity or NaN
+ * (decided before writing, from the bounds, exactly when they are not
+ * enough).
  */
 uint64_t	 ps_store_apply(struct ps_store *, const struct ps_tview *,
 		     size_t n, int *code, char **cause);
@@ -137,12 +172,20 @@ double		 ps_store_last_update_l2(const struct ps_store *);
  */
 struct ps_accum	*ps_accum_new(const struct ps_store *);
 void		 ps_accum_free(struct ps_accum *);
-/* Validates with ps_store_check(); adds; 0 or -1 with nothing added. */
+/*
+ * Validates with ps_store_check(); adds; 0 or -1 with nothing added.  Also
+ * PS_E_NONFINITE when a sum would overflow, PS_E_INTERNAL when the
+ * accumulator was made for another model.
+ */
 int		 ps_accum_add(struct ps_accum *, const struct ps_store *,
 		     const struct ps_tview *, size_t n, int *code, char **cause);
 size_t		 ps_accum_updates(const struct ps_accum *);
 void		 ps_accum_reset(struct ps_accum *);
-/* Returns the new version, or 0 when nothing was accumulated. */
+/*
+ * Returns the new version, or 0 when nothing was accumulated or when the
+ * mean would overflow the model to non-finite values (logged; the round
+ * is dropped, the store untouched).  The accumulator is reset either way.
+ */
 uint64_t	 ps_store_apply_mean(struct ps_store *, struct ps_accum *);
 
 #endif
