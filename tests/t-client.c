@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -25,20 +26,26 @@
 #include "tap.h"
 #include "tensor.h"
 
-#define NTESTS	42
+#define NSUITE	31	/* run against each server */
+#define NFAKE	8	/* connection tests against the fake only */
 
-static pid_t	server_pid;
+static pid_t	server_pid, serve_pid;
 static int	server_in = -1;
 
 static void
 stop_server(void)
 {
-	if (server_pid <= 0)
-		return;
-	close(server_in);
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, NULL, 0);
-	server_pid = 0;
+	if (server_pid > 0) {
+		close(server_in);
+		kill(server_pid, SIGTERM);
+		waitpid(server_pid, NULL, 0);
+		server_pid = 0;
+	}
+	if (serve_pid > 0) {
+		kill(serve_pid, SIGTERM);
+		waitpid(serve_pid, NULL, 0);
+		serve_pid = 0;
+	}
 }
 
 static const char *
@@ -88,6 +95,51 @@ start_server(int *port, int *rawport)
 	close(out[0]);
 	line[n] = '\0';
 	return sscanf(line, "%d %d", port, rawport) == 2 ? 0 : -1;
+}
+
+/*
+ * Starts `$PSCTL serve` on a free port, its log in dir/serve.log, and
+ * finds the port in its "listening on" line.
+ */
+static int
+start_serve(const char *dir, int *port)
+{
+	const char	*psctl = getenv("PSCTL");
+	char		 log[4096], buf[4096], *p;
+	FILE		*fp;
+	int		 fd, i;
+
+	if (psctl == NULL || access(psctl, X_OK) != 0)
+		return -1;
+	snprintf(log, sizeof log, "%s/serve.log", dir);
+	if ((serve_pid = fork()) == -1)
+		bail_out("fork: %s", strerror(errno));
+	if (serve_pid == 0) {
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+			_exit(127);
+		dup2(fd, 2);
+		execl(psctl, psctl, "serve", "--listen", "127.0.0.1:0", "-q",
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200; i++) {
+		usleep(50000);
+		if ((fp = fopen(log, "r")) == NULL)
+			continue;
+		while (fgets(buf, sizeof buf, fp) != NULL) {
+			if ((p = strstr(buf, "listening on 127.0.0.1:")) != NULL &&
+			    sscanf(p + 23, "%d", port) == 1) {
+				fclose(fp);
+				return 0;
+			}
+		}
+		fclose(fp);
+		if (waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
+			serve_pid = 0;
+			return -1;
+		}
+	}
+	return -1;
 }
 
 static uint64_t	rng = 0x2545f4914f6cdd1dULL;
@@ -144,53 +196,50 @@ conn(const char *url, const char *name, uint64_t resume, char *err,
 	return psctl_connect(&o, err, errlen, code);
 }
 
-int
-main(void)
+/*
+ * Hello, init, push, pull and refusals against the server at url, which
+ * must start without a model.  NSUITE tests.
+ */
+static void
+suite(const char *url, const char *who)
 {
 	struct psctl_tensor		 m[4], copy[4], u[2], into[2], bad;
 	const struct psctl_tensor	*got;
 	struct psctl			*c, *c2;
-	struct sockaddr_in		 sin;
 	enum psctl_errcode		 code;
-	socklen_t			 sl = sizeof sin;
 	const char			*names[1] = { "b" };
-	uint64_t			 v = 99;
+	uint64_t			 v = 99, id;
 	size_t				 n, i;
 	float				 want_w[12], want_b[5];
-	char				 url[128], err[512], cmd[4096];
-	int				 port, rawport, fd, okay;
+	char				 err[512];
+	int				 okay;
 
-	plan(NTESTS);
-	atexit(stop_server);
-	snprintf(cmd, sizeof cmd, "'%s' -c 'import websockets, numpy' "
-	    ">/dev/null 2>&1", python());
-	if (system(cmd) != 0) {
-		skip(NTESTS, "%s lacks websockets or numpy", python());
-		return exit_status();
-	}
-	if (start_server(&port, &rawport) == -1)
-		bail_out("tests/wsserver.py did not start");
-	snprintf(url, sizeof url, "ws://127.0.0.1:%d/psctl", port);
-
+	diag("against %s at %s", who, url);
 	/* Hello. */
 	c = conn(url, "w0", 0, err, sizeof err, &code);
-	ok(c != NULL, "connects and says hello (%s)", c != NULL ? "ok" : err);
+	ok(c != NULL, "%s: connects and says hello (%s)", who,
+	    c != NULL ? "ok" : err);
 	if (c == NULL)
 		bail_out("no connection");
-	ok(psctl_worker_id(c) >= 1, "the server gave a worker id");
+	ok(psctl_worker_id(c) >= 1, "%s: the server gave a worker id", who);
 	psctl_model(c, &n);
-	is_int(n, 0, "there is no model before init");
-	c2 = conn(url, "again", 4242, err, sizeof err, &code);
-	ok(c2 != NULL && psctl_worker_id(c2) == 4242,
-	    "a resume id is sent in the hello");
+	is_int(n, 0, "%s: there is no model before init", who);
+	c2 = conn(url, "leaving", 0, err, sizeof err, &code);
+	id = c2 != NULL ? psctl_worker_id(c2) : 0;
+	psctl_close(c2);
+	c2 = conn(url, "back", id, err, sizeof err, &code);
+	ok(c2 != NULL && id != 0 && psctl_worker_id(c2) == id,
+	    "%s: a worker that left resumes its id", who);
 	psctl_close(c2);
 
 	/* Errors from the server leave the connection usable. */
-	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == -1,
-	    "a pull before init fails");
-	is_int(psctl_errcode(c), PSCTL_E_SERVER, "with PSCTL_E_SERVER");
-	is_int(psctl_server_code(c), PS_E_NO_MODEL, "and the no-model code");
-	is_str(psctl_error(c), "no model yet", "and the server's text");
+	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_SERVER &&
+	    psctl_server_code(c) == PS_E_NO_MODEL,
+	    "%s: a pull before init is refused with no_model", who);
+	ok(strstr(psctl_error(c), "no model") != NULL,
+	    "%s: psctl_error has the server's text (%s)", who,
+	    psctl_error(c));
 
 	/* Init: odd counts exercise padding, a scalar and an empty tensor. */
 	mk(&m[0], "dense/w", 2, 3, 4);
@@ -202,38 +251,41 @@ main(void)
 		copy[i].data = malloc((m[i].n + 1) * sizeof(float));
 		memcpy(copy[i].data, m[i].data, m[i].n * sizeof(float));
 	}
-	ok(psctl_init(c, m, 4, &v) == 0, "init with four tensors succeeds (%s)",
-	    psctl_error(c));
-	is_int(v, 0, "the new model is at version 0");
-	is_int(psctl_errcode(c), PSCTL_OK, "the error code is cleared");
+	ok(psctl_init(c, m, 4, &v) == 0, "%s: init with four tensors succeeds "
+	    "(%s)", who, psctl_error(c));
+	ok(v == 0 && psctl_errcode(c) == PSCTL_OK,
+	    "%s: the new model is at version 0, no error left", who);
 	got = psctl_model(c, &n);
 	okay = n == 4;
 	for (i = 0; okay && i < 4; i++)
 		okay = same(&got[i], &copy[i]);
-	ok(okay, "the model comes back with the same names, shapes, data");
+	ok(okay, "%s: the model comes back with the same names, shapes, data",
+	    who);
 	ok(n == 4 && ((uintptr_t)got[0].data & 3) == 0,
-	    "tensor data is float-aligned");
+	    "%s: tensor data is float-aligned", who);
 	okay = 1;
 	for (i = 0; i < 4; i++)
 		okay &= same(&m[i], &copy[i]);
-	ok(okay, "init left the caller's arrays unchanged");
+	ok(okay, "%s: init left the caller's arrays unchanged", who);
 
 	/* A second worker: same model back; a different one refused. */
 	c2 = conn(url, "w1", 0, err, sizeof err, &code);
-	ok(c2 != NULL, "a second worker connects");
-	got = c2 != NULL ? psctl_model(c2, &n) : NULL;
-	ok(c2 != NULL && n == 4 && got[1].data == NULL &&
+	ok(c2 != NULL, "%s: a second worker connects", who);
+	if (c2 == NULL)
+		bail_out("no second connection");
+	got = psctl_model(c2, &n);
+	ok(n == 4 && got[1].data == NULL &&
 	    strcmp(got[1].name, "dense/b\xc3\xa9") == 0 && got[1].dims[0] == 5,
-	    "its hello lists the names and shapes, without data");
-	ok(c2 != NULL && psctl_init(c2, m, 4, &v) == 0 && v == 0,
-	    "its init with the same names and shapes succeeds");
+	    "%s: its hello lists the names and shapes, without data", who);
+	ok(psctl_init(c2, m, 4, &v) == 0 && v == 0,
+	    "%s: its init with the same names and shapes succeeds", who);
 	bad = m[0];
 	bad.dims[1] = 3;
 	bad.n = 9;
-	ok(c2 != NULL && psctl_init(c2, &bad, 1, &v) == -1 &&
+	ok(psctl_init(c2, &bad, 1, &v) == -1 &&
 	    psctl_errcode(c2) == PSCTL_E_SERVER &&
 	    psctl_server_code(c2) == PS_E_MISMATCH,
-	    "an init of a different model is refused as a mismatch");
+	    "%s: an init of a different model is refused as a mismatch", who);
 
 	/* Push, then pull: w + u, exactly, in float32. */
 	mk(&u[0], "dense/w", 2, 3, 4);
@@ -242,41 +294,41 @@ main(void)
 		want_w[i] = m[0].data[i] + u[0].data[i];
 	for (i = 0; i < 5; i++)
 		want_b[i] = m[1].data[i] + u[1].data[i];
-	ok(psctl_push(c, u, 2, &v) == 0, "a push is applied (%s)",
+	ok(psctl_push(c, u, 2, &v) == 0 && v == 1 && psctl_version(c) == 1,
+	    "%s: a push is applied and the version rises to 1 (%s)", who,
 	    psctl_error(c));
-	is_int(v, 1, "and the version rises to 1");
-	is_int(psctl_version(c), 1, "psctl_version agrees");
 	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == 0 && n == 4 && v == 1,
-	    "the whole model is pulled at version 1");
+	    "%s: the whole model is pulled at version 1", who);
 	ok(n == 4 && memcmp(got[0].data, want_w, sizeof want_w) == 0 &&
 	    memcmp(got[1].data, want_b, sizeof want_b) == 0 &&
-	    got[2].data[0] == m[2].data[0],
-	    "pulled values are w + u, the untouched tensor unchanged");
-	ok(c2 != NULL && psctl_pull(c2, names, 1, &got, &n, &v) == -1 &&
+	    got[2].data[0] == m[2].data[0] && got[3].n == 0,
+	    "%s: pulled values are w + u, the untouched tensors unchanged",
+	    who);
+	ok(psctl_pull(c2, names, 1, &got, &n, &v) == -1 &&
 	    psctl_server_code(c2) == PS_E_UNKNOWN_TENSOR,
-	    "pulling an unknown name is refused by the server");
+	    "%s: pulling an unknown name is refused", who);
 	names[0] = "dense/b\xc3\xa9";
-	ok(c2 != NULL && psctl_pull(c2, names, 1, &got, &n, &v) == 0 &&
-	    n == 1 && memcmp(got[0].data, want_b, sizeof want_b) == 0,
-	    "one named tensor is pulled");
+	ok(psctl_pull(c2, names, 1, &got, &n, &v) == 0 && n == 1 &&
+	    memcmp(got[0].data, want_b, sizeof want_b) == 0,
+	    "%s: one named tensor is pulled", who);
 	psctl_model(c2, &n);
-	is_int(n, 4, "a named pull leaves the model list alone");
+	is_int(n, 4, "%s: a named pull leaves the model list alone", who);
 
 	/* pull_into matches by name, in any order. */
 	mk(&into[0], "dense/b\xc3\xa9", 1, 5, 0);
 	mk(&into[1], "dense/w", 2, 3, 4);
 	ok(psctl_pull_into(c, into, 2, &v) == 0 && v == 1,
-	    "pull_into succeeds (%s)", psctl_error(c));
+	    "%s: pull_into succeeds (%s)", who, psctl_error(c));
 	ok(memcmp(into[0].data, want_b, sizeof want_b) == 0 &&
 	    memcmp(into[1].data, want_w, sizeof want_w) == 0,
-	    "pull_into copied each tensor to the one with its name");
+	    "%s: pull_into copied each tensor to the one with its name", who);
 	into[1].ndim = 1;
 	into[1].dims[0] = 12;
 	into[0].data[0] = 12345;
 	ok(psctl_pull_into(c, into, 2, &v) == -1 &&
-	    psctl_errcode(c) == PSCTL_E_ARG, "pull_into refuses a shape that "
-	    "differs from the server's");
-	ok(into[0].data[0] == 12345, "and copies nothing");
+	    psctl_errcode(c) == PSCTL_E_ARG, "%s: pull_into refuses a shape "
+	    "that differs from the server's", who);
+	ok(into[0].data[0] == 12345, "%s: and copies nothing", who);
 
 	/* Refused pushes. */
 	bad = u[1];
@@ -285,36 +337,65 @@ main(void)
 	    psctl_errcode(c) == PSCTL_E_SERVER &&
 	    psctl_server_code(c) == PS_E_UNKNOWN_TENSOR &&
 	    strstr(psctl_error(c), "nope") != NULL,
-	    "a push of an unknown tensor is refused (%s)", psctl_error(c));
+	    "%s: a push of an unknown tensor is refused (%s)", who,
+	    psctl_error(c));
 	bad = u[0];
 	bad.ndim = 1;
 	bad.dims[0] = 12;
 	ok(psctl_push(c, &bad, 1, &v) == -1 &&
 	    psctl_server_code(c) == PS_E_SHAPE,
-	    "a push with the wrong shape is refused");
+	    "%s: a push with the wrong shape is refused", who);
 	bad.n = 11;
 	ok(psctl_push(c, &bad, 1, &v) == -1 &&
 	    psctl_errcode(c) == PSCTL_E_ARG && psctl_server_code(c) == 0,
-	    "n that disagrees with the shape is refused before sending");
+	    "%s: n that disagrees with the shape is refused before sending",
+	    who);
 	bad = u[0];
 	bad.name = "";
 	ok(psctl_push(c, &bad, 1, &v) == -1 &&
-	    psctl_errcode(c) == PSCTL_E_ARG, "an empty name is refused");
+	    psctl_errcode(c) == PSCTL_E_ARG, "%s: an empty name is refused",
+	    who);
+	bad = u[0];
+	bad.data[3] = 1.0f / 0.0f;
+	ok(psctl_push(c, &bad, 1, &v) == -1 &&
+	    psctl_errcode(c) == PSCTL_E_SERVER &&
+	    psctl_server_code(c) == PS_E_NONFINITE, "%s: an infinite value is "
+	    "refused by the server (%s)", who, psctl_error(c));
 	ok(psctl_pull(c, NULL, 0, &got, &n, &v) == 0 && v == 1 &&
 	    memcmp(got[0].data, want_w, sizeof want_w) == 0,
-	    "after refusals the model is unchanged and the connection works");
+	    "%s: after refusals the model is unchanged, the connection works",
+	    who);
 	psctl_close(c);
 	psctl_close(c2);
 
-	/* $PSCTL_URL is the default. */
-	setenv("PSCTL_URL", url, 1);
+	for (i = 0; i < 4; i++) {
+		free(m[i].data);
+		free(copy[i].data);
+	}
+	free(u[0].data);
+	free(u[1].data);
+	free(into[0].data);
+	free(into[1].data);
+}
+
+/* Connection failures and what they are called.  NFAKE tests. */
+static void
+fake_only(const char *psctl_url, int port, int rawport)
+{
+	struct psctl		*c;
+	struct sockaddr_in	 sin;
+	enum psctl_errcode	 code;
+	socklen_t		 sl = sizeof sin;
+	char			 url[128], err[512];
+	int			 fd;
+
+	setenv("PSCTL_URL", psctl_url, 1);
 	c = psctl_connect(NULL, err, sizeof err, &code);
 	ok(c != NULL && psctl_version(c) == 1, "with no options $PSCTL_URL "
 	    "is used (%s)", c != NULL ? "ok" : err);
 	psctl_close(c);
 	unsetenv("PSCTL_URL");
 
-	/* Connection failures and what they are called. */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
@@ -339,20 +420,47 @@ main(void)
 	c = conn(url, NULL, 0, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_PROTOCOL && strstr(err, "404") != NULL,
 	    "an HTTP 404 is a protocol error that names the status");
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/close/4003", port);
+	c = conn(url, NULL, 0, err, sizeof err, &code);
+	ok(c == NULL && code == PSCTL_E_CLOSED && strstr(err, "4003") != NULL,
+	    "a server that closes instead of answering gives PSCTL_E_CLOSED");
 	c = conn("ftp://x", NULL, 0, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_ARG, "a bad URL is PSCTL_E_ARG");
-	c = conn(url, "bad\xff", 0, err, sizeof err, &code);
+	c = conn(psctl_url, "bad\xff", 0, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_ARG, "a worker name that is not "
 	    "UTF-8 is PSCTL_E_ARG");
+}
 
-	for (i = 0; i < 4; i++) {
-		free(m[i].data);
-		free(copy[i].data);
+int
+main(void)
+{
+	char	 url[128], cmd[4096], *dir;
+	int	 port, rawport;
+
+	plan(2 * NSUITE + NFAKE);
+	atexit(stop_server);
+	dir = tap_tmpdir();
+	if (start_serve(dir, &port) == 0) {
+		snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
+		suite(url, "psctl serve");
+		stop_server();
+	} else
+		skip(NSUITE, "no psctl serve to test against ($PSCTL)");
+
+	snprintf(cmd, sizeof cmd, "'%s' -c 'import websockets, numpy' "
+	    ">/dev/null 2>&1", python());
+	if (system(cmd) != 0)
+		skip(NSUITE + NFAKE, "%s lacks websockets or numpy", python());
+	else if (start_server(&port, &rawport) == -1)
+		bail_out("tests/wsserver.py did not start");
+	else {
+		snprintf(url, sizeof url, "ws://127.0.0.1:%d/psctl", port);
+		suite(url, "the Python fake");
+		fake_only(url, port, rawport);
+		stop_server();
 	}
-	free(u[0].data);
-	free(u[1].data);
-	free(into[0].data);
-	free(into[1].data);
-	stop_server();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	system(cmd);
+	free(dir);
 	return exit_status();
 }

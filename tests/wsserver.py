@@ -148,6 +148,9 @@ class FakeModel:
                                       "the model's is %s" % (
                                           t.name, list(t.shape),
                                           list(cls.model[t.name].shape)))
+                if not np.all(np.isfinite(t.array)):
+                    return self.error(m, p.E_NONFINITE, "tensor %s: "
+                                      "non-finite values" % t.name)
             for t in m.tensors:
                 cls.model[t.name] = (cls.model[t.name] +
                                      t.array).astype("<f4")
