@@ -1,2 +1,1461 @@
-/* placeholder until the module lands */
+/*
+ * Checkpoints: the safetensors layout, saved atomically and loaded with
+ * every field checked before it is used (psctl-checkpoint(5) is the
+ * normative text).
+ *
+ * Saving writes the header with both checksums as "00000000", then the data
+ * straight from the store's buffers in CKPT_CHUNK writes, computing the
+ * data CRC on each chunk just before it is written (while it is in cache),
+ * then patches the two checksums into the header text (8 hex digits each,
+ * so its length cannot change) and rewrites the header in place.
+ *
+ * Loading reads and parses the header, checks the layout, then maps the
+ * file read-only, verifies the data CRC and hands the store views that
+ * point into the mapping: the store copies (and converts) once.
+ *
+ * No global state: both directions may run on any thread.
+ */
 #include "config.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "crc32c.h"
+#include "kernel.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define CKPT_CHUNK	(8U << 20)	/* bytes per write(2) and CRC step */
+#define CKPT_CRC_KEY	"\"psctl.crc32c\":\""
+#define CKPT_HCRC_KEY	"\"psctl.header_crc32c\":\""
+#define CKPT_ZEROS	"00000000"
+#define CKPT_QUOTE_MAX	72		/* bytes of a name quoted in a cause */
+
+/* One buffer of the data section, in file order. */
+struct ckpt_part {
+	const void	*data;
+	size_t		 bytes;
+};
+
+/* A load in progress: everything it owns, freed by ckpt_load_free(). */
+struct ckpt_load {
+	int		 fd;
+	uint64_t	 size;		/* of the file */
+	uint64_t	 hlen;		/* N */
+	uint64_t	 dlen;		/* data section bytes */
+	char		*hdr;		/* the 8 + N header bytes */
+	json_t		*root;
+	json_t		*meta;		/* borrowed from root, or NULL */
+	struct ps_ckpt_entry *ents;	/* header order */
+	size_t		 nents;
+	size_t		*sorted;	/* ents indexes by data offset */
+	size_t		*model;		/* ents indexes of the model, in order */
+	size_t		 nmodel;
+	size_t		*byname;	/* model ents indexes sorted by name */
+	uint64_t	*versions;	/* per model tensor, in order */
+	uint64_t	*steps;
+	unsigned char	*map;		/* the file, read-only, or NULL */
+	int		 has_crc;
+	uint32_t	 crc;
+	int		 has_hcrc;
+	uint32_t	 hcrc;
+	int		 has_rule;
+	struct ps_rule	 rule;
+	uint64_t	 model_version;
+	char		*cause;
+	enum ps_ckpt_error error;
+};
+
+static int	ckpt_write_all(int, const void *, size_t);
+static int	ckpt_pwrite_all(int, const void *, size_t, off_t);
+static int	ckpt_pread_all(int, void *, size_t, off_t);
+static int	ckpt_real_precision(const double *, size_t);
+static char	*ckpt_rule_params(const struct ps_rule *);
+static void	ckpt_add_entry(json_t *, const char *,
+		    const struct ps_tensor *, const float *, struct ckpt_part *,
+		    size_t *, uint64_t *);
+static char	*ckpt_header(const struct ps_store *,
+		    const struct ps_ckpt_extra *, struct ckpt_part **,
+		    size_t *);
+static void	ckpt_hex8(char *, uint32_t);
+static uint32_t	ckpt_header_crc(const char *, size_t, size_t);
+static int	ckpt_split(const char *, char **, const char **);
+static const char *ckpt_quote(const char *, char *, size_t);
+static int	ckpt_fail(struct ckpt_load *, enum ps_ckpt_error,
+		    const char *, ...)
+		    __attribute__((__format__(__printf__, 3, 4)));
+static int	ckpt_json_u64(json_t *, uint64_t *);
+static int	ckpt_parse_u64(const char *, uint64_t *);
+static int	ckpt_parse_hex8(const char *, uint32_t *);
+static int	ckpt_read_header(struct ckpt_load *, const char *);
+static int	ckpt_parse_entry(struct ckpt_load *, const char *, json_t *,
+		    struct ps_ckpt_entry *);
+static int	ckpt_parse_tensors(struct ckpt_load *);
+static int	ckpt_cmp_offset(const void *, const void *);
+static int	ckpt_check_layout(struct ckpt_load *);
+static int	ckpt_cmp_name(const void *, const void *);
+static size_t	ckpt_find_model(struct ckpt_load *, const char *);
+static int	ckpt_check_names(struct ckpt_load *);
+static int	ckpt_parse_rule(struct ckpt_load *, const char *,
+		    const char *);
+static int	ckpt_parse_list(struct ckpt_load *, const char *);
+static int	ckpt_parse_meta(struct ckpt_load *, struct ps_ckpt_info *);
+static int	ckpt_verify_header_crc(struct ckpt_load *);
+static struct ps_store *ckpt_build(struct ckpt_load *, const struct ps_rule *,
+		    struct ps_ckpt_info *);
+static struct ps_ckpt_detail *ckpt_detail(struct ckpt_load *);
+static void	ckpt_load_free(struct ckpt_load *);
+
+/* Ordering context for ckpt_cmp_offset() and ckpt_cmp_name(). */
+static _Thread_local const struct ps_ckpt_entry *ckpt_sort_ents;
+
+static int
+ckpt_write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 r;
+
+	while (len > 0) {
+		r = write(fd, p, len > CKPT_CHUNK ? CKPT_CHUNK : len);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+ckpt_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char	*p = buf;
+	ssize_t		 r;
+
+	while (len > 0) {
+		r = pwrite(fd, p, len > CKPT_CHUNK ? CKPT_CHUNK : len, off);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += r;
+		off += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Returns 0, or -1 with errno (0 when the file ended first). */
+static int
+ckpt_pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	char	*p = buf;
+	ssize_t	 r;
+
+	while (len > 0) {
+		r = pread(fd, p, len, off);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = 0;
+			return -1;
+		}
+		p += r;
+		off += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* The fewest significant digits (15..17) that print every value exactly. */
+static int
+ckpt_real_precision(const double *x, size_t n)
+{
+	char	buf[64];
+	int	p;
+	size_t	i;
+
+	for (p = 15; p < 17; p++) {
+		for (i = 0; i < n; i++) {
+			snprintf(buf, sizeof buf, "%.*g", p, x[i]);
+			if (strtod(buf, NULL) != x[i])
+				break;
+		}
+		if (i == n)
+			return p;
+	}
+	return 17;
+}
+
+/* The rule's parameters as JSON text (caller frees): only those it uses. */
+static char *
+ckpt_rule_params(const struct ps_rule *r)
+{
+	json_t	*o;
+	double	 x[4];
+	size_t	 n = 0;
+	char	*s;
+
+	o = json_object();
+	switch (r->kind) {
+	case PS_RULE_SGD:
+		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
+		break;
+	case PS_RULE_MOMENTUM:
+		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
+		json_object_set_new(o, "momentum",
+		    json_real(x[n++] = r->momentum));
+		json_object_set_new(o, "nesterov",
+		    json_boolean(r->nesterov));
+		break;
+	case PS_RULE_ADAM:
+		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
+		json_object_set_new(o, "beta1", json_real(x[n++] = r->beta1));
+		json_object_set_new(o, "beta2", json_real(x[n++] = r->beta2));
+		json_object_set_new(o, "eps", json_real(x[n++] = r->eps));
+		break;
+	default:
+		break;
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(ckpt_real_precision(x, n)));
+	json_decref(o);
+	if (s == NULL)
+		fatalx("%s: json_dumps failed", __func__);
+	return s;
+}
+
+/* Adds one F32 entry to the header and its buffer to the parts. */
+static void
+ckpt_add_entry(json_t *root, const char *name, const struct ps_tensor *t,
+    const float *buf, struct ckpt_part *parts, size_t *np, uint64_t *off)
+{
+	json_t		*e, *shape;
+	size_t		 bytes = t->n * sizeof (float);
+	unsigned	 d;
+
+	shape = json_array();
+	for (d = 0; d < t->ndim; d++)
+		json_array_append_new(shape, json_integer(
+		    (json_int_t)t->dims[d]));
+	e = json_object();
+	json_object_set_new(e, "dtype", json_string("F32"));
+	json_object_set_new(e, "shape", shape);
+	json_object_set_new(e, "data_offsets", json_pack("[II]",
+	    (json_int_t)*off, (json_int_t)(*off + bytes)));
+	json_object_set_new(root, name, e);
+	parts[*np].data = buf;
+	parts[*np].bytes = bytes;
+	(*np)++;
+	*off += bytes;
+}
+
+/*
+ * The header text (JSON, not padded) with both checksums "00000000", and
+ * the parts of the data section in the same order as its entries: the
+ * model's tensors in order, then for each of them its m and its v.
+ */
+static char *
+ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
+    struct ckpt_part **partsp, size_t *nparts)
+{
+	const struct ps_tensor	*t;
+	const struct ps_rule	*rule = ps_store_rule(s);
+	struct ckpt_part	*parts;
+	json_t			*root, *meta, *list, *e;
+	char			*text, *name, num[32];
+	size_t			 count, i, np = 0;
+	uint64_t		 off = 0;
+
+	count = ps_store_count(s);
+	parts = xcalloc(3 * count, sizeof *parts);
+	root = json_object();
+	meta = json_object();
+	list = json_array();
+	json_object_set_new(root, "__metadata__", meta);
+	for (i = 0; i < count; i++) {
+		t = ps_store_tensor(s, i);
+		ckpt_add_entry(root, t->name, t, t->data, parts, &np, &off);
+		e = json_object();
+		json_object_set_new(e, "name", json_string(t->name));
+		json_object_set_new(e, "version",
+		    json_integer((json_int_t)t->version));
+		json_object_set_new(e, "steps",
+		    json_integer((json_int_t)t->steps));
+		json_array_append_new(list, e);
+	}
+	for (i = 0; i < count; i++) {
+		t = ps_store_tensor(s, i);
+		if (t->m != NULL) {
+			name = xasprintf("%sm.%s", PS_STATE_PREFIX, t->name);
+			ckpt_add_entry(root, name, t, t->m, parts, &np, &off);
+			free(name);
+		}
+		if (t->v != NULL) {
+			name = xasprintf("%sv.%s", PS_STATE_PREFIX, t->name);
+			ckpt_add_entry(root, name, t, t->v, parts, &np, &off);
+			free(name);
+		}
+	}
+
+	json_object_set_new(meta, "format", json_string("pt"));
+	json_object_set_new(meta, "psctl.version",
+	    json_string(PSCTL_VERSION));
+	snprintf(num, sizeof num, "%" PRIu64, ps_store_version(s));
+	json_object_set_new(meta, "psctl.model_version", json_string(num));
+	json_object_set_new(meta, "psctl.rule",
+	    json_string(ps_rule_name(rule->kind)));
+	text = ckpt_rule_params(rule);
+	json_object_set_new(meta, "psctl.rule_params", json_string(text));
+	free(text);
+	if (extra != NULL && extra->mode != NULL)
+		json_object_set_new(meta, "psctl.mode",
+		    json_string(extra->mode));
+	text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(list);
+	if (text == NULL)
+		fatalx("%s: json_dumps failed", __func__);
+	json_object_set_new(meta, "psctl.tensors", json_string(text));
+	free(text);
+	json_object_set_new(meta, "psctl.crc32c", json_string(CKPT_ZEROS));
+	json_object_set_new(meta, "psctl.header_crc32c",
+	    json_string(CKPT_ZEROS));
+
+	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL)
+		fatalx("%s: json_dumps failed", __func__);
+	*partsp = parts;
+	*nparts = np;
+	return text;
+}
+
+static void
+ckpt_hex8(char *p, uint32_t v)
+{
+	static const char	hex[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = hex[v & 0xf];
+		v >>= 4;
+	}
+}
+
+/*
+ * CRC-32C of the len header bytes (the 8-byte length and the padded JSON)
+ * with the 8 digits at offset at counted as "00000000".
+ */
+static uint32_t
+ckpt_header_crc(const char *hdr, size_t len, size_t at)
+{
+	uint32_t	crc;
+
+	crc = ps_crc32c(0, hdr, at);
+	crc = ps_crc32c(crc, CKPT_ZEROS, 8);
+	return ps_crc32c(crc, hdr + at + 8, len - at - 8);
+}
+
+/* Splits path into its directory (allocated) and last component. */
+static int
+ckpt_split(const char *path, char **dir, const char **base)
+{
+	const char	*slash;
+
+	slash = strrchr(path, '/');
+	if (slash == NULL) {
+		*dir = xstrdup(".");
+		*base = path;
+	} else {
+		*dir = slash == path ? xstrdup("/") :
+		    xstrndup(path, (size_t)(slash - path));
+		*base = slash + 1;
+	}
+	if (**base == '\0' || strcmp(*base, ".") == 0 ||
+	    strcmp(*base, "..") == 0) {
+		free(*dir);
+		*dir = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+ps_ckpt_save(const struct ps_store *s, const char *path,
+    const struct ps_ckpt_extra *extra, char **cause)
+{
+	struct ckpt_part	*parts = NULL;
+	size_t			 nparts, tlen, hlen, i, off, k, at;
+	char			*text = NULL, *hdr = NULL, *dir = NULL;
+	char			*tmp = NULL, *p;
+	const char		*base, *step;
+	const unsigned char	*q;
+	uint32_t		 crc;
+	uint64_t		 n;
+	unsigned		 attempt;
+	int			 fd = -1, dfd, saved;
+
+	*cause = NULL;
+	if (ps_store_count(s) == 0) {
+		*cause = xasprintf("there is no model to save");
+		return -1;
+	}
+	if (ckpt_split(path, &dir, &base) != 0) {
+		*cause = xasprintf("%s: not a file name", path);
+		return -1;
+	}
+
+	text = ckpt_header(s, extra, &parts, &nparts);
+	tlen = strlen(text);
+	hlen = (tlen + 7) & ~(size_t)7;
+	hdr = xmalloc(8 + hlen);
+	n = hlen;
+	for (i = 0; i < 8; i++)
+		hdr[i] = (char)(unsigned char)(n >> (8 * i));
+	memcpy(hdr + 8, text, tlen);
+	memset(hdr + 8 + tlen, ' ', hlen - tlen);
+
+	for (attempt = 0; attempt < 100; attempt++) {
+		free(tmp);
+		if (attempt == 0)
+			tmp = xasprintf("%s/.%s.tmp.%ld", dir, base,
+			    (long)getpid());
+		else
+			tmp = xasprintf("%s/.%s.tmp.%ld.%u", dir, base,
+			    (long)getpid(), attempt);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd != -1 || errno != EEXIST)
+			break;
+	}
+	if (fd == -1) {
+		*cause = xasprintf("create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+
+	step = "write";
+	if (ckpt_write_all(fd, hdr, 8 + hlen) != 0)
+		goto fail;
+	crc = 0;
+	for (i = 0; i < nparts; i++) {
+		q = parts[i].data;
+		for (off = 0; off < parts[i].bytes; off += k) {
+			k = parts[i].bytes - off;
+			if (k > CKPT_CHUNK)
+				k = CKPT_CHUNK;
+			crc = ps_crc32c(crc, q + off, k);
+			if (ckpt_write_all(fd, q + off, k) != 0)
+				goto fail;
+		}
+	}
+	p = memmem(hdr + 8, tlen, CKPT_CRC_KEY CKPT_ZEROS,
+	    sizeof CKPT_CRC_KEY CKPT_ZEROS - 1);
+	if (p == NULL)
+		fatalx("%s: no data checksum in the header", __func__);
+	ckpt_hex8(p + sizeof CKPT_CRC_KEY - 1, crc);
+	p = memmem(hdr + 8, tlen, CKPT_HCRC_KEY CKPT_ZEROS,
+	    sizeof CKPT_HCRC_KEY CKPT_ZEROS - 1);
+	if (p == NULL)
+		fatalx("%s: no header checksum in the header", __func__);
+	at = (size_t)(p - hdr) + sizeof CKPT_HCRC_KEY - 1;
+	ckpt_hex8(hdr + at, ckpt_header_crc(hdr, 8 + hlen, at));
+	if (ckpt_pwrite_all(fd, hdr, 8 + hlen, 0) != 0)
+		goto fail;
+
+	step = "fsync";
+	if (fsync(fd) != 0)
+		goto fail;
+	step = "close";
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		*cause = xasprintf("rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		goto fail_unlink;
+	}
+
+	/* The rename is done: from here on, the new file is in place. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("open directory %s: %s", dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (fsync(dfd) != 0) {
+		saved = errno;
+		close(dfd);
+		*cause = xasprintf("fsync directory %s: %s", dir,
+		    strerror(saved));
+		goto out;
+	}
+	close(dfd);
+	goto out;
+
+fail:
+	*cause = xasprintf("%s %s: %s", step, tmp, strerror(errno));
+	if (fd != -1)
+		close(fd);
+fail_unlink:
+	unlink(tmp);
+out:
+	free(tmp);
+	free(dir);
+	free(hdr);
+	free(text);
+	free(parts);
+	return *cause == NULL ? 0 : -1;
+}
+
+/*
+ * Writes s into buf as a double-quoted string safe for one line of output:
+ * control characters and quotes escaped, cut with "..." past
+ * CKPT_QUOTE_MAX bytes.
+ */
+static const char *
+ckpt_quote(const char *s, char *buf, size_t len)
+{
+	size_t		o = 0, i;
+	unsigned char	c;
+
+	buf[o++] = '"';
+	for (i = 0; s[i] != '\0'; i++) {
+		if (o + 8 >= len || i >= CKPT_QUOTE_MAX) {
+			/* Do not cut inside a UTF-8 sequence. */
+			while (o > 1 && ((unsigned char)buf[o - 1] & 0xc0)
+			    == 0x80)
+				o--;
+			if (o > 1 && ((unsigned char)buf[o - 1] & 0xc0)
+			    == 0xc0)
+				o--;
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+		else if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else
+			buf[o++] = (char)c;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static int
+ckpt_fail(struct ckpt_load *l, enum ps_ckpt_error error, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	if (l->cause == NULL) {
+		va_start(ap, fmt);
+		l->cause = xvasprintf(fmt, ap);
+		va_end(ap);
+		l->error = error;
+	}
+	return -1;
+}
+
+/* A JSON integer >= 0. */
+static int
+ckpt_json_u64(json_t *j, uint64_t *v)
+{
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return -1;
+	*v = (uint64_t)json_integer_value(j);
+	return 0;
+}
+
+/* Decimal digits only, no sign, no overflow. */
+static int
+ckpt_parse_u64(const char *s, uint64_t *v)
+{
+	uint64_t	x = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (x > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/* Exactly 8 lower-case hex digits. */
+static int
+ckpt_parse_hex8(const char *s, uint32_t *v)
+{
+	uint32_t	x = 0;
+	int		i;
+
+	for (i = 0; i < 8; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			x = x << 4 | (uint32_t)(s[i] - '0');
+		else if (s[i] >= 'a' && s[i] <= 'f')
+			x = x << 4 | (uint32_t)(s[i] - 'a' + 10);
+		else
+			return -1;
+	}
+	if (s[8] != '\0')
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* Opens the file, reads and parses the header. */
+static int
+ckpt_read_header(struct ckpt_load *l, const char *path)
+{
+	struct stat	st;
+	json_error_t	jerr;
+	uint64_t	n;
+	unsigned char	len[8];
+	int		i;
+
+	if ((l->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return ckpt_fail(l, PS_CKPT_E_NOFILE, "%s", strerror(errno));
+	if (fstat(l->fd, &st) != 0)
+		return ckpt_fail(l, PS_CKPT_E_IO, "fstat: %s",
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ckpt_fail(l, PS_CKPT_E_NOFILE, "not a regular file");
+	l->size = (uint64_t)st.st_size;
+	if (l->size < 8)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "the file is %" PRIu64
+		    " bytes, too short for a safetensors header", l->size);
+	if (ckpt_pread_all(l->fd, len, 8, 0) != 0)
+		return ckpt_fail(l, PS_CKPT_E_IO, "read: %s", errno == 0 ?
+		    "the file shrank" : strerror(errno));
+	for (n = 0, i = 7; i >= 0; i--)
+		n = n << 8 | len[i];
+	if (n > PS_CKPT_HEADER_MAX)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "header length %" PRIu64
+		    " is over the limit of %llu bytes", n,
+		    PS_CKPT_HEADER_MAX);
+	if (n > l->size - 8)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "header length %" PRIu64
+		    " runs past the end of the file (%" PRIu64 " bytes)", n,
+		    l->size);
+	if (n < 2)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "header length %" PRIu64
+		    " is too short for a JSON object", n);
+	l->hlen = n;
+	l->dlen = l->size - 8 - n;
+	l->hdr = xmalloc(8 + n);
+	memcpy(l->hdr, len, 8);
+	if (ckpt_pread_all(l->fd, l->hdr + 8, n, 8) != 0)
+		return ckpt_fail(l, PS_CKPT_E_IO, "read: %s", errno == 0 ?
+		    "the file shrank" : strerror(errno));
+	l->root = json_loadb(l->hdr + 8, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (l->root == NULL)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "header is not valid "
+		    "JSON (near byte %d of the file): %s", jerr.position + 8,
+		    jerr.text);
+	if (!json_is_object(l->root))
+		return ckpt_fail(l, PS_CKPT_E_INVALID,
+		    "header is not a JSON object");
+	return 0;
+}
+
+/* One tensor's entry: types, dtype, shape, offsets and their sizes. */
+static int
+ckpt_parse_entry(struct ckpt_load *l, const char *name, json_t *o,
+    struct ps_ckpt_entry *e)
+{
+	json_t		*dt, *shape, *offs, *v;
+	const char	*key;
+	char		 q[96], dq[96], shp[160];
+	size_t		 i, elsize, count;
+
+	ckpt_quote(name, q, sizeof q);
+	if (!json_is_object(o))
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: not a JSON "
+		    "object", q);
+	json_object_foreach(o, key, v) {
+		if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 &&
+		    strcmp(key, "data_offsets") != 0)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "unknown key %s", q, ckpt_quote(key, dq,
+			    sizeof dq));
+	}
+	dt = json_object_get(o, "dtype");
+	shape = json_object_get(o, "shape");
+	offs = json_object_get(o, "data_offsets");
+	if (!json_is_string(dt))
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: \"dtype\" "
+		    "is missing or not a string", q);
+	if (!json_is_array(shape))
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: \"shape\" "
+		    "is missing or not an array", q);
+	if (!json_is_array(offs) || json_array_size(offs) != 2)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+		    "\"data_offsets\" is missing or not an array of two "
+		    "integers", q);
+
+	e->name = xstrdup(name);
+	e->dtype = ps_dtype_parse(json_string_value(dt));
+	if (e->dtype == PS_DTYPE_NONE) {
+		ckpt_quote(json_string_value(dt), dq, sizeof dq);
+		/* The dtype without its quotes: it is a short word. */
+		dq[strlen(dq) - 1] = '\0';
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: dtype %s "
+		    "is not supported", q, dq + 1);
+	}
+	if (json_array_size(shape) > PS_DIMS_MAX)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: shape has "
+		    "%zu dimensions (at most %d)", q, json_array_size(shape),
+		    PS_DIMS_MAX);
+	e->ndim = (unsigned)json_array_size(shape);
+	for (i = 0; i < e->ndim; i++) {
+		if (ckpt_json_u64(json_array_get(shape, i), &e->dims[i]) != 0)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "shape dimension %zu is not an integer >= 0", q, i);
+	}
+	if (ckpt_json_u64(json_array_get(offs, 0), &e->begin) != 0 ||
+	    ckpt_json_u64(json_array_get(offs, 1), &e->end) != 0)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+		    "data_offsets are not integers >= 0", q);
+	if (e->begin > e->end)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+		    "data_offsets [%" PRIu64 ", %" PRIu64 "] end before they "
+		    "begin", q, e->begin, e->end);
+	if (e->end > l->dlen)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+		    "data_offsets [%" PRIu64 ", %" PRIu64 "] beyond the data "
+		    "section (%" PRIu64 " bytes)", q, e->begin, e->end,
+		    l->dlen);
+	ps_shape_format(e->ndim, e->dims, shp, sizeof shp);
+	elsize = ps_dtype_size(e->dtype);
+	if (ps_shape_count(e->ndim, e->dims, elsize, &count) != 0)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: shape %s "
+		    "overflows", q, shp);
+	if ((uint64_t)count * elsize != e->end - e->begin)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: shape %s "
+		    "of %s needs %zu bytes, data_offsets [%" PRIu64 ", %"
+		    PRIu64 "] hold %" PRIu64, q, shp, ps_dtype_name(e->dtype),
+		    count * elsize, e->begin, e->end, e->end - e->begin);
+	return 0;
+}
+
+/* Every entry of the header but __metadata__, in header order. */
+static int
+ckpt_parse_tensors(struct ckpt_load *l)
+{
+	const char	*key;
+	json_t		*v;
+	size_t		 n;
+
+	if ((v = json_object_get(l->root, "__metadata__")) != NULL) {
+		if (!json_is_object(v))
+			return ckpt_fail(l, PS_CKPT_E_INVALID,
+			    "__metadata__ is not a JSON object");
+		l->meta = v;
+	}
+	if (ckpt_verify_header_crc(l) != 0)
+		return -1;
+	n = json_object_size(l->root);
+	l->ents = xcalloc(n > 0 ? n : 1, sizeof *l->ents);
+	json_object_foreach(l->root, key, v) {
+		if (strcmp(key, "__metadata__") == 0)
+			continue;
+		if (ckpt_parse_entry(l, key, v, &l->ents[l->nents++]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+ckpt_cmp_offset(const void *a, const void *b)
+{
+	const struct ps_ckpt_entry	*x = &ckpt_sort_ents[*(const size_t *)a];
+	const struct ps_ckpt_entry	*y = &ckpt_sort_ents[*(const size_t *)b];
+
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	if (x->end != y->end)
+		return x->end < y->end ? -1 : 1;
+	/* Header order among empty tensors at the same offset. */
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* The data section is covered exactly: no overlap, no gap. */
+static int
+ckpt_check_layout(struct ckpt_load *l)
+{
+	const struct ps_ckpt_entry	*e, *prev = NULL;
+	char				 q1[96], q2[96];
+	uint64_t			 pos = 0;
+	size_t				 i;
+
+	l->sorted = xcalloc(l->nents > 0 ? l->nents : 1, sizeof *l->sorted);
+	for (i = 0; i < l->nents; i++)
+		l->sorted[i] = i;
+	ckpt_sort_ents = l->ents;
+	qsort(l->sorted, l->nents, sizeof *l->sorted, ckpt_cmp_offset);
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[l->sorted[i]];
+		if (e->begin < pos)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensors %s and "
+			    "%s overlap in the data section (bytes %" PRIu64
+			    " to %" PRIu64 ")", ckpt_quote(prev->name, q1,
+			    sizeof q1), ckpt_quote(e->name, q2, sizeof q2),
+			    e->begin, e->end < pos ? e->end : pos);
+		if (e->begin > pos)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "data section "
+			    "bytes %" PRIu64 " to %" PRIu64 " belong to no "
+			    "tensor", pos, e->begin);
+		pos = e->end;
+		prev = e;
+	}
+	if (pos != l->dlen)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "data section bytes %"
+		    PRIu64 " to %" PRIu64 " belong to no tensor", pos, l->dlen);
+	return 0;
+}
+
+static int
+ckpt_cmp_name(const void *a, const void *b)
+{
+	return strcmp(ckpt_sort_ents[*(const size_t *)a].name,
+	    ckpt_sort_ents[*(const size_t *)b].name);
+}
+
+/* Index into ents of the model tensor called name, or SIZE_MAX. */
+static size_t
+ckpt_find_model(struct ckpt_load *l, const char *name)
+{
+	size_t	lo = 0, hi = l->nmodel, mid;
+	int	c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(name, l->ents[l->byname[mid]].name);
+		if (c == 0)
+			return l->byname[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return SIZE_MAX;
+}
+
+/*
+ * Sorts the entries into the model and its optimizer state.  The model's
+ * order is, for now, that of the data offsets; psctl.tensors may set it.
+ */
+static int
+ckpt_check_names(struct ckpt_load *l)
+{
+	struct ps_ckpt_entry	*e, *owner;
+	const char		*rest;
+	char			 q[96];
+	size_t			 i, j, plen = strlen(PS_STATE_PREFIX);
+
+	l->model = xcalloc(l->nents > 0 ? l->nents : 1, sizeof *l->model);
+	l->byname = xcalloc(l->nents > 0 ? l->nents : 1, sizeof *l->byname);
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[l->sorted[i]];
+		if (strncmp(e->name, PS_STATE_PREFIX, plen) == 0) {
+			rest = e->name + plen;
+			if ((rest[0] != 'm' && rest[0] != 'v') ||
+			    rest[1] != '.')
+				return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor "
+				    "%s: not an optimizer state slot psctl "
+				    "knows (m or v)", ckpt_quote(e->name, q,
+				    sizeof q));
+			e->slot = rest[0];
+			continue;
+		}
+		if (strncmp(e->name, "__", 2) == 0)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "names beginning with \"__\" are reserved",
+			    ckpt_quote(e->name, q, sizeof q));
+		if (!ps_name_valid(e->name, strlen(e->name)))
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "a name must be 1 to %d bytes of UTF-8",
+			    ckpt_quote(e->name, q, sizeof q), PS_NAME_MAX);
+		l->model[l->nmodel] = l->sorted[i];
+		l->byname[l->nmodel] = l->sorted[i];
+		l->nmodel++;
+	}
+	if (l->nmodel == 0)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "the file holds no "
+		    "model tensors");
+	ckpt_sort_ents = l->ents;
+	qsort(l->byname, l->nmodel, sizeof *l->byname, ckpt_cmp_name);
+
+	/* Each state tensor belongs to a model tensor of the same shape. */
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[i];
+		if (e->slot == 0)
+			continue;
+		j = ckpt_find_model(l, e->name + plen + 2);
+		if (j == SIZE_MAX)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "optimizer state of a tensor the file does not "
+			    "hold", ckpt_quote(e->name, q, sizeof q));
+		owner = &l->ents[j];
+		if (owner->ndim != e->ndim || memcmp(owner->dims, e->dims,
+		    e->ndim * sizeof *e->dims) != 0)
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
+			    "optimizer state shaped unlike its tensor",
+			    ckpt_quote(e->name, q, sizeof q));
+		e->index = j;	/* an ents index until ckpt_build() */
+	}
+	return 0;
+}
+
+/* psctl.rule and psctl.rule_params (JSON text), into l->rule. */
+static int
+ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
+{
+	enum ps_rule_kind	 kind;
+	json_t			*o, *v;
+	json_error_t		 jerr;
+	const char		*key;
+	char			*why, q[96];
+	double			*dst;
+
+	if (ps_rule_parse(name, &kind) != 0)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule %s is not "
+		    "an update rule psctl knows", ckpt_quote(name, q,
+		    sizeof q));
+	ps_rule_defaults(&l->rule, kind);
+	l->has_rule = 1;
+	if (params == NULL)
+		return 0;
+	o = json_loads(params, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params is "
+		    "not a JSON object");
+	}
+	json_object_foreach(o, key, v) {
+		dst = NULL;
+		if (strcmp(key, "lr") == 0)
+			dst = &l->rule.lr;
+		else if (strcmp(key, "momentum") == 0)
+			dst = &l->rule.momentum;
+		else if (strcmp(key, "beta1") == 0)
+			dst = &l->rule.beta1;
+		else if (strcmp(key, "beta2") == 0)
+			dst = &l->rule.beta2;
+		else if (strcmp(key, "eps") == 0)
+			dst = &l->rule.eps;
+		else if (strcmp(key, "nesterov") == 0) {
+			if (!json_is_boolean(v))
+				goto bad;
+			l->rule.nesterov = json_is_true(v);
+			continue;
+		} else {
+			json_decref(o);
+			return ckpt_fail(l, PS_CKPT_E_INVALID,
+			    "psctl.rule_params: unknown parameter %s",
+			    ckpt_quote(key, q, sizeof q));
+		}
+		if (!json_is_number(v))
+			goto bad;
+		*dst = json_number_value(v);
+	}
+	json_decref(o);
+	if (ps_rule_check(&l->rule, &why) != 0) {
+		ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params: %s", why);
+		free(why);
+		return -1;
+	}
+	return 0;
+
+bad:
+	ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params: %s has the wrong "
+	    "type", ckpt_quote(key, q, sizeof q));
+	json_decref(o);
+	return -1;
+}
+
+/* psctl.tensors: the model's order, versions and steps. */
+static int
+ckpt_parse_list(struct ckpt_load *l, const char *text)
+{
+	json_t		*a, *o, *name, *v;
+	json_error_t	 jerr;
+	unsigned char	*seen;
+	const char	*key;
+	char		 q[96];
+	size_t		 i, j;
+	int		 rc = -1;
+
+	a = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (a == NULL || !json_is_array(a)) {
+		json_decref(a);
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors is not "
+		    "a JSON array");
+	}
+	seen = xcalloc(l->nents > 0 ? l->nents : 1, 1);
+	if (json_array_size(a) != l->nmodel) {
+		ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors lists %zu "
+		    "tensors, the file holds %zu", json_array_size(a),
+		    l->nmodel);
+		goto out;
+	}
+	json_array_foreach(a, i, o) {
+		name = json_object_get(o, "name");
+		if (!json_is_object(o) || !json_is_string(name)) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors: entry "
+			    "%zu has no name", i);
+			goto out;
+		}
+		ckpt_quote(json_string_value(name), q, sizeof q);
+		json_object_foreach(o, key, v) {
+			if (strcmp(key, "name") != 0 &&
+			    strcmp(key, "version") != 0 &&
+			    strcmp(key, "steps") != 0) {
+				ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors:"
+				    " %s: unknown key", q);
+				goto out;
+			}
+		}
+		j = ckpt_find_model(l, json_string_value(name));
+		if (j == SIZE_MAX || seen[j]) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors: %s "
+			    "is %s", q, j == SIZE_MAX ? "not in the file" :
+			    "listed twice");
+			goto out;
+		}
+		seen[j] = 1;
+		l->model[i] = j;
+		l->versions[i] = l->steps[i] = 0;
+		if (((v = json_object_get(o, "version")) != NULL &&
+		    ckpt_json_u64(v, &l->versions[i]) != 0) ||
+		    ((v = json_object_get(o, "steps")) != NULL &&
+		    ckpt_json_u64(v, &l->steps[i]) != 0)) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors: %s: "
+			    "version and steps must be integers >= 0", q);
+			goto out;
+		}
+		if (l->versions[i] > l->model_version) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.tensors: %s: "
+			    "version %" PRIu64 " is above the model version %"
+			    PRIu64, q, l->versions[i], l->model_version);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(seen);
+	json_decref(a);
+	return rc;
+}
+
+/* __metadata__: every value a string; psctl's keys checked. */
+static int
+ckpt_parse_meta(struct ckpt_load *l, struct ps_ckpt_info *info)
+{
+	const char	*key, *s, *rule = NULL, *params = NULL, *list = NULL;
+	json_t		*v;
+	char		 q[96];
+
+	l->versions = xcalloc(l->nmodel, sizeof *l->versions);
+	l->steps = xcalloc(l->nmodel, sizeof *l->steps);
+	if (l->meta == NULL)
+		return 0;
+	json_object_foreach(l->meta, key, v) {
+		if (!json_is_string(v))
+			return ckpt_fail(l, PS_CKPT_E_INVALID, "__metadata__ "
+			    "%s is not a string", ckpt_quote(key, q,
+			    sizeof q));
+	}
+	json_object_foreach(l->meta, key, v) {
+		s = json_string_value(v);
+		if (strcmp(key, "psctl.crc32c") == 0) {
+			if (ckpt_parse_hex8(s, &l->crc) != 0)
+				return ckpt_fail(l, PS_CKPT_E_INVALID,
+				    "psctl.crc32c is not 8 hex digits");
+			l->has_crc = 1;
+		} else if (strcmp(key, "psctl.model_version") == 0) {
+			if (ckpt_parse_u64(s, &l->model_version) != 0)
+				return ckpt_fail(l, PS_CKPT_E_INVALID,
+				    "psctl.model_version %s is not a decimal "
+				    "integer", ckpt_quote(s, q, sizeof q));
+		} else if (strcmp(key, "psctl.version") == 0) {
+			if (strlen(s) >= sizeof info->psctl_version)
+				return ckpt_fail(l, PS_CKPT_E_INVALID,
+				    "psctl.version is too long");
+			strcpy(info->psctl_version, s);
+		} else if (strcmp(key, "psctl.mode") == 0) {
+			if (strlen(s) >= sizeof info->mode)
+				return ckpt_fail(l, PS_CKPT_E_INVALID,
+				    "psctl.mode is too long");
+			strcpy(info->mode, s);
+		} else if (strcmp(key, "psctl.rule") == 0)
+			rule = s;
+		else if (strcmp(key, "psctl.rule_params") == 0)
+			params = s;
+		else if (strcmp(key, "psctl.tensors") == 0)
+			list = s;
+	}
+	/*
+	 * Together or not at all: otherwise one flipped bit in either key's
+	 * name would turn its check off unnoticed.
+	 */
+	if (l->has_crc != l->has_hcrc)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "%s without %s",
+		    l->has_crc ? "psctl.crc32c" : "psctl.header_crc32c",
+		    l->has_crc ? "psctl.header_crc32c" : "psctl.crc32c");
+	if (params != NULL && rule == NULL)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params "
+		    "without psctl.rule");
+	if (rule != NULL && ckpt_parse_rule(l, rule, params) != 0)
+		return -1;
+	if (list != NULL && ckpt_parse_list(l, list) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * psctl.header_crc32c, when present, covers the 8 + N header bytes with
+ * its own 8 digits read as "00000000".  Its digits are found where the
+ * writer put them: at the first "psctl.header_crc32c":" in the header.
+ * Checked before anything in the header is interpreted beyond its syntax.
+ */
+static int
+ckpt_verify_header_crc(struct ckpt_load *l)
+{
+	const char	*p, *want;
+	json_t		*v;
+	size_t		 at;
+	uint32_t	 got;
+
+	if (l->meta == NULL ||
+	    (v = json_object_get(l->meta, "psctl.header_crc32c")) == NULL)
+		return 0;
+	if (!json_is_string(v) ||
+	    ckpt_parse_hex8(json_string_value(v), &l->hcrc) != 0)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.header_crc32c "
+		    "is not 8 hex digits");
+	l->has_hcrc = 1;
+	want = json_string_value(v);
+	p = memmem(l->hdr + 8, l->hlen, CKPT_HCRC_KEY,
+	    sizeof CKPT_HCRC_KEY - 1);
+	if (p == NULL)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.header_crc32c "
+		    "is not written as psctl writes it (no whitespace)");
+	at = (size_t)(p - l->hdr) + sizeof CKPT_HCRC_KEY - 1;
+	if (at + 9 > 8 + l->hlen || memcmp(l->hdr + at, want, 8) != 0 ||
+	    l->hdr[at + 8] != '"')
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.header_crc32c "
+		    "is not written as psctl writes it");
+	got = ckpt_header_crc(l->hdr, 8 + l->hlen, at);
+	if (got != l->hcrc)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "header checksum "
+		    "mismatch: the file says %08" PRIx32 ", the header has %08"
+		    PRIx32, l->hcrc, got);
+	return 0;
+}
+
+/* Maps the data, verifies it, and fills a new store. */
+static struct ps_store *
+ckpt_build(struct ckpt_load *l, const struct ps_rule *want,
+    struct ps_ckpt_info *info)
+{
+	struct ps_store		*s;
+	struct ps_tensor	*t;
+	struct ps_tview		*views;
+	struct ps_ckpt_entry	*e;
+	struct ps_rule		 rule;
+	const unsigned char	*data = NULL;
+	float			*dst;
+	char			*why, q[96];
+	uint32_t		 crc;
+	size_t			 i, n;
+	int			 code, keep;
+
+	if (l->dlen > 0) {
+		if (l->size > SIZE_MAX) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "the file is too large "
+			    "to map");
+			return NULL;
+		}
+		l->map = mmap(NULL, (size_t)l->size, PROT_READ,
+		    MAP_PRIVATE | MAP_POPULATE, l->fd, 0);
+		if (l->map == MAP_FAILED) {
+			l->map = NULL;
+			ckpt_fail(l, PS_CKPT_E_IO, "mmap: %s", strerror(errno));
+			return NULL;
+		}
+		data = l->map + 8 + l->hlen;
+	}
+	if (l->has_crc) {
+		crc = ps_crc32c(0, data, (size_t)l->dlen);
+		if (crc != l->crc) {
+			ckpt_fail(l, PS_CKPT_E_INVALID, "data checksum "
+			    "mismatch: the file says %08" PRIx32 ", the data "
+			    "has %08" PRIx32, l->crc, crc);
+			return NULL;
+		}
+	}
+
+	if (want != NULL)
+		rule = *want;
+	else if (l->has_rule)
+		rule = l->rule;
+	else
+		ps_rule_defaults(&rule, PS_RULE_ADD);
+	if (ps_rule_check(&rule, &why) != 0) {
+		ckpt_fail(l, PS_CKPT_E_INVALID, "rule to serve with: %s", why);
+		free(why);
+		return NULL;
+	}
+
+	views = xcalloc(l->nmodel, sizeof *views);
+	for (i = 0; i < l->nmodel; i++) {
+		e = &l->ents[l->model[i]];
+		e->index = i;
+		views[i].name = e->name;
+		views[i].namelen = strlen(e->name);
+		views[i].dtype = e->dtype;
+		views[i].ndim = e->ndim;
+		memcpy(views[i].dims, e->dims, sizeof e->dims);
+		views[i].data = data != NULL ? data + e->begin : NULL;
+		views[i].nbytes = (size_t)(e->end - e->begin);
+		if (e->dtype != PS_DTYPE_F32)
+			info->converted = 1;
+	}
+	s = ps_store_new(&rule);
+	if (ps_store_init(s, views, l->nmodel, &code, &why) != 0) {
+		free(views);
+		ps_store_free(s);
+		ckpt_fail(l, PS_CKPT_E_INVALID, "%s", why);
+		free(why);
+		return NULL;
+	}
+	free(views);
+	ps_store_set_version(s, l->model_version);
+	for (i = 0; i < l->nmodel; i++) {
+		t = ps_store_tensor_mut(s, i);
+		t->version = l->versions[i];
+		t->steps = l->steps[i];
+	}
+
+	/* Optimizer state: only into the rule that wrote it. */
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[i];
+		if (e->slot == 0)
+			continue;
+		e->index = l->ents[e->index].index;
+		keep = l->has_rule && l->rule.kind == rule.kind &&
+		    (e->slot == 'm' ? ps_rule_has_m(rule.kind) :
+		    ps_rule_has_v(rule.kind));
+		if (!keep) {
+			info->state_dropped++;
+			continue;
+		}
+		t = ps_store_tensor_mut(s, e->index);
+		dst = e->slot == 'm' ? t->m : t->v;
+		n = t->n;
+		if (dst == NULL)
+			fatalx("%s: no state allocated", __func__);
+		switch (e->dtype) {
+		case PS_DTYPE_F32:
+			if (n > 0)
+				memcpy(dst, data + e->begin, n * sizeof *dst);
+			break;
+		case PS_DTYPE_F16:
+			ps_f16_to_f32(data + e->begin, dst, n);
+			break;
+		case PS_DTYPE_BF16:
+			ps_bf16_to_f32(data + e->begin, dst, n);
+			break;
+		case PS_DTYPE_F64:
+			ps_f64_to_f32(data + e->begin, dst, n);
+			break;
+		default:
+			fatalx("%s: dtype %d", __func__, (int)e->dtype);
+		}
+		if (e->dtype != PS_DTYPE_F32)
+			info->converted = 1;
+		if (!ps_k_finite(dst, n)) {
+			ps_store_free(s);
+			ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: a value is "
+			    "not finite", ckpt_quote(e->name, q, sizeof q));
+			return NULL;
+		}
+		e->restored = 1;
+		info->state_restored++;
+	}
+	return s;
+}
+
+/* Hands the parsed layout to the caller. */
+static struct ps_ckpt_detail *
+ckpt_detail(struct ckpt_load *l)
+{
+	struct ps_ckpt_detail	*d;
+	struct ps_ckpt_entry	*e;
+	const char		*key;
+	json_t			*v;
+	size_t			 i;
+
+	d = xcalloc(1, sizeof *d);
+	d->file_size = l->size;
+	d->header_len = l->hlen;
+	d->data_len = l->dlen;
+	d->crc = l->crc;
+	d->has_header_crc = l->has_hcrc;
+	d->header_crc = l->hcrc;
+	d->order_listed = l->meta != NULL &&
+	    json_object_get(l->meta, "psctl.tensors") != NULL;
+	d->model = xcalloc(l->nmodel, sizeof *d->model);
+	d->nmodel = l->nmodel;
+	for (i = 0; i < l->nmodel; i++) {
+		e = &l->ents[l->model[i]];
+		d->model[i] = *e;
+		e->name = NULL;		/* moved */
+	}
+	d->state = xcalloc(l->nents, sizeof *d->state);
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[l->sorted[i]];
+		if (e->slot == 0)
+			continue;
+		d->state[d->nstate++] = *e;
+		e->name = NULL;
+	}
+	if (l->meta != NULL) {
+		d->meta_keys = xcalloc(json_object_size(l->meta) + 1,
+		    sizeof *d->meta_keys);
+		d->meta_values = xcalloc(json_object_size(l->meta) + 1,
+		    sizeof *d->meta_values);
+		json_object_foreach(l->meta, key, v) {
+			d->meta_keys[d->nmeta] = xstrdup(key);
+			d->meta_values[d->nmeta] =
+			    xstrdup(json_string_value(v));
+			d->nmeta++;
+		}
+	}
+	return d;
+}
+
+void
+ps_ckpt_detail_free(struct ps_ckpt_detail *d)
+{
+	size_t	i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < d->nmodel; i++)
+		free(d->model[i].name);
+	for (i = 0; i < d->nstate; i++)
+		free(d->state[i].name);
+	for (i = 0; i < d->nmeta; i++) {
+		free(d->meta_keys[i]);
+		free(d->meta_values[i]);
+	}
+	free(d->model);
+	free(d->state);
+	free(d->meta_keys);
+	free(d->meta_values);
+	free(d);
+}
+
+static void
+ckpt_load_free(struct ckpt_load *l)
+{
+	size_t	i;
+
+	if (l->map != NULL)
+		munmap(l->map, (size_t)l->size);
+	if (l->fd != -1)
+		close(l->fd);
+	for (i = 0; i < l->nents; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	free(l->sorted);
+	free(l->model);
+	free(l->byname);
+	free(l->versions);
+	free(l->steps);
+	json_decref(l->root);
+	free(l->hdr);
+}
+
+struct ps_store *
+ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
+    struct ps_ckpt_info *info, struct ps_ckpt_detail **detail, char **cause)
+{
+	struct ckpt_load	 l;
+	struct ps_ckpt_info	 local;
+	struct ps_store		*s = NULL;
+
+	if (info == NULL)
+		info = &local;
+	memset(info, 0, sizeof *info);
+	memset(&l, 0, sizeof l);
+	l.fd = -1;
+	*cause = NULL;
+	if (detail != NULL)
+		*detail = NULL;
+
+	if (ckpt_read_header(&l, path) != 0 ||
+	    ckpt_parse_tensors(&l) != 0 ||
+	    ckpt_check_layout(&l) != 0 ||
+	    ckpt_check_names(&l) != 0 ||
+	    ckpt_parse_meta(&l, info) != 0 ||
+	    (s = ckpt_build(&l, rule, info)) == NULL) {
+		info->error = l.error;
+		*cause = l.cause;
+		ckpt_load_free(&l);
+		return NULL;
+	}
+	info->model_version = l.model_version;
+	info->has_crc = l.has_crc;
+	info->has_rule = l.has_rule;
+	if (l.has_rule)
+		info->rule = l.rule;
+	if (detail != NULL)
+		*detail = ckpt_detail(&l);
+	ckpt_load_free(&l);
+	return s;
+}
+
+struct ps_store *
+ps_ckpt_load(const char *path, const struct ps_rule *rule,
+    struct ps_ckpt_info *info, char **cause)
+{
+	return ps_ckpt_load_detail(path, rule, info, NULL, cause);
+}

@@ -1,0 +1,148 @@
+#!/bin/sh
+# psctl inspect: output for psctl's and numpy's files, --json against
+# numpy's own norms (tests/data/*.json, written by tests/mksafetensors.py),
+# and the exit codes: 65 and one line on stderr for a file that does not
+# verify, 66 for one that cannot be opened, 64 for usage errors.
+data=${PS_TEST_DATA:?}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/psctl-inspect.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+n=0
+failed=0
+ok() {	# ok COND-STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		failed=1
+	fi
+}
+skip() {
+	n=$((n + 1))
+	echo "ok $n # SKIP $1"
+}
+has_numpy=0
+if [ -n "$PYTHON3" ] && "$PYTHON3" -c 'import numpy' 2>/dev/null; then
+	has_numpy=1
+fi
+
+echo "1..26"
+
+# A psctl file, written by Python from the man page.
+"$PSCTL" inspect "$data/psctl.safetensors" >"$tmp/out" 2>"$tmp/err"
+ok $? "inspect of a psctl checkpoint exits 0"
+grep -q '^checksum: verified (data crc32c 167246cd, header crc32c 31b28bc8)$' \
+    "$tmp/out"
+ok $? "it says the checksums are verified, with their values"
+awk '/^NAME/ { on = 1; next } on && !NF { exit } on { print $1 }' \
+    "$tmp/out" | tr '\n' ' ' >"$tmp/order"
+[ "$(cat "$tmp/order")" = "layer.2 layer.1 b " ]
+ok $? "it lists the tensors in psctl.tensors' order ($(cat "$tmp/order"))"
+grep -q '^layer.1  *F32  *\[3, 4\]  *12  *2.17423  *9  *6$' "$tmp/out"
+ok $? "a tensor's line has dtype, shape, parameters, L2 norm, version, steps"
+grep -q '^rule: adam (lr 0.001, beta1 0.8, beta2 0.99, eps 1e-07)$' "$tmp/out"
+ok $? "it shows the rule and its parameters"
+grep -q '^model version: 9$' "$tmp/out" && grep -q '^mode: sync$' "$tmp/out"
+ok $? "it shows the model version and the mode"
+grep -q '^optimizer state: 6 tensors, 6 restored, 0 dropped$' "$tmp/out" &&
+    grep -q '^__psctl.v.layer.1  *F32  *\[3, 4\]  *12 ' "$tmp/out"
+ok $? "it lists adam's state tensors"
+grep -q '^  psctl.rule: adam$' "$tmp/out" && grep -q '^  format: pt$' "$tmp/out"
+ok $? "it prints the metadata"
+[ ! -s "$tmp/err" ]
+ok $? "it writes nothing on stderr"
+
+# numpy's file of mixed dtypes.
+"$PSCTL" inspect "$data/mixed.safetensors" >"$tmp/out" 2>"$tmp/err"
+ok $? "inspect of numpy's mixed-dtype file exits 0"
+grep -q '^checksum: none in file$' "$tmp/out"
+ok $? "it says there is no checksum in the file"
+grep -q '^conv.weight  *F16 (converted to F32)  *\[2, 3\]  *6 ' "$tmp/out" &&
+    grep -q '^bias  *BF16 (converted to F32)  *\[4\]  *4 ' "$tmp/out" &&
+    grep -q '^dense.kernel  *F64 (converted to F32)  *\[2, 2\]  *4 ' \
+    "$tmp/out" && grep -q '^scale  *F32  *\[\]  *1  *1.5$' "$tmp/out"
+ok $? "it names each file dtype and says which were converted to F32"
+
+# --json against numpy's norms.
+for f in psctl mixed; do
+	if [ $has_numpy -eq 0 ]; then
+		skip "no numpy"
+		skip "no numpy"
+		continue
+	fi
+	"$PSCTL" inspect --json "$data/$f.safetensors" >"$tmp/$f.out"
+	ok $? "inspect --json of $f.safetensors exits 0"
+	"$PYTHON3" - "$tmp/$f.out" "$data/$f.json" <<'EOF'
+import json, sys
+got = json.load(open(sys.argv[1]))
+want = json.load(open(sys.argv[2]))
+names = [t["name"] for t in got["tensors"]]
+assert names == want["order"], names
+for t in got["tensors"]:
+    w = want["tensors"][t["name"]]
+    assert t["dtype"] == w["dtype"], t
+    assert t["converted"] == (w["dtype"] != "F32"), t
+    assert t["shape"] == w["shape"], t
+    assert t["params"] == len(w["values"]), t
+    assert abs(t["l2"] - w["l2"]) <= 1e-6 * max(1.0, w["l2"]), (t, w["l2"])
+assert got["checksum"] == ("verified" if "versions" in want else "none")
+if "versions" in want:
+    assert [t["version"] for t in got["tensors"]] == want["versions"]
+    assert [t["steps"] for t in got["tensors"]] == want["steps"]
+    assert got["model_version"] == want["model_version"]
+    assert got["rule"] == {"name": "adam", "lr": 0.001, "beta1": 0.8,
+                           "beta2": 0.99, "eps": 1e-07}, got["rule"]
+    assert len(got["state"]) == 6 and all(s["restored"] for s in got["state"])
+    assert got["metadata"]["psctl.mode"] == "sync"
+EOF
+	ok $? "its JSON has numpy's order, dtypes, shapes and L2 norms ($f)"
+done
+
+# Refusals: one line on stderr, nothing on stdout, the right exit code.
+# usage: refused CODE FILE DESCRIPTION [PATTERN]
+refused() {
+	"$PSCTL" inspect "$2" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	lines=$(wc -l <"$tmp/err")
+	want="psctl inspect: $2: "
+	first=$(head -n 1 "$tmp/err")
+	if [ $rc -eq "$1" ] && [ "$lines" -eq 1 ] && [ ! -s "$tmp/out" ] &&
+	    [ "${first#"$want"}" != "$first" ] &&
+	    { [ -z "$4" ] || grep -q -- "$4" "$tmp/err"; }; then
+		ok 0 "$3"
+	else
+		ok 1 "$3"
+		echo "# exit $rc, stderr:"
+		sed 's/^/# /' "$tmp/err"
+	fi
+}
+
+refused 65 "$data/i64.safetensors" \
+    "an I64 tensor: exit 65, one line" 'tensor "step": dtype I64 is not supported$'
+# One data byte changed in a copy of the psctl file (the last one).
+size=$(wc -c <"$data/psctl.safetensors")
+head -c $((size - 1)) "$data/psctl.safetensors" >"$tmp/bad.safetensors"
+printf 'X' >>"$tmp/bad.safetensors"
+refused 65 "$tmp/bad.safetensors" \
+    "a changed data byte: exit 65, one line" 'data checksum mismatch'
+head -c 100 "$data/psctl.safetensors" >"$tmp/cut.safetensors"
+refused 65 "$tmp/cut.safetensors" \
+    "a truncated file: exit 65, one line" 'runs past the end of the file'
+printf '{"a": 1' >"$tmp/junk.safetensors"
+refused 65 "$tmp/junk.safetensors" "a file of junk: exit 65, one line"
+refused 66 "$tmp/missing.safetensors" \
+    "a missing file: exit 66, one line" 'No such file or directory'
+refused 66 "$tmp" "a directory: exit 66, one line" 'not a regular file'
+
+"$PSCTL" inspect >/dev/null 2>&1
+ok $(($? != 64)) "no file: exit 64"
+"$PSCTL" inspect "$data/f32.safetensors" "$data/f32.safetensors" \
+    >/dev/null 2>&1
+ok $(($? != 64)) "two files: exit 64"
+"$PSCTL" inspect --bogus "$data/f32.safetensors" >/dev/null 2>&1
+ok $(($? != 64)) "an unknown option: exit 64"
+"$PSCTL" inspect --json "$data/f32.safetensors" >/dev/null 2>&1
+ok $? "--json may come before the file"
+
+exit $failed
