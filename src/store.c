@@ -29,8 +29,8 @@
 
 /* Results whose bound stays under this cannot overflow float32. */
 #define STORE_SAFE	((double)FLT_MAX / 4)
-/* Slack for float rounding in the bound arithmetic. */
-#define STORE_SLACK	(1 + 1e-5)
+/* Slack for float rounding in the bounds (and the kernels' float norms). */
+#define STORE_SLACK	(1 + 1e-4)
 
 /* Per-call working memory, sized for the model at init (no allocation). */
 struct store_scratch {
@@ -42,7 +42,7 @@ struct store_scratch {
 
 struct ps_store {
 	struct ps_rule		 rule;
-	struct ps_tensor	*t;		/* owned, count; NULL when empty */
+	struct ps_tensor	*t;		/* owned, count; NULL if empty */
 	size_t			 count;
 	size_t			 params;
 	uint64_t		 version;
@@ -88,6 +88,8 @@ static int	 store_accum_fits(const struct ps_accum *,
 		     const struct ps_store *);
 static int	 store_safe(const struct ps_store *, struct ps_tensor *,
 		     const float *, double);
+static double	 store_change_sq(const struct ps_store *,
+		     const struct ps_tensor *, const float *, float, float);
 static uint64_t	 store_commit(struct ps_store *, size_t, int *, char **);
 static void	 store_tensor_free(struct ps_tensor *);
 
@@ -123,7 +125,8 @@ ps_rule_parse(const char *s, enum ps_rule_kind *kind)
 const char *
 ps_rule_name(enum ps_rule_kind kind)
 {
-	if ((unsigned)kind >= sizeof store_rule_names / sizeof *store_rule_names)
+	if ((unsigned)kind >=
+	    sizeof store_rule_names / sizeof *store_rule_names)
 		return "unknown";
 	return store_rule_names[kind];
 }
@@ -384,7 +387,8 @@ ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
 		return -1;
 	}
 	if (n == 0) {
-		store_fail(code, cause, PS_E_MALFORMED, "init names no tensors");
+		store_fail(code, cause, PS_E_MALFORMED,
+		    "init names no tensors");
 		return -1;
 	}
 
@@ -867,6 +871,40 @@ store_safe(const struct ps_store *s, struct ps_tensor *t, const float *u,
 }
 
 /*
+ * The squared norm of the change just made to t, in double from the update
+ * and the new optimizer state, for when the kernel's float sum overflowed
+ * (a change beyond 1.8e19).  Equal to what the kernel would have summed up
+ * to the rounding of w.
+ */
+static double
+store_change_sq(const struct ps_store *s, const struct ps_tensor *t,
+    const float *u, float lr_t, float eps_t)
+{
+	const struct ps_rule	*r = &s->rule;
+	double			 sq = 0, c, a;
+	size_t			 i;
+
+	for (i = 0; i < t->n; i++) {
+		switch (r->kind) {
+		case PS_RULE_MOMENTUM:
+			c = r->nesterov ? u[i] + (float)r->momentum * t->m[i] :
+			    t->m[i];
+			c *= (float)r->lr;
+			break;
+		case PS_RULE_ADAM:
+			c = lr_t * (t->m[i] / (sqrt(t->v[i]) + eps_t));
+			break;
+		default:
+			a = store_axpy_a(r);
+			c = a * u[i];
+			break;
+		}
+		sq += c * c;
+	}
+	return sq;
+}
+
+/*
  * Applies the k entries of s->sc (distinct tensors, validated) as one
  * update.  Returns the new version, or 0 with *code and *cause and nothing
  * written when some result would not be finite.
@@ -879,7 +917,7 @@ store_commit(struct ps_store *s, size_t k, int *code, char **cause)
 	struct ps_tensor	*t;
 	const float		*u;
 	double			 sq, total = 0, umax;
-	float			 lr_t, eps_t;
+	float			 lr_t = 0, eps_t = 0;
 	size_t			 i;
 
 	for (i = 0; i < k; i++) {
@@ -923,6 +961,8 @@ store_commit(struct ps_store *s, size_t k, int *code, char **cause)
 		default:
 			fatalx("%s: rule %d", __func__, (int)r->kind);
 		}
+		if (!isfinite(sq))
+			sq = store_change_sq(s, t, u, lr_t, eps_t);
 		/* max |new w| <= max |old w| + max |change|. */
 		t->wmax = (t->wmax + sqrt(sq)) * STORE_SLACK;
 		t->version = s->version;
