@@ -15,6 +15,9 @@
 
 extern const struct ps_cmd_entry ps_cmd_serve_entry;
 extern const struct ps_cmd_entry ps_cmd_inspect_entry;
+extern const struct ps_cmd_entry ps_cmd_init_entry;
+extern const struct ps_cmd_entry ps_cmd_pull_entry;
+extern const struct ps_cmd_entry ps_cmd_push_entry;
 extern const struct ps_cmd_entry ps_cmd_status_entry;
 extern const struct ps_cmd_entry ps_cmd_checkpoint_entry;
 extern const struct ps_cmd_entry ps_cmd_reset_entry;
@@ -24,6 +27,9 @@ extern const struct ps_cmd_entry ps_cmd_stop_entry;
 const struct ps_cmd_entry *const ps_cmd_table[] = {
 	&ps_cmd_serve_entry,
 	&ps_cmd_inspect_entry,
+	&ps_cmd_init_entry,
+	&ps_cmd_pull_entry,
+	&ps_cmd_push_entry,
 	&ps_cmd_status_entry,
 	&ps_cmd_checkpoint_entry,
 	&ps_cmd_reset_entry,
