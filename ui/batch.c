@@ -13,7 +13,7 @@
 #include "batch.h"
 #include "model.h"
 
-#define FMT_WINDOW	300.0	/* seconds the sparklines cover */
+#define FMT_WINDOW	180.0	/* seconds the sparklines cover */
 
 static int	 fmt_cols(const char *);
 static void	 fmt_pad(char *, size_t, const char *, int, int);
@@ -264,7 +264,7 @@ fmt_spark(struct ps_fmt_line *l, const struct ps_top_model *m,
 		if (isnan(lo))
 			ps_fmt_add(l, PS_FMT_VALUE, "  %s now", a);
 		else
-			ps_fmt_add(l, PS_FMT_VALUE, "  %s now, %.6g .. %.6g",
+			ps_fmt_add(l, PS_FMT_VALUE, "  %s now, min %.6g max %.6g",
 			    a, lo, hi);
 	}
 	ps_fmt_add(l, PS_FMT_TEXT, " (last %.0fm)", FMT_WINDOW / 60);
@@ -298,8 +298,6 @@ ps_fmt_header(const struct ps_top_model *m, double now, int spark_cols,
 	case PS_TOP_AUTH_REFUSED:
 		ps_fmt_add(l, PS_FMT_BAD, "%s", m->conn ==
 		    PS_TOP_AUTH_REFUSED ? "TOKEN REFUSED" : "DISCONNECTED");
-		ps_fmt_add(l, PS_FMT_TEXT, " %s; retry in %.0fs",
-		    m->conn_error != NULL ? m->conn_error : "", ceil(wait));
 		break;
 	}
 	if (ps_top_model_stale(m, now)) {
@@ -313,6 +311,10 @@ ps_fmt_header(const struct ps_top_model *m, double now, int spark_cols,
 	}
 	ps_fmt_add(l, PS_FMT_LABEL, "  every ");
 	ps_fmt_add(l, PS_FMT_VALUE, "%gs", m->interval);
+	/* The reason last: it is the longest, and the screen may cut it. */
+	if (m->conn == PS_TOP_DISCONNECTED || m->conn == PS_TOP_AUTH_REFUSED)
+		ps_fmt_add(l, PS_FMT_TEXT, "  retry in %.0fs: %s", ceil(wait),
+		    m->conn_error != NULL ? m->conn_error : "");
 
 	if (!m->have) {
 		l = &lines[n++];

@@ -545,8 +545,13 @@ model_reply(struct ps_top_model *m, json_t *msg, const char *cmd, double now)
 	char	 size[32], *cause = NULL;
 
 	res = json_object_get(msg, "result");
+	snprintf(m->err_cmd, sizeof m->err_cmd, "%s", cmd);
+	m->err_code[0] = '\0';
 	if (!json_is_true(json_object_get(msg, "ok"))) {
 		err = json_object_get(msg, "error");
+		o = json_object_get(err, "code");
+		snprintf(m->err_code, sizeof m->err_code, "%s",
+		    json_is_string(o) ? json_string_value(o) : "error");
 		o = json_object_get(err, "message");
 		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s failed: %s%s%s",
 		    cmd, json_is_string(json_object_get(err, "code")) ?
@@ -555,6 +560,9 @@ model_reply(struct ps_top_model *m, json_t *msg, const char *cmd, double now)
 		    json_is_string(o) ? json_string_value(o) : "");
 		return;
 	}
+	if (strcmp(cmd, "subscribe") == 0 &&
+	    json_is_number(json_object_get(res, "interval")))
+		m->interval = model_num(res, "interval");
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "subscribe") == 0) {
 		if (json_is_object(res) &&
 		    json_object_get(res, "tensors") != NULL && !m->paused &&
@@ -1027,6 +1035,10 @@ ps_top_model_spark(const struct ps_top_model *m, enum ps_top_series s,
 			continue;
 		sum[c] += p->v[s];
 		cnt[c]++;
+		if (isnan(*lo) || p->v[s] < *lo)
+			*lo = p->v[s];
+		if (isnan(*hi) || p->v[s] > *hi)
+			*hi = p->v[s];
 	}
 	for (c = 0; c < ncols; c++) {
 		if (cnt[c] == 0) {
@@ -1034,10 +1046,6 @@ ps_top_model_spark(const struct ps_top_model *m, enum ps_top_series s,
 			continue;
 		}
 		out[c] = sum[c] / cnt[c];
-		if (n == 0 || out[c] < *lo)
-			*lo = out[c];
-		if (n == 0 || out[c] > *hi)
-			*hi = out[c];
 		n++;
 	}
 	return n;

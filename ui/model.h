@@ -228,6 +228,10 @@ struct ps_top_model {
 	double		 msg_time;
 	enum ps_top_action prompt;
 
+	/* The code of the last error reply ("" after an ok one). */
+	char		 err_code[32];
+	char		 err_cmd[16];	/* the command it answered */
+
 	/* Requests sent and not yet answered. */
 	long long	 next_id;
 	struct ps_top_pending pending[PS_TOP_PENDING];
@@ -319,8 +323,8 @@ double		 ps_top_model_ckpt_age(const struct ps_top_model *, double now);
 /*
  * Buckets a series over [now - window, now] into ncols columns: out[i] is
  * the mean of the samples in column i, or NAN when it has none.  *lo and
- * *hi get the range of the non-empty columns.  Returns how many columns
- * have a value.
+ * *hi get the range of the samples themselves (NAN when there are none).
+ * Returns how many columns have a value.
  */
 int		 ps_top_model_spark(const struct ps_top_model *,
 		     enum ps_top_series, double now, double window, int ncols,

@@ -1,0 +1,499 @@
+/*
+ * psctl top: the live operator console.  One psctl.control.v1 connection
+ * subscribed to STATUS snapshots feeds the screen model (ui/model.h); the
+ * curses views draw it (ui/ui.h), or -b prints plain-text frames.  One
+ * thread: poll(2) on the terminal and the socket, with a timeout for the
+ * once-a-second redraw and the next reconnection attempt.
+ *
+ * A lost server leaves the last frame on the screen, marked DISCONNECTED
+ * and STALE; psctl top retries with a backoff capped at 10 s.  Batch mode
+ * instead exits: 69 when the server cannot be reached or goes away, 77
+ * when it refuses the token.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "batch.h"
+#include "cmd.h"
+#include "log.h"
+#include "model.h"
+#include "proto.h"
+#include "ui.h"
+#include "wsc.h"
+#include "xmalloc.h"
+
+#define TOP_BACKOFF_MIN	0.5	/* seconds before the first retry */
+#define TOP_BACKOFF_MAX	10.0
+#define TOP_MSG_MAX	(64u << 20)	/* largest message accepted */
+#define TOP_CONNECT_MS	3000	/* the console waits this long at most */
+
+enum {
+	TOP_OPT_CONNECT = 0x100,
+	TOP_OPT_READONLY,
+	TOP_OPT_TOKEN_FILE,
+	TOP_OPT_CA_FILE
+};
+
+struct top {
+	const char		*url;		/* borrowed */
+	const char		*token_file;	/* borrowed */
+	const char		*ca_file;	/* borrowed */
+	const char		*log_file;	/* borrowed */
+	char			*token;		/* owned */
+	double			 interval;
+	int			 batch;
+	unsigned long long	 frames;	/* 0: until stopped */
+	int			 readonly;
+	int			 color;
+	struct ps_top_model	*m;		/* owned */
+	struct ps_wsc		*wsc;		/* owned; NULL when down */
+	double			 backoff;
+};
+
+static int	cmd_top_exec(int, char **);
+static double	top_now(void);
+static int	top_open(struct top *, enum ps_wsc_err *, char *, size_t);
+static int	top_send(struct top *, json_t *);
+static int	top_subscribe(struct top *);
+static void	top_lost(struct top *, enum ps_wsc_err, const char *, double);
+static int	top_exit_code(enum ps_wsc_err);
+static int	top_batch(struct top *);
+static int	top_live(struct top *);
+static int	top_recv(struct top *, double);
+
+const struct ps_cmd_entry ps_cmd_top_entry = {
+	.name = "top",
+	.usage = "[-bC] [-d secs] [-n frames] [-v logfile] [--connect URL] "
+	    "[--readonly] [--token-file file] [--ca-file file]",
+	.summary = "live console: model, tensors, workers and actions",
+	.exec = cmd_top_exec
+};
+
+static const struct option top_longopts[] = {
+	{ "connect", required_argument, NULL, TOP_OPT_CONNECT },
+	{ "readonly", no_argument, NULL, TOP_OPT_READONLY },
+	{ "no-color", no_argument, NULL, 'C' },
+	{ "token-file", required_argument, NULL, TOP_OPT_TOKEN_FILE },
+	{ "ca-file", required_argument, NULL, TOP_OPT_CA_FILE },
+	{ "delay", required_argument, NULL, 'd' },
+	{ "batch", no_argument, NULL, 'b' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static double
+top_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The exit code for a connection that failed so (psctl(1) EXIT STATUS). */
+static int
+top_exit_code(enum ps_wsc_err err)
+{
+	switch (err) {
+	case PS_WSC_OK:
+		return EX_OK;
+	case PS_WSC_AUTH:
+		return EX_NOPERM;
+	case PS_WSC_ARG:
+		return EX_USAGE;
+	case PS_WSC_NOMEM:
+		return EX_OSERR;
+	case PS_WSC_TLS:
+	case PS_WSC_HANDSHAKE:
+	case PS_WSC_PROTOCOL:
+	case PS_WSC_TOO_LARGE:
+		return EX_PROTOCOL;
+	case PS_WSC_UNAVAILABLE:
+	case PS_WSC_TIMEOUT:
+	case PS_WSC_CLOSED:
+		break;
+	}
+	return EX_UNAVAILABLE;
+}
+
+/* Sends a request (stolen) as one text message; -1 when the link broke. */
+static int
+top_send(struct top *t, json_t *req)
+{
+	struct iovec	 iov;
+	char		*text;
+	int		 r;
+
+	if (req == NULL)
+		return 0;
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (text == NULL || t->wsc == NULL) {
+		free(text);
+		return 0;
+	}
+	ps_log_debug("%s: %s", __func__, text);
+	iov.iov_base = text;
+	iov.iov_len = strlen(text);
+	r = ps_wsc_send(t->wsc, 1, &iov, 1);
+	free(text);
+	return r;
+}
+
+/* Asks for snapshots every t->m->interval seconds (the first at once). */
+static int
+top_subscribe(struct top *t)
+{
+	json_t	*req;
+
+	req = ps_top_model_request(t->m, "subscribe");
+	json_object_set_new(req, "interval", json_real(t->m->interval));
+	return top_send(t, req);
+}
+
+/* Connects and subscribes; -1 with *err and the reason in errbuf. */
+static int
+top_open(struct top *t, enum ps_wsc_err *err, char *errbuf, size_t len)
+{
+	struct ps_wsc_opts	o;
+
+	memset(&o, 0, sizeof o);
+	o.url = t->url;
+	o.protocol = PS_CONTROL_PROTOCOL;
+	o.token = t->token;
+	o.ca_file = t->ca_file;
+	o.timeout_ms = TOP_CONNECT_MS;
+	*err = PS_WSC_OK;
+	t->wsc = ps_wsc_connect(&o, err, errbuf, len);
+	if (t->wsc == NULL)
+		return -1;
+	if (top_subscribe(t) != 0) {
+		*err = ps_wsc_errcode(t->wsc);
+		snprintf(errbuf, len, "%s", ps_wsc_error(t->wsc));
+		ps_wsc_close(t->wsc);
+		t->wsc = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The connection failed or broke: mark the model, schedule a retry. */
+static void
+top_lost(struct top *t, enum ps_wsc_err err, const char *why, double now)
+{
+	double	delay = t->backoff;
+	char	reason[256];
+
+	/* why may be the connection's own text: copy it before closing. */
+	snprintf(reason, sizeof reason, "%s", why != NULL ? why : "");
+	why = reason;
+	ps_log_info("%s: %s: %s", __func__, t->url, why);
+	if (t->wsc != NULL) {
+		ps_wsc_close(t->wsc);
+		t->wsc = NULL;
+	}
+	t->backoff *= 2;
+	if (t->backoff > TOP_BACKOFF_MAX)
+		t->backoff = TOP_BACKOFF_MAX;
+	ps_top_model_disconnected(t->m, err == PS_WSC_AUTH ?
+	    PS_TOP_AUTH_REFUSED : PS_TOP_DISCONNECTED, why, now + delay, now);
+}
+
+/*
+ * Reads every message waiting (waits up to wait_ms for the first).
+ * Returns 1 when the screen changed, 0 when not, -1 when the connection
+ * is gone (already marked lost).
+ */
+static int
+top_recv(struct top *t, double wait_s)
+{
+	void	*buf;
+	size_t	 len;
+	char	*cause = NULL;
+	int	 is_text, changed = 0, r, wait_ms;
+	double	 now;
+
+	wait_ms = (int)(wait_s * 1000);
+	while (t->wsc != NULL) {
+		if (ps_wsc_recv(t->wsc, &buf, &len, &is_text, TOP_MSG_MAX,
+		    wait_ms) != 0) {
+			if (ps_wsc_errcode(t->wsc) == PS_WSC_TIMEOUT &&
+			    wait_ms == 0)
+				return changed;
+			top_lost(t, ps_wsc_errcode(t->wsc),
+			    ps_wsc_error(t->wsc), top_now());
+			return -1;
+		}
+		wait_ms = 0;
+		if (!is_text)
+			continue;
+		now = top_now();
+		r = ps_top_model_message(t->m, buf, len, now, &cause);
+		if (r < 0) {
+			ps_log_warn("%s: %s", __func__, cause);
+			ps_top_model_status(t->m, PS_TOP_MSG_ERROR, now, "%s",
+			    cause);
+			free(cause);
+			cause = NULL;
+			r = 1;
+		}
+		changed |= r;
+		if (t->batch)
+			return changed;	/* one message a frame */
+	}
+	return changed;
+}
+
+static int
+top_batch(struct top *t)
+{
+	enum ps_wsc_err		 err;
+	char			 errbuf[256];
+	unsigned long		 applied, frame = 0;
+	double			 wait;
+
+	/* Errors reach stderr as one line each, from here; -v logs more. */
+	if (t->log_file == NULL)
+		ps_log_quiet();
+	else if (ps_log_open(t->log_file) != 0) {
+		fprintf(stderr, "psctl top: %s: %s\n", t->log_file,
+		    strerror(errno));
+		return EX_CANTCREAT;
+	} else
+		ps_log_set_level(PS_LOG_DEBUG);
+	if (top_open(t, &err, errbuf, sizeof errbuf) != 0) {
+		fprintf(stderr, "psctl top: %s: %s\n", t->url, errbuf);
+		if (err == PS_WSC_AUTH)
+			fprintf(stderr, "psctl top: an operator token is "
+			    "needed (--token-file FILE or PSCTL_TOKEN)\n");
+		return top_exit_code(err);
+	}
+	ps_top_model_connected(t->m, top_now());
+	t->m->msg_kind = PS_TOP_MSG_NONE;
+	applied = t->m->applied;
+	/* A server that sends nothing for this long is as good as gone. */
+	wait = t->interval * 3 + 10;
+	for (;;) {
+		if (top_recv(t, wait) < 0) {
+			fprintf(stderr, "psctl top: %s: %s\n", t->url,
+			    t->m->conn_error);
+			return EX_UNAVAILABLE;
+		}
+		if (t->m->err_code[0] != '\0') {
+			fprintf(stderr, "psctl top: %s: %s\n", t->url,
+			    t->m->msg);
+			if (strcmp(t->m->err_code, "forbidden") == 0)
+				return EX_NOPERM;
+			if (strcmp(t->m->err_code, "shutting_down") == 0)
+				return EX_UNAVAILABLE;
+			return EX_PROTOCOL;
+		}
+		if (t->m->applied == applied)
+			continue;
+		applied = t->m->applied;
+		ps_batch_frame(stdout, t->m, top_now(), ++frame);
+		if (ferror(stdout)) {
+			fprintf(stderr, "psctl top: stdout: %s\n",
+			    strerror(errno));
+			return EX_IOERR;
+		}
+		if (t->frames != 0 && frame >= t->frames)
+			break;
+	}
+	return EX_OK;
+}
+
+static int
+top_live(struct top *t)
+{
+	struct pollfd	 pfd[2];
+	enum ps_wsc_err	 err;
+	json_t		*req;
+	char		 errbuf[256], *cause = NULL;
+	double		 now, last_draw = -1e9, until;
+	int		 dirty = 1, key, resub, nfd, ms, sig;
+
+	if (t->log_file != NULL) {
+		if (ps_log_open(t->log_file) != 0) {
+			fprintf(stderr, "psctl top: %s: %s\n", t->log_file,
+			    strerror(errno));
+			return EX_CANTCREAT;
+		}
+		ps_log_set_level(PS_LOG_DEBUG);
+	} else
+		ps_log_quiet();
+	if (ps_ui_init(t->color, &cause) != 0) {
+		ps_log_open(NULL);
+		fprintf(stderr, "psctl top: %s\n", cause);
+		free(cause);
+		return EX_USAGE;
+	}
+	t->m->retry_at = top_now();
+	for (;;) {
+		if (ps_ui_signal != 0)
+			break;
+		now = top_now();
+		if (t->wsc == NULL && now >= t->m->retry_at) {
+			ps_ui_draw(t->m, now);
+			if (top_open(t, &err, errbuf, sizeof errbuf) == 0) {
+				ps_log_info("connected to %s", t->url);
+				ps_top_model_connected(t->m, top_now());
+				t->backoff = TOP_BACKOFF_MIN;
+			} else
+				top_lost(t, err, errbuf, top_now());
+			dirty = 1;
+			now = top_now();
+		}
+		if (dirty || now - last_draw >= 1.0) {
+			ps_ui_draw(t->m, now);
+			last_draw = now;
+			dirty = 0;
+		}
+
+		/* Sleep until a key, a message, the next tick or retry. */
+		until = last_draw + 1.0;
+		if (t->wsc == NULL && t->m->retry_at < until)
+			until = t->m->retry_at;
+		ms = (int)ceil((until - now) * 1000);
+		if (ms < 0)
+			ms = 0;
+		if (t->wsc != NULL && ps_wsc_pending(t->wsc))
+			ms = 0;
+		pfd[0].fd = STDIN_FILENO;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		nfd = 1;
+		if (t->wsc != NULL) {
+			pfd[1].fd = ps_wsc_fd(t->wsc);
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			nfd = 2;
+		}
+		if (poll(pfd, (nfds_t)nfd, ms) == -1 && errno != EINTR) {
+			ps_log_error("poll: %s", strerror(errno));
+			break;
+		}
+		now = top_now();
+
+		/* Keys, including KEY_RESIZE after SIGWINCH. */
+		while ((key = ps_ui_getkey()) != ERR) {
+			if (ps_ui_key(t->m, key, now, &req, &resub))
+				goto done;
+			if (req != NULL && top_send(t, req) != 0)
+				top_lost(t, ps_wsc_errcode(t->wsc),
+				    ps_wsc_error(t->wsc), now);
+			if (resub && t->wsc != NULL && top_subscribe(t) != 0)
+				top_lost(t, ps_wsc_errcode(t->wsc),
+				    ps_wsc_error(t->wsc), now);
+			dirty = 1;
+		}
+
+		if (t->wsc != NULL && ((nfd == 2 && pfd[1].revents != 0) ||
+		    ps_wsc_pending(t->wsc))) {
+			if (top_recv(t, 0) != 0)
+				dirty = 1;
+		}
+	}
+done:
+	ps_ui_done();
+	sig = ps_ui_signal;
+	if (sig != 0) {
+		/* Die of the signal, as the shell expects, terminal restored. */
+		ps_wsc_close(t->wsc);
+		t->wsc = NULL;
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	return EX_OK;
+}
+
+static int
+cmd_top_exec(int argc, char **argv)
+{
+	struct top	 t;
+	char		*cause = NULL;
+	const char	*url_opt = NULL, *nc;
+	int		 ch, rc;
+
+	memset(&t, 0, sizeof t);
+	t.interval = 1.0;
+	t.color = 1;
+	t.backoff = TOP_BACKOFF_MIN;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "bCd:n:v:", top_longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			t.batch = 1;
+			break;
+		case 'C':
+			t.color = 0;
+			break;
+		case 'd':
+			if (ps_cmd_parse_double(optarg, &t.interval) != 0 ||
+			    t.interval < 0.1 || t.interval > 60)
+				return ps_cmd_usage_error(&ps_cmd_top_entry,
+				    "-d wants seconds from 0.1 to 60, not "
+				    "\"%s\"", optarg);
+			break;
+		case 'n':
+			if (ps_cmd_parse_u64(optarg, &t.frames) != 0 ||
+			    t.frames == 0)
+				return ps_cmd_usage_error(&ps_cmd_top_entry,
+				    "-n wants a number of frames from 1, not "
+				    "\"%s\"", optarg);
+			break;
+		case 'v':
+			t.log_file = optarg;
+			break;
+		case TOP_OPT_CONNECT:
+			url_opt = optarg;
+			break;
+		case TOP_OPT_READONLY:
+			t.readonly = 1;
+			break;
+		case TOP_OPT_TOKEN_FILE:
+			t.token_file = optarg;
+			break;
+		case TOP_OPT_CA_FILE:
+			t.ca_file = optarg;
+			break;
+		default:
+			return ps_cmd_usage_error(&ps_cmd_top_entry, NULL);
+		}
+	}
+	if (optind != argc)
+		return ps_cmd_usage_error(&ps_cmd_top_entry,
+		    "unexpected argument \"%s\"", argv[optind]);
+	if ((nc = getenv("NO_COLOR")) != NULL && *nc != '\0')
+		t.color = 0;
+	t.url = ps_cmd_url(url_opt);
+	if (ps_cmd_token(t.token_file, &t.token, &cause) != 0) {
+		fprintf(stderr, "psctl top: %s\n", cause);
+		free(cause);
+		return EX_NOINPUT;
+	}
+
+	t.m = ps_top_model_new(t.url, t.interval);
+	t.m->readonly = t.readonly;
+	if (t.batch)
+		rc = top_batch(&t);
+	else
+		rc = top_live(&t);
+	ps_wsc_close(t.wsc);
+	ps_top_model_free(t.m);
+	free(t.token);
+	return rc;
+}

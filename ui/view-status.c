@@ -1,0 +1,68 @@
+/*
+ * The bottom two rows: the status line (the open [y/N] question, or the
+ * last result or error) and the footer of key hints from the key table.
+ * Main loop only.
+ */
+#include "config.h"
+
+#include <curses.h>
+
+#include "batch.h"
+#include "model.h"
+#include "ui.h"
+
+static int	view_one_row(const struct ps_top_model *, int, double);
+static void	view_status_draw(const struct ps_top_model *, WINDOW *,
+		    double);
+static void	view_footer_draw(const struct ps_top_model *, WINDOW *,
+		    double);
+
+const struct ps_view ps_view_status = {
+	.name = "status",
+	.height = view_one_row,
+	.draw = view_status_draw,
+};
+
+const struct ps_view ps_view_footer = {
+	.name = "footer",
+	.height = view_one_row,
+	.draw = view_footer_draw,
+};
+
+static int
+view_one_row(const struct ps_top_model *m, int width, double now)
+{
+	return 1;
+}
+
+static void
+view_status_draw(const struct ps_top_model *m, WINDOW *w, double now)
+{
+	struct ps_fmt_line	l;
+
+	ps_fmt_status(m, &l);
+	ps_ui_line(w, 0, &l);
+}
+
+/* "q Quit  ? Help  c Ckpt ...": actions --readonly refuses are left out. */
+static void
+view_footer_draw(const struct ps_top_model *m, WINDOW *w, double now)
+{
+	const struct ps_ui_key	*k;
+	struct ps_fmt_line	 l;
+
+	l.n = 0;
+	for (k = ps_ui_keys; k->key != 0; k++) {
+		if (k->footkey == NULL)
+			continue;
+		if (m->readonly && (k->action == PS_UI_CHECKPOINT ||
+		    k->action == PS_UI_RESET || k->action == PS_UI_STOP))
+			continue;
+		ps_fmt_add(&l, PS_FMT_KEY, "%s", k->footkey);
+		ps_fmt_add(&l, PS_FMT_KEYTEXT, " %s", k->footer);
+		ps_fmt_add(&l, PS_FMT_TEXT, "  ");
+	}
+	if (m->readonly)
+		ps_fmt_add(&l, PS_FMT_STALE, "read-only");
+	ps_ui_line(w, 0, &l);
+}
