@@ -13,15 +13,26 @@
  * is then skipped).  After any other error, close the connection and
  * connect again.
  *
- * Memory: the library copies nothing it sends (push and init read the
- * caller's floats in place, which are not modified) and hands out tensors
- * that point into its receive buffer.  Once its buffers have grown to the
- * model's size, calls do not allocate.
+ * Memory: push and init read the caller's floats where they are, copying
+ * them once while masking them for the socket, and never modify them;
+ * pulls hand out tensors that point into the connection's receive buffer.
+ * Once its buffers have grown to the model's size, calls do not allocate.
  *
  *	struct psctl_opts o = { .url = "ws://127.0.0.1:7070", .name = "w0" };
- *	struct psctl *c = psctl_connect(&o, err, sizeof err);
- *	psctl_pull(c, &model);		// borrowed tensors, valid until next call
- *	psctl_push(c, update, n, &version);
+ *	const struct psctl_tensor *model;
+ *	struct psctl *c;
+ *	uint64_t version;
+ *	size_t n;
+ *
+ *	if ((c = psctl_connect(&o, err, sizeof err, NULL)) == NULL)
+ *		errx(1, "%s", err);
+ *	for (;;) {
+ *		if (psctl_pull(c, NULL, 0, &model, &n, &version) == -1)
+ *			errx(1, "pull: %s", psctl_error(c));
+ *		... train from model[0..n), write an update into upd[0..k) ...
+ *		if (psctl_push(c, upd, k, &version) == -1)
+ *			errx(1, "push: %s", psctl_error(c));
+ *	}
  *	psctl_close(c);
  */
 #ifndef PSCTL_H
@@ -48,6 +59,28 @@ enum psctl_errcode {
 	PSCTL_E_SERVER,		/* the server refused: see psctl_server_code() */
 	PSCTL_E_ARG,		/* bad argument from the caller */
 	PSCTL_E_NOMEM
+};
+
+/*
+ * What psctl_server_code() returns: the wire codes of psctl-protocol(7),
+ * which never change value.
+ */
+enum psctl_server_code {
+	PSCTL_SERVER_MALFORMED = 1,	/* the request did not parse */
+	PSCTL_SERVER_UNKNOWN_OP = 2,
+	PSCTL_SERVER_TOO_LARGE = 3,	/* over a server limit */
+	PSCTL_SERVER_NO_MODEL = 4,	/* pull or push before any init */
+	PSCTL_SERVER_MISMATCH = 5,	/* init differs from the model */
+	PSCTL_SERVER_UNKNOWN_TENSOR = 6,
+	PSCTL_SERVER_SHAPE = 7,		/* a shape differs from the model's */
+	PSCTL_SERVER_NONFINITE = 8,	/* NaN or infinity in an update */
+	PSCTL_SERVER_DTYPE = 9,
+	PSCTL_SERVER_PROTOCOL = 10,	/* valid message at the wrong moment */
+	PSCTL_SERVER_SHUTDOWN = 11,	/* the server is stopping */
+	PSCTL_SERVER_INTERNAL = 12,
+	PSCTL_SERVER_DUPLICATE = 13,	/* a tensor named twice */
+	PSCTL_SERVER_BUSY = 14,		/* too many waiting requests */
+	PSCTL_SERVER_UNAUTHORIZED = 15
 };
 
 struct psctl_opts {
@@ -134,7 +167,10 @@ int		 psctl_push(struct psctl *, const struct psctl_tensor *t,
 enum psctl_errcode psctl_errcode(const struct psctl *);
 /* The reason, or for PSCTL_E_SERVER the server's text; "" after a success. */
 const char	*psctl_error(const struct psctl *);
-/* The protocol's error code (psctl-protocol(7)) when errcode is PSCTL_E_SERVER. */
+/*
+ * The server's reason (enum psctl_server_code) when errcode is
+ * PSCTL_E_SERVER, else 0.
+ */
 int		 psctl_server_code(const struct psctl *);
 
 #ifdef __cplusplus

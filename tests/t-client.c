@@ -26,6 +26,24 @@
 #include "tap.h"
 #include "tensor.h"
 
+/* The installed header repeats the wire codes: they must agree. */
+_Static_assert((int)PSCTL_SERVER_MALFORMED == (int)PS_E_MALFORMED &&
+    (int)PSCTL_SERVER_UNKNOWN_OP == (int)PS_E_UNKNOWN_OP &&
+    (int)PSCTL_SERVER_TOO_LARGE == (int)PS_E_TOO_LARGE &&
+    (int)PSCTL_SERVER_NO_MODEL == (int)PS_E_NO_MODEL &&
+    (int)PSCTL_SERVER_MISMATCH == (int)PS_E_MISMATCH &&
+    (int)PSCTL_SERVER_UNKNOWN_TENSOR == (int)PS_E_UNKNOWN_TENSOR &&
+    (int)PSCTL_SERVER_SHAPE == (int)PS_E_SHAPE &&
+    (int)PSCTL_SERVER_NONFINITE == (int)PS_E_NONFINITE &&
+    (int)PSCTL_SERVER_DTYPE == (int)PS_E_DTYPE &&
+    (int)PSCTL_SERVER_PROTOCOL == (int)PS_E_PROTOCOL &&
+    (int)PSCTL_SERVER_SHUTDOWN == (int)PS_E_SHUTDOWN &&
+    (int)PSCTL_SERVER_INTERNAL == (int)PS_E_INTERNAL &&
+    (int)PSCTL_SERVER_DUPLICATE == (int)PS_E_DUPLICATE &&
+    (int)PSCTL_SERVER_BUSY == (int)PS_E_BUSY &&
+    (int)PSCTL_SERVER_UNAUTHORIZED == (int)PS_E_UNAUTHORIZED,
+    "psctl.h's server codes match tensor.h's");
+
 #define NSUITE	31	/* run against each server */
 #define NFAKE	8	/* connection tests against the fake only */
 
