@@ -22,6 +22,7 @@ extern const struct ps_cmd_entry ps_cmd_status_entry;
 extern const struct ps_cmd_entry ps_cmd_checkpoint_entry;
 extern const struct ps_cmd_entry ps_cmd_reset_entry;
 extern const struct ps_cmd_entry ps_cmd_stop_entry;
+extern const struct ps_cmd_entry ps_cmd_bench_entry;
 extern const struct ps_cmd_entry ps_cmd_top_entry;
 
 /* In the order psctl --help lists them. */
@@ -35,6 +36,7 @@ const struct ps_cmd_entry *const ps_cmd_table[] = {
 	&ps_cmd_checkpoint_entry,
 	&ps_cmd_reset_entry,
 	&ps_cmd_stop_entry,
+	&ps_cmd_bench_entry,
 	&ps_cmd_top_entry,
 	NULL
 };
