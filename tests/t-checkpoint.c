@@ -141,6 +141,31 @@ contains(const char *s, const char *sub)
 	return s != NULL && strstr(s, sub) != NULL;
 }
 
+/* Removes dir and what it holds (files, and directories of files). */
+static void
+remove_tree(const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		 full[4096];
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
+		if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
+			remove_tree(full);
+		else
+			unlink(full);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
 /* Files in tmp whose name holds ".tmp.". */
 static int
 count_temps(const char *dir)
@@ -997,6 +1022,8 @@ main(void)
 	test_python_reads();
 	test_corruption();
 	test_refusals();
+	if (getenv("T_CKPT_KEEP") == NULL)
+		remove_tree(tmp);
 	done_testing();
 	return exit_status();
 }

@@ -254,5 +254,7 @@ main(void)
 	    "file");
 	ps_store_free(a);
 	ps_store_free(b);
+	unlink(path);
+	rmdir(dir);
 	return exit_status();
 }

@@ -5,11 +5,12 @@
  *	ckpt-bench [-r runs] [-m megabytes] [-t tensors] [dir]
  *
  * Builds a model of m MB (default 400) in t tensors (default 4), then for
- * each run: ps_ckpt_save() to dir/ckpt-bench.safetensors (fsync, rename,
- * directory fsync included), ps_ckpt_load() of it (checksums included, the
- * file in the page cache as cp finds it), `cp` of the saved file, and `cp`
- * followed by `sync FILE` (an fsync of the copy, what a save pays).  Prints
- * each figure's median in MB/s and the time ratios to cp.  Pass/fail is
+ * each run: `cp` of the saved file, `cp` followed by `sync FILE` (an fsync
+ * of the copy, which a save pays too), ps_ckpt_save() to
+ * dir/ckpt-bench.safetensors (fsync, rename, directory fsync included) and
+ * ps_ckpt_load() of it (checksums included, the file in the page cache as
+ * cp finds it).  Prints the best and the median of each in MB/s, and the
+ * time ratios to cp.  Pass/fail is
  * never timed: this is not a test.  Pin it (taskset -c 1) and put dir on
  * a real disk, not a tmpfs, to compare like with like.
  */
@@ -43,6 +44,18 @@ cmp_double(const void *a, const void *b)
 	double	x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static double
+best(double *v, int n)
+{
+	double	m = v[0];
+	int	i;
+
+	for (i = 1; i < n; i++)
+		if (v[i] < m)
+			m = v[i];
+	return m;
 }
 
 static double
@@ -139,9 +152,20 @@ main(int argc, char **argv)
 	printf("model: %d tensors, %.0f MB; %d runs; files in %s\n", tensors,
 	    mb, runs, dir);
 
+	if (ps_ckpt_save(s, path, NULL, &cause) != 0) {
+		fprintf(stderr, "ckpt-bench: save: %s\n", cause);
+		return 1;
+	}
 	for (r = 0; r < runs; r++) {
 		char *const cpv[] = { "cp", path, copy, NULL };
 		char *const syncv[] = { "sync", copy, NULL };
+
+		/* cp first: it finds the file as load does, in the cache. */
+		unlink(copy);
+		t_cp[r] = run(cpv);
+		unlink(copy);
+		t_cps[r] = run(cpv) + run(syncv);
+		unlink(copy);
 
 		t0 = now();
 		if (ps_ckpt_save(s, path, NULL, &cause) != 0) {
@@ -157,25 +181,24 @@ main(int argc, char **argv)
 		}
 		t_load[r] = now() - t0;
 		ps_store_free(back);
-
-		unlink(copy);
-		t_cp[r] = run(cpv);
-		unlink(copy);
-		t_cps[r] = run(cpv) + run(syncv);
-		unlink(copy);
 		printf("run %d: save %.3f s, load %.3f s, cp %.3f s, "
 		    "cp+fsync %.3f s\n", r + 1, t_save[r], t_load[r], t_cp[r],
 		    t_cps[r]);
 	}
 	unlink(path);
-	save = median(t_save, runs);
-	load = median(t_load, runs);
-	cp = median(t_cp, runs);
-	cps = median(t_cps, runs);
-	printf("median MB/s: save %.0f, load %.0f, cp %.0f, cp+fsync %.0f\n",
-	    mb / save, mb / load, mb / cp, mb / cps);
-	printf("time ratios: save/cp %.2f, save/(cp+fsync) %.2f, "
-	    "load/cp %.2f\n", save / cp, save / cps, load / cp);
+	for (r = 0; r < 2; r++) {
+		/* r = 0: the best run of each; r = 1: the median. */
+		save = r == 0 ? best(t_save, runs) : median(t_save, runs);
+		load = r == 0 ? best(t_load, runs) : median(t_load, runs);
+		cp = r == 0 ? best(t_cp, runs) : median(t_cp, runs);
+		cps = r == 0 ? best(t_cps, runs) : median(t_cps, runs);
+		printf("%s MB/s: save %.0f, load %.0f, cp %.0f, cp+fsync %.0f\n",
+		    r == 0 ? "best" : "median", mb / save, mb / load, mb / cp,
+		    mb / cps);
+		printf("%s time ratios: save/cp %.2f, save/(cp+fsync) %.2f, "
+		    "load/cp %.2f\n", r == 0 ? "best" : "median", save / cp,
+		    save / cps, load / cp);
+	}
 	ps_store_free(s);
 	return 0;
 
