@@ -157,6 +157,18 @@ rbench() {
 	taskset -c "$ccpu" redis-benchmark -h 127.0.0.1 -p "$rport" --csv "$@"
 }
 
+# rbench_timed N0 ARGS...: a calibration run of N0 requests, then one of
+# about $secs seconds per test (redis-benchmark counts requests, not time).
+rbench_timed() {
+	local n0=$1 r n
+	shift
+	r=$(rbench "$@" -n "$n0")
+	n=$(awk -F, -v s="$secs" -v n0="$n0" '$1 == "\"SET\"" || $1 == "\"GET\"" {
+		gsub(/"/, "", $2); if (min == "" || $2 < min) min = $2 }
+		END { n = int(min * s); print (n < n0 ? n0 : n) }' <<<"$r")
+	rbench "$@" -n "$n"
+}
+
 echo "# $("$psctl" --version), $(redis-server --version | cut -d' ' -f1-3)," \
     "$(nproc) cpus, server on cpu $scpu, clients on cpu $ccpu," \
     "psctl runs of $secs s"
@@ -165,7 +177,7 @@ echo "# $("$psctl" --version), $(redis-server --version | cut -d' ' -f1-3)," \
 psctl_start
 j=$(psctl_bench --workers 4 --params 10000 --op pushpull) || exit 2
 psctl_stop
-r=$(rbench -t set,get -d 40000 -c 4 -n 200000)
+r=$(rbench_timed 20000 -t set,get -d 40000 -c 4)
 set_rps=$(redis_rps "$r" SET)
 get_rps=$(redis_rps "$r" GET)
 pulls=$(jget "$j" pulls_per_s)
@@ -173,8 +185,8 @@ pushes=$(jget "$j" pushes_per_s)
 rt=$(calc "($pulls < $pushes) ? $pulls : $pushes")
 pairs=$(calc "1 / (1 / $get_rps + 1 / $set_rps)")
 ratio=$(calc "$rt / $pairs" 2)
-echo "pushpull 10k x4: psctl ${rt}/s (pull p50 $(jget "$j" pull_p50_ms) ms," \
-    "push p50 $(jget "$j" push_p50_ms) ms), redis pairs ${pairs}/s" \
+echo "pushpull 10k x4: psctl ${rt}/s (pull p50 $(calc "$(jget "$j" pull_p50_ms)" 3) ms," \
+    "push p50 $(calc "$(jget "$j" push_p50_ms)" 3) ms), redis pairs ${pairs}/s" \
     "(get $(calc "$get_rps")/s, set $(calc "$set_rps")/s)," \
     "ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
 echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$(verdict "$rt" 15000)"
@@ -184,28 +196,36 @@ psctl_start
 jpull=$(psctl_bench --workers 1 --params 1000000 --op pull) || exit 2
 jpush=$(psctl_bench --workers 1 --params 1000000 --op push) || exit 2
 psctl_stop
-r=$(rbench -t set,get -d 4000000 -c 1 -n 3000)
+r=$(rbench_timed 200 -t set,get -d 4000000 -c 1)
 set_mbs=$(calc "$(redis_rps "$r" SET) * 4")
 get_mbs=$(calc "$(redis_rps "$r" GET) * 4")
 pull_mbs=$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")
 push_mbs=$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")
 ratio=$(calc "$pull_mbs / $get_mbs" 2)
-echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(jget "$jpull" pull_p50_ms) ms)," \
+echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(calc "$(jget "$jpull" pull_p50_ms)" 2) ms)," \
     "redis GET ${get_mbs} MB/s, ratio $ratio (target 0.90)$(verdict "$ratio" 0.90)"
 ratio=$(calc "$push_mbs / $set_mbs" 2)
-echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(jget "$jpush" push_p50_ms) ms)," \
+echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(calc "$(jget "$jpush" push_p50_ms)" 2) ms)," \
     "redis SET ${set_mbs} MB/s, ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
 
 # (c) peak server RSS with 4 workers pulling a 10M-parameter model.
+# The model is created first by one short run, so that the peak of
+# creating it and the peak of serving it show separately.
 psctl_start
+psctl_bench --workers 1 --params 10000000 --op pull --seconds 0.1 \
+    >/dev/null || exit 2
+init_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$spid/status")
 j=$(psctl_bench --workers 4 --params 10000000 --op pull) || exit 2
 hwm_kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$spid/status")
+rss_kb=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$spid/status")
 psctl_stop
 model=40000000
 limit=$((2 * model + 32 * 1048576))
 hwm=$((hwm_kb * 1024))
 echo "rss 10M x4 pull: psctl VmHWM $(calc "$hwm / 1e6") MB" \
-    "($(calc "$(jget "$j" pull_mib_per_s) * 1.048576") MB/s pulled)," \
+    "(after init $(calc "$init_kb * 1024 / 1e6") MB, VmRSS at the end" \
+    "$(calc "$rss_kb * 1024 / 1e6") MB," \
+    "$(calc "$(jget "$j" pull_mib_per_s) * 1.048576") MB/s pulled)," \
     "model $(calc "$model / 1e6") MB, ratio $(calc "$hwm / $model" 2)x," \
     "limit $(calc "$limit / 1e6") MB (2 x model + 32 MiB)$(verdict "$hwm" "$limit" le)"
 
