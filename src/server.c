@@ -572,12 +572,21 @@ ps_server_model_body(struct ps_server *srv)
 	server_views(srv->store, v);
 	for (i = 0; i < n; i++)
 		total += ps_proto_record_size(&v[i]);
-	b = ps_buf_new(total);
+	/*
+	 * When no reply still uses the old body, write over it: a fresh
+	 * allocation of a large model per version costs page faults.
+	 */
+	if (srv->body != NULL && srv->body->refs == 1 &&
+	    srv->body->len == total)
+		b = srv->body;
+	else {
+		b = ps_buf_new(total);
+		ps_buf_unref(srv->body);
+	}
 	p = b->data;
 	for (i = 0; i < n; i++)
 		p += ps_proto_put_record(p, &v[i]);
 	free(v);
-	ps_buf_unref(srv->body);
 	srv->body = b;
 	srv->body_version = ps_store_version(srv->store);
 	srv->body_valid = 1;
