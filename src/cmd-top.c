@@ -405,6 +405,11 @@ top_live(struct top *t)
 			if (top_recv(t, 0) != 0)
 				dirty = 1;
 		}
+		if (t->frames != 0 && t->m->applied >= t->frames) {
+			/* -n: show the last frame, then quit. */
+			ps_ui_draw(t->m, top_now());
+			break;
+		}
 	}
 done:
 	ps_ui_done();
