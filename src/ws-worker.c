@@ -274,8 +274,10 @@ conn_receive(struct ps_conn *c, const void *in, size_t len)
 		c->rx = xrealloc(c->rx, cap);
 		c->rxcap = cap;
 	}
-	memcpy(c->rx + c->rxlen, in, len);
-	c->rxlen += len;
+	if (len != 0) {
+		memcpy(c->rx + c->rxlen, in, len);
+		c->rxlen += len;
+	}
 	if (!lws_is_final_fragment(c->wsi) || remaining != 0)
 		return 0;
 	n = c->rxlen;
@@ -335,7 +337,7 @@ conn_backlog_drain(struct ps_conn *c)
 		conn_message(c, c->held, m->len);
 		free(m);
 	}
-	if (c->park == PS_PARK_NONE && c->nbacklog < CONN_BACKLOG_MSGS &&
+	if (c->nbacklog < CONN_BACKLOG_MSGS &&
 	    c->backlog_bytes < CONN_BACKLOG_BYTES)
 		conn_flow(c, CONN_FLOW_PARK, 1);
 }

@@ -22,7 +22,7 @@ np = H.np
 ok, diag = H.ok, H.diag
 
 H.watchdog(120)
-H.plan(32)
+H.plan(34)
 
 SHAPE = (2, 3)
 W0 = np.arange(6, dtype=np.float32).reshape(SHAPE)
@@ -137,6 +137,25 @@ ok(np.array_equal(m, expect + np.float32(3)),
 for w in (a, b):
     w.close()
 ok(s.stop() == 0, "sync: the server stops cleanly")
+
+# A worker that sends many requests ahead: each waits for its own round.
+s, (a, b) = setup("--mode", "sync", "--workers", "2", n=2)
+K = 8
+ids = [a.send(P.PUSH, records=[("w", u(2 * i))]) for i in range(K)]
+pid = a.send(P.PULL)
+bv = [b.request(P.PUSH, records=[("w", u(0))]).version for i in range(K)]
+ra = [a.recv() for i in range(K)]
+rp = a.recv()
+ok(bv == list(range(1, K + 1)) and [r.id for r in ra] == ids and
+   [r.version for r in ra] == bv,
+   "sync: %d pushes sent ahead by one worker go into %d rounds, in order"
+   % (K, K))
+ok(rp.id == pid and rp.version == K and
+   np.array_equal(rp.tensors[0].array, W0 + np.float32(sum(range(K)))),
+   "sync: and the pull sent after them sees all %d rounds" % K)
+a.close()
+b.close()
+s.stop()
 
 # A push waiting for a round when the server stops gets SHUTDOWN.
 s, (a, b) = setup("--mode", "sync", "--workers", "2", n=2)

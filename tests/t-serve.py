@@ -19,7 +19,7 @@ np = H.np
 ok, diag = H.ok, H.diag
 
 H.watchdog(120)
-H.plan(53)
+H.plan(55)
 
 rng = np.random.default_rng(7)
 W0 = {"dense/kernel": rng.standard_normal((3, 4)).astype(np.float32),
@@ -109,6 +109,8 @@ def refused(w, data, code, desc):
 good = P.encode(P.PUSH, id=77, records=[("out", np.ones((4, 2), np.float32))])
 r = refused(a, good[:-8], P.E_MALFORMED, "a truncated push")
 ok(r.id == 77, "the error for a truncated message echoes its request id")
+r = refused(a, b"", P.E_MALFORMED, "an empty message")
+ok(r.id == 0, "the error for a message without a header has id 0")
 bad = bytearray(good)
 bad[0] ^= 0xff
 refused(a, bad, P.E_MALFORMED, "a message with a bad magic")
