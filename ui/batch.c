@@ -34,15 +34,15 @@ const struct ps_fmt_col ps_fmt_tcols[PS_TOP_T_NCOLS] = {
 };
 
 const struct ps_fmt_col ps_fmt_wcols[PS_TOP_W_NCOLS] = {
-	[PS_TOP_W_ID] =		{ "ID",		5,  1, 0 },
+	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0 },
 	[PS_TOP_W_STATE] =	{ "STATE",	7,  0, 0 },
 	[PS_TOP_W_NAME] =	{ "NAME",	12, 0, 1 },
 	[PS_TOP_W_ADDRESS] =	{ "ADDRESS",	21, 0, 0 },
-	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	7,  1, 0 },
-	[PS_TOP_W_PULLS] =	{ "PULL/S",	7,  1, 0 },
-	[PS_TOP_W_CLOCK] =	{ "CLOCK",	8,  1, 0 },
-	[PS_TOP_W_LAG] =	{ "LAG",	6,  1, 0 },
-	[PS_TOP_W_SEEN] =	{ "SEEN",	7,  1, 0 },
+	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0 },
+	[PS_TOP_W_PULLS] =	{ "PULL/S",	6,  1, 0 },
+	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0 },
+	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0 },
+	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0 },
 };
 
 const char *const ps_fmt_ramp_ascii[8] = {

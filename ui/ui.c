@@ -274,7 +274,8 @@ ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
 	for (c = 0; c < ncols; c++) {
 		if (!cols[c].flex)
 			fixed += cols[c].width;
-		fixed++;
+		if (c > 0)
+			fixed++;	/* the space between columns */
 	}
 	flex = ps_fmt_flex_width(m, t, width - fixed > 4 ? width - fixed : 4);
 
