@@ -110,7 +110,7 @@ static int	 wsc_handshake(struct ps_wsc *, const struct wsc_url *,
 static int	 wsc_wait(struct ps_wsc *, short);
 static int	 wsc_read_some(struct ps_wsc *, void *, size_t, size_t *);
 static int	 wsc_write_all(struct ps_wsc *, const void *, size_t);
-static int	 wsc_rx_need(struct ps_wsc *, size_t);
+static int	 wsc_rx_need(struct ps_wsc *, size_t, int);
 static int	 wsc_rx_payload(struct ps_wsc *, unsigned char *, size_t);
 static void	 wsc_rx_consume(struct ps_wsc *, size_t);
 static void	 wsc_mask_copy(unsigned char *, const unsigned char *, size_t,
@@ -593,19 +593,28 @@ wsc_write_all(struct ps_wsc *c, const void *buf, size_t len)
 	return 0;
 }
 
-/* Makes n bytes (n <= WSC_RA_SIZE) wait contiguously at ra + ra_off. */
+/*
+ * Makes n bytes (n <= WSC_FRAME_HDR_MAX) wait contiguously at ra + ra_off.
+ * Reads ahead as far as the buffer allows, unless frame_only: inside a
+ * fragmented message the next frame's payload is better read straight to
+ * its place than through the read-ahead buffer, so only a header's worth
+ * is read.
+ */
 static int
-wsc_rx_need(struct ps_wsc *c, size_t n)
+wsc_rx_need(struct ps_wsc *c, size_t n, int frame_only)
 {
-	size_t	got;
+	size_t	got, want;
 
 	while (c->ra_len < n) {
-		if (c->ra_off + n > WSC_RA_SIZE) {
+		if (c->ra_off + WSC_FRAME_HDR_MAX > WSC_RA_SIZE) {
 			memmove(c->ra, c->ra + c->ra_off, c->ra_len);
 			c->ra_off = 0;
 		}
-		if (wsc_read_some(c, c->ra + c->ra_off + c->ra_len,
-		    WSC_RA_SIZE - c->ra_off - c->ra_len, &got) == -1)
+		want = WSC_RA_SIZE - c->ra_off - c->ra_len;
+		if (frame_only && want > WSC_FRAME_HDR_MAX - c->ra_len)
+			want = WSC_FRAME_HDR_MAX - c->ra_len;
+		if (wsc_read_some(c, c->ra + c->ra_off + c->ra_len, want,
+		    &got) == -1)
 			return -1;
 		c->ra_len += got;
 	}
@@ -872,7 +881,7 @@ ps_wsc_recv(struct ps_wsc *c, void **buf, size_t *len, int *is_text,
 	c->rx_sync = 1;
 
 	for (;;) {
-		if (wsc_rx_need(c, 2) == -1)
+		if (wsc_rx_need(c, 2, msgop != -1) == -1)
 			return -1;
 		h = c->ra + c->ra_off;
 		hlen = 2;
@@ -881,7 +890,7 @@ ps_wsc_recv(struct ps_wsc *c, void **buf, size_t *len, int *is_text,
 			hlen += 2;
 		else if (plen == 127)
 			hlen += 8;
-		if (wsc_rx_need(c, hlen) == -1)
+		if (wsc_rx_need(c, hlen, msgop != -1) == -1)
 			return -1;
 		h = c->ra + c->ra_off;
 		fin = (h[0] & 0x80) != 0;
