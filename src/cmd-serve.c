@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ctlsrv.h"
 #include "log.h"
 #include "mode.h"
 #include "server.h"
@@ -28,7 +29,10 @@ const struct ps_cmd_entry ps_cmd_serve_entry = {
 	    "[--rule add|elephas|sgd|momentum|adam] [--lr X] [--momentum X] "
 	    "[--nesterov] [--beta1 X] [--beta2 X] [--eps X] "
 	    "[--worker-timeout SECS] [--max-message-bytes N] "
-	    "[--max-tensors N] [--demo] [-v | --verbose] [-q]",
+	    "[--max-tensors N] [--demo] [--token-file FILE] "
+	    "[--operator-token-file FILE] [--tls-cert FILE --tls-key FILE] "
+	    "[--checkpoint-dir DIR] [--checkpoint-every SECS] [--keep N] "
+	    "[--checkpoint-on-exit] [--log-file FILE] [-v | --verbose] [-q]",
 	.summary = "run the parameter server",
 	.exec = cmd_serve_exec,
 };
@@ -39,7 +43,9 @@ static struct ps_server	*serve_srv;
 enum {
 	OPT_LISTEN = 256, OPT_LOAD, OPT_MODE, OPT_WORKERS, OPT_STALENESS,
 	OPT_RULE, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2,
-	OPT_EPS, OPT_TIMEOUT, OPT_MAX_MESSAGE, OPT_MAX_TENSORS, OPT_DEMO
+	OPT_EPS, OPT_TIMEOUT, OPT_MAX_MESSAGE, OPT_MAX_TENSORS, OPT_DEMO,
+	OPT_TOKEN_FILE, OPT_OPERATOR_TOKEN_FILE, OPT_TLS_CERT, OPT_TLS_KEY,
+	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_KEEP, OPT_CKPT_ON_EXIT, OPT_LOG_FILE
 };
 
 static const struct option serve_options[] = {
@@ -59,6 +65,16 @@ static const struct option serve_options[] = {
 	{ "max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE },
 	{ "max-tensors", required_argument, NULL, OPT_MAX_TENSORS },
 	{ "demo", no_argument, NULL, OPT_DEMO },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "operator-token-file", required_argument, NULL,
+	    OPT_OPERATOR_TOKEN_FILE },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },
+	{ "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
+	{ "keep", required_argument, NULL, OPT_KEEP },
+	{ "checkpoint-on-exit", no_argument, NULL, OPT_CKPT_ON_EXIT },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -70,9 +86,12 @@ serve_signal(int sig)
 {
 	int	saved = errno;
 
-	(void)sig;
-	if (serve_srv != NULL)
-		ps_server_request_stop(serve_srv);
+	if (serve_srv != NULL) {
+		if (sig == SIGHUP)
+			ps_server_request_reopen(serve_srv);
+		else
+			ps_server_request_stop(serve_srv);
+	}
 	errno = saved;
 }
 
@@ -88,7 +107,8 @@ serve_signals(void)
 		return -1;
 	sa.sa_handler = serve_signal;
 	if (sigaction(SIGINT, &sa, NULL) != 0 ||
-	    sigaction(SIGTERM, &sa, NULL) != 0)
+	    sigaction(SIGTERM, &sa, NULL) != 0 ||
+	    sigaction(SIGHUP, &sa, NULL) != 0)
 		return -1;
 	return 0;
 }
@@ -111,7 +131,9 @@ cmd_serve_exec(int argc, char **argv)
 {
 	const struct ps_cmd_entry	*e = &ps_cmd_serve_entry;
 	struct ps_server_opts		 o;
+	struct ps_ctl_opts		 co;
 	struct ps_server		*srv;
+	char				*log_file = NULL;
 	enum ps_rule_kind		 kind;
 	unsigned long long		 u;
 	double				 d;
@@ -123,6 +145,7 @@ cmd_serve_exec(int argc, char **argv)
 	struct ps_rule			 p;
 
 	ps_server_opts_init(&o);
+	ps_ctl_opts_init(&co);
 	memset(&p, 0, sizeof p);
 	optind = 1;
 	opterr = 0;
@@ -246,6 +269,52 @@ cmd_serve_exec(int argc, char **argv)
 		case OPT_DEMO:
 			o.demo = 1;
 			break;
+		case OPT_TOKEN_FILE:
+			free(co.token_file);
+			co.token_file = xstrdup(optarg);
+			break;
+		case OPT_OPERATOR_TOKEN_FILE:
+			free(co.operator_token_file);
+			co.operator_token_file = xstrdup(optarg);
+			break;
+		case OPT_TLS_CERT:
+			free(o.tls_cert);
+			o.tls_cert = xstrdup(optarg);
+			break;
+		case OPT_TLS_KEY:
+			free(o.tls_key);
+			o.tls_key = xstrdup(optarg);
+			break;
+		case OPT_CKPT_DIR:
+			free(co.ckpt_dir);
+			co.ckpt_dir = xstrdup(optarg);
+			break;
+		case OPT_CKPT_EVERY:
+			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
+			    u > 86400 * 365) {
+				cause = xasprintf("--checkpoint-every: \"%s\" "
+				    "is not a number of seconds from 1",
+				    optarg);
+				goto usage_cause;
+			}
+			co.ckpt_every = (unsigned)u;
+			break;
+		case OPT_KEEP:
+			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
+			    u > 1000000) {
+				cause = xasprintf("--keep: \"%s\" is not a "
+				    "count from 1", optarg);
+				goto usage_cause;
+			}
+			co.keep = (unsigned)u;
+			break;
+		case OPT_CKPT_ON_EXIT:
+			co.ckpt_on_exit = 1;
+			break;
+		case OPT_LOG_FILE:
+			free(log_file);
+			log_file = xstrdup(optarg);
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -271,6 +340,16 @@ cmd_serve_exec(int argc, char **argv)
 	}
 	if (verbose && quiet) {
 		cause = xstrdup("-v and -q contradict each other");
+		goto usage_cause;
+	}
+	if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+		cause = xstrdup("--tls-cert and --tls-key go together");
+		goto usage_cause;
+	}
+	if (co.ckpt_dir == NULL && (co.ckpt_every > 0 || co.keep > 0 ||
+	    co.ckpt_on_exit)) {
+		cause = xstrdup("--checkpoint-every, --keep and "
+		    "--checkpoint-on-exit need --checkpoint-dir");
 		goto usage_cause;
 	}
 
@@ -337,15 +416,39 @@ cmd_serve_exec(int argc, char **argv)
 	else if (quiet)
 		ps_log_set_level(PS_LOG_WARN);
 
+	if (log_file != NULL && ps_log_open(log_file) != 0) {
+		ps_log_error("cannot open %s: %s", log_file, strerror(errno));
+		free(log_file);
+		ps_server_opts_free(&o);
+		ps_ctl_opts_free(&co);
+		return EX_CANTCREAT;
+	}
+	free(log_file);
 	if (o.load != NULL && access(o.load, R_OK) != 0) {
 		ps_log_error("cannot read %s: %s", o.load, strerror(errno));
 		ps_server_opts_free(&o);
+		ps_ctl_opts_free(&co);
+		return EX_NOINPUT;
+	}
+	if (o.tls_cert != NULL && (access(o.tls_cert, R_OK) != 0 ||
+	    access(o.tls_key, R_OK) != 0)) {
+		ps_log_error("cannot read %s: %s", access(o.tls_cert, R_OK) != 0 ?
+		    o.tls_cert : o.tls_key, strerror(errno));
+		ps_server_opts_free(&o);
+		ps_ctl_opts_free(&co);
 		return EX_NOINPUT;
 	}
 	if ((srv = ps_server_new(&o, &load_failed, &cause)) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);
+		ps_ctl_opts_free(&co);
 		return load_failed ? EX_DATAERR : EX_SOFTWARE;
+	}
+	if (ps_ctlsrv_new(srv, &co, &cause) == NULL) {
+		ps_log_error("%s", cause);
+		free(cause);
+		ps_server_free(srv);
+		return EX_CONFIG;
 	}
 	serve_srv = srv;
 	if (serve_signals() != 0) {
@@ -364,6 +467,7 @@ cmd_serve_exec(int argc, char **argv)
 			return EX_UNAVAILABLE;
 		return EX_OSERR;
 	}
+	ps_ctlsrv_started(srv->ctl);
 	r = ps_server_run(srv);
 	serve_srv = NULL;
 	ps_server_free(srv);
@@ -371,6 +475,8 @@ cmd_serve_exec(int argc, char **argv)
 
 usage_cause:
 	ps_server_opts_free(&o);
+	ps_ctl_opts_free(&co);
+	free(log_file);
 	r = ps_cmd_usage_error(e, "%s", cause);
 	free(cause);
 	return r;

@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "checkpoint.h"
+#include "ctlsrv.h"
 #include "log.h"
 #include "mode.h"
 #include "proto.h"
@@ -73,6 +74,8 @@ ps_server_opts_free(struct ps_server_opts *o)
 {
 	free(o->host);
 	free(o->load);
+	free(o->tls_cert);
+	free(o->tls_key);
 	memset(o, 0, sizeof *o);
 }
 
@@ -162,6 +165,8 @@ ps_server_new(struct ps_server_opts *o, int *load_failed, char **cause)
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->parked);
 	srv->started_us = ps_server_now_us();
+	ps_hist_init(&srv->apply_seconds, ps_hist_apply_bounds,
+	    ps_hist_apply_nbounds);
 	srv->mode = ps_mode_new(srv->o.mode, srv->o.workers,
 	    srv->o.staleness);
 
@@ -222,6 +227,8 @@ ps_server_model_created(struct ps_server *srv)
 	if (srv->o.keep_initial && srv->initial == NULL)
 		srv->initial = ps_store_clone(srv->store);
 	ps_server_model_changed(srv);
+	if (srv->ctl != NULL)
+		ps_ctlsrv_model_created(srv->ctl);
 }
 
 void
@@ -232,11 +239,16 @@ ps_server_free(struct ps_server *srv)
 	if (srv == NULL)
 		return;
 	srv->destroying = 1;
+	/* Checkpoint threads wake the context: they end before it goes. */
+	if (srv->ctl != NULL)
+		ps_ckptjob_drain(srv->ctl);
 	if (srv->ctx != NULL) {
 		lws_sul_cancel(&srv->tick);
 		lws_sul_cancel(&srv->stop_deadline);
 		lws_context_destroy(srv->ctx);
 	}
+	ps_ctlsrv_free(srv->ctl);
+	srv->ctl = NULL;
 	ps_demo_stop(srv->demo);
 	while ((w = TAILQ_FIRST(&srv->workers)) != NULL) {
 		TAILQ_REMOVE(&srv->workers, w, entry);
@@ -313,6 +325,8 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	if (family == AF_INET)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.pt_serv_buf_size = PS_SERVER_IO_CHUNK;
+	if (srv->o.tls_cert != NULL)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = srv;
 	info.gid = -1;
 	info.uid = -1;
@@ -330,6 +344,12 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	info.iface = host;
 	info.protocols = srv->protocols;
 	info.vhost_name = "psctl";
+	/* wss:// and https:// only, when given a certificate. */
+	if (srv->o.tls_cert != NULL) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = srv->o.tls_cert;
+		info.ssl_private_key_filepath = srv->o.tls_key;
+	}
 	errno = 0;
 	srv->vh = lws_create_vhost(srv->ctx, &info);
 	if (srv->vh == NULL) {
@@ -361,10 +381,22 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 int
 ps_server_run(struct ps_server *srv)
 {
-	while (!srv->done) {
-		if (srv->stop_requested && !srv->stopping)
-			ps_server_stop(srv);
-		if (srv->done)
+	/* Done, and no checkpoint or stop reply still under way. */
+	while (!srv->done || (srv->ctl != NULL && ps_ctlsrv_busy(srv->ctl))) {
+		if (srv->stop_requested && !srv->stopping) {
+			if (srv->ctl != NULL)
+				ps_ctlsrv_poll(srv->ctl);
+			else
+				ps_server_stop(srv);
+		}
+		if (srv->reopen_requested) {
+			srv->reopen_requested = 0;
+			if (ps_log_reopen() != 0)
+				ps_log_warn("cannot reopen the log file");
+			else
+				ps_log_info("log file reopened");
+		}
+		if (srv->done && (srv->ctl == NULL || !ps_ctlsrv_busy(srv->ctl)))
 			break;
 		if (lws_service(srv->ctx, 0) < 0)
 			break;
@@ -381,6 +413,14 @@ void
 ps_server_request_stop(struct ps_server *srv)
 {
 	srv->stop_requested = 1;
+	if (srv->ctx != NULL)
+		lws_cancel_service(srv->ctx);
+}
+
+void
+ps_server_request_reopen(struct ps_server *srv)
+{
+	srv->reopen_requested = 1;
 	if (srv->ctx != NULL)
 		lws_cancel_service(srv->ctx);
 }
@@ -598,9 +638,12 @@ ps_server_apply(struct ps_server *srv, const struct ps_tview *v, size_t n,
     int *code, char **cause)
 {
 	uint64_t	version;
+	int64_t		t0 = ps_server_now_us();
 
 	if ((version = ps_store_apply(srv->store, v, n, code, cause)) == 0)
 		return 0;
+	ps_hist_observe(&srv->apply_seconds,
+	    (double)(ps_server_now_us() - t0) / 1e6);
 	srv->updates++;
 	ps_server_model_changed(srv);
 	return version;
@@ -613,10 +656,13 @@ server_round(struct ps_server *srv)
 	struct ps_conn	*c, *next;
 	uint64_t	 version;
 	size_t		 n;
+	int64_t		 t0 = ps_server_now_us();
 
 	version = ps_store_apply_mean(srv->store, srv->accum);
 	n = ps_mode_round_end(srv->mode);
 	if (version != 0) {
+		ps_hist_observe(&srv->apply_seconds,
+		    (double)(ps_server_now_us() - t0) / 1e6);
 		srv->updates++;
 		srv->rounds++;
 		ps_server_model_changed(srv);

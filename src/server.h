@@ -18,6 +18,7 @@
 
 #include <libwebsockets.h>
 
+#include "metrics.h"
 #include "mode.h"
 #include "proto.h"
 #include "sendq.h"
@@ -53,6 +54,8 @@ struct ps_server_opts {
 	int		 demo;		/* --demo */
 	unsigned	 demo_workers;	/* demo threads (3) */
 	int		 keep_initial;	/* keep a copy of the model as created */
+	char		*tls_cert;	/* owned; PEM certificate chain, or NULL */
+	char		*tls_key;	/* owned; its private key */
 };
 
 /*
@@ -92,6 +95,9 @@ struct ps_worker {
 	int64_t			 left_us;	/* when it went, if gone */
 	uint64_t		 last_seq;	/* highest push sequence accepted */
 	struct ps_conn		*conn;		/* borrowed; NULL when gone */
+	struct ps_rate		 push_rate;	/* ctlsrv.c's tick */
+	struct ps_rate		 pull_rate;
+	int			 rates_init;
 	TAILQ_ENTRY(ps_worker)	 entry;
 };
 TAILQ_HEAD(ps_workers, ps_worker);
@@ -155,6 +161,7 @@ struct ps_conn {
 TAILQ_HEAD(ps_conns, ps_conn);
 
 struct ps_demo;
+struct ps_ctlsrv;
 
 struct ps_server {
 	struct ps_server_opts	 o;
@@ -191,8 +198,11 @@ struct ps_server {
 	lws_sorted_usec_list_t	 stop_deadline;
 
 	struct ps_demo		*demo;
+	struct ps_ctlsrv	*ctl;		/* owned: control plane, or NULL */
+	struct ps_hist		 apply_seconds;	/* time to apply each update */
 
 	volatile sig_atomic_t	 stop_requested; /* set by signal handlers */
+	volatile sig_atomic_t	 reopen_requested; /* SIGHUP: reopen the log */
 	int			 stopping;	/* draining connections */
 	int			 done;		/* the loop should end */
 	int			 destroying;
@@ -244,6 +254,8 @@ int		 ps_server_run(struct ps_server *);
  * loop, which then calls ps_server_stop().
  */
 void		 ps_server_request_stop(struct ps_server *);
+/* Asks the loop to reopen the log file (SIGHUP).  Async-signal-safe. */
+void		 ps_server_request_reopen(struct ps_server *);
 /*
  * Stops gracefully: parked requests get ERROR SHUTDOWN, every worker is
  * closed with 1001 once its replies are written (or after 3 s), then the

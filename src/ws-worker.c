@@ -105,7 +105,9 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		srv = ps_server_from_wsi(wsi);
-		if (srv != NULL && srv->stop_requested && !srv->stopping)
+		/* With a control plane, it stops (final checkpoint first). */
+		if (srv != NULL && srv->ctl == NULL && srv->stop_requested &&
+		    !srv->stopping)
 			ps_server_stop(srv);
 		break;
 	default:

@@ -1,0 +1,240 @@
+/*
+ * The server's control plane: the psctl.control.v1 protocol (ws-control.c),
+ * HTTP on the same port (/metrics, /livez, /readyz, /healthz), tokens,
+ * checkpoints written by a worker thread (ckptjob.c), reset, graceful stop
+ * and systemd notification.  It hangs off struct ps_server (srv->ctl) and,
+ * unless a comment says otherwise, runs on the lws service thread.
+ */
+#ifndef PS_CTLSRV_H
+#define PS_CTLSRV_H
+
+#include <sys/queue.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "auth.h"
+#include "control.h"
+#include "metrics.h"
+#include "store.h"
+
+struct ps_server;
+struct ps_ctlconn;
+
+/* What `psctl serve` was asked about the control plane. */
+struct ps_ctl_opts {
+	char		*token_file;		/* owned; worker token */
+	char		*operator_token_file;	/* owned */
+	char		*ckpt_dir;		/* owned; NULL: no checkpoints */
+	unsigned	 ckpt_every;		/* seconds; 0: only on request */
+	unsigned	 keep;			/* automatic ones kept; 0: all */
+	int		 ckpt_on_exit;		/* final checkpoint on SIGTERM */
+};
+
+/* A control request that waits for a job: answered when it ends. */
+struct ps_ctl_waiter {
+	struct ps_ctlconn		*c;	/* borrowed; NULL once closed */
+	json_int_t			 id;
+	enum ps_ctl_cmd			 cmd;
+	TAILQ_ENTRY(ps_ctl_waiter)	 entry;
+};
+TAILQ_HEAD(ps_ctl_waiters, ps_ctl_waiter);
+
+enum ps_job_kind {
+	PS_JOB_SAVE = 1,	/* write store to path */
+	PS_JOB_LOAD		/* read path into store (reset) */
+};
+
+enum ps_job_why {
+	PS_JOB_REQUEST = 1,	/* psctl checkpoint / reset */
+	PS_JOB_PERIODIC,	/* --checkpoint-every */
+	PS_JOB_INITIAL,		/* the model as first created */
+	PS_JOB_FINAL		/* before stopping */
+};
+
+/*
+ * One checkpoint write or load.  The worker thread touches only store,
+ * path, the result fields and done; everything else is the service
+ * thread's.
+ */
+struct ps_job {
+	enum ps_job_kind	 kind;
+	enum ps_job_why		 why;
+	struct ps_store		*store;		/* owned (see snap_reused) */
+	int			 snap_reused;	/* store is ctl->snap */
+	char			*path;		/* owned */
+	char			*from;		/* owned; reset: what to name */
+	char			 mode[16];
+	struct ps_rule		 rule;		/* load: the rule to serve with */
+	uint64_t		 version;	/* save: the model version */
+	int64_t			 queued_us;
+	/* Results, written by the thread before done is set. */
+	int			 ok;
+	char			*cause;		/* owned */
+	int			 notfound;	/* load: no such file */
+	int			 invalid;	/* load: does not verify */
+	uint64_t		 bytes;
+	double			 seconds;
+	atomic_int		 done;
+	struct lws_context	*ctx;		/* the thread wakes it when done */
+	pthread_t		 thread;
+	int			 started;
+	int			 joinable;	/* thread is running or ran */
+	struct ps_ctl_waiters	 waiters;
+	TAILQ_ENTRY(ps_job)	 entry;
+};
+TAILQ_HEAD(ps_jobs, ps_job);
+
+/* Pending jobs beyond the running one; requests past this are "busy". */
+#define PS_CTL_JOBS_MAX		4
+
+struct ps_ctlsrv {
+	struct ps_server	*srv;		/* borrowed */
+	struct ps_ctl_opts	 o;
+	struct ps_auth		 auth;
+
+	/* Metrics the server itself does not keep. */
+	struct ps_hist		 ckpt_seconds;
+	struct ps_rate		 pushes, pulls, bytes_in, bytes_out;
+	struct ps_rate		*tensor_rates;	/* owned, one per tensor */
+	size_t			 ntensor_rates;
+	lws_sorted_usec_list_t	 tick;		/* 1 s: rates, periodic saves */
+	int			 tick_armed;
+	int64_t			 last_periodic_us;
+	uint64_t		 periodic_version; /* saved by the last periodic */
+
+	/* Checkpoints. */
+	struct ps_jobs		 jobs;		/* head runs; the rest wait */
+	size_t			 njobs;
+	struct ps_store		*snap;		/* owned reusable snapshot */
+	int			 snap_busy;	/* a job is writing it */
+	uint64_t		 ckpt_count;
+	uint64_t		 ckpt_failed;
+	int			 have_last;
+	int			 last_ok;
+	char			*last_path;	/* owned */
+	char			*last_error;	/* owned */
+	double			 last_seconds;
+	int64_t			 last_done_us;
+	char			*newest;	/* owned: newest written by us */
+	int			 initial_queued; /* its job was queued */
+	int			 initial_file;	/* initial.safetensors written */
+
+	/* Control connections. */
+	TAILQ_HEAD(, ps_ctlconn) conns;
+
+	/* Stopping. */
+	int			 stop_begun;
+	int			 stop_final;	/* a final checkpoint is due */
+	struct ps_ctl_waiters	 stop_waiters;
+};
+
+/* One psctl.control.v1 connection: lws's per-session memory. */
+struct ps_ctlmsg {
+	size_t			 len;
+	TAILQ_ENTRY(ps_ctlmsg)	 entry;
+	unsigned char		 buf[];		/* LWS_PRE + len */
+};
+
+struct ps_ctlconn {
+	struct ps_ctlsrv	*ctl;		/* borrowed */
+	struct lws		*wsi;		/* borrowed, valid until CLOSED */
+	int			 live;
+	char			 address[64];
+	char			*rx;		/* owned: the message being read */
+	size_t			 rxlen;
+	int			 rx_toolong;
+	TAILQ_HEAD(, ps_ctlmsg)	 out;		/* owned */
+	size_t			 outbytes;
+	int			 subscribed;
+	double			 interval;
+	uint64_t		 seq;
+	lws_sorted_usec_list_t	 sul;		/* subscription timer */
+	int			 close_when_sent;
+	TAILQ_ENTRY(ps_ctlconn)	 entry;
+};
+
+void		 ps_ctl_opts_init(struct ps_ctl_opts *);
+void		 ps_ctl_opts_free(struct ps_ctl_opts *);
+
+/*
+ * Sets the control plane up on srv before ps_server_start(): reads the
+ * token files, prepares the checkpoint directory (creates it, sweeps
+ * temporary files), installs the HTTP and control protocols and the
+ * token check of the worker protocol.  Takes over o's strings.  Returns
+ * NULL with *cause.
+ */
+struct ps_ctlsrv *ps_ctlsrv_new(struct ps_server *, struct ps_ctl_opts *o,
+		     char **cause);
+/*
+ * Frees what the control plane owns, without touching the server: call
+ * ps_ckptjob_drain() before the lws context goes, this after.
+ */
+void		 ps_ctlsrv_free(struct ps_ctlsrv *);
+/* After ps_server_start(): timers, warnings, READY=1. */
+void		 ps_ctlsrv_started(struct ps_ctlsrv *);
+/* The model exists now: rates per tensor, the initial checkpoint. */
+void		 ps_ctlsrv_model_created(struct ps_ctlsrv *);
+/*
+ * Begins a graceful stop: STOPPING=1, a final checkpoint when asked
+ * (final) or configured (--checkpoint-on-exit, from a signal), then
+ * ps_server_stop().  Idempotent.
+ */
+void		 ps_ctlsrv_stop(struct ps_ctlsrv *, int final);
+/* A stop request from a control connection, answered when it is done. */
+void		 ps_ctlsrv_stop_request(struct ps_ctlsrv *, struct ps_ctlconn *,
+		     json_int_t id, int final);
+/* 1 while a job runs or waits: the loop must go on. */
+int		 ps_ctlsrv_busy(const struct ps_ctlsrv *);
+/* Finishes jobs whose thread is done (EVENT_WAIT_CANCELLED). */
+void		 ps_ctlsrv_poll(struct ps_ctlsrv *);
+/* Fills st from the server; arrays are allocated (ps_ctlsrv_status_free). */
+void		 ps_ctlsrv_status(struct ps_ctlsrv *, struct ps_ctl_status *);
+void		 ps_ctlsrv_status_free(struct ps_ctl_status *);
+
+/*
+ * The token check every WebSocket upgrade and HTTP request passes: the
+ * role the request's Authorization header grants.
+ */
+enum ps_auth_role ps_ctlsrv_role(struct ps_ctlsrv *, struct lws *);
+
+/* ws-control.c */
+int		 ps_ws_control_cb(struct lws *, enum lws_callback_reasons,
+		     void *, void *, size_t);
+/* Queues a text message (taken over, malloc'd) and asks for WRITEABLE. */
+void		 ps_ctlconn_send(struct ps_ctlconn *, char *text);
+/* Closes with code once everything queued is written. */
+void		 ps_ctlconn_close(struct ps_ctlconn *, int code);
+
+/* ckptjob.c */
+/*
+ * Queues a checkpoint of the live model into the checkpoint directory as
+ * name (NULL: the automatic name).  Returns the job (w, if given, is
+ * added to its waiters), or NULL with *code and *cause.
+ */
+struct ps_job	*ps_ckptjob_save(struct ps_ctlsrv *, enum ps_job_why,
+		     const char *name, const char **code, char **cause);
+/*
+ * Queues a reset: a load of the named checkpoint, the newest this server
+ * wrote, or the initial model (name NULL).  A reset from memory (no
+ * checkpoint directory) happens at once and returns NULL with *code NULL.
+ */
+struct ps_job	*ps_ckptjob_reset(struct ps_ctlsrv *, const char *name,
+		     const char **code, char **cause, uint64_t *version,
+		     const char **from);
+void		 ps_ckptjob_wait(struct ps_job *, struct ps_ctlconn *,
+		     json_int_t id, enum ps_ctl_cmd);
+/* Forgets c in every job's waiters (the connection closed). */
+void		 ps_ckptjob_forget(struct ps_ctlsrv *, struct ps_ctlconn *);
+/* Starts the head job if none runs; finishes those that are done. */
+void		 ps_ckptjob_poll(struct ps_ctlsrv *);
+/* Waits for every job and frees them (at exit). */
+void		 ps_ckptjob_drain(struct ps_ctlsrv *);
+/* ctlsrv.c: the final checkpoint ended (path NULL: it failed). */
+void		 ps_ctlsrv_final_done(struct ps_ctlsrv *, const char *path);
+
+#endif
