@@ -61,11 +61,9 @@ ps_auth_read_file(const char *path, char **token, char **warn, char **cause)
 			goto fail;
 		}
 	}
-	if (n < PS_AUTH_TOKEN_MIN) {
-		*cause = xasprintf("%s: token of %zu bytes is too short "
-		    "(at least %d)", path, n, PS_AUTH_TOKEN_MIN);
-		goto fail;
-	}
+	if (n < PS_AUTH_TOKEN_MIN && *warn == NULL)
+		*warn = xasprintf("%s: a token of %zu bytes is easy to guess "
+		    "(use at least %d)", path, n, PS_AUTH_TOKEN_MIN);
 	*token = xstrdup(s);
 	OPENSSL_cleanse(line, sizeof line);
 	return 0;

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-/* Tokens shorter than this are refused when read. */
+/* Tokens shorter than this are read with a warning. */
 #define PS_AUTH_TOKEN_MIN	16
 #define PS_AUTH_TOKEN_MAX	1024
 
@@ -27,11 +27,11 @@ struct ps_auth {
 
 /*
  * Reads a token file: its first line, surrounding white space removed.
- * Refuses a missing or unreadable file, an empty token, one shorter than
- * PS_AUTH_TOKEN_MIN or longer than PS_AUTH_TOKEN_MAX bytes, and one with
- * characters outside printable ASCII.  *warn is set (caller frees) when
- * the file can be read by group or others.  Returns 0 and *token (caller
- * frees), or -1 with *cause.
+ * Refuses a missing or unreadable file, an empty token, one longer than
+ * PS_AUTH_TOKEN_MAX bytes, and one with characters outside printable
+ * ASCII.  *warn is set (caller frees) when the file can be read by group
+ * or others, or the token is shorter than PS_AUTH_TOKEN_MIN.  Returns 0
+ * and *token (caller frees), or -1 with *cause.
  */
 int		 ps_auth_read_file(const char *path, char **token, char **warn,
 		     char **cause);

@@ -580,12 +580,8 @@ ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
 	ps_prom_counter(p, "pulls_total", "Pulls answered.",
 	    (double)st->pulls_total);
 	ps_prom_family(p, "rejected_total", "counter",
-	    "Requests refused, by error code.");
+	    "Pushes refused, by error code (a reason appears once counted).");
 	labels[0] = "reason";
-	if (st->nrejected == 0) {
-		labels[1] = "none";
-		ps_prom_sample(p, "rejected_total", labels, 0);
-	}
 	for (i = 0; i < st->nrejected; i++) {
 		labels[1] = st->rejected[i].name;
 		ps_prom_sample(p, "rejected_total", labels,
