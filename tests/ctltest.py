@@ -13,6 +13,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -34,6 +35,7 @@ BUILDDIR = os.path.dirname(os.path.dirname(os.path.abspath(PSCTL)))
 _n = 0
 _failed = 0
 _servers = []
+_dirs = []
 
 
 def plan(n):
@@ -67,14 +69,23 @@ def diag(msg):
 
 
 def done():
+    """Kills the servers; removes the temporary directories unless a test
+    failed (then they stay for a look at the server logs)."""
     for s in list(_servers):
         s.kill()
+    if not _failed:
+        for d in _dirs:
+            shutil.rmtree(d, ignore_errors=True)
+    else:
+        diag("left for inspection: " + " ".join(_dirs))
     sys.exit(1 if _failed else 0)
 
 
 def tmpdir():
     base = os.environ.get("TMPDIR") or BUILDDIR
-    return tempfile.mkdtemp(prefix="t-ctl.", dir=base)
+    d = tempfile.mkdtemp(prefix="t-ctl.", dir=base)
+    _dirs.append(d)
+    return d
 
 
 class Server:
