@@ -131,10 +131,14 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            status = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             return None
+        # The reader thread may still hold the last lines the server wrote
+        # before it exited: wait for it to reach end of file.
+        self._reader.join(timeout)
+        return status
 
     def kill(self):
         if self.proc.poll() is None:
