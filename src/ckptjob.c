@@ -34,6 +34,7 @@
 static void	*job_main(void *);
 static int	 job_snap_fits(const struct ps_store *, const struct ps_store *);
 static void	 job_snap_copy(struct ps_store *, const struct ps_store *);
+static void	 job_snapshot(struct ps_ctlsrv *, struct ps_job *);
 static struct ps_job *job_new(struct ps_ctlsrv *, enum ps_job_kind,
 		     enum ps_job_why);
 static void	 job_free(struct ps_ctlsrv *, struct ps_job *);
@@ -170,6 +171,7 @@ job_free(struct ps_ctlsrv *ctl, struct ps_job *j)
 			ps_store_free(j->store);
 	}
 	free(j->path);
+	free(j->name);
 	free(j->from);
 	free(j->cause);
 	free(j);
@@ -181,8 +183,6 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 {
 	struct ps_server	*srv = ctl->srv;
 	struct ps_job		*j;
-	char			 autoname[64];
-	int64_t			 t0;
 
 	*code = NULL;
 	if (ctl->o.ckpt_dir == NULL) {
@@ -216,15 +216,45 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 	}
 
 	j = job_new(ctl, PS_JOB_SAVE, why);
+	if (name != NULL)
+		j->name = xstrdup(name);
+	/*
+	 * While the kept snapshot is being written, a requested or periodic
+	 * checkpoint waits for it and copies the model when its turn comes:
+	 * a fresh clone would stall serving for page faults as well as the
+	 * copy.  The initial and final ones capture the model now.
+	 */
+	if ((why == PS_JOB_REQUEST || why == PS_JOB_PERIODIC) &&
+	    ctl->snap != NULL && ctl->snap_busy &&
+	    job_snap_fits(ctl->snap, srv->store))
+		j->deferred = 1;
+	else
+		job_snapshot(ctl, j);
+	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
+	ctl->njobs++;
+	ps_ckptjob_poll(ctl);
+	return j;
+}
+
+/*
+ * The one stall: a copy of the live model on the service thread, into the
+ * kept snapshot when it is free, else a clone.  Names j's file.
+ */
+static void
+job_snapshot(struct ps_ctlsrv *ctl, struct ps_job *j)
+{
+	struct ps_server	*srv = ctl->srv;
+	char			 autoname[64];
+	const char		*name = j->name;
+	int64_t			 t0;
+
+	j->version = ps_store_version(srv->store);
 	if (name == NULL) {
-		ps_ckptdir_auto_name(ps_store_version(srv->store), autoname,
-		    sizeof autoname);
+		ps_ckptdir_auto_name(j->version, autoname, sizeof autoname);
 		name = autoname;
 	}
+	free(j->path);
 	j->path = xasprintf("%s/%s", ctl->o.ckpt_dir, name);
-	j->version = ps_store_version(srv->store);
-
-	/* The one stall: a copy of the model on the service thread. */
 	t0 = ps_server_now_us();
 	if (ctl->snap != NULL && !ctl->snap_busy &&
 	    job_snap_fits(ctl->snap, srv->store)) {
@@ -234,15 +264,11 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 		ctl->snap_busy = 1;
 	} else
 		j->store = ps_server_snapshot(srv);
+	j->deferred = 0;
 	ps_log_debug("checkpoint %s: snapshot of version %llu took %.3f ms "
 	    "(%s)", j->path, (unsigned long long)j->version,
 	    (double)(ps_server_now_us() - t0) / 1e3,
 	    j->snap_reused ? "copy" : "clone");
-
-	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
-	ctl->njobs++;
-	ps_ckptjob_poll(ctl);
-	return j;
 }
 
 /* Resets to the copy kept in memory; 0 or -1 with *cause. */
@@ -368,6 +394,8 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 	struct ps_server	*srv = ctl->srv;
 	int			 error;
 
+	if (j->kind == PS_JOB_SAVE && j->deferred)
+		job_snapshot(ctl, j);
 	if (j->kind == PS_JOB_LOAD && j->path == NULL) {
 		if (ctl->newest != NULL)
 			j->path = xstrdup(ctl->newest);

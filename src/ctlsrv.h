@@ -66,7 +66,9 @@ struct ps_job {
 	enum ps_job_why		 why;
 	struct ps_store		*store;		/* owned (see snap_reused) */
 	int			 snap_reused;	/* store is ctl->snap */
-	char			*path;		/* owned */
+	int			 deferred;	/* save: snapshot when it starts */
+	char			*name;		/* owned; save: NULL for automatic */
+	char			*path;		/* owned; NULL until named */
 	char			*from;		/* owned; reset: what to name */
 	char			 mode[16];
 	struct ps_rule		 rule;		/* load: the rule to serve with */

@@ -194,7 +194,7 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 			break;
 		}
 		ps_log_info("checkpoint requested from %s: %s", c->address,
-		    j->path);
+		    j->path != NULL ? j->path : "after the one being written");
 		ps_ckptjob_wait(j, c, req.id, req.cmd);
 		break;
 	case PS_CTL_RESET:

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """How long a checkpoint of a large model stalls serving.
 
-Starts psctl serve with a model of one large tensor (--mb, default 400 MB)
-and one small one, then pulls the small tensor in a tight loop from one
-connection while `psctl checkpoint` runs twice: the first checkpoint
-clones the model into fresh memory, the second copies it into the
-snapshot kept from the first.  Prints the pull latency outside checkpoints
-(median, p99, max), the worst pull latency while each checkpoint ran, and,
-for comparison, the time of one memcpy of the model (numpy copyto into
-memory already touched) and of a copy into fresh memory.
+Starts psctl serve --load with a model of one large tensor (--mb, default
+400 MB) and one small one, then pulls the small tensor in a tight loop
+from one connection while `psctl checkpoint` runs: once alone, then twice
+at the same moment.  The server copies the model into fresh memory once,
+for the initial checkpoint at start; later snapshots copy into that kept
+copy, and a checkpoint asked for while one is written waits its turn.
+Prints the pull latency outside checkpoints (median, p99, max), the worst
+pull latency while each checkpoint ran, what the server logged about each
+snapshot, and for comparison the time of one memcpy of the model (numpy
+copyto into memory already touched) and of a copy into fresh memory.
 
 Not part of make check (it needs ~2.5 GB and prints figures, it does not
 judge them).  Usage:
@@ -16,9 +18,10 @@ judge them).  Usage:
 """
 
 import argparse
+import json
 import os
 import shutil
-import subprocess
+import struct
 import sys
 import tempfile
 import threading
@@ -49,11 +52,19 @@ fresh_s = time.perf_counter() - t0
 del dst, fresh
 
 d = a.dir or tempfile.mkdtemp(prefix="ckpt-stall.")
-srv = T.Server(["--checkpoint-dir", d, "-v"])
-w = T.Worker(srv.url, name="init")
-w.init({"big": src, "small": np.zeros(16, "f4")})
+# The model goes in with --load: a safetensors file written here.
+model = os.path.join(d, "model.safetensors")
+header = json.dumps({
+    "big": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]},
+    "small": {"dtype": "F32", "shape": [16],
+              "data_offsets": [4 * n, 4 * n + 64]}}).encode()
+header += b" " * (-len(header) % 8)
+with open(model, "wb") as f:
+    f.write(struct.pack("<Q", len(header)) + header)
+    src.tofile(f)
+    np.zeros(16, "f4").tofile(f)
 del src
-w.close()
+srv = T.Server(["--checkpoint-dir", d, "--load", model, "-v"])
 
 
 def wait_idle():
@@ -83,11 +94,25 @@ th = threading.Thread(target=puller)
 th.start()
 time.sleep(1.0)
 windows = []
-for i in range(2):
+
+
+def checkpoint(name):
     t = time.perf_counter()
-    rc, out, err = T.psctl("checkpoint", url=srv.url)
+    rc, out, err = T.psctl("checkpoint", name, url=srv.url)
     windows.append((t, time.perf_counter(), rc, out.strip()))
-    time.sleep(1.0)
+
+
+# One alone, then two at once: the second waits and copies in its turn.
+checkpoint("alone")
+time.sleep(1.0)
+pair = [threading.Thread(target=checkpoint, args=(n,))
+        for n in ("first-of-two", "second-of-two")]
+for p in pair:
+    p.start()
+    time.sleep(0.05)
+for p in pair:
+    p.join()
+time.sleep(1.0)
 stop.set()
 th.join()
 
@@ -106,13 +131,12 @@ print("pull latency outside checkpoints: median %.3f ms, p99 %.3f ms, "
       "max %.3f ms" % (outside[len(outside) // 2] * 1e3,
                        outside[int(len(outside) * 0.99)] * 1e3,
                        outside[-1] * 1e3))
-for i, (ws, we, rc, path) in enumerate(windows):
+for ws, we, rc, path in windows:
     during = [e - s for s, e in lat if s <= we and e >= ws]
-    print("checkpoint %d (%s): %.0f ms end to end, exit %d; worst pull "
-          "during it %.1f ms over %d pulls" %
-          (i + 1, "clone" if i == 0 else "copy into the kept snapshot",
-           (we - ws) * 1e3, rc, max(during) * 1e3 if during else 0,
-           len(during)))
+    print("%s: %.0f ms end to end, exit %d; worst pull during it %.1f ms "
+          "over %d pulls" % (os.path.basename(path), (we - ws) * 1e3, rc,
+                             max(during) * 1e3 if during else 0,
+                             len(during)))
 for l in snap:
     print("server: " + l.split(": ", 1)[-1])
 if a.dir is None:
