@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,4 +207,55 @@ ps_cmd_worker_load(const char *cmd, const char *path,
 	*tp = t;
 	*np = n;
 	return 0;
+}
+
+int
+ps_cmd_worker_send_file(const struct ps_cmd_entry *e, int argc, char **argv,
+    int (*send)(struct psctl *, const struct psctl_tensor *, size_t,
+    uint64_t *))
+{
+	static const struct option longopts[] = {
+		PS_CMD_WORKER_LONGOPTS,
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ps_cmd_worker	 w;
+	struct ps_store		*store;
+	struct psctl_tensor	*t;
+	uint64_t		 version;
+	size_t			 n;
+	int			 ch, ex;
+
+	ps_cmd_worker_init(&w, e->name);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if ((ex = ps_cmd_worker_option(&w, ch, optarg)) > 1)
+			return ex;
+		if (ex == 1)
+			continue;
+		switch (ch) {
+		case 'h':
+			ps_cmd_usage(e, stdout);
+			return EX_OK;
+		default:
+			return ps_cmd_usage_error(e, NULL);
+		}
+	}
+	if (argc - optind != 1)
+		return ps_cmd_usage_error(e, argc == optind ?
+		    "no FILE given" : "one FILE only");
+
+	if ((ex = ps_cmd_worker_load(e->name, argv[optind], &store, &t,
+	    &n)) != 0)
+		return ex;
+	if ((ex = ps_cmd_worker_open(&w)) == 0) {
+		if (send(w.c, t, n, &version) == 0)
+			printf("%llu\n", (unsigned long long)version);
+		else
+			ex = ps_cmd_worker_fail(&w, e->name);
+		ps_cmd_worker_close(&w);
+	}
+	free(t);
+	ps_store_free(store);
+	return ex;
 }

@@ -21,6 +21,7 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#include "cmd.h"
 #include "cmd-ctl.h"
 #include "psctl.h"
 #include "store.h"
@@ -56,5 +57,14 @@ void	ps_cmd_worker_close(struct ps_cmd_worker *);
  */
 int	ps_cmd_worker_load(const char *cmd, const char *path,
 	    struct ps_store **store, struct psctl_tensor **t, size_t *n);
+
+/*
+ * All of psctl init and psctl push: parses the options, loads FILE, sends
+ * its tensors with send (psctl_init or psctl_push) and prints the model
+ * version.  Returns the exit code.
+ */
+int	ps_cmd_worker_send_file(const struct ps_cmd_entry *, int argc,
+	    char **argv, int (*send)(struct psctl *,
+	    const struct psctl_tensor *, size_t, uint64_t *));
 
 #endif
