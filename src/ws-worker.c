@@ -603,6 +603,16 @@ conn_init(struct ps_conn *c)
 	}
 	c->w->c.inits++;
 	srv->total.inits++;
+	/*
+	 * The request's tensors are in the store now and nothing reads them
+	 * again: let their buffer (the whole model) go before the reply's
+	 * body is encoded, so that the request and the body are never held
+	 * at once: creating a model peaks one model size lower.
+	 */
+	c->msg.count = 0;
+	free(c->held);
+	c->held = NULL;
+	c->heldcap = 0;
 	conn_model(c);
 }
 
