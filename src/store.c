@@ -92,6 +92,8 @@ static double	 store_change_sq(const struct ps_store *,
 		     const struct ps_tensor *, const float *, float, float);
 static uint64_t	 store_commit(struct ps_store *, size_t, int *, char **);
 static void	 store_tensor_free(struct ps_tensor *);
+static int	 store_init(struct ps_store *, const struct ps_tview *, size_t,
+		     int, int *, char **);
 
 /* Fills r with the defaults for kind. */
 void
@@ -371,8 +373,12 @@ store_fail(int *code, char **cause, int c, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
+/*
+ * ps_store_init() (fill) and ps_store_init_shapes() (!fill: names and
+ * shapes only, data allocated and left for the caller to write).
+ */
+static int
+store_init(struct ps_store *s, const struct ps_tview *v, size_t n, int fill,
     int *code, char **cause)
 {
 	struct ps_tensor	*t;
@@ -427,7 +433,7 @@ ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
 			    v[i].name, v[i].ndim, PS_DIMS_MAX);
 			goto fail;
 		}
-		elsize = ps_dtype_size(v[i].dtype);
+		elsize = fill ? ps_dtype_size(v[i].dtype) : sizeof (float);
 		if (elsize == 0) {
 			store_fail(code, cause, PS_E_DTYPE, "tensor \"%.*s\": "
 			    "dtype %d is not F32, F16, BF16 or F64",
@@ -442,8 +448,8 @@ ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
 			    v[i].name);
 			goto fail;
 		}
-		if (v[i].nbytes != count * elsize ||
-		    (count > 0 && v[i].data == NULL)) {
+		if (fill && (v[i].nbytes != count * elsize ||
+		    (count > 0 && v[i].data == NULL))) {
 			store_fail(code, cause, PS_E_MALFORMED, "tensor "
 			    "\"%.*s\": %zu bytes of data, the shape needs %zu",
 			    (int)v[i].namelen, v[i].name,
@@ -456,12 +462,23 @@ ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
 		t[i].name = xstrndup(v[i].name, v[i].namelen);
 		t[i].namelen = v[i].namelen;
 		t[i].n = count;
+		t[i].ndim = v[i].ndim;
+		memcpy(t[i].dims, v[i].dims, v[i].ndim * sizeof *v[i].dims);
 		*slot = i + 1;
 	}
 
-	/* Phase two: convert, then refuse non-finite values. */
+	/*
+	 * Phase two: convert, then refuse non-finite values; or only
+	 * allocate, the bounds and norm to be computed from whatever the
+	 * caller writes.
+	 */
 	for (i = 0; i < n; i++) {
 		t[i].data = store_falloc(t[i].n, 0);
+		t[i].l2_stale = 1;
+		if (!fill) {
+			t[i].bounds_stale = 1;
+			continue;
+		}
 		switch (v[i].dtype) {
 		case PS_DTYPE_F32:
 			if (t[i].n > 0)
@@ -491,10 +508,7 @@ ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
 			    "float32's range" : "infinite");
 			goto fail;
 		}
-		t[i].ndim = v[i].ndim;
-		memcpy(t[i].dims, v[i].dims, v[i].ndim * sizeof *v[i].dims);
 		t[i].wmax = mx;
-		t[i].l2_stale = 1;
 	}
 
 	s->t = t;
@@ -513,6 +527,20 @@ fail:
 	free(t);
 	free(table);
 	return -1;
+}
+
+int
+ps_store_init(struct ps_store *s, const struct ps_tview *v, size_t n,
+    int *code, char **cause)
+{
+	return store_init(s, v, n, 1, code, cause);
+}
+
+int
+ps_store_init_shapes(struct ps_store *s, const struct ps_tview *v, size_t n,
+    int *code, char **cause)
+{
+	return store_init(s, v, n, 0, code, cause);
 }
 
 int

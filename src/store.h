@@ -105,6 +105,22 @@ struct ps_store	*ps_store_clone(const struct ps_store *);
 int		 ps_store_init(struct ps_store *, const struct ps_tview *,
 		     size_t n, int *code, char **cause);
 /*
+ * Creates the model's tensors from n views without copying anything:
+ * names, shapes and their order as ps_store_init() takes and refuses them,
+ * but the views' dtype, data and nbytes are ignored (each tensor is n
+ * float32, whatever the source holds).  Every tensor's data is allocated
+ * and left uninitialised; optimizer state is allocated zeroed.  For a
+ * caller that reads the values in place (checkpoint load, which reads the
+ * file straight into the buffers): it must, before the store is used by
+ * anything else, write every element of every tensor through
+ * ps_store_tensor_mut() and check them finite (ps_k_finite() or
+ * ps_k_maxabs()), or free the store.  The store cannot tell whether it
+ * did; its cached norms and bounds start stale, so that they are computed
+ * from what was written.
+ */
+int		 ps_store_init_shapes(struct ps_store *, const struct ps_tview *,
+		     size_t n, int *code, char **cause);
+/*
  * Returns 0 when the views name exactly the model's tensors with the same
  * shapes in the same order (what a second init must send), else -1 with
  * PS_E_MISMATCH and a cause saying the first difference.  Data is ignored.

@@ -437,6 +437,113 @@ test_init(void)
 #undef REFUSE
 }
 
+/*
+ * ps_store_init_shapes(): the same names, shapes and refusals as init, no
+ * data needed; the caller's values are what the norm and bounds see.
+ */
+static void
+test_init_shapes(void)
+{
+	struct ps_rule		 r;
+	struct ps_store		*s;
+	struct ps_tview		 v[NT], u;
+	struct ps_tensor	*t;
+	float			 g[2] = { 3e38f, 0 };
+	uint64_t		 d2 = 2;
+	size_t			 i, j, n;
+	double			 sq;
+	char			*cause = NULL;
+	int			 code = 0, rc, zero;
+
+	ps_rule_defaults(&r, PS_RULE_ADAM);
+	s = ps_store_new(&r);
+	for (i = 0; i < NT; i++) {
+		v[i] = view(names[i], ndims[i], dims[i], NULL, 0);
+		v[i].dtype = PS_DTYPE_NONE;	/* ignored */
+	}
+	rc = ps_store_init_shapes(s, v, NT, &code, &cause);
+	ok(rc == 0 && ps_store_count(s) == NT && ps_store_params(s) == 23 &&
+	    ps_store_version(s) == 0,
+	    "init_shapes takes names and shapes without data: three "
+	    "tensors, 23 parameters, version 0");
+	zero = 1;
+	for (i = 0; i < NT; i++) {
+		t = ps_store_tensor_mut(s, i);
+		n = t->n;
+		if (strcmp(t->name, names[i]) != 0 || n != sizes[i] ||
+		    t->ndim != ndims[i] || ((uintptr_t)t->data & 63) != 0 ||
+		    t->m == NULL || t->v == NULL)
+			zero = -1;
+		for (j = 0; zero == 1 && j < n; j++)
+			zero = t->m[j] == 0 && t->v[j] == 0;
+	}
+	ok(zero == 1, "each tensor has its name, shape and aligned data in "
+	    "order, with adam's m and v zeroed");
+	/* Write 0, 1, 2, ... and check the norm against sum k^2. */
+	t = ps_store_tensor_mut(s, 0);
+	for (j = 0; j < t->n; j++)
+		t->data[j] = (float)j;
+	for (i = 1; i < NT; i++) {
+		t = ps_store_tensor_mut(s, i);
+		for (j = 0; j < t->n; j++)
+			t->data[j] = 0;
+	}
+	sq = 14.0 * 15 * 29 / 6;	/* 0^2 + ... + 14^2 = 1015 */
+	is_near(ps_store_l2(s, 0), sqrt(sq), 1e-12,
+	    "the norm is that of the values the caller wrote (sqrt 1015)");
+	ok(ps_store_find(s, "dense/bias", 10, &i) != NULL && i == 1,
+	    "find knows the tensors init_shapes made");
+	ps_store_free(s);
+
+	/* The bounds come from the written values, not from zero. */
+	ps_rule_defaults(&r, PS_RULE_ADD);
+	s = ps_store_new(&r);
+	v[0] = view("w", 1, &d2, NULL, 0);
+	if (ps_store_init_shapes(s, v, 1, &code, &cause) != 0)
+		bail_out("init_shapes: %s", cause);
+	t = ps_store_tensor_mut(s, 0);
+	t->data[0] = 3e38f;
+	t->data[1] = 0;
+	u = view("w", 1, &d2, g, 2);
+	ok(ps_store_apply(s, &u, 1, &code, &cause) == 0 &&
+	    code == PS_E_NONFINITE && ps_store_tensor(s, 0)->data[0] == 3e38f,
+	    "an update that would overflow the written 3e38 is refused");
+	free(cause);
+	cause = NULL;
+	ps_store_free(s);
+
+	/* Its refusals are init's. */
+	s = ps_store_new(&r);
+	v[0] = view("w", 1, &d2, NULL, 0);
+	v[1] = view("w", 1, &d2, NULL, 0);
+	rc = ps_store_init_shapes(s, v, 2, &code, &cause);
+	ok(rc == -1 && code == PS_E_DUPLICATE && ps_store_empty(s),
+	    "init_shapes refuses a name given twice (%s)", cause);
+	free(cause);
+	cause = NULL;
+	v[0] = view("__psctl.v.w", 1, &d2, NULL, 0);
+	rc = ps_store_init_shapes(s, v, 1, &code, &cause);
+	ok(rc == -1 && code == PS_E_MALFORMED && ps_store_empty(s),
+	    "init_shapes refuses a reserved name (%s)", cause);
+	free(cause);
+	cause = NULL;
+	v[0] = view("w", 1, &d2, NULL, 0);
+	v[0].ndim = PS_DIMS_MAX + 1;
+	rc = ps_store_init_shapes(s, v, 1, &code, &cause);
+	ok(rc == -1 && code == PS_E_SHAPE && ps_store_empty(s),
+	    "init_shapes refuses nine dimensions (%s)", cause);
+	free(cause);
+	cause = NULL;
+	/* Only ps_store_init() refuses missing data, as it always did. */
+	v[0] = view("w", 1, &d2, NULL, 0);
+	v[0].nbytes = 2 * sizeof (float);
+	rc = ps_store_init(s, v, 1, &code, &cause);
+	ok(rc == -1 && code == PS_E_MALFORMED && ps_store_empty(s),
+	    "init still refuses a view without data (%s)", cause);
+	free(cause);
+	ps_store_free(s);
+}
+
 static void
 test_refusals(void)
 {
@@ -828,10 +935,11 @@ test_kernels(void)
 int
 main(void)
 {
-	plan(99);
+	plan(108);
 	test_parse();
 	test_rules();
 	test_init();
+	test_init_shapes();
 	test_refusals();
 	test_overflow();
 	test_versions_norms_clone();
