@@ -39,6 +39,7 @@ static struct ps_job *job_new(struct ps_ctlsrv *, enum ps_job_kind,
 		     enum ps_job_why);
 static void	 job_free(struct ps_ctlsrv *, struct ps_job *);
 static void	 job_start(struct ps_ctlsrv *, struct ps_job *);
+static void	 job_kick(struct ps_ctlsrv *);
 static void	 job_finish_save(struct ps_ctlsrv *, struct ps_job *);
 static void	 job_finish_load(struct ps_ctlsrv *, struct ps_job *);
 static void	 job_reply_error(struct ps_job *, const char *, const char *,
@@ -232,7 +233,7 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 		job_snapshot(ctl, j);
 	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
 	ctl->njobs++;
-	ps_ckptjob_poll(ctl);
+	job_kick(ctl);
 	return j;
 }
 
@@ -334,7 +335,7 @@ ps_ckptjob_reset(struct ps_ctlsrv *ctl, const char *name, const char **code,
 		j->path = xasprintf("%s/%s", ctl->o.ckpt_dir, name);
 	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
 	ctl->njobs++;
-	ps_ckptjob_poll(ctl);
+	job_kick(ctl);
 	return j;
 }
 
@@ -387,7 +388,21 @@ job_reply_error(struct ps_job *j, const char *code, const char *fmt, ...)
 	free(msg);
 }
 
-/* Starts j's thread, or finishes at once what needs none. */
+/*
+ * Starts the head job if it has not started, without finishing anything:
+ * the caller still holds the job it queued (to add waiters to).  Every
+ * job that ends wakes the loop, whose ps_ckptjob_poll() finishes it.
+ */
+static void
+job_kick(struct ps_ctlsrv *ctl)
+{
+	struct ps_job	*j = TAILQ_FIRST(&ctl->jobs);
+
+	if (j != NULL && !j->started && ctl->srv->ctx != NULL)
+		job_start(ctl, j);
+}
+
+/* Starts j's thread, or ends at once what needs none. */
 static void
 job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 {
@@ -406,6 +421,7 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 			j->notfound = !j->ok;
 			j->started = 1;
 			atomic_store(&j->done, 1);
+			lws_cancel_service(srv->ctx);
 			return;
 		}
 	}
@@ -417,6 +433,7 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 		j->cause = xasprintf("cannot start a thread: %s",
 		    strerror(error));
 		atomic_store(&j->done, 1);
+		lws_cancel_service(srv->ctx);
 	} else
 		j->joinable = 1;
 }

@@ -215,8 +215,9 @@ void		 ps_ctlconn_close(struct ps_ctlconn *, int code);
 /* ckptjob.c */
 /*
  * Queues a checkpoint of the live model into the checkpoint directory as
- * name (NULL: the automatic name).  Returns the job (w, if given, is
- * added to its waiters), or NULL with *code and *cause.
+ * name (NULL: the automatic name).  Returns the job, or NULL with *code
+ * and *cause.  The job is not finished before the loop next polls, so the
+ * caller may add waiters to it (ps_ckptjob_wait()) right away.
  */
 struct ps_job	*ps_ckptjob_save(struct ps_ctlsrv *, enum ps_job_why,
 		     const char *name, const char **code, char **cause);

@@ -13,7 +13,7 @@ import numpy as np
 
 import ctltest as T
 
-T.plan(48)
+T.plan(53)
 rng = np.random.default_rng(7)
 d = T.tmpdir()
 ck = os.path.join(d, "ckpt")
@@ -122,6 +122,42 @@ ws.send(json.dumps({"id": 4, "cmd": "checkpoint", "name": "initial"}))
 r = json.loads(ws.recv())
 T.ok(not r["ok"] and r["error"]["code"] == "bad_request",
      "the name initial is reserved")
+ws.close()
+
+# subscribe: snapshots every interval until unsubscribe.
+ws = T.P.connect(srv.url, protocol=T.P.CONTROL_PROTOCOL)
+ws.send(json.dumps({"id": 7, "cmd": "subscribe", "interval": 0.2}))
+msgs = [json.loads(ws.recv()) for _ in range(4)]
+T.ok(msgs[0].get("id") == 7 and msgs[0].get("ok") is True,
+     "subscribe is answered ok")
+events = [m for m in msgs[1:] if m.get("event") == "snapshot"]
+T.ok(len(events) == 3 and [e["seq"] for e in events] == [1, 2, 3] and
+     all(e["snapshot"]["model_version"] == 5 for e in events),
+     "then snapshot events come with seq 1, 2, 3 and the STATUS object")
+ws.send(json.dumps({"id": 8, "cmd": "unsubscribe"}))
+while True:
+    m = json.loads(ws.recv())
+    if m.get("id") == 8:
+        break
+ws.settimeout(0.6)
+try:
+    ws.recv()
+    quiet = False
+except Exception:
+    quiet = True
+T.ok(quiet, "after unsubscribe no more snapshots come")
+ws.settimeout(10)
+ws.send("{\"cmd\": \"status\"}")
+r = json.loads(ws.recv())
+T.ok(r["id"] is None and r["error"]["code"] == "bad_request",
+     "a request without an id is answered with id null")
+ws.send_binary(b"\x00\x01")
+try:
+    ws.recv()
+except Exception:
+    pass
+T.ok(ws.status == 1003 or not ws.connected,
+     "a binary message ends a control connection (1003)")
 ws.close()
 
 # More training, then reset: exactly the checkpointed values come back.
