@@ -11,6 +11,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +81,7 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 {
 	struct ps_ctlsrv	*ctl;
 	struct lws_protocols	 p;
-	char			*warn = NULL, *why = NULL;
+	char			*warn = NULL, *why = NULL, *real;
 	int			 n;
 
 	ctl = xcalloc(1, sizeof *ctl);
@@ -129,6 +131,14 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 	if (ctl->o.ckpt_dir != NULL) {
 		if (ps_ckptdir_create(ctl->o.ckpt_dir, &why) != 0)
 			goto fail;
+		/* Paths in replies and logs are absolute: clients are elsewhere. */
+		if ((real = realpath(ctl->o.ckpt_dir, NULL)) == NULL) {
+			why = xasprintf("%s: %s", ctl->o.ckpt_dir,
+			    strerror(errno));
+			goto fail;
+		}
+		free(ctl->o.ckpt_dir);
+		ctl->o.ckpt_dir = real;
 		n = ps_ckptdir_sweep(ctl->o.ckpt_dir, &why);
 		if (n < 0)
 			goto fail;

@@ -116,6 +116,11 @@ test_prom(void)
 	ok(strtod(num, NULL) == 1.0 / 3, "1/3 reads back exactly (%s)", num);
 	ps_prom_number(12345678901.0, num, sizeof num);
 	is_str(num, "12345678901", "a large count is written in full");
+	ps_prom_number(3726240, num, sizeof num);
+	is_str(num, "3726240", "a count of bytes is not written as 3.72624e+06");
+	ps_prom_number(-0.0, num, sizeof num);
+	ok(strcmp(num, "0") == 0 || strcmp(num, "-0") == 0, "zero is 0 (%s)",
+	    num);
 	ps_prom_number(INFINITY, num, sizeof num);
 	is_str(num, "+Inf", "infinity is +Inf");
 	ps_prom_number(NAN, num, sizeof num);
@@ -233,7 +238,7 @@ main(int argc, char **argv)
 		render_fixture();
 		return 0;
 	}
-	plan(30);
+	plan(32);
 	test_rate();
 	test_hist();
 	test_prom();
