@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Stopping psctl serve: SIGTERM with --checkpoint-on-exit writes a final
 checkpoint of the model as it was and exits 0; the systemd notify socket
-hears READY=1 then STOPPING=1; SIGHUP reopens --log-file; SIGINT without
-a checkpoint directory exits 0 too.
+hears READY=1 then STOPPING=1; SIGHUP reopens --log-file; --checkpoint-every writes while the model
+changes; SIGINT without a checkpoint directory exits 0 too.
 """
 
 import os
@@ -14,7 +14,7 @@ import numpy as np
 
 import ctltest as T
 
-T.plan(12)
+T.plan(14)
 d = T.tmpdir()
 ck = os.path.join(d, "ckpt")
 logfile = os.path.join(d, "psctl.log")
@@ -71,6 +71,27 @@ with open(logfile) as f:
     text = f.read()
 T.ok("checkpoint" in text and "stopped" in text,
      "the reopened log records the checkpoint and the stop")
+
+# --checkpoint-every: a checkpoint each period while the model changes.
+ck3 = os.path.join(d, "periodic")
+srv3 = T.Server(["--checkpoint-dir", ck3, "--checkpoint-every", "1"])
+w3 = T.Worker(srv3.url)
+w3.init({"p": np.zeros(8, "f4")})
+w3.push({"p": np.ones(8, "f4")})
+want = os.path.join(ck3, "ckpt-000001.safetensors")
+for _ in range(100):
+    if os.path.exists(want):
+        break
+    time.sleep(0.05)
+meta, saved = T.read_safetensors(want) if os.path.exists(want) else ({}, {})
+T.ok("p" in saved and np.array_equal(saved["p"], np.ones(8, "f4")),
+     "--checkpoint-every 1 writes ckpt-000001 within a few seconds")
+time.sleep(2.5)
+T.is_eq(sorted(f for f in os.listdir(ck3) if f.startswith("ckpt-")),
+        ["ckpt-000001.safetensors"],
+        "and nothing more while the model does not change")
+srv3.signal(T.signal.SIGTERM)
+srv3.wait()
 
 srv2 = T.Server([])
 w2 = T.Worker(srv2.url)
