@@ -141,3 +141,4 @@ for l in snap:
     print("server: " + l.split(": ", 1)[-1])
 if a.dir is None:
     shutil.rmtree(d, ignore_errors=True)
+T.done()        # removes the server's log directory
