@@ -236,27 +236,33 @@ fmt_spark(struct ps_fmt_line *l, const struct ps_top_model *m,
 		ps_top_spark_levels(vals, cols, 0, hi, 8, levels);
 	else
 		ps_top_spark_levels(vals, cols, lo, hi, 8, levels);
+	ps_fmt_add(l, PS_FMT_LABEL, "%s", s == PS_TOP_SERIES_RATE ?
+	    "updates/s  " : "model L2   ");
+	/*
+	 * The glyphs, in as many segments as they need: a UTF-8 glyph is 3
+	 * bytes, so a wide sparkline does not fit one segment, and cutting
+	 * it would drop the newest columns.
+	 */
 	spark[0] = '\0';
 	for (i = 0; i < cols; i++) {
 		g = levels[i] < 0 ? " " : ramp[levels[i]];
 		k = strlen(g);
-		if (off + k + 1 > sizeof spark)
-			break;
+		if (off + k + 1 > sizeof spark) {
+			ps_fmt_add(l, PS_FMT_SPARK, "%s", spark);
+			off = 0;
+		}
 		memcpy(spark + off, g, k);
 		off += k;
 		spark[off] = '\0';
 	}
+	ps_fmt_add(l, PS_FMT_SPARK, "%s", spark);
 	if (s == PS_TOP_SERIES_RATE) {
 		cur = m->update_rate;
-		ps_fmt_add(l, PS_FMT_LABEL, "updates/s  ");
-		ps_fmt_add(l, PS_FMT_SPARK, "%s", spark);
 		ps_fmt_rate(cur, a, sizeof a);
 		ps_fmt_rate(hi, b, sizeof b);
 		ps_fmt_add(l, PS_FMT_VALUE, "  %s now, max %s", a, b);
 	} else {
 		cur = m->have ? m->srv.model_l2 : NAN;
-		ps_fmt_add(l, PS_FMT_LABEL, "model L2   ");
-		ps_fmt_add(l, PS_FMT_SPARK, "%s", spark);
 		if (isnan(cur))
 			snprintf(a, sizeof a, "-");
 		else

@@ -13,7 +13,8 @@
 static int	view_header_height(const struct ps_top_model *, int, double);
 static void	view_header_draw(const struct ps_top_model *, WINDOW *,
 		    double);
-static int	view_header_spark_cols(int);
+static int	view_header_spark_cols(const struct ps_top_model *, int,
+		    double);
 
 const struct ps_view ps_view_header = {
 	.name = "header",
@@ -21,12 +22,26 @@ const struct ps_view ps_view_header = {
 	.draw = view_header_draw,
 };
 
-/* The sparklines take what the label and the figures after them leave. */
+/*
+ * The sparklines take what their label and the figures after them leave,
+ * so that the figures are never cut: measured with a one-column sparkline
+ * (the last two header lines are the sparklines), then rounded up to a
+ * multiple of 8 so that the width does not jitter as the figures' digits
+ * come and go.
+ */
 static int
-view_header_spark_cols(int width)
+view_header_spark_cols(const struct ps_top_model *m, int width, double now)
 {
-	int	cols = width - 56;
+	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
+	int			n, i, rest = 0, w, cols;
 
+	n = ps_fmt_header(m, now, 1, ps_fmt_ramp_ascii, lines);
+	for (i = n - 2; i < n; i++) {
+		if (i >= 0 && (w = ps_fmt_width(&lines[i]) - 1) > rest)
+			rest = w;
+	}
+	rest = (rest + 7) / 8 * 8;
+	cols = width - rest;
 	if (cols < 10)
 		cols = 10;
 	if (cols > 180)
@@ -39,8 +54,8 @@ view_header_height(const struct ps_top_model *m, int width, double now)
 {
 	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
 
-	return ps_fmt_header(m, now, view_header_spark_cols(width),
-	    ps_ui_ramp(), lines);
+	/* The sparklines' width does not change the number of lines. */
+	return ps_fmt_header(m, now, 1, ps_fmt_ramp_ascii, lines);
 }
 
 static void
@@ -49,7 +64,7 @@ view_header_draw(const struct ps_top_model *m, WINDOW *w, double now)
 	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
 	int			n, i;
 
-	n = ps_fmt_header(m, now, view_header_spark_cols(getmaxx(w)),
+	n = ps_fmt_header(m, now, view_header_spark_cols(m, getmaxx(w), now),
 	    ps_ui_ramp(), lines);
 	for (i = 0; i < n; i++)
 		ps_ui_line(w, i, &lines[i]);
