@@ -1,6 +1,6 @@
 /*
  * Rates, histograms and the Prometheus text writer.  With --render it
- * prints a fixed /metrics page instead, for tests/t-metrics.py to parse
+ * prints a fixed /metrics page instead, for tests/t-metrics-prom.py to parse
  * with the Prometheus client library.
  */
 #include "config.h"
@@ -155,7 +155,7 @@ test_prom(void)
 }
 
 /*
- * The page t-metrics.py checks: every value below is repeated there.
+ * The page t-metrics-prom.py checks: every value below is repeated there.
  */
 static void
 render_fixture(void)
