@@ -79,6 +79,12 @@ left = [f for f in os.listdir(ck) if f.startswith(".")]
 T.diag("temporary files after the last kill: %d" % len(left))
 srv = T.Server(["--checkpoint-dir", ck] + (["--load", load[-1]]
                                            if load else []))
+# The new server writes its own initial checkpoint: let it finish first.
+for _ in range(200):
+    c = T.status_json(srv.url)["checkpoint"]
+    if c["count"] + c["failed"] >= 1 and not c["in_progress"]:
+        break
+    time.sleep(0.05)
 left = [f for f in os.listdir(ck) if f.startswith(".")]
 T.is_eq(left, [], "a new server sweeps them and starts from the newest")
 srv.signal(T.signal.SIGTERM)
