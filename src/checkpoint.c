@@ -9,15 +9,18 @@
  * then patches the two checksums into the header text (8 hex digits each,
  * so its length cannot change) and rewrites the header in place.
  *
- * Loading reads and parses the header, checks the layout, then maps the
- * file read-only, verifies the data CRC and hands the store views that
- * point into the mapping: the store copies (and converts) once.
+ * Loading reads and parses the header and checks the layout, then creates
+ * the store from names and shapes only (ps_store_init_shapes()) and reads
+ * the data section once, in file order, in CKPT_CHUNK pread(2)s: F32
+ * straight into the store's buffers, other dtypes through one bounce
+ * buffer and converted.  Each chunk is added to the data CRC and checked
+ * finite just after it is read, while it is in cache.  Any refusal frees
+ * the store: a half-loaded store never escapes.
  *
  * No global state: both directions may run on any thread.
  */
 #include "config.h"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -67,7 +70,9 @@ struct ckpt_load {
 	size_t		*byname;	/* model ents indexes sorted by name */
 	uint64_t	*versions;	/* per model tensor, in order */
 	uint64_t	*steps;
-	unsigned char	*map;		/* the file, read-only, or NULL */
+	unsigned char	*bounce;	/* a chunk, for conversions */
+	char		*bad;		/* the first value not finite, or NULL */
+	size_t		 bad_rank;
 	int		 has_crc;
 	uint32_t	 crc;
 	int		 has_hcrc;
@@ -114,6 +119,13 @@ static int	ckpt_parse_rule(struct ckpt_load *, const char *,
 static int	ckpt_parse_list(struct ckpt_load *, const char *);
 static int	ckpt_parse_meta(struct ckpt_load *, struct ps_ckpt_info *);
 static int	ckpt_verify_header_crc(struct ckpt_load *);
+static void	ckpt_nonfinite(struct ckpt_load *,
+		    const struct ps_ckpt_entry *, size_t, const float *, size_t,
+		    size_t);
+static int	ckpt_read_entry(struct ckpt_load *,
+		    const struct ps_ckpt_entry *, size_t, float *, uint32_t *);
+static int	ckpt_read_data(struct ckpt_load *, struct ps_store *,
+		    const struct ps_rule *, struct ps_ckpt_info *);
 static struct ps_store *ckpt_build(struct ckpt_load *, const struct ps_rule *,
 		    struct ps_ckpt_info *);
 static struct ps_ckpt_detail *ckpt_detail(struct ckpt_load *);
@@ -1189,59 +1201,197 @@ ckpt_verify_header_crc(struct ckpt_load *l)
 	return 0;
 }
 
-/* Maps the data, verifies it, and fills a new store. */
+/*
+ * Records that the tensor ranked rank (model tensors by store index, then
+ * state tensors after them by header index: the order in which
+ * ps_store_init() and the state loop used to find them) holds a value
+ * that is not finite, unless a tensor ranked before it already does.
+ */
+static void
+ckpt_nonfinite(struct ckpt_load *l, const struct ps_ckpt_entry *e,
+    size_t rank, const float *x, size_t n, size_t first)
+{
+	char	q[96];
+	size_t	j;
+
+	if (rank >= l->bad_rank)
+		return;
+	free(l->bad);
+	l->bad_rank = rank;
+	if (e->slot != 0) {
+		l->bad = xasprintf("tensor %s: a value is not finite",
+		    ckpt_quote(e->name, q, sizeof q));
+		return;
+	}
+	for (j = 0; j < n && isfinite(x[j]); j++)
+		/* nothing */;
+	/* As ps_store_init() words it. */
+	l->bad = xasprintf("tensor \"%s\": element %zu is %s", e->name,
+	    first + j, isnan(x[j]) ? "NaN" : e->dtype == PS_DTYPE_F64 ?
+	    "infinite or beyond float32's range" : "infinite");
+}
+
+/*
+ * Reads entry e (bytes of the data section) in CKPT_CHUNK steps into dst
+ * (n float32, converted from e->dtype), or only for the checksum when dst
+ * is NULL.  F32 goes straight from the file into dst; other dtypes through
+ * l->bounce.  Each chunk is checksummed and checked finite right after it
+ * is read, while it is in cache.
+ */
+static int
+ckpt_read_entry(struct ckpt_load *l, const struct ps_ckpt_entry *e,
+    size_t rank, float *dst, uint32_t *crc)
+{
+	unsigned char	*buf;
+	size_t		 bytes, off, k, elsize, first, n;
+	off_t		 at;
+
+	bytes = (size_t)(e->end - e->begin);
+	elsize = ps_dtype_size(e->dtype);
+	at = (off_t)(8 + l->hlen + e->begin);
+	for (off = 0; off < bytes; off += k) {
+		k = bytes - off;
+		if (k > CKPT_CHUNK)
+			k = CKPT_CHUNK;
+		if (dst != NULL && e->dtype == PS_DTYPE_F32)
+			buf = (unsigned char *)dst + off;
+		else {
+			if (l->bounce == NULL)
+				l->bounce = xmalloc(l->dlen < CKPT_CHUNK ?
+				    (size_t)l->dlen : CKPT_CHUNK);
+			buf = l->bounce;
+		}
+		if (ckpt_pread_all(l->fd, buf, k, at + (off_t)off) != 0)
+			return ckpt_fail(l, PS_CKPT_E_IO, "read: %s",
+			    errno == 0 ? "the file shrank" : strerror(errno));
+		if (l->has_crc)
+			*crc = ps_crc32c(*crc, buf, k);
+		if (dst == NULL)
+			continue;
+		first = off / elsize;
+		n = k / elsize;
+		switch (e->dtype) {
+		case PS_DTYPE_F32:
+			break;
+		case PS_DTYPE_F16:
+			ps_f16_to_f32(buf, dst + first, n);
+			break;
+		case PS_DTYPE_BF16:
+			ps_bf16_to_f32(buf, dst + first, n);
+			break;
+		case PS_DTYPE_F64:
+			ps_f64_to_f32(buf, dst + first, n);
+			break;
+		default:
+			fatalx("%s: dtype %d", __func__, (int)e->dtype);
+		}
+		if (rank < l->bad_rank && !ps_k_finite(dst + first, n))
+			ckpt_nonfinite(l, e, rank, dst + first, n, first);
+	}
+	return 0;
+}
+
+/*
+ * Reads the data section once, in file order, into s (NULL: only for the
+ * checksum).  Refuses, in this order: a read error, a data checksum
+ * mismatch, then the first tensor (by rank) holding a value that is not
+ * finite.  Optimizer state goes only into the rule that wrote it.
+ */
+static int
+ckpt_read_data(struct ckpt_load *l, struct ps_store *s,
+    const struct ps_rule *rule, struct ps_ckpt_info *info)
+{
+	struct ps_ckpt_entry	*e;
+	struct ps_tensor	*t;
+	float			*dst;
+	uint32_t		 crc = 0;
+	size_t			 i, rank;
+	int			 keep;
+
+	l->bad_rank = SIZE_MAX;
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[l->sorted[i]];
+		dst = NULL;
+		rank = e->index;
+		if (s != NULL && e->slot == 0)
+			dst = ps_store_tensor_mut(s, e->index)->data;
+		else if (s != NULL) {
+			rank = l->nmodel + l->sorted[i];
+			keep = l->has_rule && l->rule.kind == rule->kind &&
+			    (e->slot == 'm' ? ps_rule_has_m(rule->kind) :
+			    ps_rule_has_v(rule->kind));
+			if (keep) {
+				t = ps_store_tensor_mut(s, e->index);
+				dst = e->slot == 'm' ? t->m : t->v;
+				if (dst == NULL)
+					fatalx("%s: no state allocated",
+					    __func__);
+			}
+		}
+		if (dst == NULL && !l->has_crc)
+			continue;
+		if (ckpt_read_entry(l, e, rank, dst, &crc) != 0)
+			return -1;
+	}
+	if (l->has_crc && crc != l->crc)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "data checksum "
+		    "mismatch: the file says %08" PRIx32 ", the data has %08"
+		    PRIx32, l->crc, crc);
+	if (l->bad != NULL)
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "%s", l->bad);
+	if (s == NULL)
+		return 0;
+
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[i];
+		if (e->slot == 0)
+			continue;
+		keep = l->has_rule && l->rule.kind == rule->kind &&
+		    (e->slot == 'm' ? ps_rule_has_m(rule->kind) :
+		    ps_rule_has_v(rule->kind));
+		if (!keep) {
+			info->state_dropped++;
+			continue;
+		}
+		if (e->dtype != PS_DTYPE_F32)
+			info->converted = 1;
+		e->restored = 1;
+		info->state_restored++;
+	}
+	return 0;
+}
+
+/*
+ * Creates the store from the layout and reads the data straight into it.
+ * A refusal found before the data is read (the rule to serve with, the
+ * store's own checks) is reported only once the data checksum has
+ * verified, as when the data was checked first: a damaged file is said
+ * to be damaged whatever else is wrong.
+ */
 static struct ps_store *
 ckpt_build(struct ckpt_load *l, const struct ps_rule *want,
     struct ps_ckpt_info *info)
 {
-	struct ps_store		*s;
+	struct ps_store		*s = NULL;
 	struct ps_tensor	*t;
 	struct ps_tview		*views;
 	struct ps_ckpt_entry	*e;
 	struct ps_rule		 rule;
-	const unsigned char	*data = NULL;
-	float			*dst;
-	char			*why, q[96];
-	uint32_t		 crc;
-	size_t			 i, n;
-	int			 code, keep;
+	char			*why, *early = NULL;
+	size_t			 i;
+	int			 code;
 
-	if (l->dlen > 0) {
-		if (l->size > SIZE_MAX) {
-			ckpt_fail(l, PS_CKPT_E_INVALID, "the file is too large "
-			    "to map");
-			return NULL;
-		}
-		l->map = mmap(NULL, (size_t)l->size, PROT_READ,
-		    MAP_PRIVATE | MAP_POPULATE, l->fd, 0);
-		if (l->map == MAP_FAILED) {
-			l->map = NULL;
-			ckpt_fail(l, PS_CKPT_E_IO, "mmap: %s", strerror(errno));
-			return NULL;
-		}
-		data = l->map + 8 + l->hlen;
+	if (l->dlen > SIZE_MAX) {
+		ckpt_fail(l, PS_CKPT_E_INVALID, "the file is too large to "
+		    "load");
+		return NULL;
 	}
-	if (l->has_crc) {
-		crc = ps_crc32c(0, data, (size_t)l->dlen);
-		if (crc != l->crc) {
-			ckpt_fail(l, PS_CKPT_E_INVALID, "data checksum "
-			    "mismatch: the file says %08" PRIx32 ", the data "
-			    "has %08" PRIx32, l->crc, crc);
-			return NULL;
-		}
-	}
-
 	if (want != NULL)
 		rule = *want;
 	else if (l->has_rule)
 		rule = l->rule;
 	else
 		ps_rule_defaults(&rule, PS_RULE_ADD);
-	if (ps_rule_check(&rule, &why) != 0) {
-		ckpt_fail(l, PS_CKPT_E_INVALID, "rule to serve with: %s", why);
-		free(why);
-		return NULL;
-	}
 
 	views = xcalloc(l->nmodel, sizeof *views);
 	for (i = 0; i < l->nmodel; i++) {
@@ -1252,72 +1402,44 @@ ckpt_build(struct ckpt_load *l, const struct ps_rule *want,
 		views[i].dtype = e->dtype;
 		views[i].ndim = e->ndim;
 		memcpy(views[i].dims, e->dims, sizeof e->dims);
-		views[i].data = data != NULL ? data + e->begin : NULL;
-		views[i].nbytes = (size_t)(e->end - e->begin);
 		if (e->dtype != PS_DTYPE_F32)
 			info->converted = 1;
 	}
-	s = ps_store_new(&rule);
-	if (ps_store_init(s, views, l->nmodel, &code, &why) != 0) {
-		free(views);
-		ps_store_free(s);
-		ckpt_fail(l, PS_CKPT_E_INVALID, "%s", why);
+	/* State entries: from their owner's ents index to its store index. */
+	for (i = 0; i < l->nents; i++) {
+		e = &l->ents[i];
+		if (e->slot != 0)
+			e->index = l->ents[e->index].index;
+	}
+	if (ps_rule_check(&rule, &why) != 0) {
+		early = xasprintf("rule to serve with: %s", why);
 		free(why);
-		return NULL;
+	} else {
+		s = ps_store_new(&rule);
+		if (ps_store_init_shapes(s, views, l->nmodel, &code,
+		    &why) != 0) {
+			early = why;
+			ps_store_free(s);
+			s = NULL;
+		}
 	}
 	free(views);
+
+	if (ckpt_read_data(l, s, &rule, info) != 0) {
+		free(early);
+		ps_store_free(s);
+		return NULL;
+	}
+	if (early != NULL) {
+		ckpt_fail(l, PS_CKPT_E_INVALID, "%s", early);
+		free(early);
+		return NULL;
+	}
 	ps_store_set_version(s, l->model_version);
 	for (i = 0; i < l->nmodel; i++) {
 		t = ps_store_tensor_mut(s, i);
 		t->version = l->versions[i];
 		t->steps = l->steps[i];
-	}
-
-	/* Optimizer state: only into the rule that wrote it. */
-	for (i = 0; i < l->nents; i++) {
-		e = &l->ents[i];
-		if (e->slot == 0)
-			continue;
-		e->index = l->ents[e->index].index;
-		keep = l->has_rule && l->rule.kind == rule.kind &&
-		    (e->slot == 'm' ? ps_rule_has_m(rule.kind) :
-		    ps_rule_has_v(rule.kind));
-		if (!keep) {
-			info->state_dropped++;
-			continue;
-		}
-		t = ps_store_tensor_mut(s, e->index);
-		dst = e->slot == 'm' ? t->m : t->v;
-		n = t->n;
-		if (dst == NULL)
-			fatalx("%s: no state allocated", __func__);
-		switch (e->dtype) {
-		case PS_DTYPE_F32:
-			if (n > 0)
-				memcpy(dst, data + e->begin, n * sizeof *dst);
-			break;
-		case PS_DTYPE_F16:
-			ps_f16_to_f32(data + e->begin, dst, n);
-			break;
-		case PS_DTYPE_BF16:
-			ps_bf16_to_f32(data + e->begin, dst, n);
-			break;
-		case PS_DTYPE_F64:
-			ps_f64_to_f32(data + e->begin, dst, n);
-			break;
-		default:
-			fatalx("%s: dtype %d", __func__, (int)e->dtype);
-		}
-		if (e->dtype != PS_DTYPE_F32)
-			info->converted = 1;
-		if (!ps_k_finite(dst, n)) {
-			ps_store_free(s);
-			ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: a value is "
-			    "not finite", ckpt_quote(e->name, q, sizeof q));
-			return NULL;
-		}
-		e->restored = 1;
-		info->state_restored++;
 	}
 	return s;
 }
@@ -1398,8 +1520,8 @@ ckpt_load_free(struct ckpt_load *l)
 {
 	size_t	i;
 
-	if (l->map != NULL)
-		munmap(l->map, (size_t)l->size);
+	free(l->bounce);
+	free(l->bad);
 	if (l->fd != -1)
 		close(l->fd);
 	for (i = 0; i < l->nents; i++)

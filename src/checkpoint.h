@@ -70,8 +70,9 @@ struct ps_ckpt_info {
  * state starts at zero.  info may be NULL.  Returns the store, or NULL
  * with info->error set and *cause saying what is wrong and where ("tensor
  * \"w\": data_offsets [8, 4096] beyond the data section (4000 bytes)"); the
- * cause does not repeat the path.  The data is read through a read-only
- * mapping of the file: the file must not be truncated while it loads.
+ * cause does not repeat the path.  The data is read with pread(2) straight
+ * into the new store's buffers; a file that shrinks while it loads is an
+ * I/O error (PS_CKPT_E_IO).
  */
 struct ps_store	*ps_ckpt_load(const char *path, const struct ps_rule *rule,
 		    struct ps_ckpt_info *info, char **cause);

@@ -904,6 +904,239 @@ test_corruption(void)
 	free(buf);
 }
 
+/*
+ * Recomputes both checksums of a psctl file in buf after an edit, as
+ * psctl-checkpoint(5) defines them: the data CRC over the data section,
+ * the header CRC over the 8 + N header bytes with its own digits read as
+ * "00000000".
+ */
+static void
+fix_crcs(unsigned char *buf, size_t len)
+{
+	static const char	 dkey[] = "\"psctl.crc32c\":\"";
+	static const char	 hkey[] = "\"psctl.header_crc32c\":\"";
+	char			*p, hex[9];
+	size_t			 n = 0, i;
+
+	for (i = 0; i < 8; i++)
+		n |= (size_t)buf[i] << (8 * i);
+	p = memmem(buf + 8, n, dkey, sizeof dkey - 1);
+	if (p == NULL)
+		bail_out("no psctl.crc32c");
+	snprintf(hex, sizeof hex, "%08x", ps_crc32c(0, buf + 8 + n,
+	    len - 8 - n));
+	memcpy(p + sizeof dkey - 1, hex, 8);
+	p = memmem(buf + 8, n, hkey, sizeof hkey - 1);
+	if (p == NULL)
+		bail_out("no psctl.header_crc32c");
+	memcpy(p + sizeof hkey - 1, "00000000", 8);
+	snprintf(hex, sizeof hex, "%08x", ps_crc32c(0, buf, 8 + n));
+	memcpy(p + sizeof hkey - 1, hex, 8);
+}
+
+/* Puts bits (a float's or anything's) at element i of a psctl file's data. */
+static void
+poke(unsigned char *buf, size_t i, uint32_t bits)
+{
+	size_t	n = 0, k;
+
+	for (k = 0; k < 8; k++)
+		n |= (size_t)buf[k] << (8 * k);
+	for (k = 0; k < 4; k++)
+		buf[8 + n + 4 * i + k] = (unsigned char)(bits >> (8 * k));
+}
+
+/*
+ * Tensors larger than one read (8 MiB): the load reads the data in
+ * chunks straight into the store, converts other dtypes chunk by chunk,
+ * and must put every byte in its place, find a bad value in a later
+ * chunk at its true index, and check the sum over every chunk.
+ */
+#define BIG_N		2500000		/* floats: 10 MB, two reads */
+static void
+test_chunks(void)
+{
+	/* Little-endian f16 bits and the floats they are, by hand. */
+	static const uint16_t	 h16[5] = { 0x3c00, 0xc000, 0x3800, 0x7bff,
+				     0x0001 };
+	static const float	 h32[5] = { 1.0f, -2.0f, 0.5f, 65504.0f,
+				     5.9604644775390625e-8f };
+	const size_t		 n64 = 1100000, n16 = 4194305, n32 = 2200000;
+	struct ps_store		*s, *back;
+	struct ps_rule		 rule;
+	struct ps_ckpt_info	 info;
+	struct ps_tview		 v;
+	struct ps_tensor	*t;
+	const struct ps_tensor	*x;
+	unsigned char		*buf, *data;
+	char			 json[512], why[256], *cause;
+	float			*g;
+	double			 d;
+	uint16_t		 h;
+	uint32_t		 nanbits = 0x7fc00000;
+	size_t			 len, i, dlen;
+	int			 code, good;
+	const char		*p = path_in("big.safetensors");
+
+	/* A momentum model of one big tensor, with its m. */
+	ps_rule_defaults(&rule, PS_RULE_MOMENTUM);
+	s = ps_store_new(&rule);
+	g = malloc(BIG_N * sizeof *g);
+	for (i = 0; i < BIG_N; i++)
+		g[i] = rng_float();
+	memset(&v, 0, sizeof v);
+	v.name = "big";
+	v.namelen = 3;
+	v.dtype = PS_DTYPE_F32;
+	v.ndim = 2;
+	v.dims[0] = 2;
+	v.dims[1] = BIG_N / 2;
+	v.data = g;
+	v.nbytes = BIG_N * sizeof *g;
+	if (ps_store_init(s, &v, 1, &code, &cause) != 0)
+		bail_out("init: %s", cause);
+	for (i = 0; i < BIG_N; i++)
+		g[i] = rng_float();
+	if (ps_store_apply(s, &v, 1, &code, &cause) == 0)
+		bail_out("apply: %s", cause);
+	free(g);
+	if (ps_ckpt_save(s, p, NULL, &cause) != 0)
+		bail_out("save: %s", cause);
+	back = ps_ckpt_load(p, NULL, &info, &cause);
+	if (back == NULL)
+		diag("load: %s", cause);
+	ok(back != NULL && same_store(s, back, 1, why, sizeof why) &&
+	    info.state_restored == 1, "a 10 MB tensor and its m come back "
+	    "exactly across reads %s", back != NULL ? "" : cause);
+	ps_store_free(back);
+	ps_rule_defaults(&rule, PS_RULE_SGD);
+	buf = read_file(p, &len);
+	buf[len - 1] ^= 1;		/* m's last byte */
+	write_file(p, buf, len);
+	back = ps_ckpt_load(p, &rule, &info, &cause);
+	ok(back == NULL && contains(cause, "data checksum mismatch"),
+	    "m, dropped under sgd, is still read for the checksum");
+	if (back == NULL)
+		free(cause);
+	ps_store_free(back);
+	buf[len - 1] ^= 1;
+	/* Element 2,200,000 of big: past the first 8 MiB. */
+	poke(buf, 2200000, nanbits);
+	fix_crcs(buf, len);
+	write_file(p, buf, len);
+	is_str(refusal(p), "tensor \"big\": element 2200000 is NaN",
+	    "a NaN in the second read of a checksummed file is found at its "
+	    "index once the checksum verifies");
+	buf[len - 1] ^= 1;
+	write_file(p, buf, len);
+	ok(contains(refusal(p), "data checksum mismatch"), "with the data "
+	    "damaged too, the checksum mismatch is what is said");
+	buf[len - 1] ^= 1;
+	/* And in m's second read: the model is fine, the state not. */
+	poke(buf, 2200000, 0);
+	poke(buf, BIG_N + 2400000, 0xff800000);
+	fix_crcs(buf, len);
+	write_file(p, buf, len);
+	is_str(refusal(p), "tensor \"__psctl.m.big\": a value is not finite",
+	    "-Inf in the optimizer state's second read is refused");
+	back = ps_ckpt_load(p, &rule, &info, &cause);
+	ok(back != NULL && info.state_dropped == 1,
+	    "but not when that state is dropped (served under sgd)");
+	ps_store_free(back);
+	free(buf);
+	ps_store_free(s);
+
+	/*
+	 * A foreign file: F64 over 8 MiB, F16 of 8 MiB and one element,
+	 * then F32 starting 2 bytes past a multiple of 4, over 8 MiB.
+	 */
+	dlen = n64 * 8 + n16 * 2 + n32 * 4;
+	data = malloc(dlen);
+	for (i = 0; i < n64; i++) {
+		d = (double)(i % 1000) * 0.25 - 100;
+		memcpy(data + 8 * i, &d, 8);
+	}
+	for (i = 0; i < n16; i++) {
+		h = h16[i % 5];
+		data[n64 * 8 + 2 * i] = (unsigned char)h;
+		data[n64 * 8 + 2 * i + 1] = (unsigned char)(h >> 8);
+	}
+	for (i = 0; i < n32; i++) {
+		float	f = (float)i * 0.5f;
+
+		memcpy(data + n64 * 8 + n16 * 2 + 4 * i, &f, 4);
+	}
+	snprintf(json, sizeof json, "{\"d\":{\"dtype\":\"F64\",\"shape\":"
+	    "[%zu],\"data_offsets\":[0,%zu]},\"h\":{\"dtype\":\"F16\","
+	    "\"shape\":[%zu],\"data_offsets\":[%zu,%zu]},\"f\":{\"dtype\":"
+	    "\"F32\",\"shape\":[%zu],\"data_offsets\":[%zu,%zu]}}", n64,
+	    n64 * 8, n16, n64 * 8, n64 * 8 + n16 * 2, n32, n64 * 8 + n16 * 2,
+	    dlen);
+	write_st(p, json, data, dlen);
+	back = ps_ckpt_load(p, NULL, &info, &cause);
+	good = back != NULL && ps_store_count(back) == 3 && info.converted;
+	for (i = 0; good && i < n64; i++) {
+		x = ps_store_tensor(back, 0);
+		good = x->data[i] == (float)(i % 1000) * 0.25f - 100;
+	}
+	for (i = 0; good && i < n16; i++) {
+		x = ps_store_tensor(back, 1);
+		good = x->data[i] == h32[i % 5];
+	}
+	for (i = 0; good && i < n32; i++) {
+		x = ps_store_tensor(back, 2);
+		good = x->data[i] == (float)i * 0.5f;
+	}
+	if (back == NULL)
+		diag("load: %s", cause);
+	else if (!good)
+		diag("differs at element %zu", i - 1);
+	ok(good, "F64 and F16 converted across reads, and F32 at an offset "
+	    "that is not a multiple of 4, load with the values written");
+	if (back != NULL) {
+		t = ps_store_tensor_mut(back, 2);
+		ok(t->n == n32 && ((uintptr_t)t->data & 63) == 0,
+		    "and the store's copy is aligned for the kernels");
+	} else
+		ok(0, "and the store's copy is aligned for the kernels");
+	ps_store_free(back);
+
+	/* +Inf in F32 past 8 MiB of it, no checksum: found at its index. */
+	i = n32 - 3;
+	memcpy(data + n64 * 8 + n16 * 2 + 4 * i, &(float){ INFINITY }, 4);
+	write_st(p, json, data, dlen);
+	snprintf(why, sizeof why, "tensor \"f\": element %zu is infinite", i);
+	is_str(refusal(p), why, "+Inf late in an unchecksummed file is found "
+	    "at its index");
+	/* An F64 value beyond float32, in the second read of d. */
+	d = 1e300;
+	memcpy(data + 8 * (n64 - 1), &d, 8);
+	write_st(p, json, data, dlen);
+	snprintf(why, sizeof why, "tensor \"d\": element %zu is infinite or "
+	    "beyond float32's range", n64 - 1);
+	is_str(refusal(p), why, "an F64 beyond float32 in the last element "
+	    "is named, before the later tensor's +Inf");
+	free(data);
+
+	/*
+	 * Two bad tensors, stored in the other order: the one the model
+	 * lists first (psctl.tensors) is named, whatever the file order.
+	 */
+	{
+		const float	two[4] = { NAN, 1, 1, INFINITY };
+
+		write_st(p, "{\"__metadata__\":{\"psctl.tensors\":"
+		    "\"[{\\\"name\\\":\\\"f\\\"},{\\\"name\\\":"
+		    "\\\"d\\\"}]\"},\"d\":{\"dtype\":\"F32\",\"shape\":[2],"
+		    "\"data_offsets\":[0,8]},\"f\":{\"dtype\":\"F32\","
+		    "\"shape\":[2],\"data_offsets\":[8,16]}}", two, 16);
+		is_str(refusal(p), "tensor \"f\": element 1 is infinite",
+		    "of two bad tensors the model's first is named, not the "
+		    "file's first");
+	}
+	unlink(p);
+}
+
 static void
 test_refusals(void)
 {
@@ -1021,6 +1254,7 @@ main(void)
 	test_numpy_files();
 	test_python_reads();
 	test_corruption();
+	test_chunks();
 	test_refusals();
 	if (getenv("T_CKPT_KEEP") == NULL)
 		remove_tree(tmp);
