@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
@@ -17,6 +18,7 @@
 
 static int	 fmt_cols(const char *);
 static void	 fmt_pad(char *, size_t, const char *, int, int);
+static void	 fmt_fit_number(char *, size_t, int);
 static enum ps_fmt_class fmt_mark_class(enum ps_top_wmark);
 static void	 fmt_spark(struct ps_fmt_line *, const struct ps_top_model *,
 		     enum ps_top_series, double, int, const char *const *);
@@ -139,6 +141,49 @@ fmt_pad(char *out, size_t outlen, const char *s, int width, int right)
 			out[off++] = ' ';
 	}
 	out[off] = '\0';
+}
+
+/*
+ * A number too wide for its column, rewritten in place with a unit so that
+ * it fits: 16,060 in 5 columns is "16.1k", 1,234,567 in 7 is "1.235M".
+ * Cutting it would show another number ("16,06").  When even the unit
+ * form does not fit, the cell is filled with '#', as spreadsheets do.
+ * Text that is not a number is left alone (fmt_pad cuts it).
+ */
+static void
+fmt_fit_number(char *cell, size_t len, int width)
+{
+	static const char	 units[] = "kMGTPE";
+	char			 digits[64], out[64], *end;
+	size_t			 i, k = 0;
+	double			 v, a;
+	int			 u, dec, n;
+
+	if (fmt_cols(cell) <= width)
+		return;
+	for (i = 0; cell[i] != '\0' && k + 1 < sizeof digits; i++) {
+		if (cell[i] != ',')
+			digits[k++] = cell[i];
+	}
+	digits[k] = '\0';
+	v = strtod(digits, &end);
+	if (k == 0 || *end != '\0' || !isfinite(v))
+		return;
+	/* The unit that leaves less than 1000 before the point. */
+	a = fabs(v) / 1000;
+	for (u = 0; a >= 999.5 && units[u + 1] != '\0'; u++)
+		a /= 1000;
+	for (dec = 3; dec >= 0; dec--) {
+		n = snprintf(out, sizeof out, "%s%.*f%c", v < 0 ? "-" : "", dec,
+		    a, units[u]);
+		if (n > 0 && n <= width && (size_t)n < len) {
+			memcpy(cell, out, (size_t)n + 1);
+			return;
+		}
+	}
+	for (i = 0; i < (size_t)width && i + 1 < len; i++)
+		cell[i] = '#';
+	cell[i] = '\0';
 }
 
 void
@@ -635,6 +680,8 @@ ps_fmt_row(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 	for (c = 0; c < n; c++) {
 		width = cols[c].flex ? flex : cols[c].width;
 		ps_fmt_cell(m, t, row, c, now, cell, sizeof cell);
+		if (cols[c].right)
+			fmt_fit_number(cell, sizeof cell, width);
 		fmt_pad(padded, sizeof padded, cell, width, cols[c].right);
 		k = strlen(padded);
 		if (off + k + 2 > sizeof text)
