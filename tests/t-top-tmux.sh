@@ -120,6 +120,57 @@ resized() {
 	    "$1x$2" ] && row 1 '^psctl top ' && row "$2" '^q Quit ' &&
 	    has '^TENSORS 3 '
 }
+# lags_ok: in the worker table on the screen, each live worker's LAG is
+# the fastest live worker's CLOCK minus its own (one snapshot gives both),
+# and no number is cut: a LAG is whole ("16,060") or has a unit ("16.1k",
+# within 1%).
+lags_ok() {
+	awk '
+	function whole(s) {
+		if (s !~ /^[0-9][0-9]?[0-9]?(,[0-9][0-9][0-9])*$/)
+			return -1
+		gsub(/,/, "", s)
+		return s + 0
+	}
+	function unit(s,   u) {
+		if (s !~ /^[0-9]+(\.[0-9]+)?[kMG]$/)
+			return -1
+		u = substr(s, length(s))
+		return substr(s, 1, length(s) - 1) * \
+		    (u == "k" ? 1e3 : u == "M" ? 1e6 : 1e9)
+	}
+	/^WORKERS / { on = 1; getline; next }
+	on && !NF { on = 0 }
+	on && $2 != "GONE" {
+		n++
+		clock[n] = whole($7)
+		lag[n] = $8
+		if (clock[n] < 0) {
+			print "# cut CLOCK: " $0
+			bad = 1
+		}
+		if (clock[n] > max)
+			max = clock[n]
+	}
+	END {
+		if (n < 2)
+			bad = 1
+		for (i = 1; i <= n; i++) {
+			want = max - clock[i]
+			if ((v = whole(lag[i])) >= 0)
+				d = v - want
+			else if ((v = unit(lag[i])) >= 0)
+				d = (v - want > want / 100 || want - v > want / 100)
+			else
+				d = 1
+			if (d != 0) {
+				print "# LAG " lag[i] ", want " want
+				bad = 1
+			}
+		}
+		exit bad
+	}' "$tmp/screen"
+}
 # inspect_ok PATH VERSION: psctl inspect verifies the file, whose model
 # version is VERSION.
 inspect_ok() {
@@ -128,7 +179,7 @@ inspect_ok() {
 	    grep -q "^model version: $2\$" "$tmp/inspect"
 }
 
-echo "1..34"
+echo "1..35"
 
 mkdir "$tmp/ckpt"
 "$PSCTL" serve --listen 127.0.0.1:0 --checkpoint-dir "$tmp/ckpt" \
@@ -171,7 +222,7 @@ live='(active|waiting|LAGGING)'
 until_screen eval "has '^ +[0-9]+ $live +bench-0 +127\\.0\\.0\\.1:[0-9]+ ' &&
     has '^ +[0-9]+ $live +bench-1 +127\\.0\\.0\\.1:[0-9]+ '"
 ok $? "the worker table has a live row for each of the 2 bench workers"
-has '^workers 2  pushes/s '
+until_screen has '^workers 2  pushes/s '
 ok $? "the header counts 2 workers connected"
 
 v1=$(screen_version)
@@ -241,6 +292,9 @@ ok $? "back at 120x40 it draws the whole screen again"
 v3=$(screen_version)
 until_screen screen_grows "$v3"
 ok $? "and its numbers still move"
+capture
+lags_ok
+ok $? "each live worker's LAG is the fastest CLOCK minus its own, no number cut"
 tm resize-window -t top -x 250 -y 40
 until_screen resized 250 40
 ok $? "at 250x40 it draws the whole screen"
