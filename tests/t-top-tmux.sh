@@ -19,6 +19,7 @@ fi
 unset PSCTL_URL PSCTL_TOKEN NO_COLOR TMUX
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/t-top-tmux.XXXXXX") || exit 1
 sock=psctl-test-$$
+sockpath=
 spid=
 bpid=
 tm() {
@@ -27,6 +28,8 @@ tm() {
 cleanup() {
 	# The pane's processes get SIGHUP from the tmux server going away.
 	tm kill-server 2>/dev/null
+	# tmux leaves its socket behind.
+	[ -n "$sockpath" ] && rm -f "$sockpath"
 	for p in $bpid $spid; do
 		kill "$p" 2>/dev/null
 	done
@@ -212,6 +215,7 @@ EOF
 tm new-session -d -s top -x 120 -y 40 \
     "env TERM=screen LC_ALL=C.UTF-8 PSCTL='$PSCTL' sh '$tmp/run.sh'" ||
     bail "tmux cannot start a session"
+sockpath=$(tm display -p '#{socket_path}')
 
 until_screen row 1 '^psctl top  ws://127\.0\.0\.1:[0-9]+  CONNECTED  every 0\.3s'
 ok $? "top connects and says so on its first row, with the -d interval"
