@@ -813,13 +813,15 @@ conn_push(struct ps_conn *c)
 	char			*cause = NULL;
 	int			 code = PS_E_INTERNAL;
 
+	/* Refusals are counted, so operators see a worker pushing in vain. */
 	if (ps_store_empty(srv->store)) {
-		conn_error(c, PS_E_NO_MODEL, "there is no model yet: INIT "
-		    "first");
+		conn_push_reject(c, PS_E_NO_MODEL,
+		    xstrdup("there is no model yet: INIT first"));
 		return;
 	}
 	if (c->msg.count == 0) {
-		conn_error(c, PS_E_MALFORMED, "PUSH carries no tensors");
+		conn_push_reject(c, PS_E_MALFORMED,
+		    xstrdup("PUSH carries no tensors"));
 		return;
 	}
 	if (seq != 0 && seq <= c->w->last_seq) {

@@ -13,7 +13,7 @@ import numpy as np
 
 import ctltest as T
 
-T.plan(53)
+T.plan(55)
 rng = np.random.default_rng(7)
 d = T.tmpdir()
 ck = os.path.join(d, "ckpt")
@@ -32,10 +32,20 @@ T.ok(rc == 65 and "no_model" in err,
 code, _, body = T.http_get(srv.http + "/readyz")
 T.is_eq(code, 503, "/readyz answers 503 before there is a model")
 
-# A model of two tensors, updated by a worker; numpy keeps the truth.
+# A push before any model is refused, and counted as refused.
 model = {"dense/kernel": rng.standard_normal((64, 32)).astype("f4"),
          "dense/bias": rng.standard_normal(32).astype("f4")}
 w = T.Worker(srv.url, name="w-one")
+try:
+    w.push(model)
+    T.ok(False, "a push before init is refused with no_model")
+except T.P.ProtoError as e:
+    T.ok(e.code == T.P.E_NO_MODEL, "a push before init is refused with no_model")
+st = T.status_json(srv.url)
+T.ok(st["rejected_total"] == 1 and st["rejected"].get("no_model") == 1,
+     "and counted in rejected_total and rejected.no_model")
+
+# A model of two tensors, updated by a worker; numpy keeps the truth.
 w.init(model)
 truth = {k: v.copy() for k, v in model.items()}
 for i in range(5):
@@ -78,7 +88,7 @@ T.ok(len(wk) == 1 and wk[0]["pushes"] == 5 and wk[0]["clock"] == 5 and
      wk[0]["last_seen_s"] >= 0 and wk[0]["id"] == w.worker_id,
      "the worker is listed with id, name, address, pushes, clock, last seen")
 T.is_eq((st["pushes_total"], st["pulls_total"], st["rejected_total"]),
-        (5, 1, 0), "pushes_total 5, pulls_total 1, rejected_total 0")
+        (5, 1, 1), "pushes_total 5, pulls_total 1, rejected_total 1")
 T.ok(st["uptime_s"] > 0, "uptime_s is positive")
 
 rc, out, err = T.psctl("status", url=srv.url)
@@ -92,7 +102,7 @@ try:
 except T.P.ProtoError as e:
     T.ok(e.code == T.P.E_SHAPE, "a push of the wrong shape is refused")
 st = T.status_json(srv.url)
-T.ok(st["rejected_total"] == 1 and st["rejected"].get("shape") == 1,
+T.ok(st["rejected_total"] == 2 and st["rejected"].get("shape") == 1,
      "and counted in rejected_total and rejected.shape")
 
 # checkpoint: the file holds exactly the model.
