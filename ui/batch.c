@@ -529,7 +529,12 @@ ps_fmt_title(const struct ps_top_model *m, enum ps_top_table t,
 			ps_fmt_add(l, fmt_mark_class(i), "  %zu %s", count[i],
 			    ps_top_mark_name(i));
 	}
-	ps_fmt_add(l, PS_FMT_TEXT, "  (LAGGING: lag over %.0f)", m->lag_limit);
+	if (isnan(m->lag_limit))
+		ps_fmt_add(l, PS_FMT_TEXT, "  (LAGGING: under %.0f%% of the "
+		    "fastest push rate)", PS_TOP_RATE_ASYNC * 100);
+	else
+		ps_fmt_add(l, PS_FMT_TEXT, "  (LAGGING: lag over %.0f)",
+		    m->lag_limit);
 }
 
 /* The model's index of the row-th entry in display order. */

@@ -74,7 +74,7 @@ ps_top_model_new(const char *url, double interval)
 	m->prev_uptime = NAN;
 	m->prev_version = NAN;
 	m->prev_time = NAN;
-	m->lag_limit = PS_TOP_LAG_ASYNC;
+	m->lag_limit = NAN;
 	m->next_id = 1;
 	for (t = 0; t < PS_TOP_NTABLES; t++) {
 		m->sort_col[t] = 0;
@@ -283,6 +283,30 @@ model_shape(json_t *shape, char *buf, size_t len, double *elements)
 	}
 }
 
+/*
+ * Async mode: a live worker pushing at under PS_TOP_RATE_ASYNC times the
+ * fastest live worker's rate is LAGGING.
+ */
+static void
+model_mark_rates(struct ps_top_worker *wv, size_t nw)
+{
+	double	fastest = 0;
+	size_t	i;
+
+	for (i = 0; i < nw; i++) {
+		if (wv[i].mark != PS_TOP_MARK_GONE &&
+		    wv[i].mark != PS_TOP_MARK_SILENT &&
+		    wv[i].pushes_per_s > fastest)
+			fastest = wv[i].pushes_per_s;
+	}
+	for (i = 0; i < nw; i++) {
+		if ((wv[i].mark == PS_TOP_MARK_ACTIVE ||
+		    wv[i].mark == PS_TOP_MARK_WAITING) &&
+		    wv[i].pushes_per_s < PS_TOP_RATE_ASYNC * fastest)
+			wv[i].mark = PS_TOP_MARK_LAGGING;
+	}
+}
+
 /* The mark for a worker in the server's state with this lag. */
 static enum ps_top_wmark
 model_mark(const char *state, double lag, double limit)
@@ -377,7 +401,7 @@ ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
 	else if (strcmp(s.mode, "sync") == 0)
 		limit = PS_TOP_LAG_SYNC;
 	else
-		limit = PS_TOP_LAG_ASYNC;
+		limit = NAN;	/* async: by push rate, below */
 
 	nt = json_array_size(ta);
 	if (nt > 0)
@@ -416,6 +440,8 @@ ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
 		wv[i].bytes_out = model_num(o, "bytes_out");
 		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit);
 	}
+	if (isnan(limit))
+		model_mark_rates(wv, nw);
 
 	/* Everything parsed: swap it in. */
 	model_server_free(&m->srv);

@@ -19,9 +19,14 @@
 #define PS_TOP_HISTORY		4096
 /* Requests awaiting a reply. */
 #define PS_TOP_PENDING		16
-/* Worker lag limits (clocks) beyond which a worker is marked LAGGING. */
-#define PS_TOP_LAG_ASYNC	10
+/*
+ * When a worker is marked LAGGING: in sync and ssp, a lag (clocks behind the
+ * fastest) over a limit; in async, where clocks only count pushes since each
+ * worker joined, a push rate under PS_TOP_RATE_ASYNC times the fastest live
+ * worker's.
+ */
 #define PS_TOP_LAG_SYNC		1
+#define PS_TOP_RATE_ASYNC	0.5
 
 enum ps_top_conn {
 	PS_TOP_CONNECTING = 0,	/* no connection attempt has finished yet */
@@ -198,7 +203,7 @@ struct ps_top_model {
 	size_t		 ntensors;
 	struct ps_top_worker *workers;	/* owned, nworkers */
 	size_t		 nworkers;
-	double		 lag_limit;	/* the limit the marks used */
+	double		 lag_limit;	/* the limit the marks used; NAN in async */
 
 	/* Rates the model derives itself, between consecutive snapshots. */
 	double		 update_rate;	/* model versions per second, or NAN */

@@ -33,7 +33,8 @@ static const char *const view_help_text[] = {
 	"from it.",
 	"STATE    active, waiting (in a barrier), LAGGING (lag over the "
 	"limit: the",
-	"         staleness in ssp, 1 in sync, 10 in async), SILENT, GONE.",
+	"         staleness in ssp, 1 in sync; in async under half the fastest",
+	"         push rate), SILENT, GONE.",
 	"DISCONNECTED  the last frame stays, marked STALE; actions are "
 	"refused until",
 	"         psctl top reconnects, which it does by itself.",
