@@ -125,14 +125,15 @@ redis_rps() {
 	awk -F, -v t="\"$2\"" '$1 == t { gsub(/"/, "", $2); print $2 }' <<<"$1"
 }
 
-# verdict FIGURE TARGET [le]: " ok" or " MISSED" (figure >= target, or <=).
+# verdict FIGURE TARGET [le]: sets v to " ok" or " MISSED" (figure >=
+# target, or <=) and counts misses; not in a subshell, or the count is lost.
 verdict() {
 	if awk -v f="$1" -v t="$2" -v le="${3:-}" \
 	    'BEGIN { exit !(le == "le" ? f <= t : f >= t) }'; then
-		echo " ok"
+		v=" ok"
 	else
 		missed=$((missed + 1))
-		echo " MISSED"
+		v=" MISSED"
 	fi
 }
 
@@ -185,11 +186,13 @@ pushes=$(jget "$j" pushes_per_s)
 rt=$(calc "($pulls < $pushes) ? $pulls : $pushes")
 pairs=$(calc "1 / (1 / $get_rps + 1 / $set_rps)")
 ratio=$(calc "$rt / $pairs" 2)
+verdict "$ratio" 0.70
 echo "pushpull 10k x4: psctl ${rt}/s (pull p50 $(calc "$(jget "$j" pull_p50_ms)" 3) ms," \
     "push p50 $(calc "$(jget "$j" push_p50_ms)" 3) ms), redis pairs ${pairs}/s" \
     "(get $(calc "$get_rps")/s, set $(calc "$set_rps")/s)," \
-    "ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
-echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$(verdict "$rt" 15000)"
+    "ratio $ratio (target 0.70)$v"
+verdict "$rt" 15000
+echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$v"
 
 # (b) 1M parameters, 1 worker: pull and push (applied) bandwidth.
 psctl_start
@@ -202,11 +205,13 @@ get_mbs=$(calc "$(redis_rps "$r" GET) * 4")
 pull_mbs=$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")
 push_mbs=$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")
 ratio=$(calc "$pull_mbs / $get_mbs" 2)
+verdict "$ratio" 0.90
 echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(calc "$(jget "$jpull" pull_p50_ms)" 2) ms)," \
-    "redis GET ${get_mbs} MB/s, ratio $ratio (target 0.90)$(verdict "$ratio" 0.90)"
+    "redis GET ${get_mbs} MB/s, ratio $ratio (target 0.90)$v"
 ratio=$(calc "$push_mbs / $set_mbs" 2)
+verdict "$ratio" 0.70
 echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(calc "$(jget "$jpush" push_p50_ms)" 2) ms)," \
-    "redis SET ${set_mbs} MB/s, ratio $ratio (target 0.70)$(verdict "$ratio" 0.70)"
+    "redis SET ${set_mbs} MB/s, ratio $ratio (target 0.70)$v"
 
 # (c) peak server RSS with 4 workers pulling a 10M-parameter model.
 # The model is created first by one short run, so that the peak of
@@ -222,11 +227,12 @@ psctl_stop
 model=40000000
 limit=$((2 * model + 32 * 1048576))
 hwm=$((hwm_kb * 1024))
+verdict "$hwm" "$limit" le
 echo "rss 10M x4 pull: psctl VmHWM $(calc "$hwm / 1e6") MB" \
     "(after init $(calc "$init_kb * 1024 / 1e6") MB, VmRSS at the end" \
     "$(calc "$rss_kb * 1024 / 1e6") MB," \
     "$(calc "$(jget "$j" pull_mib_per_s) * 1.048576") MB/s pulled)," \
     "model $(calc "$model / 1e6") MB, ratio $(calc "$hwm / $model" 2)x," \
-    "limit $(calc "$limit / 1e6") MB (2 x model + 32 MiB)$(verdict "$hwm" "$limit" le)"
+    "limit $(calc "$limit / 1e6") MB (2 x model + 32 MiB)$v"
 
 exit $((missed > 0))
