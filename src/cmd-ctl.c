@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,4 +237,57 @@ ps_cmd_ctl_close(struct ps_cmd_ctl *c)
 {
 	ps_wsc_close(c->wsc);
 	c->wsc = NULL;
+}
+
+/*
+ * All of psctl checkpoint and psctl reset but the printing: parses the
+ * options and an optional checkpoint NAME, sends cmd and waits up to wait
+ * seconds.  Returns 0 with *r (caller ps_ctl_reply_clear()s), or an exit
+ * code after a message.
+ */
+int
+ps_cmd_ctl_named(const struct ps_cmd_entry *e, enum ps_ctl_cmd cmd,
+    double wait, int argc, char **argv, struct ps_ctl_reply *r)
+{
+	static const struct option longopts[] = {
+		PS_CMD_CTL_LONGOPTS,
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ps_cmd_ctl	 c;
+	const char		*name = NULL;
+	char			 file[PS_CTL_NAME_MAX + 32], *cause = NULL;
+	int			 ch, ex;
+
+	ps_cmd_ctl_init(&c, e->name);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if ((ex = ps_cmd_ctl_option(&c, ch, optarg)) > 1)
+			return ex;
+		if (ex == 1)
+			continue;
+		if (ch == 'h') {
+			ps_cmd_usage(e, stdout);
+			return EX_OK;
+		}
+		return ps_cmd_usage_error(e, NULL);
+	}
+	if (argc - optind > 1)
+		return ps_cmd_usage_error(e,
+		    "one name at most");
+	if (optind < argc) {
+		name = argv[optind];
+		/* The server checks too; this says so before connecting. */
+		if (ps_ctl_name_valid(name, file, sizeof file, &cause) != 0) {
+			fprintf(stderr, "psctl %s: %s\n", e->name, cause);
+			free(cause);
+			return EX_USAGE;
+		}
+	}
+
+	if ((ex = ps_cmd_ctl_open(&c)) != 0)
+		return ex;
+	ex = ps_cmd_ctl_call(&c, cmd, name, 0, wait, r);
+	ps_cmd_ctl_close(&c);
+	return ex;
 }

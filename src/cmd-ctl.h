@@ -66,5 +66,12 @@ int	ps_cmd_ctl_call(struct ps_cmd_ctl *, enum ps_ctl_cmd, const char *name,
 /* Waits up to wait seconds for the server to close the connection. */
 int	ps_cmd_ctl_wait_close(struct ps_cmd_ctl *, double wait);
 void	ps_cmd_ctl_close(struct ps_cmd_ctl *);
+/*
+ * All of psctl checkpoint and reset but the printing: options, an optional
+ * NAME, the call.  0 with *r (caller ps_ctl_reply_clear()s), or an exit code.
+ */
+struct ps_cmd_entry;
+int	ps_cmd_ctl_named(const struct ps_cmd_entry *, enum ps_ctl_cmd,
+	    double wait, int argc, char **argv, struct ps_ctl_reply *r);
 
 #endif

@@ -29,47 +29,12 @@ const struct ps_cmd_entry ps_cmd_reset_entry = {
 static int
 cmd_reset_exec(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		PS_CMD_CTL_LONGOPTS,
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct ps_cmd_ctl	 c;
 	struct ps_ctl_reply	 r;
-	const char		*name = NULL;
-	char			 file[PS_CTL_NAME_MAX + 32], *cause = NULL;
 	json_t			*from;
-	int			 ch, ex;
+	int			 ex;
 
-	ps_cmd_ctl_init(&c, "reset");
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if ((ex = ps_cmd_ctl_option(&c, ch, optarg)) > 1)
-			return ex;
-		if (ex == 1)
-			continue;
-		if (ch == 'h') {
-			ps_cmd_usage(&ps_cmd_reset_entry, stdout);
-			return EX_OK;
-		}
-		return ps_cmd_usage_error(&ps_cmd_reset_entry, NULL);
-	}
-	if (argc - optind > 1)
-		return ps_cmd_usage_error(&ps_cmd_reset_entry,
-		    "one name at most");
-	if (optind < argc) {
-		name = argv[optind];
-		if (ps_ctl_name_valid(name, file, sizeof file, &cause) != 0) {
-			fprintf(stderr, "psctl reset: %s\n", cause);
-			free(cause);
-			return EX_USAGE;
-		}
-	}
-
-	if ((ex = ps_cmd_ctl_open(&c)) != 0)
-		return ex;
-	ex = ps_cmd_ctl_call(&c, PS_CTL_RESET, name, 0, RESET_WAIT, &r);
-	ps_cmd_ctl_close(&c);
+	ex = ps_cmd_ctl_named(&ps_cmd_reset_entry, PS_CTL_RESET, RESET_WAIT, argc, argv,
+	    &r);
 	if (ex != 0)
 		return ex;
 	from = json_object_get(r.result, "from");
