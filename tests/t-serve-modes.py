@@ -8,21 +8,18 @@ Waiting is checked by order, not by time: the server handles messages one
 at a time, so once another connection's later request has been answered,
 a reply that was due would already have been sent."""
 
-import importlib.util
-import os
 import time
 
-_spec = importlib.util.spec_from_file_location(
-    "harness", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            "t-serve-harness.py"))
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
-P = H.P
-np = H.np
-ok, diag = H.ok, H.diag
+import pstest as T
 
-H.watchdog(120)
-H.plan(34)
+T.require("numpy", "websocket")
+import numpy as np  # noqa: E402
+import psproto as P  # noqa: E402
+
+ok, diag = T.ok, T.diag
+
+T.watchdog(120)
+T.plan(34)
 
 SHAPE = (2, 3)
 W0 = np.arange(6, dtype=np.float32).reshape(SHAPE)
@@ -38,7 +35,7 @@ def model(w):
 
 
 def setup(*args, n=3):
-    s = H.Server(*args)
+    s = T.Server(*args)
     ws = [s.worker("w%d" % i) for i in range(n)]
     ws[0].request(P.INIT, records=[("w", W0)])
     return s, ws
@@ -216,4 +213,4 @@ diag("released after %.1f s" % (time.monotonic() - t0))
 a.close()
 ok(s.stop() == 0, "timeout: the server stops cleanly")
 
-H.done()
+T.done()

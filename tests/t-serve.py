@@ -5,21 +5,18 @@ nothing; large models go through fragmented replies intact; and every kind
 of bad input is refused with the right error or close code, leaves the
 model unchanged and does not disturb another worker."""
 
-import importlib.util
-import os
 import threading
 
-_spec = importlib.util.spec_from_file_location(
-    "harness", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                            "t-serve-harness.py"))
-H = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(H)
-P = H.P
-np = H.np
-ok, diag = H.ok, H.diag
+import pstest as T
 
-H.watchdog(120)
-H.plan(55)
+T.require("numpy", "websocket")
+import numpy as np  # noqa: E402
+import psproto as P  # noqa: E402
+
+ok, diag = T.ok, T.diag
+
+T.watchdog(120)
+T.plan(55)
 
 rng = np.random.default_rng(7)
 W0 = {"dense/kernel": rng.standard_normal((3, 4)).astype(np.float32),
@@ -34,12 +31,12 @@ def records(model):
 def pull(w):
     r = w.request(P.PULL)
     assert r.op == P.REPLY, r
-    return H.model_of(r), r.version
+    return T.model_of(r), r.version
 
 
 # --- the protocol ---------------------------------------------------------
 
-srv = H.Server("--max-message-bytes", "65536")
+srv = T.Server("--max-message-bytes", "65536")
 a = srv.worker("alpha")
 b = srv.worker("beta")
 ok(a.id >= 1 and b.id >= 1 and a.id != b.id,
@@ -67,7 +64,7 @@ ok(r.op == P.ERROR and r.status == P.E_PROTOCOL,
 anon.close()
 
 r = a.request(P.INIT, records=records(W0))
-ok(r.op == P.REPLY and r.version == 0 and H.same(H.model_of(r), W0),
+ok(r.op == P.REPLY and r.version == 0 and T.same(T.model_of(r), W0),
    "the first init creates the model and returns it, at version 0")
 
 u = {"out": rng.standard_normal((4, 2)).astype(np.float32)}
@@ -77,11 +74,11 @@ expect = dict(W0)
 expect["out"] = W0["out"] + u["out"]
 
 r = b.request(P.INIT, records=records(W0))
-ok(r.op == P.REPLY and H.same(H.model_of(r), expect) and r.version == 1,
+ok(r.op == P.REPLY and T.same(T.model_of(r), expect) and r.version == 1,
    "a second init with the same names and shapes gets the current model")
 
 m, v = pull(a)
-ok(H.same(m, expect) and v == 1, "a whole pull returns the model in order")
+ok(T.same(m, expect) and v == 1, "a whole pull returns the model in order")
 r = a.request(P.PULL, records=[("out", None), ("dense/kernel", None)])
 ok(r.op == P.REPLY and [t.name for t in r.tensors] ==
    ["dense/kernel", "out"] and
@@ -143,7 +140,7 @@ refused(a, P.encode(P.PULL, id=87, records=[("out", None), ("out", None)]),
         P.E_DUPLICATE, "a pull naming a tensor twice")
 
 m, v = pull(a)
-ok(H.same(m, expect) and v == 1,
+ok(T.same(m, expect) and v == 1,
    "after all of that the model and its version are unchanged")
 r = b.request(P.PUSH, records=[("dense/bias", np.full(4, 2, np.float32))])
 ok(r.op == P.REPLY and r.version == 2,
@@ -161,10 +158,10 @@ code, why = big.wait_close()
 ok(code == 1009, "a message over --max-message-bytes closes with 1009 "
    "(got %s)" % code)
 r = a.request(P.PULL)
-ok(r.op == P.REPLY and H.same(H.model_of(r), expect),
+ok(r.op == P.REPLY and T.same(T.model_of(r), expect),
    "the worker that sent bad messages is still served, model intact")
 m, v = pull(b)
-ok(H.same(m, expect) and v == 2, "and so is the other worker")
+ok(T.same(m, expect) and v == 2, "and so is the other worker")
 
 # f16 and bf16 pushes are converted exactly.
 r = b.request(P.PUSH, records=[("dense/bias", np.full(4, 0.5, np.float16)),
@@ -173,14 +170,14 @@ r = b.request(P.PUSH, records=[("dense/bias", np.full(4, 0.5, np.float16)),
 ok(r.op == P.REPLY and r.version == 3, "an f16 and bf16 push is applied")
 expect["dense/bias"] = expect["dense/bias"] + np.float32(0.5)
 expect["out"] = expect["out"] + np.float32(0.25)
-ok(H.same(pull(b)[0], expect), "its values arrive converted exactly")
+ok(T.same(pull(b)[0], expect), "its values arrive converted exactly")
 
 # A retried push (same sequence number) is not applied twice.
 r1 = b.request(P.PUSH, arg=5, records=[("out", np.ones((4, 2), np.float32))])
 r2 = b.request(P.PUSH, arg=5, records=[("out", np.ones((4, 2), np.float32))])
 expect["out"] = expect["out"] + np.float32(1)
 ok(r1.version == 4 and r2.op == P.REPLY and r2.version == 4 and
-   H.same(pull(b)[0], expect),
+   T.same(pull(b)[0], expect),
    "a push retried with the same sequence number is applied once")
 
 for w in (a, b):
@@ -193,7 +190,7 @@ ok("stopped after" in srv.log(), "and it says so in its log")
 
 def rule_test(args, step, desc, steps=6):
     """Runs steps pushes (some partial) under args; step() is numpy's rule."""
-    s = H.Server(*args)
+    s = T.Server(*args)
     w = s.worker("rules")
     rg = np.random.default_rng(11)
     m0 = {"a": rg.standard_normal((5, 3)).astype(np.float32),
@@ -261,7 +258,7 @@ rule_test(["--rule", "adam", "--lr", "0.1", "--beta1", "0.5", "--beta2",
 
 # --- concurrency and large messages ---------------------------------------
 
-s = H.Server()
+s = T.Server()
 w = s.worker("init")
 n = 1 << 20
 big = {"w": (np.arange(n, dtype=np.float32) % 1000) / 8,
@@ -304,7 +301,7 @@ results = [None] * 4
 
 def puller(wk, i):
     try:
-        results[i] = [H.model_of(wk.request(P.PULL)) for _ in range(3)]
+        results[i] = [T.model_of(wk.request(P.PULL)) for _ in range(3)]
     except Exception as e:
         results[i] = e
 
@@ -328,4 +325,4 @@ ok(s.stop(2) == 0, "SIGINT stops the server with status 0")
 ok(s.wait_log(r"stopped after .* 200 pushes", 1) is not None,
    "its last line counts the 200 pushes")
 
-H.done()
+T.done()
