@@ -14,7 +14,6 @@
 #include "cmd.h"
 #include "cmd-ctl.h"
 #include "control.h"
-#include "proto.h"
 #include "wsc.h"
 #include "xmalloc.h"
 

@@ -28,9 +28,9 @@
 
 #include "batch.h"
 #include "cmd.h"
+#include "control.h"
 #include "log.h"
 #include "model.h"
-#include "proto.h"
 #include "ui.h"
 #include "wsc.h"
 #include "xmalloc.h"

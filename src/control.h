@@ -75,6 +75,9 @@
  * the builders; psctl's commands parse replies with ps_ctl_reply_parse().
  */
 
+/* The subprotocol's name, asked for in the handshake. */
+#define PS_CONTROL_PROTOCOL	"psctl.control.v1"
+
 /* Error codes of replies (static strings). */
 #define PS_CTL_E_BAD_REQUEST	"bad_request"
 #define PS_CTL_E_UNKNOWN_CMD	"unknown_command"

@@ -66,7 +66,6 @@
 #define PS_PROTO_RECHDR		8
 #define PS_PROTO_TEXT_MAX	4096
 #define PS_WORKER_PROTOCOL	"psctl.worker.v1"
-#define PS_CONTROL_PROTOCOL	"psctl.control.v1"
 
 enum ps_op {
 	PS_OP_HELLO = 1,
