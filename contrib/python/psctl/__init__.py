@@ -1,0 +1,37 @@
+"""psctl: Python workers for the psctl parameter server.
+
+Pure Python and numpy.  It speaks psctl-protocol(7) over its own RFC 6455
+framing (numpy masking, payloads read straight into reusable buffers), so a
+worker moves a model at a good fraction of the C client's speed::
+
+    import numpy as np, psctl
+
+    with psctl.Client("ws://127.0.0.1:7070", name="w0") as c:
+        c.init({"w": np.zeros((784, 10), np.float32)})
+        version, model = c.pull()
+        c.push({"w": grad})
+
+:class:`Client` is the worker (pull, push, Elephas's ``get_parameters`` /
+``update_parameters``).
+"""
+
+from .client import Client, default_token, default_url
+from .errors import (AuthError, BusyError, ConnectError, ControlError,
+                     DtypeError, DuplicateError, InternalError,
+                     MalformedError, MismatchError, NoModelError,
+                     NonFiniteError, ProtocolError, ProtocolStateError,
+                     PsctlError, ResumeError, ServerError, ShapeError,
+                     ShutdownError, TimeoutError, TooLargeError,
+                     UnauthorizedError, UnknownOpError, UnknownTensorError)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client", "default_url", "default_token", "PsctlError",
+    "ConnectError", "AuthError", "ResumeError", "ProtocolError",
+    "TimeoutError", "ServerError", "MalformedError", "UnknownOpError",
+    "TooLargeError", "NoModelError", "MismatchError", "UnknownTensorError",
+    "ShapeError", "NonFiniteError", "DtypeError", "ProtocolStateError",
+    "ShutdownError", "InternalError", "DuplicateError", "BusyError",
+    "UnauthorizedError", "ControlError",
+]

@@ -1,0 +1,299 @@
+"""The worker client: psctl.worker.v1 over psctl's own WebSocket framing."""
+
+import os
+import socket
+import time
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _wire as W
+from ._ws import Closed, WebSocket
+from .errors import (ConnectError, ProtocolError, ResumeError,
+                     TimeoutError, server_error)
+
+PROTOCOL = "psctl.worker.v1"
+DEFAULT_URL = "ws://127.0.0.1:7070"
+RESUME_PREFIX = "__resume/"
+
+
+def default_url(url=None):
+    """url, else $PSCTL_URL, else ws://127.0.0.1:7070, as psctl(1) does."""
+    return url or os.environ.get("PSCTL_URL") or DEFAULT_URL
+
+
+def default_token(token=None):
+    """token, else $PSCTL_TOKEN (None when unset or empty)."""
+    return token if token is not None else (os.environ.get("PSCTL_TOKEN")
+                                            or None)
+
+
+class Client:
+    """A psctl worker: one WebSocket connection to one ``psctl serve``.
+
+    ``url`` defaults to ``$PSCTL_URL``, else ``ws://127.0.0.1:7070``;
+    ``token`` to ``$PSCTL_TOKEN``.  ``wss://`` URLs use TLS, verifying the
+    server against ``ca_file`` (a PEM file of CA certificates) or the
+    system's CAs.  ``timeout`` is the longest wait, in seconds, for the
+    connection and for each answer (None: no limit; a pull under ``sync``
+    or ``ssp`` may wait as long as the slowest worker).
+
+    The constructor connects and says hello (raising :class:`ConnectError`
+    or :class:`AuthError`).  When the connection breaks, the next call, or
+    the call under way, connects again (up to ``retries`` times, ``backoff``
+    seconds apart, doubling) and resumes the same worker identity; a push
+    that was not answered is sent again with its sequence number, so the
+    server applies it exactly once.
+
+    Arrays returned by :meth:`pull` are read-only views of the client's
+    receive buffer, valid until the next call on this client; pass
+    ``copy=True`` to own them.  One thread uses a client at a time.
+    """
+
+    def __init__(self, url: Optional[str] = None, *,
+                 token: Optional[str] = None, name: Optional[str] = None,
+                 timeout: Optional[float] = 30.0,
+                 ca_file: Optional[str] = None, retries: int = 5,
+                 backoff: float = 0.05, max_message: int = 2 << 30):
+        self.url = default_url(url)
+        self._token = default_token(token)
+        self._name = (name or "").encode("utf-8")
+        if len(self._name) > W.TEXT_MAX:
+            raise ValueError("the worker name is over %d bytes" % W.TEXT_MAX)
+        self._timeout = timeout
+        self._ca_file = ca_file
+        self._retries = retries
+        self._backoff = backoff
+        self._max = max_message
+        self._ws = None
+        self._id = 0
+        self._seq = 0
+        self._secret = None     # the __resume/... record's name, as bytes
+        self.worker_id = 0      #: the id the server gave this worker
+        self.version = 0        #: the model version of the last answer
+        self.server = ""        #: the server's description, from HELLO
+        self.reconnects = 0     #: how often the connection was made again
+        self._model = []        # [(name, shape)] in model order
+        self._connect()
+
+    # -- connection -------------------------------------------------------
+
+    def _connect(self):
+        ws = WebSocket(self.url, PROTOCOL, self._token, self._ca_file,
+                       self._timeout)
+        try:
+            resume = self.worker_id
+            names = [self._secret] if resume and self._secret else []
+            self._id += 1
+            n = W.encode(ws, W.HELLO, self._id, arg=resume, text=self._name,
+                         names=names)
+            ws.send_out(n)
+            m = self._answer(ws, self._id)
+            if m.op == W.ERROR:
+                if m.status == 15 and resume:
+                    raise ResumeError(self.url, "the server refused to resume "
+                                      "worker %d: %s" % (resume, m.text))
+                raise server_error(m.status, m.text, m.version)
+        except Closed as e:
+            ws.close(abort=True)
+            raise ConnectError(self.url, str(e)) from None
+        except socket.timeout:
+            ws.close(abort=True)
+            raise ConnectError(self.url, "no answer to HELLO within %g s"
+                               % self._timeout) from None
+        except BaseException:
+            ws.close(abort=True)
+            raise
+        model = []
+        secret = None
+        for name, code, shape, _ in m.records:
+            if name.startswith("__"):
+                if name.startswith(RESUME_PREFIX):
+                    secret = name.encode("utf-8")
+                continue
+            model.append((name, tuple(shape)))
+        self._ws = ws
+        self.worker_id = m.arg
+        self.version = m.version
+        self.server = m.text
+        self._model = model
+        if secret is not None or m.arg != resume:
+            self._secret = secret
+        return resume != 0 and m.arg == resume
+
+    def _answer(self, ws, id_):
+        """The next answer to request id_ (older answers, which a call that
+        timed out left behind, are skipped)."""
+        while True:
+            op, buf = ws.recv(self._max)
+            if op != 2:
+                ws.close(abort=True)
+                raise ProtocolError("%s: a text message on %s"
+                                    % (self.url, PROTOCOL))
+            m = W.decode(buf)
+            if m.op not in (W.REPLY, W.ERROR):
+                raise ProtocolError("%s: the server sent op %d"
+                                    % (self.url, m.op))
+            if m.id == id_:
+                return m
+            if m.id > id_:
+                raise ProtocolError("%s: an answer to request %d, which "
+                                    "was never sent" % (self.url, m.id))
+
+    def _call(self, build, pending_push=False):
+        """Sends the request build(ws, id) encodes and returns its REPLY.
+        A broken connection is made again (resuming this worker) and the
+        request sent again, up to `retries` times."""
+        attempt = 0
+        while True:
+            try:
+                if self._ws is None:
+                    resumed = self._connect()
+                    self.reconnects += 1
+                    if pending_push and not resumed:
+                        raise ResumeError(self.url, "reconnected as a new "
+                                          "worker while a push was "
+                                          "unanswered: it may or may not "
+                                          "have been applied")
+                ws = self._ws
+                self._id += 1
+                n = build(ws, self._id)
+                ws.send_out(n)
+                m = self._answer(ws, self._id)
+            except (Closed, ConnectError) as e:
+                if isinstance(e, ResumeError):
+                    raise
+                if self._ws is not None:
+                    self._ws.close(abort=True)
+                    self._ws = None
+                attempt += 1
+                if attempt > self._retries:
+                    if isinstance(e, ConnectError):
+                        raise
+                    raise ConnectError(self.url, str(e)) from None
+                time.sleep(self._backoff * (1 << min(attempt - 1, 6)))
+                continue
+            except socket.timeout:
+                # The answer may still come: this connection is spent.
+                if self._ws is not None:
+                    self._ws.close(abort=True)
+                    self._ws = None
+                raise TimeoutError("%s: no answer within %g s"
+                                   % (self.url, self._timeout)) from None
+            except ProtocolError:
+                if self._ws is not None:
+                    self._ws.close(abort=True)
+                    self._ws = None
+                raise
+            self.version = m.version
+            if m.op == W.ERROR:
+                raise server_error(m.status, m.text, m.version)
+            return m
+
+    # -- the worker API -----------------------------------------------------
+
+    @property
+    def model(self) -> List[Tuple[str, Tuple[int, ...]]]:
+        """The model's tensors as (name, shape), in model order, as of the
+        last hello, init or whole pull (empty while the server has none)."""
+        return list(self._model)
+
+    @staticmethod
+    def _tensors(tensors):
+        if not isinstance(tensors, Mapping):
+            raise TypeError("tensors are a mapping of name to array, not %s"
+                            % type(tensors).__name__)
+        out = []
+        for name, value in tensors.items():
+            nb = W.encode_name(name)
+            code, a = W.as_wire_array(name, value)
+            out.append((nb, code, a))
+        return out
+
+    def init(self, tensors: Mapping[str, np.ndarray]) -> int:
+        """Creates the model from ``tensors`` (in their order) unless the
+        server has one already: first writer wins, and a worker that comes
+        second gets the existing model (same names and shapes, or
+        :class:`MismatchError`).  Returns the model version."""
+        recs = self._tensors(tensors)
+        m = self._call(lambda ws, i: W.encode(ws, W.INIT, i, tensors=recs))
+        self._model = [(r[0], tuple(r[2])) for r in m.records]
+        return m.version
+
+    def pull(self, names: Optional[Sequence[str]] = None, *,
+             copy: bool = False) -> Tuple[int, Dict[str, np.ndarray]]:
+        """Pulls the named tensors, or the whole model, and returns
+        ``(version, {name: float32 array})`` in model order.  The arrays are
+        read-only views valid until the next call on this client, or
+        copies with ``copy=True``."""
+        if isinstance(names, str):
+            names = [names]
+        nbs = [W.encode_name(n) for n in names] if names else []
+        m = self._call(lambda ws, i: W.encode(ws, W.PULL, i, names=nbs))
+        out = {}
+        for name, code, shape, data in m.records:
+            if code != W.F32:
+                raise ProtocolError("%s: pull answered tensor %r in dtype %d"
+                                    % (self.url, name, code))
+            if copy:
+                data = data.copy()
+            else:
+                data.flags.writeable = False
+            out[name] = data
+        if not names:
+            self._model = [(r[0], tuple(r[2])) for r in m.records]
+        return m.version, out
+
+    def push(self, update: Mapping[str, np.ndarray]) -> int:
+        """Pushes an update of some or all tensors (float32; float16 is sent
+        as F16; other floating types are converted to float32; anything else
+        is a TypeError before a byte is sent).  The server applies it whole
+        under its update rule, or refuses it whole (:class:`ShapeError`,
+        :class:`UnknownTensorError`, :class:`NonFiniteError`...) and leaves
+        the model untouched.  Returns the model version after it."""
+        recs = self._tensors(update)
+        self._seq += 1
+        seq = self._seq
+        base = self.version
+        m = self._call(lambda ws, i: W.encode(ws, W.PUSH, i, version=base,
+                                              arg=seq, tensors=recs),
+                       pending_push=True)
+        return m.version
+
+    # -- Elephas's names ----------------------------------------------------
+
+    def get_parameters(self) -> List[np.ndarray]:
+        """The whole model as a list of float32 arrays in model order (as
+        Keras's ``get_weights()``), copies the caller owns.  Elephas's
+        ``get_parameters``."""
+        _, t = self.pull(copy=True)
+        return list(t.values())
+
+    def update_parameters(self, delta: Sequence[np.ndarray]) -> int:
+        """Pushes Elephas's delta (old weights minus new, one array per
+        tensor in model order) for a server run with ``--rule elephas``,
+        which applies ``w -= delta``.  Returns the model version."""
+        if not self._model:
+            self.pull()
+        if len(delta) != len(self._model):
+            raise ValueError("update_parameters: %d arrays for a model of %d "
+                             "tensors" % (len(delta), len(self._model)))
+        return self.push({name: d for (name, _), d in zip(self._model, delta)})
+
+    # -- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Closes the connection (the worker leaves the server's barrier)."""
+        if self._ws is not None:
+            self._ws.close()
+            self._ws = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<psctl.Client %s worker %d version %d>" % (
+            self.url, self.worker_id, self.version)
