@@ -997,10 +997,12 @@ ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 			l->rule.nesterov = json_is_true(v);
 			continue;
 		} else {
-			json_decref(o);
-			return ckpt_fail(l, PS_CKPT_E_INVALID,
+			/* key belongs to o: quote it before o goes. */
+			ckpt_fail(l, PS_CKPT_E_INVALID,
 			    "psctl.rule_params: unknown parameter %s",
 			    ckpt_quote(key, q, sizeof q));
+			json_decref(o);
+			return -1;
 		}
 		if (!json_is_number(v))
 			goto bad;

@@ -1216,6 +1216,18 @@ test_refusals(void)
 	    "a file with a negative lr is refused, not served (%s)",
 	    refusal(p));
 
+	/*
+	 * Issue 11 item 12: the unknown key was quoted after the object that
+	 * owns it was freed (a heap use-after-free under the sanitizers).
+	 */
+	write_st(p, "{\"__metadata__\":{\"psctl.rule\":\"sgd\","
+	    "\"psctl.rule_params\":\"{\\\"lr\\\":0.1,"
+	    "\\\"learning_rate_decay\\\":0.5}\"},\"w\":{\"dtype\":\"F32\","
+	    "\"shape\":[6],\"data_offsets\":[0,24]}}", data, 24);
+	is_str(refusal(p), "psctl.rule_params: unknown parameter "
+	    "\"learning_rate_decay\"",
+	    "an unknown rule parameter is refused and named");
+
 	write_st(p, "{\"__metadata__\":{\"psctl.tensors\":\"[{\\\"name\\\":"
 	    "\\\"v\\\"}]\"},\"w\":{\"dtype\":\"F32\",\"shape\":[6],"
 	    "\"data_offsets\":[0,24]}}", data, 24);

@@ -27,7 +27,7 @@ if [ -n "$PYTHON3" ] && "$PYTHON3" -c 'import numpy' 2>/dev/null; then
 	has_numpy=1
 fi
 
-echo "1..26"
+echo "1..27"
 
 # A psctl file, written by Python from the man page.
 "$PSCTL" inspect "$data/psctl.safetensors" >"$tmp/out" 2>"$tmp/err"
@@ -131,6 +131,15 @@ refused 65 "$tmp/cut.safetensors" \
     "a truncated file: exit 65, one line" 'runs past the end of the file'
 printf '{"a": 1' >"$tmp/junk.safetensors"
 refused 65 "$tmp/junk.safetensors" "a file of junk: exit 65, one line"
+# Issue 11 item 12: an unknown key in psctl.rule_params was quoted after
+# it was freed (an abort under the sanitizers).
+hdr='{"__metadata__":{"psctl.rule":"sgd","psctl.rule_params":"{\"lr\":0.1,\"learning_rate_decay\":0.5}"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+while [ $((${#hdr} % 8)) -ne 0 ]; do hdr="$hdr "; done
+{ printf "\\$(printf %03o ${#hdr})\\000\\000\\000\\000\\000\\000\\000"
+  printf '%s' "$hdr"; printf '\000\000\000\000'; } >"$tmp/param.safetensors"
+refused 65 "$tmp/param.safetensors" \
+    "an unknown rule parameter: exit 65, one line" \
+    'psctl.rule_params: unknown parameter "learning_rate_decay"$'
 refused 66 "$tmp/missing.safetensors" \
     "a missing file: exit 66, one line" 'No such file or directory'
 refused 66 "$tmp" "a directory: exit 66, one line" 'not a regular file'
