@@ -42,7 +42,8 @@ imported only when a worker is made, so a test without them still runs.
 Temporary directories.  tmpdir() makes one under $TMPDIR (or /tmp); all
 are removed at exit, unless a test failed or the script did not reach
 done(): then they stay and a diag line names them, with the servers' logs
-in them.
+in them.  cleanup() kills the servers and removes the directories at once
+(for scripts that are not tests, as in tests/bench).
 
 Servers.  Server(*args, env=None, tls=False, wait=True) runs `$PSCTL serve
 --listen 127.0.0.1:0 ARGS`, stdout and stderr to a log file in its own
@@ -50,7 +51,8 @@ tmpdir, NOTIFY_SOCKET removed from its environment unless env sets it,
 and waits (15 s at most, else bail) for the "listening on 127.0.0.1:PORT"
 line.  Then .port, .url ("ws[s]://127.0.0.1:PORT/"), .http
 ("http[s]://127.0.0.1:PORT"), .proc (the Popen), .dir and .logpath are
-set.  wait=False returns at once; call wait_listening() later.
+set.  wait=False returns at once; call wait_listening() later (a test
+that gives --log-file points .logpath at that file first).
 log() is the log so far; wait_log(regex, timeout) waits for a line and
 returns the match (None when it does not come or the server exited);
 signal(sig) signals it; wait(timeout) returns its exit status (None if it
@@ -225,12 +227,23 @@ def tmpdir(prefix="t"):
     return d
 
 
+def cleanup():
+    """Kills the servers and removes the temporary directories now: what
+    the end of a passing test does, for scripts that are not tests."""
+    global _finished
+    for s in list(_servers):
+        s.kill()
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
+    del _dirs[:]
+    _finished = True
+
+
 def _at_exit():
     for s in list(_servers):
         s.kill()
     if _finished:
-        for d in _dirs:
-            shutil.rmtree(d, ignore_errors=True)
+        cleanup()
     elif _dirs:
         diag("left for inspection: " + " ".join(_dirs))
 

@@ -9,13 +9,15 @@ newest one.
 
 import os
 import random
+import signal
 import subprocess
 import threading
 import time
 
-import numpy as np
+import pstest as T
 
-import ctltest as T
+T.require("numpy", "websocket")
+import numpy as np  # noqa: E402
 
 ROUNDS = 8
 T.plan(2 * ROUNDS + 1)
@@ -41,8 +43,8 @@ for r in range(ROUNDS):
     args = ["--checkpoint-dir", ck]
     if load:
         args += ["--load", load[-1]]
-    srv = T.Server(args)
-    w = T.Worker(srv.url)
+    srv = T.Server(*args)
+    w = srv.worker()
     if not load:
         w.init({"w": rng.standard_normal(n).astype("f4")})
     stop = threading.Event()
@@ -77,8 +79,8 @@ for r in range(ROUNDS):
 
 left = [f for f in os.listdir(ck) if f.startswith(".")]
 T.diag("temporary files after the last kill: %d" % len(left))
-srv = T.Server(["--checkpoint-dir", ck] + (["--load", load[-1]]
-                                           if load else []))
+srv = T.Server("--checkpoint-dir", ck, *(["--load", load[-1]]
+                                         if load else []))
 # The new server writes its own initial checkpoint: let it finish first.
 for _ in range(200):
     c = T.status_json(srv.url)["checkpoint"]
@@ -87,6 +89,6 @@ for _ in range(200):
     time.sleep(0.05)
 left = [f for f in os.listdir(ck) if f.startswith(".")]
 T.is_eq(left, [], "a new server sweeps them and starts from the newest")
-srv.signal(T.signal.SIGTERM)
+srv.signal(signal.SIGTERM)
 srv.wait()
 T.done()

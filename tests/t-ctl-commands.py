@@ -5,13 +5,15 @@ psctl), reset returning exactly the checkpointed values, --keep, /metrics
 parsed by the Prometheus client library, /livez and /readyz, exit codes.
 """
 
-import json
 import os
 import re
 
-import numpy as np
+import pstest as T
 
-import ctltest as T
+T.require("numpy", "websocket")
+import numpy as np  # noqa: E402
+import psproto as P  # noqa: E402
+import websocket  # noqa: E402
 
 T.plan(55)
 rng = np.random.default_rng(7)
@@ -23,7 +25,7 @@ T.ok(rc == 69 and "cannot reach" in err,
      "status against a closed port exits 69 and says it cannot reach it")
 T.diag(err.strip())
 
-srv = T.Server(["--checkpoint-dir", ck, "--keep", "2", "--rule", "add"])
+srv = T.Server("--checkpoint-dir", ck, "--keep", "2", "--rule", "add")
 st = T.status_json(srv.url)
 T.is_eq(st["state"], "empty", "a server without a model reports state empty")
 rc, out, err = T.psctl("checkpoint", url=srv.url)
@@ -35,12 +37,12 @@ T.is_eq(code, 503, "/readyz answers 503 before there is a model")
 # A push before any model is refused, and counted as refused.
 model = {"dense/kernel": rng.standard_normal((64, 32)).astype("f4"),
          "dense/bias": rng.standard_normal(32).astype("f4")}
-w = T.Worker(srv.url, name="w-one")
+w = srv.worker("w-one")
 try:
     w.push(model)
     T.ok(False, "a push before init is refused with no_model")
-except T.P.ProtoError as e:
-    T.ok(e.code == T.P.E_NO_MODEL, "a push before init is refused with no_model")
+except P.ProtoError as e:
+    T.ok(e.code == P.E_NO_MODEL, "a push before init is refused with no_model")
 st = T.status_json(srv.url)
 T.ok(st["rejected_total"] == 1 and st["rejected"].get("no_model") == 1,
      "and counted in rejected_total and rejected.no_model")
@@ -85,7 +87,7 @@ T.ok(norms_ok, "each tensor's l2_norm matches numpy's")
 wk = [x for x in st["workers"] if x["name"] == "w-one"]
 T.ok(len(wk) == 1 and wk[0]["pushes"] == 5 and wk[0]["clock"] == 5 and
      wk[0]["address"].startswith("127.0.0.1:") and
-     wk[0]["last_seen_s"] >= 0 and wk[0]["id"] == w.worker_id,
+     wk[0]["last_seen_s"] >= 0 and wk[0]["id"] == w.id,
      "the worker is listed with id, name, address, pushes, clock, last seen")
 T.is_eq((st["pushes_total"], st["pulls_total"], st["rejected_total"]),
         (5, 1, 1), "pushes_total 5, pulls_total 1, rejected_total 1")
@@ -99,8 +101,8 @@ T.ok(rc == 0 and "model version 5" in out and "dense/kernel" in out and
 try:
     w.push({"dense/bias": np.full(3, 1, "f4")})
     T.ok(False, "a push of the wrong shape is refused")
-except T.P.ProtoError as e:
-    T.ok(e.code == T.P.E_SHAPE, "a push of the wrong shape is refused")
+except P.ProtoError as e:
+    T.ok(e.code == P.E_SHAPE, "a push of the wrong shape is refused")
 st = T.status_json(srv.url)
 T.ok(st["rejected_total"] == 2 and st["rejected"].get("shape") == 1,
      "and counted in rejected_total and rejected.shape")
@@ -123,52 +125,45 @@ T.ok(rc == 0 and out.strip() == os.path.join(ck,
 rc, out, err = T.psctl("checkpoint", "../escape", url=srv.url)
 T.ok(rc == 64 and not os.path.exists(os.path.join(d, "escape.safetensors")),
      "a name with .. is refused before connecting (64)")
-ws = T.P.connect(srv.url, protocol=T.P.CONTROL_PROTOCOL)
-ws.send(json.dumps({"id": 3, "cmd": "checkpoint", "name": "a/../../x"}))
-r = json.loads(ws.recv())
+c = srv.control()
+c.send({"id": 3, "cmd": "checkpoint", "name": "a/../../x"})
+r = c.recv()
 T.ok(r["id"] == 3 and not r["ok"] and r["error"]["code"] == "bad_request",
      "the server refuses a name with / itself (bad_request)")
-ws.send(json.dumps({"id": 4, "cmd": "checkpoint", "name": "initial"}))
-r = json.loads(ws.recv())
+r = c.request("checkpoint", name="initial")
 T.ok(not r["ok"] and r["error"]["code"] == "bad_request",
      "the name initial is reserved")
-ws.close()
+c.close()
 
 # subscribe: snapshots every interval until unsubscribe.
-ws = T.P.connect(srv.url, protocol=T.P.CONTROL_PROTOCOL)
-ws.send(json.dumps({"id": 7, "cmd": "subscribe", "interval": 0.2}))
-msgs = [json.loads(ws.recv()) for _ in range(4)]
+c = srv.control()
+c.send({"id": 7, "cmd": "subscribe", "interval": 0.2})
+msgs = [c.recv() for _ in range(4)]
 T.ok(msgs[0].get("id") == 7 and msgs[0].get("ok") is True,
      "subscribe is answered ok")
 events = [m for m in msgs[1:] if m.get("event") == "snapshot"]
 T.ok(len(events) == 3 and [e["seq"] for e in events] == [1, 2, 3] and
      all(e["snapshot"]["model_version"] == 5 for e in events),
      "then snapshot events come with seq 1, 2, 3 and the STATUS object")
-ws.send(json.dumps({"id": 8, "cmd": "unsubscribe"}))
-while True:
-    m = json.loads(ws.recv())
-    if m.get("id") == 8:
-        break
-ws.settimeout(0.6)
+c.request("unsubscribe")
+# Quiet means the wait times out with the connection still open: a
+# message, a close or a dropped connection is not quiet.
 try:
-    ws.recv()
-    quiet = False
-except Exception:
-    quiet = True
-T.ok(quiet, "after unsubscribe no more snapshots come")
-ws.settimeout(10)
-ws.send("{\"cmd\": \"status\"}")
-r = json.loads(ws.recv())
+    m = c.recv(timeout=0.6)
+except websocket.WebSocketTimeoutException:
+    m = None
+except (T.Closed, websocket.WebSocketConnectionClosedException) as e:
+    m = e
+if not T.ok(m is None, "after unsubscribe no more snapshots come"):
+    T.diag("got %r" % m)
+c.send("{\"cmd\": \"status\"}")
+r = c.recv()
 T.ok(r["id"] is None and r["error"]["code"] == "bad_request",
      "a request without an id is answered with id null")
-ws.send_binary(b"\x00\x01")
-try:
-    ws.recv()
-except Exception:
-    pass
-T.ok(ws.status == 1003 or not ws.connected,
-     "a binary message ends a control connection (1003)")
-ws.close()
+c.send_raw(b"\x00\x01")
+code, why = c.wait_close()
+T.is_eq(code, 1003, "a binary message ends a control connection (1003)")
+c.close()
 
 # More training, then reset: exactly the checkpointed values come back.
 for i in range(3):
@@ -247,6 +242,6 @@ T.is_eq(srv.wait(), 0, "the server exits 0")
 meta, saved = T.read_safetensors(out.strip())
 T.ok(all(np.array_equal(saved[k], final[k]) for k in final),
      "the final checkpoint holds the model as it was at stop")
-T.ok(re.search(r"stopping after a final checkpoint", srv.text()) is not None,
+T.ok(re.search(r"stopping after a final checkpoint", srv.log()) is not None,
      "the log says why it stopped")
 T.done()

@@ -6,13 +6,14 @@ changes; SIGINT without a checkpoint directory exits 0 too.
 """
 
 import os
-import re
+import signal
 import socket
 import time
 
-import numpy as np
+import pstest as T
 
-import ctltest as T
+T.require("numpy", "websocket")
+import numpy as np  # noqa: E402
 
 T.plan(14)
 d = T.tmpdir()
@@ -23,20 +24,18 @@ ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 ns.bind(sockpath)
 ns.settimeout(10)
 
-srv = T.Server(["--checkpoint-dir", ck, "--checkpoint-on-exit",
-                "--log-file", logfile], env={"NOTIFY_SOCKET": sockpath},
+srv = T.Server("--checkpoint-dir", ck, "--checkpoint-on-exit",
+               "--log-file", logfile, env={"NOTIFY_SOCKET": sockpath},
                wait=False)
 first = ns.recv(4096).decode()
 T.ok(first.split("\n")[0] == "READY=1",
      "the notify socket hears READY=1 once it listens (%r)" % first)
-with open(logfile) as f:
-    m = re.search(r"listening on [^ ]*:(\d+)", f.read())
-T.ok(m is not None, "the log goes to --log-file")
-srv.port = int(m.group(1))
-srv.url = "ws://127.0.0.1:%d/" % srv.port
+srv.logpath = logfile
+T.ok(srv.wait_log(T.LISTENING, 0) is not None, "the log goes to --log-file")
+srv.wait_listening()
 
 rng = np.random.default_rng(3)
-w = T.Worker(srv.url)
+w = srv.worker()
 w.init({"w": rng.standard_normal(1000).astype("f4")})
 for i in range(4):
     w.push({"w": rng.standard_normal(1000).astype("f4")})
@@ -44,8 +43,8 @@ version, model = w.pull()
 
 # SIGHUP: the log file is reopened (rotation moved the old one away).
 os.rename(logfile, logfile + ".1")
-srv.signal(T.signal.SIGHUP)
-T.P.connect(srv.url).close()     # something to log after the reopen
+srv.signal(signal.SIGHUP)
+srv.worker(hello=False).close()     # something to log after the reopen
 for _ in range(100):
     if os.path.exists(logfile):
         break
@@ -53,7 +52,7 @@ for _ in range(100):
 T.ok(os.path.exists(logfile), "SIGHUP reopens --log-file at its path")
 T.ok(srv.proc.poll() is None, "SIGHUP does not stop the server")
 
-srv.signal(T.signal.SIGTERM)
+srv.signal(signal.SIGTERM)
 stopping = ns.recv(4096).decode()
 T.ok(stopping.split("\n")[0] == "STOPPING=1",
      "SIGTERM: the notify socket hears STOPPING=1 (%r)" % stopping)
@@ -74,8 +73,8 @@ T.ok("checkpoint" in text and "stopped" in text,
 
 # --checkpoint-every: a checkpoint each period while the model changes.
 ck3 = os.path.join(d, "periodic")
-srv3 = T.Server(["--checkpoint-dir", ck3, "--checkpoint-every", "1"])
-w3 = T.Worker(srv3.url)
+srv3 = T.Server("--checkpoint-dir", ck3, "--checkpoint-every", "1")
+w3 = srv3.worker()
 w3.init({"p": np.zeros(8, "f4")})
 w3.push({"p": np.ones(8, "f4")})
 want = os.path.join(ck3, "ckpt-000001.safetensors")
@@ -90,13 +89,13 @@ time.sleep(2.5)
 T.is_eq(sorted(f for f in os.listdir(ck3) if f.startswith("ckpt-")),
         ["ckpt-000001.safetensors"],
         "and nothing more while the model does not change")
-srv3.signal(T.signal.SIGTERM)
+srv3.signal(signal.SIGTERM)
 srv3.wait()
 
-srv2 = T.Server([])
-w2 = T.Worker(srv2.url)
+srv2 = T.Server()
+w2 = srv2.worker()
 w2.init({"a": np.zeros(4, "f4")})
-srv2.signal(T.signal.SIGINT)
+srv2.signal(signal.SIGINT)
 T.is_eq(srv2.wait(), 0, "SIGINT with workers connected exits 0")
 rc, out, err = T.psctl("stop", "--checkpoint", url=srv2.url)
 T.is_eq(rc, 69, "once it is gone, stop exits 69")

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import struct
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.environ.get("PS_SRCDIR", "."), "tests"))
-import ctltest as T  # noqa: E402
+import pstest as T  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--mb", type=int, default=400)
@@ -64,7 +65,7 @@ with open(model, "wb") as f:
     src.tofile(f)
     np.zeros(16, "f4").tofile(f)
 del src
-srv = T.Server(["--checkpoint-dir", d, "--load", model, "-v"])
+srv = T.Server("--checkpoint-dir", d, "--load", model, "-v")
 
 
 def wait_idle():
@@ -82,7 +83,7 @@ stop = threading.Event()
 
 
 def puller():
-    p = T.Worker(srv.url, name="puller")
+    p = srv.worker("puller")
     while not stop.is_set():
         t = time.perf_counter()
         p.pull(["small"])
@@ -116,8 +117,8 @@ time.sleep(1.0)
 stop.set()
 th.join()
 
-snap = [l for l in srv.text().splitlines() if "snapshot of version" in l]
-srv.signal(T.signal.SIGTERM)
+snap = [l for l in srv.log().splitlines() if "snapshot of version" in l]
+srv.signal(signal.SIGTERM)
 srv.wait()
 
 outside = [e - s for s, e in lat
@@ -141,4 +142,4 @@ for l in snap:
     print("server: " + l.split(": ", 1)[-1])
 if a.dir is None:
     shutil.rmtree(d, ignore_errors=True)
-T.done()        # removes the server's log directory
+T.cleanup()     # removes the server's log directory
