@@ -15,45 +15,23 @@
   says: ordering, versions, duplicate pushes, refusals, close 1003, resume.
 """
 
+import importlib.util
 import os
 import re
 import struct
 import sys
 
-import numpy as np
+import pstest as T
 
-DATA = os.environ.get("PS_TEST_DATA") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "data")
-SRCDIR = os.environ.get("PS_SRCDIR") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, os.path.join(SRCDIR, "tests"))
-sys.path.insert(0, DATA)
-
+T.require("numpy")
+import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
+
+sys.path.insert(0, T.DATA)
 from mkproto import MESSAGES  # noqa: E402
 
-_n = 0
-_failed = 0
-
-
-def ok(cond, desc):
-    global _n, _failed
-    _n += 1
-    if not cond:
-        _failed += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", _n, desc))
-    return cond
-
-
-def skip(why):
-    global _n
-    _n += 1
-    print("ok %d # SKIP %s" % (_n, why))
-
-
-def diag(msg):
-    for line in str(msg).splitlines():
-        print("# " + line)
+ok, diag = T.ok, T.diag
+DATA, SRCDIR = T.DATA, T.SRCDIR
 
 
 def read(name):
@@ -249,50 +227,12 @@ LIVE_TESTS = 9
 
 def live_server():
     """What psctl-protocol(7) promises, against a real psctl serve."""
-    psctl = os.environ.get("PSCTL")
-    try:
-        import websocket
-    except ImportError:
-        websocket = None
-    if not psctl or not os.access(psctl, os.X_OK) or websocket is None:
-        for i in range(LIVE_TESTS):
-            skip("no $PSCTL or python3-websocket")
+    if importlib.util.find_spec("websocket") is None:
+        T.skip(LIVE_TESTS, "no python3-websocket")
         return
-    import subprocess
-    import tempfile
-    import time
-    with tempfile.TemporaryDirectory() as tmp:
-        log = os.path.join(tmp, "serve.log")
-        with open(log, "wb") as errf:
-            srv = subprocess.Popen([psctl, "serve", "--listen", "127.0.0.1:0",
-                                    "--rule", "sgd", "--lr", "0.5"],
-                                   stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=errf)
-        try:
-            port = None
-            for _ in range(200):
-                with open(log, encoding="utf-8", errors="replace") as f:
-                    mo = re.search(r"listening on 127\.0\.0\.1:(\d+)",
-                                   f.read())
-                if mo or srv.poll() is not None:
-                    break
-                time.sleep(0.05)
-            if mo:
-                port = int(mo.group(1))
-            if port is None:
-                for i in range(LIVE_TESTS):
-                    skip("psctl serve did not start")
-                with open(log, errors="replace") as f:
-                    diag(f.read())
-                return
-            live_checks("ws://127.0.0.1:%d/" % port)
-        finally:
-            srv.terminate()
-            try:
-                srv.wait(10)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-                srv.wait()
+    srv = T.Server("--rule", "sgd", "--lr", "0.5")
+    live_checks(srv.url)
+    srv.stop()
 
 
 def live_checks(url):
@@ -356,9 +296,7 @@ def main():
     refusals()
     man_examples()
     live_server()
-    print("1..%d" % _n)
-    return 1 if _failed else 0
+    T.done()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+main()
