@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 
-import ctltest as T
+import pstest as T
 import numpy as np
 
 import psctl
@@ -28,7 +28,7 @@ def status(srv, token=None):
 
 
 # -- round trips over ws:// --------------------------------------------------
-srv = T.Server(["--rule", "add"])
+srv = T.Server("--rule", "add")
 c = psctl.Client(srv.url, name="py-a")
 T.ok(c.worker_id >= 1 and c.version == 0 and c.model == [] and
      "rule add" in c.server, "hello: a worker id, version 0, no model, the "
@@ -86,7 +86,7 @@ with psctl.Client(srv.url) as c3:
 T.ok(c3._ws is None, "the client is a context manager and closes")
 
 # A large model: several frames' worth, odd sizes, scalars.
-srv_big = T.Server(["--rule", "add"])
+srv_big = T.Server("--rule", "add")
 with psctl.Client(srv_big.url) as cb:
     scalar = np.float32(2.5)
     cb.init({"big": big, "s": np.array(scalar), "e": np.zeros((0, 3))})
@@ -100,7 +100,7 @@ with psctl.Client(srv_big.url) as cb:
 srv_big.kill()
 
 # Elephas's meaning: delta = old - new, server --rule elephas: w -= delta.
-srv_el = T.Server(["--rule", "elephas"])
+srv_el = T.Server("--rule", "elephas")
 with psctl.Client(srv_el.url) as ce:
     ce.init({"w": np.array([1.0, 2.0], np.float32),
              "b": np.array([0.5], np.float32)})
@@ -118,7 +118,7 @@ with psctl.Client(srv_el.url) as ce:
 srv_el.kill()
 
 # -- error paths ---------------------------------------------------------------
-empty = T.Server(["--rule", "add"])
+empty = T.Server("--rule", "add")
 ce = psctl.Client(empty.url)
 for what, call, exc in [
         ("pull before init", lambda: ce.pull(), psctl.NoModelError),
@@ -245,10 +245,10 @@ with open(os.path.join(d, "worker.token"), "w") as f:
     f.write("w-secret-1\n")
 with open(os.path.join(d, "op.token"), "w") as f:
     f.write("op-secret-2\n")
-tls = T.Server(["--rule", "add", "--tls-cert", os.path.join(d, "server.pem"),
-                "--tls-key", os.path.join(d, "server.key"),
-                "--token-file", os.path.join(d, "worker.token"),
-                "--operator-token-file", os.path.join(d, "op.token")],
+tls = T.Server("--rule", "add", "--tls-cert", os.path.join(d, "server.pem"),
+               "--tls-key", os.path.join(d, "server.key"),
+               "--token-file", os.path.join(d, "worker.token"),
+               "--operator-token-file", os.path.join(d, "op.token"),
                tls=True)
 ct = psctl.Client(tls.url, token="w-secret-1", ca_file=ca, name="tls")
 big = np.random.default_rng(2).standard_normal((1000, 301)).astype(np.float32)
@@ -337,7 +337,7 @@ class Proxy:
                 return
 
 
-once = T.Server(["--rule", "add"])
+once = T.Server("--rule", "add")
 px = Proxy(once.port)
 purl = "ws://127.0.0.1:%d/" % px.port
 w0 = np.zeros(4, np.float32)
@@ -373,7 +373,7 @@ T.ok(len(mine) == 1 and mine[0]["pushes"] == 3,
 # A server that no longer knows the worker: the pending push is not resent.
 obs2.close()
 once.kill()
-once2 = T.Server(["--rule", "add"])
+once2 = T.Server("--rule", "add")
 px.port_to = once2.port
 with psctl.Client(once2.url) as seed:
     seed.init({"w": w0})
