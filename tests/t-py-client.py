@@ -4,7 +4,6 @@ a token and TLS, every error path, and exactly-once pushes across a
 connection cut in the middle of a push (by a TCP proxy the test controls).
 """
 
-import json
 import os
 import shutil
 import socket
@@ -12,19 +11,18 @@ import subprocess
 import threading
 
 import pstest as T
-import numpy as np
 
-import psctl
-from psctl import _wire as W
+T.require("numpy")
+import numpy as np  # noqa: E402
+
+import psctl  # noqa: E402
 
 T.plan(59)
+T.watchdog(240)
 
 
 def status(srv, token=None):
-    rc, out, err = T.psctl("status", "--json", url=srv.url, token=token)
-    if rc != 0:
-        raise RuntimeError("psctl status: " + err)
-    return json.loads(out)
+    return T.status_json(srv.url, token)
 
 
 # -- round trips over ws:// --------------------------------------------------
@@ -241,14 +239,11 @@ ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
      "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
      "-out", "server.pem")
 ca = os.path.join(d, "ca.pem")
-with open(os.path.join(d, "worker.token"), "w") as f:
-    f.write("w-secret-1\n")
-with open(os.path.join(d, "op.token"), "w") as f:
-    f.write("op-secret-2\n")
 tls = T.Server("--rule", "add", "--tls-cert", os.path.join(d, "server.pem"),
                "--tls-key", os.path.join(d, "server.key"),
-               "--token-file", os.path.join(d, "worker.token"),
-               "--operator-token-file", os.path.join(d, "op.token"),
+               "--token-file", T.write_token(d, "worker.token", "w-secret-1"),
+               "--operator-token-file", T.write_token(d, "op.token",
+                                                      "op-secret-2"),
                tls=True)
 ct = psctl.Client(tls.url, token="w-secret-1", ca_file=ca, name="tls")
 big = np.random.default_rng(2).standard_normal((1000, 301)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""psctl: Python workers for the psctl parameter server.
+"""psctl: Python workers and operators for the psctl parameter server.
 
 Pure Python and numpy.  It speaks psctl-protocol(7) over its own RFC 6455
 framing (numpy masking, payloads read straight into reusable buffers), so a
@@ -12,10 +12,12 @@ worker moves a model at a good fraction of the C client's speed::
         c.push({"w": grad})
 
 :class:`Client` is the worker (pull, push, Elephas's ``get_parameters`` /
-``update_parameters``).
+``update_parameters``), :class:`Control` the operator (status, subscribe,
+checkpoint, reset, stop).
 """
 
 from .client import Client, default_token, default_url
+from .control import Control
 from .errors import (AuthError, BusyError, ConnectError, ControlError,
                      DtypeError, DuplicateError, InternalError,
                      MalformedError, MismatchError, NoModelError,
@@ -27,7 +29,7 @@ from .errors import (AuthError, BusyError, ConnectError, ControlError,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "default_url", "default_token", "PsctlError",
+    "Client", "Control", "default_url", "default_token", "PsctlError",
     "ConnectError", "AuthError", "ResumeError", "ProtocolError",
     "TimeoutError", "ServerError", "MalformedError", "UnknownOpError",
     "TooLargeError", "NoModelError", "MismatchError", "UnknownTensorError",
