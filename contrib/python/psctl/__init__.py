@@ -13,7 +13,8 @@ worker moves a model at a good fraction of the C client's speed::
 
 :class:`Client` is the worker (pull, push, Elephas's ``get_parameters`` /
 ``update_parameters``), :class:`Control` the operator (status, subscribe,
-checkpoint, reset, stop).
+checkpoint, reset, stop).  ``python3 -m psctl bench`` is ``psctl bench``
+in Python.
 """
 
 from .client import Client, default_token, default_url
