@@ -4,38 +4,14 @@
 # the model size, a different model is refused, and a spawned server is gone
 # afterwards.  Never a timing threshold.
 
-if [ -z "$PYTHON3" ] || [ ! -x "$PYTHON3" ]; then
-	echo "1..0 # SKIP python3 not found"
-	exit 0
-fi
+. "${PS_SRCDIR:?}/tests/tap.sh"
+[ -n "$PYTHON3" ] && [ -x "$PYTHON3" ] || skip_all "python3 not found"
+tap_on_fail() {
+	diag_file "$tmp/err"
+	diag_file "$tmp/out" out
+}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t-bench.XXXXXX") || exit 1
-spid=
-cleanup() {
-	if [ -n "$spid" ]; then
-		kill "$spid" 2>/dev/null
-		wait "$spid" 2>/dev/null
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
-
-echo "1..13"
-n=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-notok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	[ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err"
-	[ -f "$tmp/out" ] && sed 's/^/# out: /' "$tmp/out"
-}
-check() {	# check DESCRIPTION (status of the last command in $?)
-	if [ "$?" -eq 0 ]; then ok "$1"; else notok "$1"; fi
-}
+plan 13
 
 # Checks the --json object in $tmp/out: python exits 0 when all holds.
 # $1 = op, $2 = workers, $3 = params.
@@ -75,68 +51,48 @@ if op == "pushpull":
 EOF
 }
 
-# A server of our own on a free port, read back from its log.
-"$PSCTL" serve --listen 127.0.0.1:0 >"$tmp/serve.log" 2>&1 &
-spid=$!
-port=
-i=0
-while [ $i -lt 100 ]; do
-	port=$(grep -o '127\.0\.0\.1:[0-9][0-9]*' "$tmp/serve.log" 2>/dev/null |
-	    grep -v ':0$' | head -n 1 | sed 's/.*://')
-	[ -n "$port" ] && break
-	kill -0 "$spid" 2>/dev/null || break
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ -z "$port" ]; then
-	echo "Bail out! psctl serve did not report a port"
-	sed 's/^/# /' "$tmp/serve.log"
-	exit 1
-fi
-url="ws://127.0.0.1:$port"
+# A server of our own on a free port.
+serve_start serve
+spid=$pid
 
 # 1-2: push and pull on an empty server, which bench initialises first.
 "$PSCTL" bench --connect "$url" --workers 2 --params 1000 --tensors 3 \
     --seconds 1 --op pushpull --json >"$tmp/out" 2>"$tmp/err"
-check "bench --json exits 0 against an empty server"
-json_ok pushpull 2 1000 2>"$tmp/err"
-check "pushpull --json has exactly the documented keys and consistent counts"
+is $? 0 "bench --json exits 0 against an empty server"
+ok 'json_ok pushpull 2 1000 2>"$tmp/err"' \
+    "pushpull --json has exactly the documented keys and consistent counts"
 
 # 3-4: the same model again is reused; pulls only.
 "$PSCTL" bench --connect "$url" --workers 1 --params 1000 --tensors 3 \
     --seconds 0.5 --op pull --json >"$tmp/out" 2>"$tmp/err"
-check "bench reuses a server's model of the same size"
-json_ok pull 1 1000 2>"$tmp/err"
-check "pull --json reports pulls only, push latencies null"
+is $? 0 "bench reuses a server's model of the same size"
+ok 'json_ok pull 1 1000 2>"$tmp/err"' \
+    "pull --json reports pulls only, push latencies null"
 
 # 5-6: pushes only.
 "$PSCTL" bench --connect "$url" --workers 3 --params 1000 --tensors 3 \
     --seconds 0.5 --op push --json >"$tmp/out" 2>"$tmp/err"
-check "bench --op push exits 0"
-json_ok push 3 1000 2>"$tmp/err"
-check "push --json reports pushes only, pull latencies null"
+is $? 0 "bench --op push exits 0"
+ok 'json_ok push 3 1000 2>"$tmp/err"' \
+    "push --json reports pushes only, pull latencies null"
 
 # 7-8: a different model size is a clear error naming the server's model.
 "$PSCTL" bench --connect "$url" --params 999 --tensors 3 --seconds 0.5 \
     >"$tmp/out" 2>"$tmp/err"
-rc=$?
-[ "$rc" -eq 65 ]
-check "a different model exits 65 (EX_DATAERR), got $rc"
-grep -q -- '--params 1000 --tensors 3' "$tmp/err"
-check "the error says which --params and --tensors match the server"
+is $? 65 "a different model exits 65 (EX_DATAERR)"
+ok 'grep -q -- "--params 1000 --tensors 3" "$tmp/err"' \
+    "the error says which --params and --tensors match the server"
 
-kill "$spid" 2>/dev/null
-wait "$spid" 2>/dev/null
-spid=
+serve_stop "$spid"
 
 # 9-10: --spawn runs its own server and stops it afterwards.
 "$PSCTL" bench --spawn --workers 1 --params 100 --seconds 0.5 \
     >"$tmp/out" 2>"$tmp/err"
-check "bench --spawn exits 0"
+is $? 0 "bench --spawn exits 0"
 sport=$(sed -n '1s/^ws:\/\/127\.0\.0\.1:\([0-9]*\):.*/\1/p' "$tmp/out")
-[ -n "$sport" ] && grep -q '^pulls: ' "$tmp/out" &&
-    grep -q '^pushes: ' "$tmp/out" && grep -q '^errors: 0$' "$tmp/out" &&
-    "$PYTHON3" - "$sport" <<'EOF'
+# refused PORT: nothing listens on 127.0.0.1:PORT.
+refused() {
+	"$PYTHON3" - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
 try:
@@ -145,19 +101,17 @@ except ConnectionRefusedError:
     sys.exit(0)
 sys.exit(1)
 EOF
-check "the spawned server's port refuses connections after the run"
+}
+ok '[ -n "$sport" ] && grep -q "^pulls: " "$tmp/out" &&
+    grep -q "^pushes: " "$tmp/out" && grep -q "^errors: 0$" "$tmp/out" &&
+    refused "$sport"' "the spawned server's port refuses connections after the run"
 
 # 11-13: usage errors and an unreachable server.
 "$PSCTL" bench --spawn --connect "$url" >"$tmp/out" 2>"$tmp/err"
-rc=$?
-[ "$rc" -eq 64 ]
-check "--spawn with --connect exits 64 (EX_USAGE), got $rc"
+is $? 64 "--spawn with --connect exits 64 (EX_USAGE)"
 "$PSCTL" bench --op fetch >"$tmp/out" 2>"$tmp/err"
-rc=$?
-[ "$rc" -eq 64 ]
-check "an unknown --op exits 64 (EX_USAGE), got $rc"
+is $? 64 "an unknown --op exits 64 (EX_USAGE)"
 "$PSCTL" bench --connect "$url" --seconds 0.5 >"$tmp/out" 2>"$tmp/err"
-rc=$?
-[ "$rc" -eq 69 ]
-check "a server that is not there exits 69 (EX_UNAVAILABLE), got $rc"
-rm -f "$tmp/out" "$tmp/err"
+is $? 69 "a server that is not there exits 69 (EX_UNAVAILABLE)"
+
+done_testing

@@ -1,65 +1,8 @@
 #!/bin/sh
 # psctl serve from the command line: usage errors and their exit codes, a
 # port already in use, a checkpoint to load, --demo, and signals.
-: "${PSCTL:?}" "${PYTHON3:=python3}"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/t-serve-cli.XXXXXX") || exit 1
-pids=
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-failed=0
-ok() {	# ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-
-# start NAME ARGS...: runs psctl serve on a free port, sets $port and $pid.
-start() {
-	name=$1
-	shift
-	"$PSCTL" serve --listen 127.0.0.1:0 "$@" 2>"$tmp/$name.log" &
-	pid=$!
-	pids="$pids $pid"
-	port=
-	i=0
-	while [ $i -lt 100 ]; do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-		    "$tmp/$name.log")
-		[ -n "$port" ] && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "Bail out! psctl serve $* did not start"
-	sed 's/^/# /' "$tmp/$name.log"
-	exit 1
-}
-
-# stop PID: SIGTERM, then the exit status (124 if it did not exit in 10 s).
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -9 "$1"
-		wait "$1" 2>/dev/null
-		return 124
-	fi
-	wait "$1"
-}
+: "${PSCTL:?}" "${PS_SRCDIR:?}" "${PYTHON3:=python3}"
+. "$PS_SRCDIR/tests/tap.sh"
 
 # status CMD...: the exit status of a psctl run bounded to 10 s.
 status() {
@@ -69,46 +12,41 @@ status() {
 have_py=0
 "$PYTHON3" -c 'import numpy, websocket, psproto' 2>/dev/null && have_py=1
 
-echo "1..21"
+plan 21
 
 status "$PSCTL" serve --bogus
-ok $(($? != 64)) "an unknown option exits 64"
+is $? 64 "an unknown option exits 64"
 status "$PSCTL" serve --mode bsp
-ok $(($? != 64)) "an unknown mode exits 64"
+is $? 64 "an unknown mode exits 64"
 status "$PSCTL" serve --workers 3
-ok $(($? != 64)) "--workers without --mode sync exits 64"
+is $? 64 "--workers without --mode sync exits 64"
 status "$PSCTL" serve --mode sync
-ok $(($? != 64)) "--mode sync without --workers exits 64"
+is $? 64 "--mode sync without --workers exits 64"
 status "$PSCTL" serve --lr 0.1
-ok $(($? != 64)) "--lr with the add rule exits 64"
+is $? 64 "--lr with the add rule exits 64"
 status "$PSCTL" serve --listen 127.0.0.1:70000
-ok $(($? != 64)) "a port over 65535 exits 64"
-grep -q "usage: psctl serve" "$tmp/err"
-ok $? "a usage error prints the usage"
+is $? 64 "a port over 65535 exits 64"
+ok 'grep -q "usage: psctl serve" "$tmp/err"' "a usage error prints the usage"
 status "$PSCTL" serve --load "$tmp/missing.safetensors"
-ok $(($? != 66)) "a --load file that cannot be read exits 66"
+is $? 66 "a --load file that cannot be read exits 66"
 printf 'not a checkpoint at all' >"$tmp/junk.safetensors"
 status "$PSCTL" serve --load "$tmp/junk.safetensors"
-ok $(($? != 65)) "a --load file that does not verify exits 65"
+is $? 65 "a --load file that does not verify exits 65"
 status "$PSCTL" help serve
-grep -q -- "--worker-timeout" "$tmp/out"
-ok $? "psctl help serve shows the options"
+ok 'grep -q -- "--worker-timeout" "$tmp/out"' "psctl help serve shows the options"
 
-start a
+serve_start a
 status "$PSCTL" serve --listen "127.0.0.1:$port"
-ok $(($? != 69)) "a port in use exits 69, without hanging"
-grep -q "cannot listen on 127.0.0.1:$port: Address already in use" "$tmp/err"
-ok $? "and says why"
-stop "$pid"
-ok $? "SIGTERM stops an idle server with status 0"
+is $? 69 "a port in use exits 69, without hanging"
+ok 'grep -q "cannot listen on 127.0.0.1:$port: Address already in use" "$tmp/err"' \
+    "and says why"
+serve_stop "$pid"
+is $? 0 "SIGTERM stops an idle server with status 0"
 
 if [ $have_py -eq 0 ]; then
-	for i in 1 2 3 4 5 6 7 8; do
-		echo "ok $((n + i)) # SKIP python3 with numpy, websocket, psproto"
-	done
-	exit 0
+	skip 8 "python3 with numpy, websocket, psproto"
+	done_testing
 fi
-
 # A checkpoint written by another program (safetensors, no psctl metadata).
 "$PYTHON3" - "$tmp/foreign.safetensors" <<'EOF'
 import json, struct, sys
@@ -143,57 +81,45 @@ if len(sys.argv) > 2:
     print("same" if good else "different")
 EOF
 
-start load --load "$tmp/foreign.safetensors" --rule sgd
+# version_over N: the model version, pulled into $v, is at least N.
+version_over() {
+	read -r v count params <<EOF
+$("$PYTHON3" "$tmp/pull.py" "$port")
+EOF
+	[ "$v" -ge "$1" ]
+}
+
+serve_start load --load "$tmp/foreign.safetensors" --rule sgd
 "$PYTHON3" "$tmp/pull.py" "$port" check >"$tmp/pulled" 2>&1
-grep -q same "$tmp/pulled"
-ok $? "--load serves the checkpoint's tensors, values intact"
-grep -q "loaded .*foreign.safetensors: 2 tensors, 8 parameters" "$tmp/load.log"
-ok $? "and logs what it loaded"
-stop "$pid"
+ok 'grep -q same "$tmp/pulled"' \
+    "--load serves the checkpoint's tensors, values intact"
+ok 'grep -q "loaded .*foreign.safetensors: 2 tensors, 8 parameters" "$tmp/load.log"' \
+    "and logs what it loaded"
+serve_stop "$pid"
 
 # --demo: the model version climbs with no outside worker.
-start demo --demo
+serve_start demo --demo
 "$PYTHON3" "$tmp/pull.py" "$port" >"$tmp/first"
 read -r v0 count params <"$tmp/first"
-[ "$count" = 4 ] && [ "$params" = 9352 ]
-ok $? "--demo creates a model of 4 tensors, 9352 parameters ($count, $params)"
-i=0
+ok '[ "$count" = 4 ] && [ "$params" = 9352 ]' \
+    "--demo creates a model of 4 tensors, 9352 parameters ($count, $params)"
 v=$v0
-while [ $i -lt 100 ] && [ "$v" -lt $((v0 + 10)) ]; do
-	sleep 0.1
-	read -r v count params <<EOF
-$("$PYTHON3" "$tmp/pull.py" "$port")
-EOF
-	i=$((i + 1))
-done
-[ "$v" -ge $((v0 + 10)) ]
-ok $? "--demo workers push on their own (version $v0 -> $v)"
-grep -q "demo: 3 workers pushing" "$tmp/demo.log"
-ok $? "the demo workers are logged"
-kill -INT "$pid"
-i=0
-while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-wait "$pid"
-ok $? "SIGINT stops a busy demo server with status 0"
+wait_for 'version_over $((v0 + 10))'
+ok '[ "$v" -ge $((v0 + 10)) ]' \
+    "--demo workers push on their own (version $v0 -> $v)"
+ok 'grep -q "demo: 3 workers pushing" "$tmp/demo.log"' \
+    "the demo workers are logged"
+serve_stop "$pid" INT
+is $? 0 "SIGINT stops a busy demo server with status 0"
 
-start demosync --demo --mode sync --rule adam --lr 0.001
+serve_start demosync --demo --mode sync --rule adam --lr 0.001
 "$PYTHON3" "$tmp/pull.py" "$port" >"$tmp/first"
 read -r v0 count params <"$tmp/first"
-i=0
 v=$v0
-while [ $i -lt 100 ] && [ "$v" -lt $((v0 + 5)) ]; do
-	sleep 0.1
-	read -r v count params <<EOF
-$("$PYTHON3" "$tmp/pull.py" "$port")
-EOF
-	i=$((i + 1))
-done
-[ "$v" -ge $((v0 + 5)) ]
-ok $? "--demo in sync mode completes rounds of its three workers ($v0 -> $v)"
-stop "$pid"
-ok $? "and stops with status 0"
+wait_for 'version_over $((v0 + 5))'
+ok '[ "$v" -ge $((v0 + 5)) ]' \
+    "--demo in sync mode completes rounds of its three workers ($v0 -> $v)"
+serve_stop "$pid"
+is $? 0 "and stops with status 0"
 
-exit $((failed != 0))
+done_testing
