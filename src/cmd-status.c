@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,22 +27,6 @@ const struct ps_cmd_entry ps_cmd_status_entry = {
 	.summary = "show the server's model, workers and counters",
 	.exec = cmd_status_exec
 };
-
-static double
-st_num(json_t *o, const char *key)
-{
-	json_t	*v = json_object_get(o, key);
-
-	return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static const char *
-st_str(json_t *o, const char *key, const char *dflt)
-{
-	json_t	*v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : dflt;
-}
 
 /* "1h02m", "3m05s", "12.5s". */
 static void
@@ -79,109 +64,112 @@ st_bytes(double b, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", b, units[i]);
 }
 
+/* "[784, 128]". */
 static void
-st_shape(json_t *shape, char *buf, size_t len)
+st_shape(const struct ps_ctl_tensor *t, char *buf, size_t len)
 {
-	json_t	*d;
-	size_t	 i, off = 0;
+	size_t		off = 0;
+	unsigned	i;
 
 	off += (size_t)snprintf(buf, len, "[");
-	json_array_foreach(shape, i, d) {
+	for (i = 0; i < t->ndim; i++) {
 		if (off >= len)
 			break;
-		off += (size_t)snprintf(buf + off, len - off, "%s%lld",
-		    i > 0 ? ", " : "", (long long)json_integer_value(d));
+		off += (size_t)snprintf(buf + off, len - off, "%s%" PRIu64,
+		    i > 0 ? ", " : "", t->dims[i]);
 	}
 	if (off < len)
 		snprintf(buf + off, len - off, "]");
 }
 
-static void
-st_print(json_t *st)
+/* A STATUS string, or dflt for null. */
+static const char *
+st_str(const char *s, const char *dflt)
 {
-	json_t		*a, *v, *ck, *p;
-	const char	*key;
-	char		 up[32], sz[32], shape[128], seen[32];
-	size_t		 i;
-	int		 first;
+	return s != NULL ? s : dflt;
+}
 
-	st_duration(st_num(st, "uptime_s"), up, sizeof up);
-	printf("psctl %s at %s, up %s, %s\n", st_str(st, "version", "?"),
-	    st_str(st, "listen", "?"), up, st_str(st, "state", "?"));
-	printf("mode %s", st_str(st, "mode", "?"));
-	if (json_is_integer(json_object_get(st, "sync_workers")))
-		printf(" (%lld workers a round)",
-		    (long long)st_num(st, "sync_workers"));
-	if (json_is_integer(json_object_get(st, "staleness")))
-		printf(" (staleness %lld)", (long long)st_num(st, "staleness"));
-	printf(", rule %s", st_str(st, "rule", "?"));
-	p = json_object_get(st, "rule_params");
-	first = 1;
-	json_object_foreach(p, key, v) {
-		printf("%s%s ", first ? " (" : ", ", key);
-		if (json_is_boolean(v))
-			printf("%s", json_is_true(v) ? "true" : "false");
+static void
+st_print(const struct ps_ctl_status *st)
+{
+	const struct ps_ctl_ckpt_status	*ck = &st->checkpoint;
+	const struct ps_ctl_tensor	*t;
+	const struct ps_ctl_worker	*w;
+	const struct ps_ctl_param	*p;
+	char				 up[32], sz[32], shape[128], seen[32];
+	size_t				 i;
+
+	st_duration(st->uptime_s, up, sizeof up);
+	printf("psctl %s at %s, up %s, %s\n", st_str(st->version, "?"),
+	    st_str(st->listen, "?"), up, st_str(st->state, "?"));
+	printf("mode %s", st_str(st->mode, "?"));
+	if (st->sync_workers > 0)
+		printf(" (%u workers a round)", st->sync_workers);
+	if (st->staleness >= 0)
+		printf(" (staleness %" PRId64 ")", st->staleness);
+	printf(", rule %s", st_str(st->rule, "?"));
+	for (i = 0; i < st->nrule_items; i++) {
+		p = &st->rule_items[i];
+		printf("%s%s ", i == 0 ? " (" : ", ", p->name);
+		if (p->boolean)
+			printf("%s", p->value != 0 ? "true" : "false");
 		else
-			printf("%g", json_number_value(v));
-		first = 0;
+			printf("%g", p->value);
 	}
-	printf("%s\n", first ? "" : ")");
+	printf("%s\n", st->nrule_items == 0 ? "" : ")");
 
-	st_bytes(st_num(st, "bytes"), sz, sizeof sz);
-	a = json_object_get(st, "tensors");
-	printf("model version %.0f: %.0f parameters (%s) in %zu tensors, "
-	    "L2 norm %.6g\n", st_num(st, "model_version"), st_num(st, "params"),
-	    sz, json_array_size(a), st_num(st, "model_l2"));
-	printf("workers %.0f connected; pushes %.0f (%.1f/s), pulls %.0f "
-	    "(%.1f/s), rejected %.0f, resets %.0f\n",
-	    st_num(st, "workers_connected"), st_num(st, "pushes_total"),
-	    st_num(st, "pushes_per_s"), st_num(st, "pulls_total"),
-	    st_num(st, "pulls_per_s"), st_num(st, "rejected_total"),
-	    st_num(st, "resets_total"));
-	ck = json_object_get(st, "checkpoint");
-	if (json_is_string(json_object_get(ck, "dir"))) {
-		printf("checkpoints in %s: %.0f written", st_str(ck, "dir", "?"),
-		    st_num(ck, "count"));
-		if (st_num(ck, "failed") > 0)
-			printf(", %.0f failed", st_num(ck, "failed"));
-		if (json_is_boolean(json_object_get(ck, "last_ok"))) {
-			st_duration(st_num(ck, "last_age_s"), seen, sizeof seen);
-			if (json_is_true(json_object_get(ck, "last_ok")))
+	st_bytes((double)st->bytes, sz, sizeof sz);
+	printf("model version %" PRIu64 ": %" PRIu64 " parameters (%s) in %zu "
+	    "tensors, L2 norm %.6g\n", st->model_version, st->params, sz,
+	    st->ntensors, st->model_l2);
+	printf("workers %u connected; pushes %" PRIu64 " (%.1f/s), pulls %"
+	    PRIu64 " (%.1f/s), rejected %" PRIu64 ", resets %" PRIu64 "\n",
+	    st->workers_connected, st->pushes_total, st->pushes_per_s,
+	    st->pulls_total, st->pulls_per_s, st->rejected_total,
+	    st->resets_total);
+	if (ck->dir != NULL) {
+		printf("checkpoints in %s: %" PRIu64 " written", ck->dir,
+		    ck->count);
+		if (ck->failed > 0)
+			printf(", %" PRIu64 " failed", ck->failed);
+		if (ck->have_last) {
+			st_duration(ck->last_age_s, seen, sizeof seen);
+			if (ck->last_ok)
 				printf("; last %s, %s ago",
-				    st_str(ck, "last_path", "?"), seen);
+				    st_str(ck->last_path, "?"), seen);
 			else
 				printf("; last failed %s ago: %s", seen,
-				    st_str(ck, "last_error", "?"));
+				    st_str(ck->last_error, "?"));
 		}
-		if (json_is_true(json_object_get(ck, "in_progress")))
+		if (ck->in_progress)
 			printf("; one in progress");
 		printf("\n");
 	} else
 		printf("checkpoints: no --checkpoint-dir\n");
 
-	if (json_array_size(a) > 0) {
+	if (st->ntensors > 0) {
 		printf("\n%-32s %-20s %12s %10s %9s\n", "TENSOR", "SHAPE",
 		    "L2 NORM", "VERSION", "UPDATES");
-		json_array_foreach(a, i, v) {
-			st_shape(json_object_get(v, "shape"), shape,
-			    sizeof shape);
-			printf("%-32s %-20s %12.6g %10.0f %9.0f\n",
-			    st_str(v, "name", "?"), shape, st_num(v, "l2_norm"),
-			    st_num(v, "version"), st_num(v, "updates_total"));
+		for (i = 0; i < st->ntensors; i++) {
+			t = &st->tensors[i];
+			st_shape(t, shape, sizeof shape);
+			printf("%-32s %-20s %12.6g %10" PRIu64 " %9" PRIu64
+			    "\n", st_str(t->name, "?"), shape, t->l2_norm,
+			    t->version, t->updates_total);
 		}
 	}
-	a = json_object_get(st, "workers");
-	if (json_array_size(a) > 0) {
+	if (st->nworkers > 0) {
 		printf("\n%5s %-16s %-22s %-8s %9s %9s %6s %10s\n", "ID",
 		    "NAME", "ADDRESS", "STATE", "PUSHES", "PULLS", "CLOCK",
 		    "LAST SEEN");
-		json_array_foreach(a, i, v) {
-			st_duration(st_num(v, "last_seen_s"), seen, sizeof seen);
-			printf("%5.0f %-16.16s %-22s %-8s %9.0f %9.0f %6.0f "
-			    "%10s\n", st_num(v, "id"), st_str(v, "name", ""),
-			    st_str(v, "address", "?"), st_str(v, "state", "?"),
-			    st_num(v, "pushes"), st_num(v, "pulls"),
-			    st_num(v, "clock"), seen);
+		for (i = 0; i < st->nworkers; i++) {
+			w = &st->workers[i];
+			st_duration(w->last_seen_s, seen, sizeof seen);
+			printf("%5" PRIu64 " %-16.16s %-22s %-8s %9" PRIu64
+			    " %9" PRIu64 " %6" PRIu64 " %10s\n", w->id,
+			    st_str(w->name, ""), st_str(w->address, "?"),
+			    st_str(w->state, "?"), w->pushes, w->pulls,
+			    w->clock, seen);
 		}
 	}
 }
@@ -197,7 +185,8 @@ cmd_status_exec(int argc, char **argv)
 	};
 	struct ps_cmd_ctl	 c;
 	struct ps_ctl_reply	 r;
-	char			*s;
+	struct ps_ctl_status	 st;
+	char			*s, *cause = NULL;
 	int			 ch, ex, json = 0;
 
 	ps_cmd_ctl_init(&c, "status");
@@ -228,6 +217,13 @@ cmd_status_exec(int argc, char **argv)
 	ps_cmd_ctl_close(&c);
 	if (ex != 0)
 		return ex;
+	/* Read even for --json: a reply that is not a STATUS is refused. */
+	if (ps_ctl_status_parse(r.result, &st, &cause) != 0) {
+		fprintf(stderr, "psctl status: %s\n", cause);
+		free(cause);
+		ps_ctl_reply_clear(&r);
+		return EX_PROTOCOL;
+	}
 	if (json) {
 		s = json_dumps(r.result, isatty(STDOUT_FILENO) ?
 		    JSON_INDENT(2) : JSON_COMPACT);
@@ -236,7 +232,8 @@ cmd_status_exec(int argc, char **argv)
 			free(s);
 		}
 	} else
-		st_print(r.result);
+		st_print(&st);
+	ps_ctl_status_clear(&st);
 	ps_ctl_reply_clear(&r);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		perror("psctl status: stdout");

@@ -2,12 +2,16 @@
  * The control subprotocol's messages (control.h): request validation, the
  * STATUS object, replies, events and the /metrics page.  Pure functions on
  * plain structs; the server calls them on its service thread, psctl's
- * commands on their only thread.
+ * commands and console on their only thread.  STATUS is written by
+ * ps_ctl_status_json() and read back by ps_ctl_status_parse(), side by
+ * side, so that the schema has one home.
  */
 #include "config.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,24 @@ static json_t	*ctl_rule_params(const struct ps_rule *);
 static json_t	*ctl_tensor_json(const struct ps_ctl_tensor *);
 static json_t	*ctl_worker_json(const struct ps_ctl_worker *);
 static int	 ctl_members(json_t *, const char *, const char *const *,
+		     char **);
+static int	 ctl_rd_fail(const char *, const char *, json_t *,
+		     const char *, char **);
+static int	 ctl_rd_uint(json_t *, const char *, const char *, uint64_t *,
+		     char **);
+static int	 ctl_rd_opt_uint(json_t *, const char *, const char *,
+		     uint64_t *, int *, char **);
+static int	 ctl_rd_num(json_t *, const char *, const char *, double *,
+		     char **);
+static int	 ctl_rd_str(json_t *, const char *, const char *,
+		     const char **, char **);
+static int	 ctl_rd_bool(json_t *, const char *, const char *, int *,
+		     char **);
+static int	 ctl_rd_tensor(json_t *, size_t, struct ps_ctl_tensor *,
+		     char **);
+static int	 ctl_rd_worker(json_t *, size_t, struct ps_ctl_worker *,
+		     char **);
+static int	 ctl_rd_checkpoint(json_t *, struct ps_ctl_ckpt_status *,
 		     char **);
 
 static const char *const ctl_cmd_names[] = {
@@ -440,6 +462,356 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 	    ctl_number(c->last_seconds) : json_null());
 	json_object_set_new(o, "checkpoint", ck);
 	return o;
+}
+
+/*
+ * Reading STATUS.  Each reader takes the object, the path to it for the
+ * cause ("" at the top, "tensors[2]." inside) and the key, and accepts
+ * exactly what the builders above write for that field.
+ */
+static int
+ctl_rd_fail(const char *where, const char *key, json_t *v, const char *want,
+    char **cause)
+{
+	if (v == NULL)
+		*cause = xasprintf("STATUS has no \"%s%s\"", where, key);
+	else
+		*cause = xasprintf("STATUS \"%s%s\" is not %s", where, key,
+		    want);
+	return -1;
+}
+
+/* A count (ctl_uint): a JSON integer from 0. */
+static int
+ctl_rd_uint(json_t *o, const char *where, const char *key, uint64_t *out,
+    char **cause)
+{
+	json_t	*v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return ctl_rd_fail(where, key, v, "a count", cause);
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* A count or null; *present says which. */
+static int
+ctl_rd_opt_uint(json_t *o, const char *where, const char *key, uint64_t *out,
+    int *present, char **cause)
+{
+	json_t	*v = json_object_get(o, key);
+
+	*out = 0;
+	*present = 0;
+	if (json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return ctl_rd_fail(where, key, v, "a count or null", cause);
+	*out = (uint64_t)json_integer_value(v);
+	*present = 1;
+	return 0;
+}
+
+/* A double (ctl_number): a JSON number, or null for NAN. */
+static int
+ctl_rd_num(json_t *o, const char *where, const char *key, double *out,
+    char **cause)
+{
+	json_t	*v = json_object_get(o, key);
+
+	if (json_is_null(v)) {
+		*out = NAN;
+		return 0;
+	}
+	if (!json_is_number(v))
+		return ctl_rd_fail(where, key, v, "a number or null", cause);
+	*out = json_number_value(v);
+	return 0;
+}
+
+/* A string (ctl_string_or_null), borrowed; null reads as NULL. */
+static int
+ctl_rd_str(json_t *o, const char *where, const char *key, const char **out,
+    char **cause)
+{
+	json_t	*v = json_object_get(o, key);
+
+	if (json_is_null(v)) {
+		*out = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return ctl_rd_fail(where, key, v, "a string or null", cause);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int
+ctl_rd_bool(json_t *o, const char *where, const char *key, int *out,
+    char **cause)
+{
+	json_t	*v = json_object_get(o, key);
+
+	if (!json_is_boolean(v))
+		return ctl_rd_fail(where, key, v, "true or false", cause);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int
+ctl_rd_tensor(json_t *o, size_t i, struct ps_ctl_tensor *t, char **cause)
+{
+	char	 where[48];
+	json_t	*shape, *d;
+	size_t	 k;
+
+	snprintf(where, sizeof where, "tensors[%zu].", i);
+	if (!json_is_object(o)) {
+		*cause = xasprintf("STATUS \"tensors[%zu]\" is not an object",
+		    i);
+		return -1;
+	}
+	shape = json_object_get(o, "shape");
+	if (!json_is_array(shape))
+		return ctl_rd_fail(where, "shape", shape, "an array", cause);
+	if (json_array_size(shape) > PS_DIMS_MAX) {
+		*cause = xasprintf("STATUS \"%sshape\" has over %d dimensions",
+		    where, PS_DIMS_MAX);
+		return -1;
+	}
+	t->ndim = (unsigned)json_array_size(shape);
+	json_array_foreach(shape, k, d) {
+		if (!json_is_integer(d) || json_integer_value(d) < 0)
+			return ctl_rd_fail(where, "shape", shape, "an array "
+			    "of counts", cause);
+		t->dims[k] = (uint64_t)json_integer_value(d);
+	}
+	if (ctl_rd_str(o, where, "name", &t->name, cause) != 0 ||
+	    ctl_rd_num(o, where, "l2_norm", &t->l2_norm, cause) != 0 ||
+	    ctl_rd_num(o, where, "update_l2", &t->update_l2, cause) != 0 ||
+	    ctl_rd_uint(o, where, "version", &t->version, cause) != 0 ||
+	    ctl_rd_uint(o, where, "updates_total", &t->updates_total,
+	    cause) != 0 ||
+	    ctl_rd_num(o, where, "updates_per_s", &t->updates_per_s,
+	    cause) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+ctl_rd_worker(json_t *o, size_t i, struct ps_ctl_worker *w, char **cause)
+{
+	char	 where[48];
+	json_t	*v;
+
+	snprintf(where, sizeof where, "workers[%zu].", i);
+	if (!json_is_object(o)) {
+		*cause = xasprintf("STATUS \"workers[%zu]\" is not an object",
+		    i);
+		return -1;
+	}
+	v = json_object_get(o, "lag");
+	if (!json_is_integer(v))
+		return ctl_rd_fail(where, "lag", v, "an integer", cause);
+	w->lag = json_integer_value(v);
+	if (ctl_rd_uint(o, where, "id", &w->id, cause) != 0 ||
+	    ctl_rd_str(o, where, "name", &w->name, cause) != 0 ||
+	    ctl_rd_str(o, where, "address", &w->address, cause) != 0 ||
+	    ctl_rd_str(o, where, "state", &w->state, cause) != 0 ||
+	    ctl_rd_uint(o, where, "pushes", &w->pushes, cause) != 0 ||
+	    ctl_rd_uint(o, where, "pulls", &w->pulls, cause) != 0 ||
+	    ctl_rd_num(o, where, "pushes_per_s", &w->pushes_per_s,
+	    cause) != 0 ||
+	    ctl_rd_num(o, where, "pulls_per_s", &w->pulls_per_s, cause) != 0 ||
+	    ctl_rd_uint(o, where, "clock", &w->clock, cause) != 0 ||
+	    ctl_rd_num(o, where, "last_seen_s", &w->last_seen_s, cause) != 0 ||
+	    ctl_rd_uint(o, where, "bytes_in", &w->bytes_in, cause) != 0 ||
+	    ctl_rd_uint(o, where, "bytes_out", &w->bytes_out, cause) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+ctl_rd_checkpoint(json_t *ck, struct ps_ctl_ckpt_status *c, char **cause)
+{
+	const char	*w = "checkpoint.";
+	json_t		*v;
+
+	if (!json_is_object(ck))
+		return ctl_rd_fail("", "checkpoint", ck, "an object", cause);
+	if (ctl_rd_str(ck, w, "dir", &c->dir, cause) != 0 ||
+	    ctl_rd_bool(ck, w, "in_progress", &c->in_progress, cause) != 0 ||
+	    ctl_rd_uint(ck, w, "count", &c->count, cause) != 0 ||
+	    ctl_rd_uint(ck, w, "failed", &c->failed, cause) != 0 ||
+	    ctl_rd_str(ck, w, "last_path", &c->last_path, cause) != 0 ||
+	    ctl_rd_num(ck, w, "last_age_s", &c->last_age_s, cause) != 0 ||
+	    ctl_rd_str(ck, w, "last_error", &c->last_error, cause) != 0 ||
+	    ctl_rd_num(ck, w, "last_seconds", &c->last_seconds, cause) != 0)
+		return -1;
+	/* last_ok says whether there was a last checkpoint at all. */
+	v = json_object_get(ck, "last_ok");
+	if (json_is_boolean(v)) {
+		c->have_last = 1;
+		c->last_ok = json_is_true(v);
+	} else if (!json_is_null(v))
+		return ctl_rd_fail(w, "last_ok", v, "true, false or null",
+		    cause);
+	return 0;
+}
+
+int
+ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
+{
+	struct ps_ctl_tensor	*tv;
+	struct ps_ctl_worker	*wv;
+	struct ps_ctl_count	*rv;
+	struct ps_ctl_param	*pv;
+	json_t			*ta, *wa, *v, *p;
+	const char		*key;
+	uint64_t		 u;
+	size_t			 i;
+	int			 present;
+
+	memset(st, 0, sizeof *st);
+	if (!json_is_object(o)) {
+		*cause = xstrdup("STATUS is not a JSON object");
+		return -1;
+	}
+	st->root = json_incref(o);
+
+	ta = json_object_get(o, "tensors");
+	if (!json_is_array(ta)) {
+		ctl_rd_fail("", "tensors", ta, "an array", cause);
+		goto fail;
+	}
+	wa = json_object_get(o, "workers");
+	if (!json_is_array(wa)) {
+		ctl_rd_fail("", "workers", wa, "an array", cause);
+		goto fail;
+	}
+	if ((st->ntensors = json_array_size(ta)) > 0) {
+		st->tensors = tv = xcalloc(st->ntensors, sizeof *tv);
+		json_array_foreach(ta, i, v) {
+			if (ctl_rd_tensor(v, i, &tv[i], cause) != 0)
+				goto fail;
+		}
+	}
+	if ((st->nworkers = json_array_size(wa)) > 0) {
+		st->workers = wv = xcalloc(st->nworkers, sizeof *wv);
+		json_array_foreach(wa, i, v) {
+			if (ctl_rd_worker(v, i, &wv[i], cause) != 0)
+				goto fail;
+		}
+	}
+
+	if (ctl_rd_str(o, "", "version", &st->version, cause) != 0 ||
+	    ctl_rd_str(o, "", "listen", &st->listen, cause) != 0 ||
+	    ctl_rd_num(o, "", "uptime_s", &st->uptime_s, cause) != 0 ||
+	    ctl_rd_str(o, "", "state", &st->state, cause) != 0 ||
+	    ctl_rd_str(o, "", "mode", &st->mode, cause) != 0 ||
+	    ctl_rd_str(o, "", "rule", &st->rule, cause) != 0)
+		goto fail;
+
+	p = json_object_get(o, "rule_params");
+	if (!json_is_object(p)) {
+		ctl_rd_fail("", "rule_params", p, "an object", cause);
+		goto fail;
+	}
+	if ((st->nrule_items = json_object_size(p)) > 0) {
+		st->rule_items = pv = xcalloc(st->nrule_items, sizeof *pv);
+		i = 0;
+		json_object_foreach(p, key, v) {
+			pv[i].name = key;
+			pv[i].value = NAN;
+			if (json_is_boolean(v)) {
+				pv[i].boolean = 1;
+				pv[i].value = json_is_true(v);
+			} else if (json_is_number(v))
+				pv[i].value = json_number_value(v);
+			else if (!json_is_null(v)) {
+				ctl_rd_fail("rule_params.", key, v, "a number, "
+				    "true, false or null", cause);
+				goto fail;
+			}
+			i++;
+		}
+	}
+
+	if (ctl_rd_opt_uint(o, "", "sync_workers", &u, &present, cause) != 0)
+		goto fail;
+	st->sync_workers = u > UINT_MAX ? UINT_MAX : (unsigned)u;
+	if (ctl_rd_opt_uint(o, "", "staleness", &u, &present, cause) != 0)
+		goto fail;
+	st->staleness = !present ? -1 : u > INT64_MAX ? INT64_MAX : (int64_t)u;
+	if (ctl_rd_opt_uint(o, "", "workers_expected", &u, &present,
+	    cause) != 0)
+		goto fail;
+	st->workers_expected = u > UINT_MAX ? UINT_MAX : (unsigned)u;
+	if (ctl_rd_uint(o, "", "workers_connected", &u, cause) != 0)
+		goto fail;
+	st->workers_connected = u > UINT_MAX ? UINT_MAX : (unsigned)u;
+
+	if (ctl_rd_uint(o, "", "model_version", &st->model_version,
+	    cause) != 0 ||
+	    ctl_rd_uint(o, "", "params", &st->params, cause) != 0 ||
+	    ctl_rd_uint(o, "", "bytes", &st->bytes, cause) != 0 ||
+	    ctl_rd_num(o, "", "model_l2", &st->model_l2, cause) != 0 ||
+	    ctl_rd_num(o, "", "last_update_l2", &st->last_update_l2,
+	    cause) != 0 ||
+	    ctl_rd_uint(o, "", "pushes_total", &st->pushes_total, cause) != 0 ||
+	    ctl_rd_uint(o, "", "pulls_total", &st->pulls_total, cause) != 0 ||
+	    ctl_rd_uint(o, "", "rejected_total", &st->rejected_total,
+	    cause) != 0 ||
+	    ctl_rd_num(o, "", "pushes_per_s", &st->pushes_per_s, cause) != 0 ||
+	    ctl_rd_num(o, "", "pulls_per_s", &st->pulls_per_s, cause) != 0 ||
+	    ctl_rd_num(o, "", "bytes_in_per_s", &st->bytes_in_per_s,
+	    cause) != 0 ||
+	    ctl_rd_num(o, "", "bytes_out_per_s", &st->bytes_out_per_s,
+	    cause) != 0 ||
+	    ctl_rd_uint(o, "", "bytes_in_total", &st->bytes_in_total,
+	    cause) != 0 ||
+	    ctl_rd_uint(o, "", "bytes_out_total", &st->bytes_out_total,
+	    cause) != 0 ||
+	    ctl_rd_uint(o, "", "resets_total", &st->resets_total, cause) != 0)
+		goto fail;
+
+	p = json_object_get(o, "rejected");
+	if (!json_is_object(p)) {
+		ctl_rd_fail("", "rejected", p, "an object", cause);
+		goto fail;
+	}
+	if ((st->nrejected = json_object_size(p)) > 0) {
+		st->rejected = rv = xcalloc(st->nrejected, sizeof *rv);
+		i = 0;
+		json_object_foreach(p, key, v) {
+			rv[i].name = key;
+			if (ctl_rd_uint(p, "rejected.", key, &rv[i].n,
+			    cause) != 0)
+				goto fail;
+			i++;
+		}
+	}
+
+	if (ctl_rd_checkpoint(json_object_get(o, "checkpoint"),
+	    &st->checkpoint, cause) != 0)
+		goto fail;
+	return 0;
+
+fail:
+	ps_ctl_status_clear(st);
+	return -1;
+}
+
+void
+ps_ctl_status_clear(struct ps_ctl_status *st)
+{
+	/* The arrays are the parser's own, allocated const for readers. */
+	free((void *)(uintptr_t)st->tensors);
+	free((void *)(uintptr_t)st->workers);
+	free((void *)(uintptr_t)st->rejected);
+	free((void *)(uintptr_t)st->rule_items);
+	json_decref(st->root);
+	memset(st, 0, sizeof *st);
 }
 
 char *

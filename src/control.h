@@ -72,7 +72,8 @@
 /*
  * Everything below is pure: JSON in, JSON out, no sockets, no clock.  The
  * server fills the plain structs on its service thread and hands them to
- * the builders; psctl's commands parse replies with ps_ctl_reply_parse().
+ * the builders; psctl's commands and console parse replies with
+ * ps_ctl_reply_parse() and STATUS with ps_ctl_status_parse().
  */
 
 /* The subprotocol's name, asked for in the handshake. */
@@ -195,9 +196,22 @@ struct ps_ctl_ckpt_status {
 };
 
 /*
- * STATUS as plain data.  Every pointer is borrowed for the duration of the
+ * A rule parameter as a client reads it from STATUS "rule_params": the
+ * server's names and values, whatever the rule.
+ */
+struct ps_ctl_param {
+	const char	*name;
+	double		 value;		/* NAN for null */
+	int		 boolean;	/* a JSON boolean: value is 0 or 1 */
+};
+
+/*
+ * STATUS as plain data, both ways: the server fills it for
+ * ps_ctl_status_json(), and clients get it from ps_ctl_status_parse().
+ * Filled by the server, every pointer is borrowed for the duration of the
  * call it is passed to.  Optional numbers use the sentinel their comment
- * names and come out as JSON null.
+ * names and travel as JSON null; a double that is not finite travels as
+ * null and reads back as NAN.
  */
 struct ps_ctl_status {
 	const char	*version;
@@ -236,10 +250,33 @@ struct ps_ctl_status {
 	/* For /metrics only (not in STATUS); NULL renders nothing. */
 	const struct ps_hist *apply_seconds;
 	const struct ps_hist *checkpoint_seconds;
+	/*
+	 * Set by ps_ctl_status_parse() only, which leaves rule_params zeroed:
+	 * "rule_params" as sent, in the server's order, so that a client
+	 * shows the parameters of a rule it does not know.
+	 */
+	const struct ps_ctl_param *rule_items;
+	size_t		 nrule_items;
+	json_t		*root;		/* parsed: owned; the strings borrow from it */
 };
 
 /* STATUS as a new json_t (caller json_decref()s). */
 json_t		*ps_ctl_status_json(const struct ps_ctl_status *);
+/*
+ * The client's side of STATUS: reads o (borrowed) into st, checked against
+ * the schema above.  Every key must be there with its type; null is
+ * accepted where the schema allows it and reads as the field's sentinel
+ * (NULL for a string, NAN for a double); keys it does not know are
+ * ignored, so that a newer server's additions pass.  The strings borrow
+ * from o, of which st keeps a reference; the arrays are new.  Returns 0
+ * (caller ps_ctl_status_clear()s st), or -1 with *cause (caller frees)
+ * naming the member at fault, st cleared.  "tensors" and "workers" are
+ * checked first.
+ */
+int		 ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st,
+		     char **cause);
+/* Frees what ps_ctl_status_parse() allocated and zeroes st. */
+void		 ps_ctl_status_clear(struct ps_ctl_status *);
 /*
  * Replies and events as compact JSON text, one WebSocket message each
  * (caller frees).  result is stolen.  An error reply for a request without

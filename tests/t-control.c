@@ -18,6 +18,7 @@ static int	parse(const char *, struct ps_ctl_req *, const char **, char **);
 static void	test_requests(void);
 static void	test_names(void);
 static void	test_status(void);
+static void	test_status_parse(void);
 static void	test_replies(void);
 
 static int
@@ -283,6 +284,199 @@ test_status(void)
 	free(s);
 }
 
+/* Parses STATUS text; returns 0 or -1 and diag()s the cause. */
+static int
+status_text(const char *text, struct ps_ctl_status *st, char **cause)
+{
+	json_t	*j;
+	int	 r;
+
+	*cause = NULL;
+	if ((j = json_loads(text, 0, NULL)) == NULL)
+		bail_out("not JSON: %s", text);
+	r = ps_ctl_status_parse(j, st, cause);
+	json_decref(j);
+	return r;
+}
+
+/*
+ * Parses the recorded snapshot snap-empty.json with one member changed:
+ * key (top-level, or "checkpoint.X") set to the JSON text val, or removed
+ * when val is NULL.  Returns 0 or -1 with *cause.
+ */
+static int
+status_with(const char *key, const char *val, char **cause)
+{
+	struct ps_ctl_status	 st;
+	json_error_t		 err;
+	json_t			*j, *o;
+	const char		*k = key;
+	int			 r;
+
+	if ((j = json_load_file(tap_data("snap-empty.json"), 0, &err)) == NULL)
+		bail_out("snap-empty.json: %s", err.text);
+	o = j;
+	if (strncmp(key, "checkpoint.", 11) == 0) {
+		o = json_object_get(j, "checkpoint");
+		k = key + 11;
+	}
+	if (val == NULL)
+		json_object_del(o, k);
+	else
+		json_object_set_new(o, k, json_loads(val, JSON_DECODE_ANY,
+		    NULL));
+	*cause = NULL;
+	r = ps_ctl_status_parse(j, &st, cause);
+	json_decref(j);
+	if (r == 0)
+		ps_ctl_status_clear(&st);
+	return r;
+}
+
+/* Checks that key = val is refused with a cause containing want. */
+static void
+status_refused(const char *key, const char *val, const char *want)
+{
+	char	*cause;
+	int	 r;
+
+	r = status_with(key, val, &cause);
+	ok(r == -1 && cause != NULL && strstr(cause, want) != NULL,
+	    "STATUS with %s %s is refused: %s", key, val != NULL ? val :
+	    "missing", cause != NULL ? cause : "(parsed)");
+	free(cause);
+}
+
+static void
+test_status_parse(void)
+{
+	struct ps_ctl_tensor	 t;
+	struct ps_ctl_worker	 w;
+	struct ps_ctl_count	 rej = { "shape", 2 };
+	struct ps_ctl_status	 st, rd;
+	json_error_t		 err;
+	json_t			*j;
+	char			*cause = NULL, dims[64];
+	int			 r;
+
+	/* What the server writes reads back as it was. */
+	memset(&st, 0, sizeof st);
+	memset(&t, 0, sizeof t);
+	memset(&w, 0, sizeof w);
+	st.version = "0.1.0";
+	st.state = "serving";
+	st.mode = "async";
+	st.rule = "momentum";
+	st.rule_params.kind = PS_RULE_MOMENTUM;
+	st.rule_params.lr = 0.05;
+	st.rule_params.momentum = 0.9;
+	st.rule_params.nesterov = 1;
+	st.staleness = -1;
+	st.workers_expected = 4;
+	st.model_version = (uint64_t)1 << 40;
+	st.last_update_l2 = NAN;
+	t.name = "dense/kernel";
+	t.ndim = 2;
+	t.dims[0] = 784;
+	t.dims[1] = 128;
+	t.version = 7;
+	st.tensors = &t;
+	st.ntensors = 1;
+	w.id = 3;
+	w.name = "w3";
+	w.state = "gone";
+	w.lag = -1;
+	w.bytes_out = 801000;
+	st.workers = &w;
+	st.nworkers = 1;
+	st.rejected = &rej;
+	st.nrejected = 1;
+	st.checkpoint.dir = "/var/lib/psctl";
+	st.checkpoint.have_last = 1;
+	st.checkpoint.last_ok = 0;
+	st.checkpoint.last_error = "disk full";
+	st.checkpoint.last_age_s = 4.5;
+	j = ps_ctl_status_json(&st);
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	/* The parsed strings live as long as rd, not as the caller's j. */
+	json_decref(j);
+	ok(r == 0, "a STATUS the server wrote parses back%s%s",
+	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	if (r != 0)
+		bail_out("cannot go on");
+	ok(strcmp(rd.version, "0.1.0") == 0 && rd.listen == NULL &&
+	    strcmp(rd.rule, "momentum") == 0,
+	    "strings read back, and a NULL one as NULL");
+	ok(rd.staleness == -1 && rd.sync_workers == 0 &&
+	    rd.workers_expected == 4,
+	    "optional numbers read back as their sentinels or values");
+	ok(rd.model_version == (uint64_t)1 << 40 && isnan(rd.last_update_l2),
+	    "a count above 2^32 is exact, a NAN norm comes back NAN");
+	ok(rd.nrule_items == 3 && strcmp(rd.rule_items[0].name, "lr") == 0 &&
+	    rd.rule_items[0].value == 0.05 && !rd.rule_items[0].boolean &&
+	    strcmp(rd.rule_items[2].name, "nesterov") == 0 &&
+	    rd.rule_items[2].boolean && rd.rule_items[2].value == 1,
+	    "the rule's parameters read back in order, nesterov a boolean");
+	snprintf(dims, sizeof dims, "%u %llu %llu", rd.tensors[0].ndim,
+	    (unsigned long long)rd.tensors[0].dims[0],
+	    (unsigned long long)rd.tensors[0].dims[1]);
+	ok(rd.ntensors == 1 && strcmp(rd.tensors[0].name, "dense/kernel") == 0
+	    && strcmp(dims, "2 784 128") == 0 && rd.tensors[0].version == 7,
+	    "a tensor reads back with its name and shape (%s)", dims);
+	ok(rd.nworkers == 1 && rd.workers[0].id == 3 &&
+	    rd.workers[0].lag == -1 && rd.workers[0].bytes_out == 801000 &&
+	    strcmp(rd.workers[0].state, "gone") == 0,
+	    "a worker reads back, a negative lag included");
+	ok(rd.nrejected == 1 && strcmp(rd.rejected[0].name, "shape") == 0 &&
+	    rd.rejected[0].n == 2, "rejections read back by code");
+	ok(rd.checkpoint.have_last && !rd.checkpoint.last_ok &&
+	    strcmp(rd.checkpoint.last_error, "disk full") == 0 &&
+	    rd.checkpoint.last_age_s == 4.5 && rd.checkpoint.last_path == NULL,
+	    "a failed last checkpoint reads back with its error");
+	ps_ctl_status_clear(&rd);
+	ok(rd.root == NULL && rd.tensors == NULL,
+	    "ps_ctl_status_clear leaves nothing behind");
+
+	/* A recorded snapshot, as psctl top's tests replay them. */
+	if ((j = json_load_file(tap_data("snap-async-1.json"), 0, &err)) ==
+	    NULL)
+		bail_out("snap-async-1.json: %s", err.text);
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	ok(r == 0 && rd.ntensors == 4 && rd.nworkers == 5 &&
+	    rd.checkpoint.have_last && rd.checkpoint.last_ok &&
+	    rd.sync_workers == 0 && rd.staleness == -1,
+	    "a recorded async snapshot parses%s%s", cause != NULL ? ": " : "",
+	    cause != NULL ? cause : "");
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	json_decref(j);
+	free(cause);
+	cause = NULL;
+
+	ok(status_with("a_newer_key", "{\"x\": 1}", &cause) == 0,
+	    "a key STATUS does not know is ignored");
+	free(cause);
+	status_refused("workers", NULL, "\"workers\"");
+	status_refused("tensors", "{}", "\"tensors\" is not an array");
+	status_refused("pushes_total", "-1", "\"pushes_total\" is not a count");
+	status_refused("model_version", "1.5", "\"model_version\"");
+	status_refused("uptime_s", "\"12 s\"", "\"uptime_s\" is not a number");
+	status_refused("checkpoint.last_ok", "\"yes\"",
+	    "\"checkpoint.last_ok\"");
+	status_refused("rule_params", "{\"lr\": \"fast\"}",
+	    "\"rule_params.lr\"");
+	status_refused("tensors", "[{\"name\": \"a\", \"shape\": "
+	    "[1,1,1,1,1,1,1,1,1], \"l2_norm\": 0, \"update_l2\": 0, "
+	    "\"version\": 0, \"updates_total\": 0, \"updates_per_s\": 0}]",
+	    "over 8 dimensions");
+	status_refused("workers", "[{\"id\": 1}]", "\"workers[0].lag\"");
+
+	r = status_text("[1]", &rd, &cause);
+	ok(r == -1 && cause != NULL, "a STATUS that is not an object is "
+	    "refused: %s", cause != NULL ? cause : "-");
+	free(cause);
+}
+
 static void
 test_replies(void)
 {
@@ -352,10 +546,11 @@ test_replies(void)
 int
 main(void)
 {
-	plan(70);
+	plan(92);
 	test_requests();
 	test_names();
 	test_status();
+	test_status_parse();
 	test_replies();
 	return exit_status();
 }

@@ -4,27 +4,35 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "control.h"
 #include "model.h"
 #include "xmalloc.h"
 
+static char	*model_str(const char *);
+static double	 model_opt(uint64_t, int);
 static double	 model_num(json_t *, const char *);
-static char	*model_str(json_t *, const char *);
 static void	 model_server_free(struct ps_top_server *);
 static void	 model_server_init(struct ps_top_server *);
 static void	 model_set(char **, char *);
 static void	 model_tensors_free(struct ps_top_tensor *, size_t);
 static void	 model_workers_free(struct ps_top_worker *, size_t);
-static char	*model_params_text(json_t *);
-static char	*model_rejected_text(json_t *);
-static void	 model_shape(json_t *, char *, size_t, double *);
+static char	*model_params_text(const struct ps_ctl_status *);
+static char	*model_rejected_text(const struct ps_ctl_status *);
+static void	 model_shape(const struct ps_ctl_tensor *, char *, size_t,
+		     double *);
+static void	 model_apply_status(struct ps_top_model *,
+		     const struct ps_ctl_status *, double);
 static enum ps_top_wmark model_mark(const char *, double, double);
 static void	 model_rates(struct ps_top_model *, double);
 static void	 model_history(struct ps_top_model *, double);
@@ -100,6 +108,13 @@ ps_top_model_free(struct ps_top_model *m)
 	free(m);
 }
 
+/* A copy of a STATUS string, "-" for null. */
+static char *
+model_str(const char *v)
+{
+	return xstrdup(v != NULL ? v : "-");
+}
+
 /* A member as a double: NAN when it is missing, null or not a number. */
 static double
 model_num(json_t *o, const char *key)
@@ -112,16 +127,11 @@ model_num(json_t *o, const char *key)
 	return json_number_value(v);
 }
 
-/* A member as a new string: "-" when it is missing, null or not a string. */
-static char *
-model_str(json_t *o, const char *key)
+/* A STATUS count or sentinel-coded option as a double: NAN for none. */
+static double
+model_opt(uint64_t v, int present)
 {
-	json_t	*v;
-
-	v = json_object_get(o, key);
-	if (v == NULL || !json_is_string(v))
-		return xstrdup("-");
-	return xstrdup(json_string_value(v));
+	return present ? (double)v : NAN;
 }
 
 static void
@@ -194,28 +204,26 @@ model_workers_free(struct ps_top_worker *w, size_t n)
 	free(w);
 }
 
-/* "lr=0.001 beta1=0.9" from the rule_params object, in the server's order. */
+/* "lr=0.001 beta1=0.9": the rule's parameters in the server's order. */
 static char *
-model_params_text(json_t *o)
+model_params_text(const struct ps_ctl_status *st)
 {
-	const char	*key;
-	json_t		*v;
-	char		*s, *n, val[64];
+	const struct ps_ctl_param	*p;
+	char				*s, *n, val[64];
+	size_t				 i;
 
 	s = xstrdup("");
-	if (!json_is_object(o))
-		return s;
-	json_object_foreach(o, key, v) {
-		if (json_is_number(v))
-			snprintf(val, sizeof val, "%g", json_number_value(v));
-		else if (json_is_string(v))
-			snprintf(val, sizeof val, "%s", json_string_value(v));
-		else if (json_is_boolean(v))
+	for (i = 0; i < st->nrule_items; i++) {
+		p = &st->rule_items[i];
+		if (p->boolean)
 			snprintf(val, sizeof val, "%s",
-			    json_is_true(v) ? "true" : "false");
-		else
+			    p->value != 0 ? "true" : "false");
+		else if (isnan(p->value))
 			snprintf(val, sizeof val, "-");
-		n = xasprintf("%s%s%s=%s", s, *s != '\0' ? " " : "", key, val);
+		else
+			snprintf(val, sizeof val, "%g", p->value);
+		n = xasprintf("%s%s%s=%s", s, *s != '\0' ? " " : "", p->name,
+		    val);
 		free(s);
 		s = n;
 	}
@@ -224,20 +232,17 @@ model_params_text(json_t *o)
 
 /* "nonfinite 1, shape 1": the non-zero reasons in the server's order. */
 static char *
-model_rejected_text(json_t *o)
+model_rejected_text(const struct ps_ctl_status *st)
 {
-	const char	*key;
-	json_t		*v;
-	char		*s, *n;
+	char	*s, *n;
+	size_t	 i;
 
 	s = xstrdup("");
-	if (!json_is_object(o))
-		return s;
-	json_object_foreach(o, key, v) {
-		if (!json_is_number(v) || json_number_value(v) == 0)
+	for (i = 0; i < st->nrejected; i++) {
+		if (st->rejected[i].n == 0)
 			continue;
-		n = xasprintf("%s%s%s %.0f", s, *s != '\0' ? ", " : "", key,
-		    json_number_value(v));
+		n = xasprintf("%s%s%s %" PRIu64, s, *s != '\0' ? ", " : "",
+		    st->rejected[i].name, st->rejected[i].n);
 		free(s);
 		s = n;
 	}
@@ -246,33 +251,23 @@ model_rejected_text(json_t *o)
 
 /* "784x128" (or "scalar") and the element count. */
 static void
-model_shape(json_t *shape, char *buf, size_t len, double *elements)
+model_shape(const struct ps_ctl_tensor *t, char *buf, size_t len,
+    double *elements)
 {
-	size_t	 i, off = 0;
-	json_t	*d;
-	int	 k;
+	size_t		 off = 0;
+	unsigned	 i;
+	int		 k;
 
 	*elements = 1;
 	buf[0] = '\0';
-	if (!json_is_array(shape)) {
-		snprintf(buf, len, "?");
-		*elements = NAN;
-		return;
-	}
-	if (json_array_size(shape) == 0) {
+	if (t->ndim == 0) {
 		snprintf(buf, len, "scalar");
 		return;
 	}
-	json_array_foreach(shape, i, d) {
-		if (!json_is_number(d)) {
-			*elements = NAN;
-			k = snprintf(buf + off, len - off, "%s?",
-			    i > 0 ? "x" : "");
-		} else {
-			*elements *= json_number_value(d);
-			k = snprintf(buf + off, len - off, "%s%.0f",
-			    i > 0 ? "x" : "", json_number_value(d));
-		}
+	for (i = 0; i < t->ndim; i++) {
+		*elements *= (double)t->dims[i];
+		k = snprintf(buf + off, len - off, "%s%" PRIu64,
+		    i > 0 ? "x" : "", t->dims[i]);
 		if (k < 0 || (size_t)k >= len - off) {
 			/* Too many dimensions to show: end with an ellipsis. */
 			if (len > 4)
@@ -326,75 +321,69 @@ int
 ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
     char **cause)
 {
-	struct ps_top_server	 s;
-	struct ps_top_tensor	*tv = NULL;
-	struct ps_top_worker	*wv = NULL;
-	json_t			*ta, *wa, *o, *ck;
-	size_t			 nt, nw, i;
-	double			 limit;
+	struct ps_ctl_status	 st;
 
-	if (!json_is_object(snap)) {
-		*cause = xstrdup("snapshot is not an object");
+	if (ps_ctl_status_parse(snap, &st, cause) != 0)
 		return -1;
-	}
-	ta = json_object_get(snap, "tensors");
-	wa = json_object_get(snap, "workers");
-	if (!json_is_array(ta) || !json_is_array(wa)) {
-		*cause = xstrdup("snapshot has no tensors or workers array");
-		return -1;
-	}
+	model_apply_status(m, &st, now);
+	ps_ctl_status_clear(&st);
+	return 0;
+}
+
+/* Copies what the screen shows of a parsed STATUS into the model. */
+static void
+model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
+    double now)
+{
+	const struct ps_ctl_ckpt_status	*c = &st->checkpoint;
+	struct ps_top_server		 s;
+	struct ps_top_tensor		*tv = NULL;
+	struct ps_top_worker		*wv = NULL;
+	size_t				 nt, nw, i;
+	double				 limit;
 
 	model_server_init(&s);
-	model_set(&s.version, model_str(snap, "version"));
-	model_set(&s.listen, model_str(snap, "listen"));
-	model_set(&s.state, model_str(snap, "state"));
-	model_set(&s.mode, model_str(snap, "mode"));
-	model_set(&s.rule, model_str(snap, "rule"));
-	model_set(&s.rule_params,
-	    model_params_text(json_object_get(snap, "rule_params")));
-	model_set(&s.rejected,
-	    model_rejected_text(json_object_get(snap, "rejected")));
-	s.uptime = model_num(snap, "uptime_s");
-	s.sync_workers = model_num(snap, "sync_workers");
-	s.staleness = model_num(snap, "staleness");
-	s.model_version = model_num(snap, "model_version");
-	s.params = model_num(snap, "params");
-	s.bytes = model_num(snap, "bytes");
-	s.model_l2 = model_num(snap, "model_l2");
-	s.last_update_l2 = model_num(snap, "last_update_l2");
-	s.workers_connected = model_num(snap, "workers_connected");
-	s.workers_expected = model_num(snap, "workers_expected");
-	s.pushes_total = model_num(snap, "pushes_total");
-	s.pulls_total = model_num(snap, "pulls_total");
-	s.rejected_total = model_num(snap, "rejected_total");
-	s.pushes_per_s = model_num(snap, "pushes_per_s");
-	s.pulls_per_s = model_num(snap, "pulls_per_s");
-	s.bytes_in_per_s = model_num(snap, "bytes_in_per_s");
-	s.bytes_out_per_s = model_num(snap, "bytes_out_per_s");
-	s.bytes_in_total = model_num(snap, "bytes_in_total");
-	s.bytes_out_total = model_num(snap, "bytes_out_total");
-	s.resets_total = model_num(snap, "resets_total");
-	ck = json_object_get(snap, "checkpoint");
-	if (json_is_object(ck)) {
-		o = json_object_get(ck, "dir");
-		s.ckpt_has_dir = json_is_string(o);
-		if (s.ckpt_has_dir)
-			s.ckpt_dir = xstrdup(json_string_value(o));
-		s.ckpt_in_progress = json_is_true(json_object_get(ck,
-		    "in_progress"));
-		s.ckpt_count = model_num(ck, "count");
-		s.ckpt_failed = model_num(ck, "failed");
-		o = json_object_get(ck, "last_path");
-		if (json_is_string(o))
-			s.ckpt_last_path = xstrdup(json_string_value(o));
-		s.ckpt_last_age = model_num(ck, "last_age_s");
-		o = json_object_get(ck, "last_ok");
-		s.ckpt_last_ok = json_is_boolean(o) ? json_is_true(o) : -1;
-		o = json_object_get(ck, "last_error");
-		if (json_is_string(o))
-			s.ckpt_last_error = xstrdup(json_string_value(o));
-		s.ckpt_last_seconds = model_num(ck, "last_seconds");
-	}
+	model_set(&s.version, model_str(st->version));
+	model_set(&s.listen, model_str(st->listen));
+	model_set(&s.state, model_str(st->state));
+	model_set(&s.mode, model_str(st->mode));
+	model_set(&s.rule, model_str(st->rule));
+	model_set(&s.rule_params, model_params_text(st));
+	model_set(&s.rejected, model_rejected_text(st));
+	s.uptime = st->uptime_s;
+	s.sync_workers = model_opt(st->sync_workers, st->sync_workers > 0);
+	s.staleness = model_opt((uint64_t)st->staleness, st->staleness >= 0);
+	s.model_version = (double)st->model_version;
+	s.params = (double)st->params;
+	s.bytes = (double)st->bytes;
+	s.model_l2 = st->model_l2;
+	s.last_update_l2 = st->last_update_l2;
+	s.workers_connected = st->workers_connected;
+	s.workers_expected = model_opt(st->workers_expected,
+	    st->workers_expected > 0);
+	s.pushes_total = (double)st->pushes_total;
+	s.pulls_total = (double)st->pulls_total;
+	s.rejected_total = (double)st->rejected_total;
+	s.pushes_per_s = st->pushes_per_s;
+	s.pulls_per_s = st->pulls_per_s;
+	s.bytes_in_per_s = st->bytes_in_per_s;
+	s.bytes_out_per_s = st->bytes_out_per_s;
+	s.bytes_in_total = (double)st->bytes_in_total;
+	s.bytes_out_total = (double)st->bytes_out_total;
+	s.resets_total = (double)st->resets_total;
+	s.ckpt_has_dir = c->dir != NULL;
+	if (c->dir != NULL)
+		s.ckpt_dir = xstrdup(c->dir);
+	s.ckpt_in_progress = c->in_progress;
+	s.ckpt_count = (double)c->count;
+	s.ckpt_failed = (double)c->failed;
+	if (c->last_path != NULL)
+		s.ckpt_last_path = xstrdup(c->last_path);
+	s.ckpt_last_age = c->last_age_s;
+	s.ckpt_last_ok = c->have_last ? c->last_ok : -1;
+	if (c->last_error != NULL)
+		s.ckpt_last_error = xstrdup(c->last_error);
+	s.ckpt_last_seconds = c->last_seconds;
 
 	if (strcmp(s.mode, "ssp") == 0 && !isnan(s.staleness))
 		limit = s.staleness > 1 ? s.staleness : 1;
@@ -403,47 +392,44 @@ ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
 	else
 		limit = NAN;	/* async: by push rate, below */
 
-	nt = json_array_size(ta);
-	if (nt > 0)
+	if ((nt = st->ntensors) > 0)
 		tv = xcalloc(nt, sizeof *tv);
-	json_array_foreach(ta, i, o) {
-		tv[i].name = model_str(o, "name");
-		model_shape(json_object_get(o, "shape"), tv[i].shape,
-		    sizeof tv[i].shape, &tv[i].elements);
-		tv[i].l2 = model_num(o, "l2_norm");
-		tv[i].update_l2 = model_num(o, "update_l2");
+	for (i = 0; i < nt; i++) {
+		tv[i].name = model_str(st->tensors[i].name);
+		model_shape(&st->tensors[i], tv[i].shape, sizeof tv[i].shape,
+		    &tv[i].elements);
+		tv[i].l2 = st->tensors[i].l2_norm;
+		tv[i].update_l2 = st->tensors[i].update_l2;
 		tv[i].ratio = tv[i].l2 > 0 ? tv[i].update_l2 / tv[i].l2 : NAN;
-		tv[i].rate = model_num(o, "updates_per_s");
-		tv[i].version = model_num(o, "version");
-		tv[i].updates_total = model_num(o, "updates_total");
+		tv[i].rate = st->tensors[i].updates_per_s;
+		tv[i].version = (double)st->tensors[i].version;
+		tv[i].updates_total = (double)st->tensors[i].updates_total;
 	}
-	nw = json_array_size(wa);
-	if (nw > 0)
+	if ((nw = st->nworkers) > 0)
 		wv = xcalloc(nw, sizeof *wv);
-	json_array_foreach(wa, i, o) {
-		wv[i].id = (long long)model_num(o, "id");
-		if (isnan(model_num(o, "id")))
-			wv[i].id = -1;
-		wv[i].name = model_str(o, "name");
-		wv[i].address = model_str(o, "address");
+	for (i = 0; i < nw; i++) {
+		const struct ps_ctl_worker *w = &st->workers[i];
+
+		wv[i].id = w->id > LLONG_MAX ? LLONG_MAX : (long long)w->id;
+		wv[i].name = model_str(w->name);
+		wv[i].address = model_str(w->address);
 		snprintf(wv[i].state, sizeof wv[i].state, "%s",
-		    json_is_string(json_object_get(o, "state")) ?
-		    json_string_value(json_object_get(o, "state")) : "-");
-		wv[i].pushes_per_s = model_num(o, "pushes_per_s");
-		wv[i].pulls_per_s = model_num(o, "pulls_per_s");
-		wv[i].pushes = model_num(o, "pushes");
-		wv[i].pulls = model_num(o, "pulls");
-		wv[i].clock = model_num(o, "clock");
-		wv[i].lag = model_num(o, "lag");
-		wv[i].last_seen = model_num(o, "last_seen_s");
-		wv[i].bytes_in = model_num(o, "bytes_in");
-		wv[i].bytes_out = model_num(o, "bytes_out");
+		    w->state != NULL ? w->state : "-");
+		wv[i].pushes_per_s = w->pushes_per_s;
+		wv[i].pulls_per_s = w->pulls_per_s;
+		wv[i].pushes = (double)w->pushes;
+		wv[i].pulls = (double)w->pulls;
+		wv[i].clock = (double)w->clock;
+		wv[i].lag = (double)w->lag;
+		wv[i].last_seen = w->last_seen_s;
+		wv[i].bytes_in = (double)w->bytes_in;
+		wv[i].bytes_out = (double)w->bytes_out;
 		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit);
 	}
 	if (isnan(limit))
 		model_mark_rates(wv, nw);
 
-	/* Everything parsed: swap it in. */
+	/* Everything read: swap it in. */
 	model_server_free(&m->srv);
 	m->srv = s;
 	model_tensors_free(m->tensors, m->ntensors);
@@ -465,7 +451,6 @@ ps_top_model_apply(struct ps_top_model *m, json_t *snap, double now,
 		if (m->scroll[i] >= nt)
 			m->scroll[i] = nt > 0 ? nt - 1 : 0;
 	}
-	return 0;
 }
 
 /*
