@@ -13,8 +13,10 @@ worker moves a model at a good fraction of the C client's speed::
 
 :class:`Client` is the worker (pull, push, Elephas's ``get_parameters`` /
 ``update_parameters``), :class:`Control` the operator (status, subscribe,
-checkpoint, reset, stop).  ``python3 -m psctl bench`` is ``psctl bench``
-in Python.
+checkpoint, reset, stop).  ``psctl.torch.RemoteOptimizer`` and
+``psctl.keras.PsctlCallback`` hook a training loop up to a server; they
+are imported on their own, so ``import psctl`` needs numpy only.
+``python3 -m psctl bench`` is ``psctl bench`` in Python.
 """
 
 from .client import Client, default_token, default_url
