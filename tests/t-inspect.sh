@@ -4,76 +4,15 @@
 # and the exit codes: 65 and one line on stderr for a file that does not
 # verify, 66 for one that cannot be opened, 64 for usage errors.
 data=${PS_TEST_DATA:?}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/psctl-inspect.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-
-n=0
-failed=0
-ok() {	# ok COND-STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=1
-	fi
-}
-skip() {
-	n=$((n + 1))
-	echo "ok $n # SKIP $1"
-}
+. "${PS_SRCDIR:?}/tests/tap.sh"
 has_numpy=0
 if [ -n "$PYTHON3" ] && "$PYTHON3" -c 'import numpy' 2>/dev/null; then
 	has_numpy=1
 fi
 
-echo "1..27"
-
-# A psctl file, written by Python from the man page.
-"$PSCTL" inspect "$data/psctl.safetensors" >"$tmp/out" 2>"$tmp/err"
-ok $? "inspect of a psctl checkpoint exits 0"
-grep -q '^checksum: verified (data crc32c 167246cd, header crc32c 31b28bc8)$' \
-    "$tmp/out"
-ok $? "it says the checksums are verified, with their values"
-awk '/^NAME/ { on = 1; next } on && !NF { exit } on { print $1 }' \
-    "$tmp/out" | tr '\n' ' ' >"$tmp/order"
-[ "$(cat "$tmp/order")" = "layer.2 layer.1 b " ]
-ok $? "it lists the tensors in psctl.tensors' order ($(cat "$tmp/order"))"
-grep -q '^layer.1  *F32  *\[3, 4\]  *12  *2.17423  *9  *6$' "$tmp/out"
-ok $? "a tensor's line has dtype, shape, parameters, L2 norm, version, steps"
-grep -q '^rule: adam (lr 0.001, beta1 0.8, beta2 0.99, eps 1e-07)$' "$tmp/out"
-ok $? "it shows the rule and its parameters"
-grep -q '^model version: 9$' "$tmp/out" && grep -q '^mode: sync$' "$tmp/out"
-ok $? "it shows the model version and the mode"
-grep -q '^optimizer state: 6 tensors, 6 restored, 0 dropped$' "$tmp/out" &&
-    grep -q '^__psctl.v.layer.1  *F32  *\[3, 4\]  *12 ' "$tmp/out"
-ok $? "it lists adam's state tensors"
-grep -q '^  psctl.rule: adam$' "$tmp/out" && grep -q '^  format: pt$' "$tmp/out"
-ok $? "it prints the metadata"
-[ ! -s "$tmp/err" ]
-ok $? "it writes nothing on stderr"
-
-# numpy's file of mixed dtypes.
-"$PSCTL" inspect "$data/mixed.safetensors" >"$tmp/out" 2>"$tmp/err"
-ok $? "inspect of numpy's mixed-dtype file exits 0"
-grep -q '^checksum: none in file$' "$tmp/out"
-ok $? "it says there is no checksum in the file"
-grep -q '^conv.weight  *F16 (converted to F32)  *\[2, 3\]  *6 ' "$tmp/out" &&
-    grep -q '^bias  *BF16 (converted to F32)  *\[4\]  *4 ' "$tmp/out" &&
-    grep -q '^dense.kernel  *F64 (converted to F32)  *\[2, 2\]  *4 ' \
-    "$tmp/out" && grep -q '^scale  *F32  *\[\]  *1  *1.5$' "$tmp/out"
-ok $? "it names each file dtype and says which were converted to F32"
-
-# --json against numpy's norms.
-for f in psctl mixed; do
-	if [ $has_numpy -eq 0 ]; then
-		skip "no numpy"
-		skip "no numpy"
-		continue
-	fi
-	"$PSCTL" inspect --json "$data/$f.safetensors" >"$tmp/$f.out"
-	ok $? "inspect --json of $f.safetensors exits 0"
-	"$PYTHON3" - "$tmp/$f.out" "$data/$f.json" <<'EOF'
+# json_matches OUT WANT: inspect's --json in OUT agrees with numpy's WANT.
+json_matches() {
+	"$PYTHON3" - "$1" "$2" <<'EOF'
 import json, sys
 got = json.load(open(sys.argv[1]))
 want = json.load(open(sys.argv[2]))
@@ -96,7 +35,53 @@ if "versions" in want:
     assert len(got["state"]) == 6 and all(s["restored"] for s in got["state"])
     assert got["metadata"]["psctl.mode"] == "sync"
 EOF
-	ok $? "its JSON has numpy's order, dtypes, shapes and L2 norms ($f)"
+}
+
+plan 27
+
+# A psctl file, written by Python from the man page.
+"$PSCTL" inspect "$data/psctl.safetensors" >"$tmp/out" 2>"$tmp/err"
+is $? 0 "inspect of a psctl checkpoint exits 0"
+ok 'grep -q "^checksum: verified (data crc32c 167246cd, header crc32c 31b28bc8)$" "$tmp/out"' \
+    "it says the checksums are verified, with their values"
+awk '/^NAME/ { on = 1; next } on && !NF { exit } on { print $1 }' \
+    "$tmp/out" | tr '\n' ' ' >"$tmp/order"
+ok '[ "$(cat "$tmp/order")" = "layer.2 layer.1 b " ]' \
+    "it lists the tensors in psctl.tensors' order ($(cat "$tmp/order"))"
+ok 'grep -q "^layer.1  *F32  *\[3, 4\]  *12  *2.17423  *9  *6$" "$tmp/out"' \
+    "a tensor's line has dtype, shape, parameters, L2 norm, version, steps"
+ok 'grep -q "^rule: adam (lr 0.001, beta1 0.8, beta2 0.99, eps 1e-07)$" "$tmp/out"' \
+    "it shows the rule and its parameters"
+ok 'grep -q "^model version: 9$" "$tmp/out" && grep -q "^mode: sync$" "$tmp/out"' \
+    "it shows the model version and the mode"
+ok 'grep -q "^optimizer state: 6 tensors, 6 restored, 0 dropped$" "$tmp/out" &&
+    grep -q "^__psctl.v.layer.1  *F32  *\[3, 4\]  *12 " "$tmp/out"' \
+    "it lists adam's state tensors"
+ok 'grep -q "^  psctl.rule: adam$" "$tmp/out" && grep -q "^  format: pt$" "$tmp/out"' \
+    "it prints the metadata"
+ok '[ ! -s "$tmp/err" ]' "it writes nothing on stderr"
+
+# numpy's file of mixed dtypes.
+"$PSCTL" inspect "$data/mixed.safetensors" >"$tmp/out" 2>"$tmp/err"
+is $? 0 "inspect of numpy's mixed-dtype file exits 0"
+ok 'grep -q "^checksum: none in file$" "$tmp/out"' \
+    "it says there is no checksum in the file"
+ok 'grep -q "^conv.weight  *F16 (converted to F32)  *\[2, 3\]  *6 " "$tmp/out" &&
+    grep -q "^bias  *BF16 (converted to F32)  *\[4\]  *4 " "$tmp/out" &&
+    grep -q "^dense.kernel  *F64 (converted to F32)  *\[2, 2\]  *4 " \
+    "$tmp/out" && grep -q "^scale  *F32  *\[\]  *1  *1.5$" "$tmp/out"' \
+    "it names each file dtype and says which were converted to F32"
+
+# --json against numpy's norms.
+for f in psctl mixed; do
+	if [ $has_numpy -eq 0 ]; then
+		skip 2 "no numpy"
+		continue
+	fi
+	"$PSCTL" inspect --json "$data/$f.safetensors" >"$tmp/$f.out"
+	is $? 0 "inspect --json of $f.safetensors exits 0"
+	ok 'json_matches "$tmp/$f.out" "$data/$f.json"' \
+	    "its JSON has numpy's order, dtypes, shapes and L2 norms ($f)"
 done
 
 # Refusals: one line on stderr, nothing on stdout, the right exit code.
@@ -107,15 +92,12 @@ refused() {
 	lines=$(wc -l <"$tmp/err")
 	want="psctl inspect: $2: "
 	first=$(head -n 1 "$tmp/err")
-	if [ $rc -eq "$1" ] && [ "$lines" -eq 1 ] && [ ! -s "$tmp/out" ] &&
+	want_rc=$1
+	want_pat=$4
+	ok '[ $rc -eq "$want_rc" ] && [ "$lines" -eq 1 ] && [ ! -s "$tmp/out" ] &&
 	    [ "${first#"$want"}" != "$first" ] &&
-	    { [ -z "$4" ] || grep -q -- "$4" "$tmp/err"; }; then
-		ok 0 "$3"
-	else
-		ok 1 "$3"
-		echo "# exit $rc, stderr:"
-		sed 's/^/# /' "$tmp/err"
-	fi
+	    { [ -z "$want_pat" ] || grep -q -- "$want_pat" "$tmp/err"; }' "$3" ||
+	    { diag "exit $rc, stderr:"; diag_file "$tmp/err"; }
 }
 
 refused 65 "$data/i64.safetensors" \
@@ -145,13 +127,13 @@ refused 66 "$tmp/missing.safetensors" \
 refused 66 "$tmp" "a directory: exit 66, one line" 'not a regular file'
 
 "$PSCTL" inspect >/dev/null 2>&1
-ok $(($? != 64)) "no file: exit 64"
+is $? 64 "no file: exit 64"
 "$PSCTL" inspect "$data/f32.safetensors" "$data/f32.safetensors" \
     >/dev/null 2>&1
-ok $(($? != 64)) "two files: exit 64"
+is $? 64 "two files: exit 64"
 "$PSCTL" inspect --bogus "$data/f32.safetensors" >/dev/null 2>&1
-ok $(($? != 64)) "an unknown option: exit 64"
+is $? 64 "an unknown option: exit 64"
 "$PSCTL" inspect --json "$data/f32.safetensors" >/dev/null 2>&1
-ok $? "--json may come before the file"
+is $? 0 "--json may come before the file"
 
-exit $failed
+done_testing

@@ -55,7 +55,8 @@
 #		never in $(...): the variables must reach the test.
 # serve_stop PID [SIGNAL]  Sends SIGNAL (TERM), waits 10 s, and returns
 #		the server's exit status, or 124 after a SIGKILL if it did
-#		not exit.
+#		not exit.  serve_wait PID does the same without a signal,
+#		for a server stopped some other way.
 
 : "${PSCTL:?PSCTL names the psctl binary under test}"
 
@@ -218,13 +219,16 @@ serve_start() {
 
 serve_stop() {	# serve_stop PID [SIGNAL]
 	kill -"${2:-TERM}" "$1" 2>/dev/null
+	serve_wait "$1"
+}
+
+serve_wait() {	# serve_wait PID
 	tap_pid=$1
+	tap_forget "$1"
 	if ! wait_for '! kill -0 "$tap_pid" 2>/dev/null'; then
 		kill -KILL "$1" 2>/dev/null
 		wait "$1" 2>/dev/null
-		tap_forget "$1"
 		return 124
 	fi
-	tap_forget "$1"
 	wait "$1"
 }
