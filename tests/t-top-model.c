@@ -1,6 +1,7 @@
 /*
- * The console's screen model (ui/model.c) and the frame text (ui/batch.c),
- * driven by the snapshots in tests/data without a terminal or a socket.
+ * The console's screen model (ui/model.c), the text of its frames
+ * (ui/text.c) and batch mode's frames (ui/batch.c), driven by the
+ * snapshots in tests/data without a terminal or a socket.
  * Expected values are worked out by hand from the snapshot files.
  */
 #include "config.h"
@@ -15,6 +16,7 @@
 #include "batch.h"
 #include "model.h"
 #include "tap.h"
+#include "text.h"
 
 static json_t *
 load(const char *name)
@@ -463,18 +465,18 @@ static void
 test_text(void)
 {
 	struct ps_top_model	*m;
-	struct ps_fmt_line	 l;
+	struct ps_text_line	 l;
 	char			 buf[64], *out = NULL, *line;
 	size_t			 len = 0;
 	FILE			*fp;
 
-	ps_fmt_uptime(3725, buf, sizeof buf);
+	ps_text_uptime(3725, buf, sizeof buf);
 	is_str(buf, "01:02:05", "3725 s of uptime is 01:02:05");
-	ps_fmt_uptime(90061, buf, sizeof buf);
+	ps_text_uptime(90061, buf, sizeof buf);
 	is_str(buf, "1d 01:01:01", "90061 s is 1d 01:01:01");
-	ps_fmt_age(125, buf, sizeof buf);
+	ps_text_age(125, buf, sizeof buf);
 	is_str(buf, "2m05s", "an age of 125 s is 2m05s");
-	ps_fmt_count(1000000, buf, sizeof buf);
+	ps_text_count(1000000, buf, sizeof buf);
 	is_str(buf, "1,000,000", "counts group thousands");
 	ps_top_human_bytes(407080, buf, sizeof buf);
 	is_str(buf, "397.5 KiB", "407080 bytes is 397.5 KiB");
@@ -484,12 +486,12 @@ test_text(void)
 	apply_file(m, "snap-async-1.json", 100.0);
 	m->focus = PS_TOP_WORKERS;
 	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_LAG);
-	ps_fmt_title(m, PS_TOP_WORKERS, &l);
-	ps_fmt_text(&l, buf, sizeof buf);
+	ps_text_title(m, PS_TOP_WORKERS, &l);
+	ps_text_plain(&l, buf, sizeof buf);
 	ok(strstr(buf, "WORKERS 5  sort: LAG desc") == buf,
 	    "the worker title names the sort column: %s", buf);
-	ps_fmt_row(m, PS_TOP_WORKERS, 0, 100.0, 12, &l);
-	is_int(l.seg[0].cls, PS_FMT_GONE, "the gone worker's row is marked");
+	ps_text_row(m, PS_TOP_WORKERS, 0, 100.0, 12, &l);
+	is_int(l.seg[0].cls, PS_TEXT_GONE, "the gone worker's row is marked");
 	ok(strstr(l.seg[0].text, "GONE") != NULL,
 	    "and says GONE in words, not only in colour");
 

@@ -2,8 +2,8 @@
  * The console's screen model: everything psctl top shows, built from the
  * control stream's STATUS snapshots (control.h) and the replies to its
  * requests.  No curses and no sockets here, so the TAP tests drive it with
- * recorded snapshots; the views (ui/view-*.c) and the batch renderer
- * (ui/batch.c) only read it.
+ * recorded snapshots; the console's text (ui/text.c), the views
+ * (ui/view-*.c) and the batch renderer (ui/batch.c) only read it.
  *
  * Times are seconds on one monotonic clock chosen by the caller ("now").
  * Single-threaded: the console's main loop owns the model.

@@ -15,8 +15,8 @@
 
 #include <curses.h>
 
-#include "batch.h"
 #include "model.h"
+#include "text.h"
 #include "ui.h"
 #include "xmalloc.h"
 
@@ -50,37 +50,37 @@ static const struct {
 	short	bg;
 	attr_t	attr;
 	attr_t	mono;
-} ui_colors[PS_FMT_NCLASSES] = {
-	[PS_FMT_TEXT] =		{ -1, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_LABEL] =	{ COLOR_CYAN, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_VALUE] =	{ -1, -1, A_BOLD, A_BOLD },
-	[PS_FMT_TITLE] =	{ COLOR_CYAN, -1, A_BOLD, A_BOLD },
-	[PS_FMT_TITLE_FOCUS] =	{ COLOR_BLACK, COLOR_CYAN, A_BOLD,
-				  A_REVERSE | A_BOLD },
-	[PS_FMT_HEADING] =	{ COLOR_BLACK, COLOR_GREEN, A_NORMAL,
-				  A_UNDERLINE },
-	[PS_FMT_HEADING_SORT] =	{ COLOR_BLACK, COLOR_CYAN, A_BOLD,
-				  A_REVERSE | A_BOLD },
-	[PS_FMT_ROW] =		{ -1, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_WAITING] =	{ COLOR_BLUE, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_LAGGING] =	{ COLOR_YELLOW, -1, A_BOLD, A_BOLD },
-	[PS_FMT_SILENT] =	{ COLOR_MAGENTA, -1, A_BOLD,
-				  A_BOLD | A_UNDERLINE },
-	[PS_FMT_GONE] =		{ COLOR_RED, -1, A_DIM, A_DIM },
-	[PS_FMT_SPARK] =	{ COLOR_GREEN, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_GOOD] =		{ COLOR_GREEN, -1, A_BOLD, A_BOLD },
-	[PS_FMT_BAD] =		{ COLOR_WHITE, COLOR_RED, A_BOLD,
-				  A_REVERSE | A_BOLD },
-	[PS_FMT_STALE] =	{ COLOR_BLACK, COLOR_YELLOW, A_BOLD,
-				  A_REVERSE },
-	[PS_FMT_MSG_INFO] =	{ -1, -1, A_NORMAL, A_NORMAL },
-	[PS_FMT_MSG_OK] =	{ COLOR_GREEN, -1, A_BOLD, A_BOLD },
-	[PS_FMT_MSG_ERROR] =	{ COLOR_RED, -1, A_BOLD, A_BOLD },
-	[PS_FMT_PROMPT] =	{ COLOR_BLACK, COLOR_YELLOW, A_BOLD,
-				  A_REVERSE | A_BOLD },
-	[PS_FMT_KEY] =		{ -1, -1, A_BOLD, A_BOLD },
-	[PS_FMT_KEYTEXT] =	{ COLOR_BLACK, COLOR_CYAN, A_NORMAL,
-				  A_REVERSE },
+} ui_colors[PS_TEXT_NCLASSES] = {
+	[PS_TEXT_PLAIN] =		{ -1, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_LABEL] =		{ COLOR_CYAN, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_VALUE] =		{ -1, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_TITLE] =		{ COLOR_CYAN, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_TITLE_FOCUS] =		{ COLOR_BLACK, COLOR_CYAN, A_BOLD,
+					  A_REVERSE | A_BOLD },
+	[PS_TEXT_HEADING] =		{ COLOR_BLACK, COLOR_GREEN, A_NORMAL,
+					  A_UNDERLINE },
+	[PS_TEXT_HEADING_SORT] =	{ COLOR_BLACK, COLOR_CYAN, A_BOLD,
+					  A_REVERSE | A_BOLD },
+	[PS_TEXT_ROW] =			{ -1, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_WAITING] =		{ COLOR_BLUE, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_LAGGING] =		{ COLOR_YELLOW, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_SILENT] =		{ COLOR_MAGENTA, -1, A_BOLD,
+					  A_BOLD | A_UNDERLINE },
+	[PS_TEXT_GONE] =		{ COLOR_RED, -1, A_DIM, A_DIM },
+	[PS_TEXT_SPARK] =		{ COLOR_GREEN, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_GOOD] =		{ COLOR_GREEN, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_BAD] =			{ COLOR_WHITE, COLOR_RED, A_BOLD,
+					  A_REVERSE | A_BOLD },
+	[PS_TEXT_STALE] =		{ COLOR_BLACK, COLOR_YELLOW, A_BOLD,
+					  A_REVERSE },
+	[PS_TEXT_MSG_INFO] =		{ -1, -1, A_NORMAL, A_NORMAL },
+	[PS_TEXT_MSG_OK] =		{ COLOR_GREEN, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_MSG_ERROR] =		{ COLOR_RED, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_PROMPT] =		{ COLOR_BLACK, COLOR_YELLOW, A_BOLD,
+					  A_REVERSE | A_BOLD },
+	[PS_TEXT_KEY] =			{ -1, -1, A_BOLD, A_BOLD },
+	[PS_TEXT_KEYTEXT] =		{ COLOR_BLACK, COLOR_CYAN, A_NORMAL,
+					  A_REVERSE },
 };
 
 /*
@@ -193,7 +193,7 @@ ps_ui_init(int color, char **cause)
 	if (color && has_colors() && start_color() == OK) {
 		ui_color = 1;
 		use_default_colors();
-		for (c = 0; c < PS_FMT_NCLASSES; c++)
+		for (c = 0; c < PS_TEXT_NCLASSES; c++)
 			init_pair((short)(c + 1), ui_colors[c].fg,
 			    ui_colors[c].bg);
 	}
@@ -212,9 +212,9 @@ ps_ui_done(void)
 }
 
 attr_t
-ps_ui_attr(enum ps_fmt_class c)
+ps_ui_attr(enum ps_text_class c)
 {
-	if ((unsigned)c >= PS_FMT_NCLASSES)
+	if ((unsigned)c >= PS_TEXT_NCLASSES)
 		return A_NORMAL;
 	if (!ui_color)
 		return ui_colors[c].mono;
@@ -224,11 +224,11 @@ ps_ui_attr(enum ps_fmt_class c)
 const char *const *
 ps_ui_ramp(void)
 {
-	return ui_utf8 ? ps_fmt_ramp_utf8 : ps_fmt_ramp_ascii;
+	return ui_utf8 ? ps_text_ramp_utf8 : ps_text_ramp_ascii;
 }
 
 void
-ps_ui_line(WINDOW *w, int y, const struct ps_fmt_line *l)
+ps_ui_line(WINDOW *w, int y, const struct ps_text_line *l)
 {
 	const char	*s;
 	int		 maxx = getmaxx(w), x = 0, i, bytes;
@@ -256,13 +256,13 @@ void
 ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
     double now)
 {
-	const struct ps_fmt_col	*cols;
-	struct ps_fmt_line	 l;
+	const struct ps_text_col	*cols;
+	struct ps_text_line	 l;
 	int			 h = getmaxy(w), width = getmaxx(w), fixed = 0;
 	int			 ncols, c, flex, rows, r;
 	size_t			 n, scroll;
 
-	cols = t == PS_TOP_TENSORS ? ps_fmt_tcols : ps_fmt_wcols;
+	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
 	ncols = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
 	n = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
 	rows = h - 2;
@@ -277,26 +277,26 @@ ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
 		if (c > 0)
 			fixed++;	/* the space between columns */
 	}
-	flex = ps_fmt_flex_width(m, t, width - fixed > 4 ? width - fixed : 4);
+	flex = ps_text_flex_width(m, t, width - fixed > 4 ? width - fixed : 4);
 
 	scroll = m->scroll[t];
 	if (scroll + (size_t)rows > n)
 		scroll = n > (size_t)rows ? n - (size_t)rows : 0;
-	ps_fmt_title(m, t, &l);
+	ps_text_title(m, t, &l);
 	if (n > (size_t)rows && rows > 0)
-		ps_fmt_add(&l, PS_FMT_TEXT, "  rows %zu-%zu of %zu", scroll + 1,
-		    scroll + (size_t)rows, n);
+		ps_text_add(&l, PS_TEXT_PLAIN, "  rows %zu-%zu of %zu",
+		    scroll + 1, scroll + (size_t)rows, n);
 	ps_ui_line(w, 0, &l);
-	ps_fmt_heading(m, t, flex, &l);
+	ps_text_heading(m, t, flex, &l);
 	ps_ui_line(w, 1, &l);
 	if (n == 0 && rows > 0) {
 		l.n = 0;
-		ps_fmt_add(&l, PS_FMT_TEXT, "  (none)");
+		ps_text_add(&l, PS_TEXT_PLAIN, "  (none)");
 		ps_ui_line(w, 2, &l);
 		return;
 	}
 	for (r = 0; r < rows && scroll + (size_t)r < n; r++) {
-		ps_fmt_row(m, t, scroll + (size_t)r, now, flex, &l);
+		ps_text_row(m, t, scroll + (size_t)r, now, flex, &l);
 		ps_ui_line(w, 2 + r, &l);
 	}
 }

@@ -1,7 +1,7 @@
 /*
  * The console's terminal side: curses lifetime, the colour table, the key
  * table and the views that draw the screen model (model.h) with the words
- * of batch.h.  Everything here runs on the console's main loop, the only
+ * of text.h.  Everything here runs on the console's main loop, the only
  * thread psctl top has.
  *
  * ps_ui_done() restores the terminal and is safe to call more than once,
@@ -16,8 +16,8 @@
 #include <curses.h>
 #include <jansson.h>
 
-#include "batch.h"
 #include "model.h"
+#include "text.h"
 
 /* Below this the screen says "terminal too small" instead of drawing. */
 #define PS_UI_MIN_COLS	60
@@ -108,9 +108,9 @@ int		 ps_ui_key(struct ps_top_model *, int key, double now,
 		     json_t **send, int *resubscribe);
 
 /* Attributes for a class of text, from the colour table. */
-attr_t		 ps_ui_attr(enum ps_fmt_class);
+attr_t		 ps_ui_attr(enum ps_text_class);
 /* Draws a line of segments at row y, clipped to the window, clearing the rest. */
-void		 ps_ui_line(WINDOW *, int y, const struct ps_fmt_line *);
+void		 ps_ui_line(WINDOW *, int y, const struct ps_text_line *);
 /*
  * Draws a table in w: title, column headings, then the rows from the
  * table's scroll position; records the rows shown in ps_ui_table_rows.

@@ -1,13 +1,13 @@
 /*
  * The header view: connection and staleness, server, model, traffic,
- * checkpoint and the two sparklines, in batch.h's words.  Main loop only.
+ * checkpoint and the two sparklines, in text.h's words.  Main loop only.
  */
 #include "config.h"
 
 #include <curses.h>
 
-#include "batch.h"
 #include "model.h"
+#include "text.h"
 #include "ui.h"
 
 static int	view_header_height(const struct ps_top_model *, int, double);
@@ -32,12 +32,12 @@ const struct ps_view ps_view_header = {
 static int
 view_header_spark_cols(const struct ps_top_model *m, int width, double now)
 {
-	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
+	struct ps_text_line	lines[PS_TEXT_HEADER_MAX];
 	int			n, i, rest = 0, w, cols;
 
-	n = ps_fmt_header(m, now, 1, ps_fmt_ramp_ascii, lines);
+	n = ps_text_header(m, now, 1, ps_text_ramp_ascii, lines);
 	for (i = n - 2; i < n; i++) {
-		if (i >= 0 && (w = ps_fmt_width(&lines[i]) - 1) > rest)
+		if (i >= 0 && (w = ps_text_width(&lines[i]) - 1) > rest)
 			rest = w;
 	}
 	rest = (rest + 7) / 8 * 8;
@@ -52,19 +52,19 @@ view_header_spark_cols(const struct ps_top_model *m, int width, double now)
 static int
 view_header_height(const struct ps_top_model *m, int width, double now)
 {
-	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
+	struct ps_text_line	lines[PS_TEXT_HEADER_MAX];
 
 	/* The sparklines' width does not change the number of lines. */
-	return ps_fmt_header(m, now, 1, ps_fmt_ramp_ascii, lines);
+	return ps_text_header(m, now, 1, ps_text_ramp_ascii, lines);
 }
 
 static void
 view_header_draw(const struct ps_top_model *m, WINDOW *w, double now)
 {
-	struct ps_fmt_line	lines[PS_FMT_HEADER_MAX];
+	struct ps_text_line	lines[PS_TEXT_HEADER_MAX];
 	int			n, i;
 
-	n = ps_fmt_header(m, now, view_header_spark_cols(m, getmaxx(w), now),
+	n = ps_text_header(m, now, view_header_spark_cols(m, getmaxx(w), now),
 	    ps_ui_ramp(), lines);
 	for (i = 0; i < n; i++)
 		ps_ui_line(w, i, &lines[i]);

@@ -9,8 +9,8 @@
 
 #include <curses.h>
 
-#include "batch.h"
 #include "model.h"
+#include "text.h"
 #include "ui.h"
 
 static int	view_help_height(const struct ps_top_model *, int, double);
@@ -51,14 +51,14 @@ static void
 view_help_draw(const struct ps_top_model *m, WINDOW *w, double now)
 {
 	const struct ps_ui_key	*k;
-	struct ps_fmt_line	 l;
+	struct ps_text_line	 l;
 	char			 keys[32];
 	size_t			 n;
 	int			 y = 0, i;
 
 	l.n = 0;
-	ps_fmt_add(&l, PS_FMT_TITLE_FOCUS, "psctl top help");
-	ps_fmt_add(&l, PS_FMT_TEXT, "  (any key returns)%s",
+	ps_text_add(&l, PS_TEXT_TITLE_FOCUS, "psctl top help");
+	ps_text_add(&l, PS_TEXT_PLAIN, "  (any key returns)%s",
 	    m->readonly ? "  read-only: c, R and S are refused" : "");
 	ps_ui_line(w, y++, &l);
 	for (k = ps_ui_keys; k->key != 0; k++) {
@@ -72,13 +72,13 @@ view_help_draw(const struct ps_top_model *m, WINDOW *w, double now)
 			snprintf(keys + n, sizeof keys - n, " %s", k[i].label);
 		}
 		l.n = 0;
-		ps_fmt_add(&l, PS_FMT_KEY, " %-10s", keys);
-		ps_fmt_add(&l, PS_FMT_TEXT, " %s", k->help);
+		ps_text_add(&l, PS_TEXT_KEY, " %-10s", keys);
+		ps_text_add(&l, PS_TEXT_PLAIN, " %s", k->help);
 		ps_ui_line(w, y++, &l);
 	}
 	for (i = 0; view_help_text[i] != NULL; i++) {
 		l.n = 0;
-		ps_fmt_add(&l, PS_FMT_TEXT, "%s", view_help_text[i]);
+		ps_text_add(&l, PS_TEXT_PLAIN, "%s", view_help_text[i]);
 		ps_ui_line(w, y++, &l);
 	}
 }

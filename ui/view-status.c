@@ -7,8 +7,8 @@
 
 #include <curses.h>
 
-#include "batch.h"
 #include "model.h"
+#include "text.h"
 #include "ui.h"
 
 static int	view_one_row(const struct ps_top_model *, int, double);
@@ -38,9 +38,9 @@ view_one_row(const struct ps_top_model *m, int width, double now)
 static void
 view_status_draw(const struct ps_top_model *m, WINDOW *w, double now)
 {
-	struct ps_fmt_line	l;
+	struct ps_text_line	l;
 
-	ps_fmt_status(m, &l);
+	ps_text_status(m, &l);
 	ps_ui_line(w, 0, &l);
 }
 
@@ -49,7 +49,7 @@ static void
 view_footer_draw(const struct ps_top_model *m, WINDOW *w, double now)
 {
 	const struct ps_ui_key	*k;
-	struct ps_fmt_line	 l;
+	struct ps_text_line	 l;
 
 	l.n = 0;
 	for (k = ps_ui_keys; k->key != 0; k++) {
@@ -58,11 +58,11 @@ view_footer_draw(const struct ps_top_model *m, WINDOW *w, double now)
 		if (m->readonly && (k->action == PS_UI_CHECKPOINT ||
 		    k->action == PS_UI_RESET || k->action == PS_UI_STOP))
 			continue;
-		ps_fmt_add(&l, PS_FMT_KEY, "%s", k->footkey);
-		ps_fmt_add(&l, PS_FMT_KEYTEXT, " %s", k->footer);
-		ps_fmt_add(&l, PS_FMT_TEXT, "  ");
+		ps_text_add(&l, PS_TEXT_KEY, "%s", k->footkey);
+		ps_text_add(&l, PS_TEXT_KEYTEXT, " %s", k->footer);
+		ps_text_add(&l, PS_TEXT_PLAIN, "  ");
 	}
 	if (m->readonly)
-		ps_fmt_add(&l, PS_FMT_STALE, "read-only");
+		ps_text_add(&l, PS_TEXT_STALE, "read-only");
 	ps_ui_line(w, 0, &l);
 }

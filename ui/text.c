@@ -1,0 +1,729 @@
+/*
+ * The console's text (see text.h): number formats, columns and the lines
+ * of a frame, for the curses views and batch mode alike.  Runs on the
+ * console's main loop; reads the model only.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "text.h"
+
+#define TEXT_WINDOW	180.0	/* seconds the sparklines cover */
+
+static int	 text_cols(const char *);
+static void	 text_pad(char *, size_t, const char *, int, int);
+static void	 text_fit_number(char *, size_t, int);
+static enum ps_text_class text_mark_class(enum ps_top_wmark);
+static void	 text_spark(struct ps_text_line *,
+		     const struct ps_top_model *, enum ps_top_series, double,
+		     int, const char *const *);
+static size_t	 text_index(const struct ps_top_model *, enum ps_top_table,
+		     size_t);
+
+const struct ps_text_col ps_text_tcols[PS_TOP_T_NCOLS] = {
+	[PS_TOP_T_INDEX] =	{ "#",		4,  1, 0 },
+	[PS_TOP_T_NAME] =	{ "NAME",	24, 0, 1 },
+	[PS_TOP_T_SHAPE] =	{ "SHAPE",	12, 1, 0 },
+	[PS_TOP_T_L2] =		{ "L2",		10, 1, 0 },
+	[PS_TOP_T_UPDATE] =	{ "UPDATE_L2",	10, 1, 0 },
+	[PS_TOP_T_RATIO] =	{ "RATIO",	9,  1, 0 },
+	[PS_TOP_T_RATE] =	{ "UPD/S",	8,  1, 0 },
+};
+
+const struct ps_text_col ps_text_wcols[PS_TOP_W_NCOLS] = {
+	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0 },
+	[PS_TOP_W_STATE] =	{ "STATE",	7,  0, 0 },
+	[PS_TOP_W_NAME] =	{ "NAME",	12, 0, 1 },
+	[PS_TOP_W_ADDRESS] =	{ "ADDRESS",	21, 0, 0 },
+	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0 },
+	[PS_TOP_W_PULLS] =	{ "PULL/S",	6,  1, 0 },
+	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0 },
+	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0 },
+	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0 },
+};
+
+const char *const ps_text_ramp_ascii[8] = {
+	"_", ".", "-", ":", "=", "+", "*", "#"
+};
+const char *const ps_text_ramp_utf8[8] = {
+	"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+	"\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"
+};
+
+void
+ps_text_add(struct ps_text_line *l, enum ps_text_class cls, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	if (l->n >= PS_TEXT_MAXSEG)
+		return;
+	l->seg[l->n].cls = cls;
+	va_start(ap, fmt);
+	vsnprintf(l->seg[l->n].text, sizeof l->seg[l->n].text, fmt, ap);
+	va_end(ap);
+	l->n++;
+}
+
+/* Display columns of UTF-8 text: every byte but continuation bytes. */
+static int
+text_cols(const char *s)
+{
+	int	n = 0;
+
+	for (; *s != '\0'; s++) {
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	}
+	return n;
+}
+
+int
+ps_text_width(const struct ps_text_line *l)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < l->n; i++)
+		n += text_cols(l->seg[i].text);
+	return n;
+}
+
+void
+ps_text_plain(const struct ps_text_line *l, char *buf, size_t len)
+{
+	size_t	off = 0, k;
+	int	i;
+
+	buf[0] = '\0';
+	for (i = 0; i < l->n && off + 1 < len; i++) {
+		k = strlen(l->seg[i].text);
+		if (k > len - off - 1)
+			k = len - off - 1;
+		memcpy(buf + off, l->seg[i].text, k);
+		off += k;
+		buf[off] = '\0';
+	}
+}
+
+/*
+ * s into out, exactly width columns: cut (at a character boundary) or
+ * padded with spaces on the left (right) or the right.
+ */
+static void
+text_pad(char *out, size_t outlen, const char *s, int width, int right)
+{
+	size_t	bytes = 0, off = 0;
+	int	cols = 0, pad, i;
+
+	while (s[bytes] != '\0' && cols < width) {
+		bytes++;
+		while (((unsigned char)s[bytes] & 0xc0) == 0x80)
+			bytes++;
+		cols++;
+	}
+	if (bytes + (size_t)(width - cols) + 1 > outlen) {
+		out[0] = '\0';
+		return;
+	}
+	pad = width - cols;
+	if (right) {
+		for (i = 0; i < pad; i++)
+			out[off++] = ' ';
+	}
+	memcpy(out + off, s, bytes);
+	off += bytes;
+	if (!right) {
+		for (i = 0; i < pad; i++)
+			out[off++] = ' ';
+	}
+	out[off] = '\0';
+}
+
+/*
+ * A number too wide for its column, rewritten in place with a unit so that
+ * it fits: 16,060 in 5 columns is "16.1k", 1,234,567 in 7 is "1.235M".
+ * Cutting it would show another number ("16,06").  When even the unit
+ * form does not fit, the cell is filled with '#', as spreadsheets do.
+ * Text that is not a number is left alone (text_pad cuts it).
+ */
+static void
+text_fit_number(char *cell, size_t len, int width)
+{
+	static const char	 units[] = "kMGTPE";
+	char			 digits[64], out[64], *end;
+	size_t			 i, k = 0;
+	double			 v, a;
+	int			 u, dec, n;
+
+	if (text_cols(cell) <= width)
+		return;
+	for (i = 0; cell[i] != '\0' && k + 1 < sizeof digits; i++) {
+		if (cell[i] != ',')
+			digits[k++] = cell[i];
+	}
+	digits[k] = '\0';
+	v = strtod(digits, &end);
+	if (k == 0 || *end != '\0' || !isfinite(v))
+		return;
+	/* The unit that leaves less than 1000 before the point. */
+	a = fabs(v) / 1000;
+	for (u = 0; a >= 999.5 && units[u + 1] != '\0'; u++)
+		a /= 1000;
+	for (dec = 3; dec >= 0; dec--) {
+		n = snprintf(out, sizeof out, "%s%.*f%c", v < 0 ? "-" : "", dec,
+		    a, units[u]);
+		if (n > 0 && n <= width && (size_t)n < len) {
+			memcpy(cell, out, (size_t)n + 1);
+			return;
+		}
+	}
+	for (i = 0; i < (size_t)width && i + 1 < len; i++)
+		cell[i] = '#';
+	cell[i] = '\0';
+}
+
+void
+ps_text_uptime(double v, char *buf, size_t len)
+{
+	long long	t, d;
+
+	if (isnan(v) || v < 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	t = (long long)v;
+	d = t / 86400;
+	t %= 86400;
+	if (d > 0)
+		snprintf(buf, len, "%lldd %02lld:%02lld:%02lld", d, t / 3600,
+		    t / 60 % 60, t % 60);
+	else
+		snprintf(buf, len, "%02lld:%02lld:%02lld", t / 3600,
+		    t / 60 % 60, t % 60);
+}
+
+void
+ps_text_age(double v, char *buf, size_t len)
+{
+	long long	t;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	if (v < 0)
+		v = 0;
+	if (v < 60) {
+		snprintf(buf, len, "%.1fs", v);
+		return;
+	}
+	t = (long long)v;
+	if (t < 3600)
+		snprintf(buf, len, "%lldm%02llds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%lldh%02lldm", t / 3600, t / 60 % 60);
+	else
+		snprintf(buf, len, "%lldd%02lldh", t / 86400, t / 3600 % 24);
+}
+
+void
+ps_text_count(double v, char *buf, size_t len)
+{
+	char	digits[32];
+	size_t	n, i, off = 0;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(digits, sizeof digits, "%.0f", fabs(v));
+	n = strlen(digits);
+	if (v < 0 && off + 1 < len)
+		buf[off++] = '-';
+	for (i = 0; i < n && off + 1 < len; i++) {
+		if (i > 0 && (n - i) % 3 == 0 && off + 2 < len)
+			buf[off++] = ',';
+		buf[off++] = digits[i];
+	}
+	buf[off] = '\0';
+}
+
+void
+ps_text_rate(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.1f", v);
+}
+
+/* "updates/s  ___..-=#  40.0 now, max 52.0" for one series. */
+static void
+text_spark(struct ps_text_line *l, const struct ps_top_model *m,
+    enum ps_top_series s, double now, int cols, const char *const *ramp)
+{
+	double	vals[512], lo, hi, cur;
+	int	levels[512], i;
+	char	spark[PS_TEXT_SEGLEN], a[32], b[32];
+	size_t	off = 0, k;
+	const char *g;
+
+	if (cols > 512)
+		cols = 512;
+	if (cols < 1)
+		cols = 1;
+	ps_top_model_spark(m, s, now, TEXT_WINDOW, cols, vals, &lo, &hi);
+	if (s == PS_TOP_SERIES_RATE)
+		ps_top_spark_levels(vals, cols, 0, hi, 8, levels);
+	else
+		ps_top_spark_levels(vals, cols, lo, hi, 8, levels);
+	ps_text_add(l, PS_TEXT_LABEL, "%s", s == PS_TOP_SERIES_RATE ?
+	    "updates/s  " : "model L2   ");
+	/*
+	 * The glyphs, in as many segments as they need: a UTF-8 glyph is 3
+	 * bytes, so a wide sparkline does not fit one segment, and cutting
+	 * it would drop the newest columns.
+	 */
+	spark[0] = '\0';
+	for (i = 0; i < cols; i++) {
+		g = levels[i] < 0 ? " " : ramp[levels[i]];
+		k = strlen(g);
+		if (off + k + 1 > sizeof spark) {
+			ps_text_add(l, PS_TEXT_SPARK, "%s", spark);
+			off = 0;
+		}
+		memcpy(spark + off, g, k);
+		off += k;
+		spark[off] = '\0';
+	}
+	ps_text_add(l, PS_TEXT_SPARK, "%s", spark);
+	if (s == PS_TOP_SERIES_RATE) {
+		cur = m->update_rate;
+		ps_text_rate(cur, a, sizeof a);
+		ps_text_rate(hi, b, sizeof b);
+		ps_text_add(l, PS_TEXT_VALUE, "  %s now, max %s", a, b);
+	} else {
+		cur = m->have ? m->srv.model_l2 : NAN;
+		if (isnan(cur))
+			snprintf(a, sizeof a, "-");
+		else
+			snprintf(a, sizeof a, "%.6g", cur);
+		if (isnan(lo))
+			ps_text_add(l, PS_TEXT_VALUE, "  %s now", a);
+		else
+			ps_text_add(l, PS_TEXT_VALUE, "  %s now, min %.6g "
+			    "max %.6g", a, lo, hi);
+	}
+	ps_text_add(l, PS_TEXT_PLAIN, " (last %.0fm)", TEXT_WINDOW / 60);
+}
+
+int
+ps_text_header(const struct ps_top_model *m, double now, int spark_cols,
+    const char *const *ramp, struct ps_text_line *lines)
+{
+	const struct ps_top_server	*s = &m->srv;
+	struct ps_text_line		*l;
+	char				 a[64], b[64];
+	double				 wait;
+	int				 n = 0;
+
+	l = &lines[n++];
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_LABEL, "psctl top  ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s  ", m->url);
+	wait = m->retry_at - now;
+	if (wait < 0)
+		wait = 0;
+	switch (m->conn) {
+	case PS_TOP_CONNECTING:
+		ps_text_add(l, PS_TEXT_STALE, "CONNECTING");
+		break;
+	case PS_TOP_CONNECTED:
+		ps_text_add(l, PS_TEXT_GOOD, "CONNECTED");
+		break;
+	case PS_TOP_DISCONNECTED:
+	case PS_TOP_AUTH_REFUSED:
+		ps_text_add(l, PS_TEXT_BAD, "%s", m->conn ==
+		    PS_TOP_AUTH_REFUSED ? "TOKEN REFUSED" : "DISCONNECTED");
+		break;
+	}
+	if (ps_top_model_stale(m, now)) {
+		ps_text_age(ps_top_model_age(m, now), a, sizeof a);
+		ps_text_add(l, PS_TEXT_PLAIN, "  ");
+		ps_text_add(l, PS_TEXT_STALE, "STALE %s old", a);
+	}
+	if (m->paused) {
+		ps_text_add(l, PS_TEXT_PLAIN, "  ");
+		ps_text_add(l, PS_TEXT_STALE, "PAUSED");
+	}
+	ps_text_add(l, PS_TEXT_LABEL, "  every ");
+	ps_text_add(l, PS_TEXT_VALUE, "%gs", m->interval);
+	/* The reason last: it is the longest, and the screen may cut it. */
+	if (m->conn == PS_TOP_DISCONNECTED || m->conn == PS_TOP_AUTH_REFUSED)
+		ps_text_add(l, PS_TEXT_PLAIN, "  retry in %.0fs: %s", ceil(wait),
+		    m->conn_error != NULL ? m->conn_error : "");
+
+	if (!m->have) {
+		l = &lines[n++];
+		l->n = 0;
+		ps_text_add(l, PS_TEXT_PLAIN, "no snapshot yet");
+		goto sparks;
+	}
+
+	l = &lines[n++];
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_LABEL, "server ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", s->version);
+	ps_text_add(l, PS_TEXT_LABEL, " at ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s  %s", s->listen, s->state);
+	ps_text_uptime(s->uptime, a, sizeof a);
+	ps_text_add(l, PS_TEXT_LABEL, "  up ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	ps_text_add(l, PS_TEXT_LABEL, "  mode ");
+	if (strcmp(s->mode, "ssp") == 0 && !isnan(s->staleness))
+		ps_text_add(l, PS_TEXT_VALUE, "ssp (staleness %.0f)",
+		    s->staleness);
+	else if (strcmp(s->mode, "sync") == 0 && !isnan(s->sync_workers))
+		ps_text_add(l, PS_TEXT_VALUE, "sync (%.0f workers)",
+		    s->sync_workers);
+	else
+		ps_text_add(l, PS_TEXT_VALUE, "%s", s->mode);
+	ps_text_add(l, PS_TEXT_LABEL, "  rule ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", s->rule);
+	if (*s->rule_params != '\0')
+		ps_text_add(l, PS_TEXT_VALUE, " (%s)", s->rule_params);
+
+	l = &lines[n++];
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_LABEL, "model ");
+	ps_text_count(s->params, a, sizeof a);
+	ps_top_human_bytes(s->bytes, b, sizeof b);
+	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	ps_text_add(l, PS_TEXT_LABEL, " params, ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", b);
+	ps_text_count(s->model_version, a, sizeof a);
+	ps_text_add(l, PS_TEXT_LABEL, "  version ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	ps_text_add(l, PS_TEXT_LABEL, "  L2 ");
+	ps_text_add(l, PS_TEXT_VALUE, "%.6g", s->model_l2);
+	ps_text_add(l, PS_TEXT_LABEL, "  last update L2 ");
+	ps_text_add(l, PS_TEXT_VALUE, "%.4g", s->last_update_l2);
+	if (!isnan(s->resets_total) && s->resets_total > 0) {
+		ps_text_add(l, PS_TEXT_LABEL, "  resets ");
+		ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->resets_total);
+	}
+
+	l = &lines[n++];
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_LABEL, "workers ");
+	ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->workers_connected);
+	if (!isnan(s->workers_expected)) {
+		ps_text_add(l, PS_TEXT_LABEL, "/");
+		ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->workers_expected);
+	}
+	ps_text_rate(s->pushes_per_s, a, sizeof a);
+	ps_text_add(l, PS_TEXT_LABEL, "  pushes/s ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	ps_text_rate(s->pulls_per_s, a, sizeof a);
+	ps_text_add(l, PS_TEXT_LABEL, "  pulls/s ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	ps_top_human_bytes(s->bytes_in_per_s, a, sizeof a);
+	ps_top_human_bytes(s->bytes_out_per_s, b, sizeof b);
+	ps_text_add(l, PS_TEXT_LABEL, "  in ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s/s", a);
+	ps_text_add(l, PS_TEXT_LABEL, "  out ");
+	ps_text_add(l, PS_TEXT_VALUE, "%s/s", b);
+	ps_text_add(l, PS_TEXT_LABEL, "  rejected ");
+	ps_text_add(l, !isnan(s->rejected_total) && s->rejected_total > 0 ?
+	    PS_TEXT_BAD : PS_TEXT_VALUE, "%.0f", s->rejected_total);
+	if (*s->rejected != '\0')
+		ps_text_add(l, PS_TEXT_VALUE, " (%s)", s->rejected);
+
+	l = &lines[n++];
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_LABEL, "checkpoint ");
+	if (!s->ckpt_has_dir && s->ckpt_last_ok == -1)
+		ps_text_add(l, PS_TEXT_VALUE, "off (no checkpoint dir)");
+	else if (s->ckpt_last_ok == -1)
+		ps_text_add(l, PS_TEXT_VALUE, "none yet");
+	else {
+		ps_text_age(ps_top_model_ckpt_age(m, now), a, sizeof a);
+		ps_text_add(l, PS_TEXT_VALUE, "%s ago ", a);
+		if (s->ckpt_last_ok == 1) {
+			ps_text_add(l, PS_TEXT_GOOD, "ok");
+			if (!isnan(s->ckpt_last_seconds))
+				ps_text_add(l, PS_TEXT_VALUE, " in %.3f s",
+				    s->ckpt_last_seconds);
+		} else
+			ps_text_add(l, PS_TEXT_BAD, "FAILED: %s",
+			    s->ckpt_last_error != NULL ? s->ckpt_last_error :
+			    "?");
+		if (!isnan(s->ckpt_count))
+			ps_text_add(l, PS_TEXT_LABEL, "  %.0f saved",
+			    s->ckpt_count);
+		if (!isnan(s->ckpt_failed) && s->ckpt_failed > 0)
+			ps_text_add(l, PS_TEXT_BAD, ", %.0f failed",
+			    s->ckpt_failed);
+	}
+	if (s->ckpt_in_progress) {
+		ps_text_add(l, PS_TEXT_PLAIN, "  ");
+		ps_text_add(l, PS_TEXT_STALE, "in progress");
+	}
+	if (s->ckpt_last_path != NULL)
+		ps_text_add(l, PS_TEXT_VALUE, "  %s", s->ckpt_last_path);
+
+sparks:
+	l = &lines[n++];
+	l->n = 0;
+	text_spark(l, m, PS_TOP_SERIES_RATE, now, spark_cols, ramp);
+	l = &lines[n++];
+	l->n = 0;
+	text_spark(l, m, PS_TOP_SERIES_L2, now, spark_cols, ramp);
+	return n;
+}
+
+static enum ps_text_class
+text_mark_class(enum ps_top_wmark k)
+{
+	switch (k) {
+	case PS_TOP_MARK_WAITING:
+		return PS_TEXT_WAITING;
+	case PS_TOP_MARK_LAGGING:
+		return PS_TEXT_LAGGING;
+	case PS_TOP_MARK_SILENT:
+		return PS_TEXT_SILENT;
+	case PS_TOP_MARK_GONE:
+		return PS_TEXT_GONE;
+	default:
+		return PS_TEXT_ROW;
+	}
+}
+
+void
+ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
+    struct ps_text_line *l)
+{
+	size_t	i, count[PS_TOP_MARK_GONE + 1];
+	int	col = m->sort_col[t];
+	enum ps_text_class cls;
+
+	l->n = 0;
+	cls = m->focus == t ? PS_TEXT_TITLE_FOCUS : PS_TEXT_TITLE;
+	if (t == PS_TOP_TENSORS) {
+		ps_text_add(l, cls, "TENSORS %zu", m->ntensors);
+		ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s",
+		    ps_top_tcol_name(col), m->sort_desc[t] ? "desc" : "asc");
+		return;
+	}
+	ps_text_add(l, cls, "WORKERS %zu", m->nworkers);
+	ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s",
+	    ps_top_wcol_name(col), m->sort_desc[t] ? "desc" : "asc");
+	memset(count, 0, sizeof count);
+	for (i = 0; i < m->nworkers; i++)
+		count[m->workers[i].mark]++;
+	for (i = PS_TOP_MARK_LAGGING; i <= PS_TOP_MARK_GONE; i++) {
+		if (count[i] > 0)
+			ps_text_add(l, text_mark_class(i), "  %zu %s", count[i],
+			    ps_top_mark_name(i));
+	}
+	if (isnan(m->lag_limit))
+		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of the "
+		    "fastest push rate)", PS_TOP_RATE_ASYNC * 100);
+	else
+		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: lag over %.0f)",
+		    m->lag_limit);
+}
+
+/* The model's index of the row-th entry in display order. */
+static size_t
+text_index(const struct ps_top_model *m, enum ps_top_table t, size_t row)
+{
+	const size_t	*order = t == PS_TOP_TENSORS ? m->torder : m->worder;
+
+	return order != NULL ? order[row] : row;
+}
+
+int
+ps_text_flex_width(const struct ps_top_model *m, enum ps_top_table t, int max)
+{
+	int	w, k;
+	size_t	i;
+
+	w = 4;	/* the heading "NAME" */
+	if (t == PS_TOP_TENSORS) {
+		for (i = 0; i < m->ntensors; i++) {
+			if ((k = text_cols(m->tensors[i].name)) > w)
+				w = k;
+		}
+	} else {
+		for (i = 0; i < m->nworkers; i++) {
+			if ((k = text_cols(m->workers[i].name)) > w)
+				w = k;
+		}
+	}
+	return w < max ? w : max;
+}
+
+void
+ps_text_cell(const struct ps_top_model *m, enum ps_top_table t, size_t row,
+    int col, double now, char *buf, size_t len)
+{
+	const struct ps_top_tensor	*tt;
+	const struct ps_top_worker	*w;
+	size_t				 i = text_index(m, t, row);
+	double				 v = NAN;
+
+	if (t == PS_TOP_TENSORS) {
+		tt = &m->tensors[i];
+		switch (col) {
+		case PS_TOP_T_INDEX:
+			snprintf(buf, len, "%zu", i + 1);
+			return;
+		case PS_TOP_T_NAME:
+			snprintf(buf, len, "%s", tt->name);
+			return;
+		case PS_TOP_T_SHAPE:
+			snprintf(buf, len, "%s", tt->shape);
+			return;
+		case PS_TOP_T_L2:
+			v = tt->l2;
+			break;
+		case PS_TOP_T_UPDATE:
+			v = tt->update_l2;
+			break;
+		case PS_TOP_T_RATIO:
+			if (isnan(tt->ratio))
+				snprintf(buf, len, "-");
+			else
+				snprintf(buf, len, "%.2e", tt->ratio);
+			return;
+		case PS_TOP_T_RATE:
+			ps_text_rate(tt->rate, buf, len);
+			return;
+		}
+		if (isnan(v))
+			snprintf(buf, len, "-");
+		else
+			snprintf(buf, len, "%.4g", v);
+		return;
+	}
+	w = &m->workers[i];
+	switch (col) {
+	case PS_TOP_W_ID:
+		snprintf(buf, len, "%lld", w->id);
+		break;
+	case PS_TOP_W_STATE:
+		snprintf(buf, len, "%s", ps_top_mark_name(w->mark));
+		break;
+	case PS_TOP_W_NAME:
+		snprintf(buf, len, "%s", w->name);
+		break;
+	case PS_TOP_W_ADDRESS:
+		snprintf(buf, len, "%s", w->address);
+		break;
+	case PS_TOP_W_PUSHES:
+		ps_text_rate(w->pushes_per_s, buf, len);
+		break;
+	case PS_TOP_W_PULLS:
+		ps_text_rate(w->pulls_per_s, buf, len);
+		break;
+	case PS_TOP_W_CLOCK:
+		ps_text_count(w->clock, buf, len);
+		break;
+	case PS_TOP_W_LAG:
+		ps_text_count(w->lag, buf, len);
+		break;
+	case PS_TOP_W_SEEN:
+		ps_text_age(ps_top_model_seen(m, w, now), buf, len);
+		break;
+	default:
+		snprintf(buf, len, "?");
+		break;
+	}
+}
+
+void
+ps_text_heading(const struct ps_top_model *m, enum ps_top_table t, int flex,
+    struct ps_text_line *l)
+{
+	const struct ps_text_col	*cols;
+	char			 cell[PS_TEXT_SEGLEN];
+	int			 n, c, width;
+
+	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
+	n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	l->n = 0;
+	for (c = 0; c < n; c++) {
+		width = cols[c].flex ? flex : cols[c].width;
+		text_pad(cell, sizeof cell, cols[c].title, width, cols[c].right);
+		if (c > 0)
+			ps_text_add(l, PS_TEXT_HEADING, " ");
+		ps_text_add(l, c == m->sort_col[t] ? PS_TEXT_HEADING_SORT :
+		    PS_TEXT_HEADING, "%s", cell);
+	}
+}
+
+void
+ps_text_row(const struct ps_top_model *m, enum ps_top_table t, size_t row,
+    double now, int flex, struct ps_text_line *l)
+{
+	const struct ps_text_col	*cols;
+	char			 text[PS_TEXT_SEGLEN], cell[PS_TEXT_SEGLEN];
+	char			 padded[PS_TEXT_SEGLEN];
+	enum ps_text_class	 cls = PS_TEXT_ROW;
+	int			 n, c, width;
+	size_t			 off = 0, k;
+
+	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
+	n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	if (t == PS_TOP_WORKERS)
+		cls = text_mark_class(m->workers[text_index(m, t, row)].mark);
+	text[0] = '\0';
+	for (c = 0; c < n; c++) {
+		width = cols[c].flex ? flex : cols[c].width;
+		ps_text_cell(m, t, row, c, now, cell, sizeof cell);
+		if (cols[c].right)
+			text_fit_number(cell, sizeof cell, width);
+		text_pad(padded, sizeof padded, cell, width, cols[c].right);
+		k = strlen(padded);
+		if (off + k + 2 > sizeof text)
+			break;
+		if (c > 0)
+			text[off++] = ' ';
+		memcpy(text + off, padded, k + 1);
+		off += k;
+	}
+	l->n = 0;
+	ps_text_add(l, cls, "%s", text);
+}
+
+void
+ps_text_status(const struct ps_top_model *m, struct ps_text_line *l)
+{
+	enum ps_text_class	cls;
+
+	l->n = 0;
+	if (m->msg_kind == PS_TOP_MSG_NONE || m->msg[0] == '\0')
+		return;
+	switch (m->msg_kind) {
+	case PS_TOP_MSG_OK:
+		cls = PS_TEXT_MSG_OK;
+		break;
+	case PS_TOP_MSG_ERROR:
+		cls = PS_TEXT_MSG_ERROR;
+		break;
+	case PS_TOP_MSG_PROMPT:
+		cls = PS_TEXT_PROMPT;
+		break;
+	default:
+		cls = PS_TEXT_MSG_INFO;
+		break;
+	}
+	ps_text_add(l, cls, "%s", m->msg);
+}
