@@ -8,13 +8,10 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 
 #include <netinet/in.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,119 +43,6 @@ _Static_assert((int)PSCTL_SERVER_MALFORMED == (int)PS_E_MALFORMED &&
 
 #define NSUITE	31	/* run against each server */
 #define NFAKE	8	/* connection tests against the fake only */
-
-static pid_t	server_pid, serve_pid;
-static int	server_in = -1;
-
-static void
-stop_server(void)
-{
-	if (server_pid > 0) {
-		close(server_in);
-		kill(server_pid, SIGTERM);
-		waitpid(server_pid, NULL, 0);
-		server_pid = 0;
-	}
-	if (serve_pid > 0) {
-		kill(serve_pid, SIGTERM);
-		waitpid(serve_pid, NULL, 0);
-		serve_pid = 0;
-	}
-}
-
-static const char *
-python(void)
-{
-	const char	*p = getenv("PYTHON3");
-
-	return p != NULL && *p != '\0' ? p : "/usr/bin/python3";
-}
-
-static int
-start_server(int *port, int *rawport)
-{
-	const char	*srcdir;
-	char		 script[4096], line[64];
-	int		 in[2], out[2], n = 0;
-	struct pollfd	 pfd;
-	ssize_t		 r;
-
-	if ((srcdir = getenv("PS_SRCDIR")) == NULL)
-		srcdir = ".";
-	snprintf(script, sizeof script, "%s/tests/wsserver.py", srcdir);
-	if (pipe(in) == -1 || pipe(out) == -1)
-		bail_out("pipe: %s", strerror(errno));
-	if ((server_pid = fork()) == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (server_pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(python(), python(), script, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	server_in = in[1];
-	pfd.fd = out[0];
-	pfd.events = POLLIN;
-	while (n < (int)sizeof line - 1 && (n == 0 || line[n - 1] != '\n')) {
-		if (poll(&pfd, 1, 20000) <= 0)
-			break;
-		if ((r = read(out[0], line + n, sizeof line - 1 - n)) <= 0)
-			break;
-		n += (int)r;
-	}
-	close(out[0]);
-	line[n] = '\0';
-	return sscanf(line, "%d %d", port, rawport) == 2 ? 0 : -1;
-}
-
-/*
- * Starts `$PSCTL serve` on a free port, its log in dir/serve.log, and
- * finds the port in its "listening on" line.
- */
-static int
-start_serve(const char *dir, int *port)
-{
-	const char	*psctl = getenv("PSCTL");
-	char		 log[4096], buf[4096], *p;
-	FILE		*fp;
-	int		 fd, i;
-
-	if (psctl == NULL || access(psctl, X_OK) != 0)
-		return -1;
-	snprintf(log, sizeof log, "%s/serve.log", dir);
-	if ((serve_pid = fork()) == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (serve_pid == 0) {
-		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
-			_exit(127);
-		dup2(fd, 2);
-		execl(psctl, psctl, "serve", "--listen", "127.0.0.1:0", "-q",
-		    (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 200; i++) {
-		usleep(50000);
-		if ((fp = fopen(log, "r")) == NULL)
-			continue;
-		while (fgets(buf, sizeof buf, fp) != NULL) {
-			if ((p = strstr(buf, "listening on 127.0.0.1:")) != NULL &&
-			    sscanf(p + 23, "%d", port) == 1) {
-				fclose(fp);
-				return 0;
-			}
-		}
-		fclose(fp);
-		if (waitpid(serve_pid, NULL, WNOHANG) == serve_pid) {
-			serve_pid = 0;
-			return -1;
-		}
-	}
-	return -1;
-}
 
 static uint64_t	rng = 0x2545f4914f6cdd1dULL;
 
@@ -452,33 +336,44 @@ fake_only(const char *psctl_url, int port, int rawport)
 int
 main(void)
 {
-	char	 url[128], cmd[4096], *dir;
-	int	 port, rawport;
+	struct tap_server	 srv;
+	struct tap_child	 fake;
+	char			 url[128], line[64], *dir, script[4096], cmd[4200];
+	char			*argv[3];
+	const char		*srcdir;
+	int			 port, rawport;
 
 	plan(2 * NSUITE + NFAKE);
-	atexit(stop_server);
 	dir = tap_tmpdir();
-	if (start_serve(dir, &port) == 0) {
-		snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
-		suite(url, "psctl serve");
-		stop_server();
-	} else
+	if (getenv("PSCTL") == NULL)
 		skip(NSUITE, "no psctl serve to test against ($PSCTL)");
+	else if (tap_serve_start(&srv, dir, "-q", (char *)NULL) == -1)
+		bail_out("psctl serve did not start");
+	else {
+		suite(srv.url, "psctl serve");
+		tap_serve_stop(&srv, SIGTERM);
+	}
 
+	if ((srcdir = getenv("PS_SRCDIR")) == NULL)
+		srcdir = ".";
+	snprintf(script, sizeof script, "%s/tests/wsserver.py", srcdir);
+	argv[0] = (char *)tap_python();
+	argv[1] = script;
+	argv[2] = NULL;
 	snprintf(cmd, sizeof cmd, "'%s' -c 'import websockets, numpy' "
-	    ">/dev/null 2>&1", python());
+	    ">/dev/null 2>&1", tap_python());
 	if (system(cmd) != 0)
-		skip(NSUITE + NFAKE, "%s lacks websockets or numpy", python());
-	else if (start_server(&port, &rawport) == -1)
+		skip(NSUITE + NFAKE, "%s lacks websockets or numpy",
+		    tap_python());
+	else if (tap_child_start(&fake, argv, line, sizeof line) == -1 ||
+	    sscanf(line, "%d %d", &port, &rawport) != 2)
 		bail_out("tests/wsserver.py did not start");
 	else {
 		snprintf(url, sizeof url, "ws://127.0.0.1:%d/psctl", port);
 		suite(url, "the Python fake");
 		fake_only(url, port, rawport);
-		stop_server();
+		tap_child_stop(&fake);
 	}
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	system(cmd);
 	free(dir);
 	return exit_status();
 }

@@ -6,71 +6,14 @@
  */
 #include "config.h"
 
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "psctl.h"
 #include "tap.h"
-
-static pid_t	server_pid = -1;
-
-static void
-kill_server(void)
-{
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-		server_pid = -1;
-	}
-}
-
-/* Starts psctl serve on a free port; returns the port, logs to log. */
-static int
-start_server(const char *log)
-{
-	const char	*psctl = getenv("PSCTL");
-	struct timespec	 ts = { 0, 50 * 1000 * 1000 };
-	char		 buf[8192], *p;
-	FILE		*fp;
-	int		 fd, i, port = 0;
-
-	if (psctl == NULL)
-		bail_out("PSCTL is not set");
-	if ((server_pid = fork()) == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (server_pid == 0) {
-		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1)
-			_exit(127);
-		dup2(fd, STDERR_FILENO);
-		execl(psctl, "psctl", "serve", "--listen", "127.0.0.1:0",
-		    (char *)NULL);
-		_exit(127);
-	}
-	atexit(kill_server);
-	for (i = 0; i < 200 && port == 0; i++) {
-		nanosleep(&ts, NULL);
-		if ((fp = fopen(log, "r")) == NULL)
-			continue;
-		while (fgets(buf, sizeof buf, fp) != NULL) {
-			if ((p = strstr(buf, "listening on 127.0.0.1:")) != NULL)
-				port = atoi(p + strlen("listening on 127.0.0.1:"));
-		}
-		fclose(fp);
-	}
-	if (port == 0)
-		bail_out("psctl serve did not start (see %s)", log);
-	return port;
-}
 
 int
 main(void)
@@ -81,19 +24,19 @@ main(void)
 	const struct psctl_tensor	*t;
 	const char			*names[] = { "b" };
 	float				 w[6], b[3], dw[6], db[3], wrong[6];
-	char				 url[64], err[256], log[4200], *dir;
+	struct tap_server		 srv;
+	char				 err[256], *dir;
 	uint64_t			 version = 99, id;
 	size_t				 n, i;
-	int				 port, status, good;
+	int				 status, good;
 
 	plan(24);
 	dir = tap_tmpdir();
-	snprintf(log, sizeof log, "%s/serve.log", dir);
-	port = start_server(log);
-	snprintf(url, sizeof url, "ws://127.0.0.1:%d", port);
+	if (tap_serve_start(&srv, dir, (char *)NULL) == -1)
+		bail_out("psctl serve did not start");
 
 	memset(&o, 0, sizeof o);
-	o.url = url;
+	o.url = srv.url;
 	o.name = "t-serve-client";
 	o.timeout_ms = 10000;
 	c = psctl_connect(&o, err, sizeof err, NULL);
@@ -192,35 +135,11 @@ main(void)
 	    "and push as it");
 	psctl_close(c);
 
-	kill(server_pid, SIGTERM);
-	status = -1;
-	for (i = 0; i < 100; i++) {
-		struct timespec	ts = { 0, 100 * 1000 * 1000 };
-
-		if (waitpid(server_pid, &status, WNOHANG) == server_pid)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	ok(i < 100, "SIGTERM stops the server");
-	if (i < 100)
-		server_pid = -1;
-	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "with exit status 0");
-	{
-		FILE	*fp = fopen(log, "r");
-		char	 line[4096];
-		int	 resumed = 0;
-
-		while (fp != NULL && fgets(line, sizeof line, fp) != NULL) {
-			if (strstr(line, "resumed from") != NULL)
-				resumed = 1;
-		}
-		if (fp != NULL)
-			fclose(fp);
-		ok(resumed, "the server logged the resume");
-	}
-	unlink(log);
-	rmdir(dir);
+	status = tap_serve_stop(&srv, SIGTERM);
+	ok(status != -1, "SIGTERM stops the server");
+	is_int(status, 0, "with exit status 0");
+	ok(tap_serve_logged(&srv, "resumed from"),
+	    "the server logged the resume");
 	free(dir);
 	return exit_status();
 }

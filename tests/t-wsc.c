@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,84 +26,38 @@
 #define NTESTS_PY	45
 #define NTESTS_TLS	6
 
+/* tests/wsserver.py: its two ports. */
 struct server {
-	pid_t	pid;
-	int	in;		/* its stdin: closing it stops the server */
-	int	port;
-	int	rawport;
+	struct tap_child child;
+	int		 port;
+	int		 rawport;
 };
-
-static struct server	 servers[2];
-static int		 nservers;
-
-static void
-stop_servers(void)
-{
-	int	i;
-
-	for (i = 0; i < nservers; i++) {
-		if (servers[i].pid <= 0)
-			continue;
-		close(servers[i].in);
-		kill(servers[i].pid, SIGTERM);
-		waitpid(servers[i].pid, NULL, 0);
-		servers[i].pid = 0;
-	}
-}
-
-static const char *
-python(void)
-{
-	const char	*p = getenv("PYTHON3");
-
-	return p != NULL && *p != '\0' ? p : "/usr/bin/python3";
-}
 
 /* Starts tests/wsserver.py (over TLS when cert is set) and reads its ports. */
 static int
 start_server(struct server *s, const char *cert, const char *key)
 {
 	const char	*srcdir;
-	char		 script[4096], line[64];
-	int		 in[2], out[2], n = 0;
-	struct pollfd	 pfd;
-	ssize_t		 r;
+	char		 script[4096], line[64], *argv[6];
+	int		 n = 0;
 
 	if ((srcdir = getenv("PS_SRCDIR")) == NULL)
 		srcdir = ".";
 	snprintf(script, sizeof script, "%s/tests/wsserver.py", srcdir);
-	if (pipe(in) == -1 || pipe(out) == -1)
-		bail_out("pipe: %s", strerror(errno));
-	if ((s->pid = fork()) == -1)
-		bail_out("fork: %s", strerror(errno));
-	if (s->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		if (cert != NULL)
-			execl(python(), python(), script, "--tls", cert, key,
-			    (char *)NULL);
-		else
-			execl(python(), python(), script, (char *)NULL);
-		_exit(127);
+	argv[n++] = (char *)tap_python();
+	argv[n++] = script;
+	if (cert != NULL) {
+		argv[n++] = "--tls";
+		argv[n++] = (char *)cert;
+		argv[n++] = (char *)key;
 	}
-	close(in[0]);
-	close(out[1]);
-	s->in = in[1];
-	pfd.fd = out[0];
-	pfd.events = POLLIN;
-	while (n < (int)sizeof line - 1 && (n == 0 || line[n - 1] != '\n')) {
-		if (poll(&pfd, 1, 20000) <= 0)
-			break;
-		if ((r = read(out[0], line + n, sizeof line - 1 - n)) <= 0)
-			break;
-		n += (int)r;
-	}
-	close(out[0]);
-	line[n] = '\0';
-	if (sscanf(line, "%d %d", &s->port, &s->rawport) != 2)
+	argv[n] = NULL;
+	if (tap_child_start(&s->child, argv, line, sizeof line) == -1)
 		return -1;
+	if (sscanf(line, "%d %d", &s->port, &s->rawport) != 2) {
+		tap_child_stop(&s->child);
+		return -1;
+	}
 	return 0;
 }
 
@@ -474,9 +427,9 @@ test_tls(void)
 	if (run(cmd) != 0 || start_server(&s, cert, key) == -1) {
 		skip(NTESTS_TLS, "cannot make a certificate or start the "
 		    "TLS server");
-		goto out;
+		free(dir);
+		return;
 	}
-	servers[nservers++] = s;
 
 	memset(&o, 0, sizeof o);
 	snprintf(url, sizeof url, "wss://localhost:%d/echo", s.port);
@@ -511,34 +464,32 @@ test_tls(void)
 	ok(c != NULL && echo_ok(c, 1000, &unchanged),
 	    "the insecure option skips verification");
 	ps_wsc_close(c);
-out:
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	run(cmd);
+	tap_child_stop(&s.child);
 	free(dir);
 }
 
 int
 main(void)
 {
-	char	cmd[4096];
+	struct server	s;
+	char		cmd[4096];
 
 	plan(NTESTS_LOCAL + NTESTS_PY + NTESTS_TLS);
-	atexit(stop_servers);
 	test_local();
 
 	snprintf(cmd, sizeof cmd, "'%s' -c 'import websockets' "
-	    ">/dev/null 2>&1", python());
+	    ">/dev/null 2>&1", tap_python());
 	if (run(cmd) != 0) {
-		skip(NTESTS_PY + NTESTS_TLS, "%s lacks websockets", python());
+		skip(NTESTS_PY + NTESTS_TLS, "%s lacks websockets",
+		    tap_python());
 		return exit_status();
 	}
-	if (start_server(&servers[0], NULL, NULL) == -1)
+	if (start_server(&s, NULL, NULL) == -1)
 		bail_out("tests/wsserver.py did not start");
-	nservers = 1;
-	test_echo(&servers[0]);
-	test_modes(&servers[0]);
-	test_raw(&servers[0]);
+	test_echo(&s);
+	test_modes(&s);
+	test_raw(&s);
 	test_tls();
-	stop_servers();
+	tap_child_stop(&s.child);
 	return exit_status();
 }
