@@ -1,5 +1,7 @@
 /*
- * A lean blocking WebSocket client (RFC 6455) for libpsctl.
+ * A lean blocking WebSocket client (RFC 6455) for libpsctl: the transport
+ * (TCP and TLS connect, reads, writes, time-outs) around the framing of
+ * wsframe.c, which says what the bytes mean.
  *
  * Sending masks 8 bytes at a time with a fresh random key per frame while
  * copying the caller's iovecs into a reusable send buffer (the caller's
@@ -36,33 +38,21 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "wsc.h"
+#include "wsframe.h"
 
 #define WSC_FRAME_MAX		(1024 * 1024)	/* payload per frame we send */
-#define WSC_FRAME_HDR_MAX	14
-#define WSC_SEND_BATCH		(WSC_FRAME_MAX + WSC_FRAME_HDR_MAX)
+#define WSC_SEND_BATCH		(WSC_FRAME_MAX + PS_WSFRAME_HDR_MAX)
 #define WSC_RA_SIZE		(64 * 1024)	/* read-ahead: headers, small messages */
 #define WSC_HTTP_MAX		16384		/* longest handshake answer */
 #define WSC_SOCKBUF		(4 * 1024 * 1024)
 #define WSC_TIMEOUT_DEFAULT	10000
 #define WSC_CLOSE_WAIT		2000		/* ms to wait for the peer's close */
 #define WSC_MAX_DEFAULT		((size_t)1 << 30)
-#define WSC_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-enum {
-	WSC_OP_CONT = 0x0,
-	WSC_OP_TEXT = 0x1,
-	WSC_OP_BINARY = 0x2,
-	WSC_OP_CLOSE = 0x8,
-	WSC_OP_PING = 0x9,
-	WSC_OP_PONG = 0xa
-};
 
 struct wsc_url {
 	int		 tls;
@@ -113,11 +103,8 @@ static int	 wsc_write_all(struct ps_wsc *, const void *, size_t);
 static int	 wsc_rx_need(struct ps_wsc *, size_t, int);
 static int	 wsc_rx_payload(struct ps_wsc *, unsigned char *, size_t);
 static void	 wsc_rx_consume(struct ps_wsc *, size_t);
-static void	 wsc_mask_copy(unsigned char *, const unsigned char *, size_t,
-		     const unsigned char *, size_t);
 static int	 wsc_send_control(struct ps_wsc *, int, const void *, size_t);
 static void	 wsc_send_close(struct ps_wsc *, int);
-static int	 wsc_utf8_valid(const unsigned char *, size_t);
 static void	 wsc_drain(struct ps_wsc *);
 
 static int64_t
@@ -594,7 +581,7 @@ wsc_write_all(struct ps_wsc *c, const void *buf, size_t len)
 }
 
 /*
- * Makes n bytes (n <= WSC_FRAME_HDR_MAX) wait contiguously at ra + ra_off.
+ * Makes n bytes (n <= PS_WSFRAME_HDR_MAX) wait contiguously at ra + ra_off.
  * Reads ahead as far as the buffer allows, unless frame_only: inside a
  * fragmented message the next frame's payload is better read straight to
  * its place than through the read-ahead buffer, so only a header's worth
@@ -606,13 +593,13 @@ wsc_rx_need(struct ps_wsc *c, size_t n, int frame_only)
 	size_t	got, want;
 
 	while (c->ra_len < n) {
-		if (c->ra_off + WSC_FRAME_HDR_MAX > WSC_RA_SIZE) {
+		if (c->ra_off + PS_WSFRAME_HDR_MAX > WSC_RA_SIZE) {
 			memmove(c->ra, c->ra + c->ra_off, c->ra_len);
 			c->ra_off = 0;
 		}
 		want = WSC_RA_SIZE - c->ra_off - c->ra_len;
-		if (frame_only && want > WSC_FRAME_HDR_MAX - c->ra_len)
-			want = WSC_FRAME_HDR_MAX - c->ra_len;
+		if (frame_only && want > PS_WSFRAME_HDR_MAX - c->ra_len)
+			want = PS_WSFRAME_HDR_MAX - c->ra_len;
 		if (wsc_read_some(c, c->ra + c->ra_off + c->ra_len, want,
 		    &got) == -1)
 			return -1;
@@ -647,65 +634,6 @@ wsc_rx_payload(struct ps_wsc *c, unsigned char *dst, size_t n)
 	return 0;
 }
 
-/*
- * dst[i] = src[i] ^ key[(off + i) % 4], eight bytes at a time: the key
- * repeated to 64 bits (rotated for the phase off) is XORed word by word.
- * Loads and stores go through memcpy, so neither pointer needs alignment.
- */
-static void
-wsc_mask_copy(unsigned char *dst, const unsigned char *src, size_t n,
-    const unsigned char *key, size_t off)
-{
-	unsigned char	kb[8];
-	uint64_t	k, v[4];
-	size_t		i, j;
-
-	for (j = 0; j < 8; j++)
-		kb[j] = key[(off + j) & 3];
-	memcpy(&k, kb, sizeof k);
-	for (i = 0; i + 32 <= n; i += 32) {
-		memcpy(v, src + i, 32);
-		v[0] ^= k;
-		v[1] ^= k;
-		v[2] ^= k;
-		v[3] ^= k;
-		memcpy(dst + i, v, 32);
-	}
-	for (; i + 8 <= n; i += 8) {
-		memcpy(v, src + i, 8);
-		v[0] ^= k;
-		memcpy(dst + i, v, 8);
-	}
-	for (; i < n; i++)
-		dst[i] = src[i] ^ kb[i & 7];
-}
-
-/* Writes a frame header with a fresh mask key; returns its length. */
-static size_t
-wsc_put_header(unsigned char *b, int fin, int op, size_t len,
-    unsigned char *key)
-{
-	size_t	h = 2;
-	int	i;
-
-	b[0] = (fin ? 0x80 : 0) | op;
-	if (len < 126)
-		b[1] = 0x80 | (unsigned char)len;
-	else if (len <= 0xffff) {
-		b[1] = 0x80 | 126;
-		b[2] = (unsigned char)(len >> 8);
-		b[3] = (unsigned char)len;
-		h = 4;
-	} else {
-		b[1] = 0x80 | 127;
-		for (i = 0; i < 8; i++)
-			b[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-		h = 10;
-	}
-	memcpy(b + h, key, 4);
-	return h + 4;
-}
-
 static int
 wsc_key(struct ps_wsc *c, unsigned char *key)
 {
@@ -733,7 +661,7 @@ ps_wsc_send(struct ps_wsc *c, int text, const struct iovec *iov, int iovcnt)
 	if (c->close_sent)
 		return wsc_fail(c, PS_WSC_CLOSED, "the connection is closing");
 
-	need = total + WSC_FRAME_HDR_MAX;
+	need = total + PS_WSFRAME_HDR_MAX;
 	if (need > WSC_SEND_BATCH || total > WSC_SEND_BATCH)
 		need = WSC_SEND_BATCH;
 	if (c->scap < need) {
@@ -751,15 +679,15 @@ ps_wsc_send(struct ps_wsc *c, int text, const struct iovec *iov, int iovcnt)
 	voff = 0;
 	do {
 		flen = left < WSC_FRAME_MAX ? left : WSC_FRAME_MAX;
-		if (pos + WSC_FRAME_HDR_MAX + flen > c->scap) {
+		if (pos + PS_WSFRAME_HDR_MAX + flen > c->scap) {
 			if (wsc_write_all(c, c->sbuf, pos) == -1)
 				return -1;
 			pos = 0;
 		}
 		if (wsc_key(c, key) == -1)
 			return -1;
-		pos += wsc_put_header(c->sbuf + pos, flen == left,
-		    first ? (text ? WSC_OP_TEXT : WSC_OP_BINARY) : WSC_OP_CONT,
+		pos += ps_wsframe_put_header(c->sbuf + pos, flen == left,
+		    first ? (text ? PS_WSFRAME_TEXT : PS_WSFRAME_BINARY) : PS_WSFRAME_CONT,
 		    flen, key);
 		for (done = 0; done < flen; done += k) {
 			while (voff == iov[vi].iov_len) {
@@ -769,7 +697,7 @@ ps_wsc_send(struct ps_wsc *c, int text, const struct iovec *iov, int iovcnt)
 			k = iov[vi].iov_len - voff;
 			if (k > flen - done)
 				k = flen - done;
-			wsc_mask_copy(c->sbuf + pos,
+			ps_wsframe_mask(c->sbuf + pos,
 			    (const unsigned char *)iov[vi].iov_base + voff, k,
 			    key, done);
 			pos += k;
@@ -784,13 +712,13 @@ ps_wsc_send(struct ps_wsc *c, int text, const struct iovec *iov, int iovcnt)
 static int
 wsc_send_control(struct ps_wsc *c, int op, const void *payload, size_t len)
 {
-	unsigned char	b[WSC_FRAME_HDR_MAX + 125], key[4];
+	unsigned char	b[PS_WSFRAME_HDR_MAX + 125], key[4];
 	size_t		h;
 
 	if (len > 125 || wsc_key(c, key) == -1)
 		return -1;
-	h = wsc_put_header(b, 1, op, len, key);
-	wsc_mask_copy(b + h, payload, len, key, 0);
+	h = ps_wsframe_put_header(b, 1, op, len, key);
+	ps_wsframe_mask(b + h, payload, len, key, 0);
 	return wsc_write_all(c, b, h + len);
 }
 
@@ -814,60 +742,21 @@ wsc_send_close(struct ps_wsc *c, int code)
 	    c->timeout_ms : WSC_CLOSE_WAIT);
 	p[0] = (unsigned char)(code >> 8);
 	p[1] = (unsigned char)code;
-	wsc_send_control(c, WSC_OP_CLOSE, p, 2);
+	wsc_send_control(c, PS_WSFRAME_CLOSE, p, 2);
 	c->err = err;
 	c->broken = broken;
 	memcpy(c->errbuf, errbuf, sizeof errbuf);
-}
-
-/* RFC 3629 UTF-8: no overlongs, no surrogates, nothing past U+10FFFF. */
-static int
-wsc_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t		i = 0, k, j;
-	uint32_t	cp, min;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			k = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			k = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			k = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
-			return 0;
-		if (n - i <= k)
-			return 0;
-		for (j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
 }
 
 int
 ps_wsc_recv(struct ps_wsc *c, void **buf, size_t *len, int *is_text,
     size_t max, int timeout_ms)
 {
-	unsigned char	*h, ctl[125], *nb;
-	uint64_t	 plen;
-	size_t		 hlen, msglen = 0, cap;
-	int		 fin, op, msgop = -1, i, code;
+	struct ps_wsframe_rx	 rx;
+	struct ps_wsframe	 f;
+	unsigned char		 ctl[PS_WSFRAME_CONTROL_MAX], *nb;
+	size_t			 need, msglen = 0, cap;
+	int			 code;
 
 	if (wsc_usable(c) == -1)
 		return -1;
@@ -879,199 +768,117 @@ ps_wsc_recv(struct ps_wsc *c, void **buf, size_t *len, int *is_text,
 		max = SIZE_MAX - 4096;
 	c->deadline = wsc_now() + (timeout_ms < 0 ? c->timeout_ms : timeout_ms);
 	c->rx_sync = 1;
+	ps_wsframe_rx_init(&rx, max);
 
 	for (;;) {
-		if (wsc_rx_need(c, 2, msgop != -1) == -1)
-			return -1;
-		h = c->ra + c->ra_off;
-		hlen = 2;
-		plen = h[1] & 0x7f;
-		if (plen == 126)
-			hlen += 2;
-		else if (plen == 127)
-			hlen += 8;
-		if (wsc_rx_need(c, hlen, msgop != -1) == -1)
-			return -1;
-		h = c->ra + c->ra_off;
-		fin = (h[0] & 0x80) != 0;
-		op = h[0] & 0x0f;
-		if (plen == 126)
-			plen = (uint64_t)h[2] << 8 | h[3];
-		else if (plen == 127) {
-			plen = 0;
-			for (i = 0; i < 8; i++)
-				plen = plen << 8 | h[2 + i];
+		need = 2;
+		while (ps_wsframe_read(&rx, c->ra + c->ra_off, c->ra_len, &f,
+		    &need) == PS_WSFRAME_NEED) {
+			if (wsc_rx_need(c, need, rx.msgop != -1) == -1)
+				return -1;
 		}
 		c->rx_sync = 0;
-		if (h[0] & 0x70) {
-			wsc_fail(c, PS_WSC_PROTOCOL, "frame with reserved bits "
-			    "0x%02x set", h[0] & 0x70);
-			goto violation;
+		if (f.close_code != 0) {
+			wsc_fail(c, f.close_code == PS_WSFRAME_CLOSE_TOO_BIG ?
+			    PS_WSC_TOO_LARGE : PS_WSC_PROTOCOL, "%s", f.why);
+			wsc_send_close(c, f.close_code);
+			return -1;
 		}
-		if (h[1] & 0x80) {
-			wsc_fail(c, PS_WSC_PROTOCOL, "masked frame from the "
-			    "server");
-			goto violation;
-		}
-		if (plen >> 63) {
-			wsc_fail(c, PS_WSC_PROTOCOL, "frame length has its "
-			    "top bit set");
-			goto violation;
-		}
-		wsc_rx_consume(c, hlen);
-		if (!(op & 0x8)) {
-			/* The caller's timeout was for the start of a message. */
-			c->deadline = wsc_now() + c->timeout_ms;
-		}
+		wsc_rx_consume(c, f.hlen);
 
-		if (op & 0x8) {
-			if (op != WSC_OP_CLOSE && op != WSC_OP_PING &&
-			    op != WSC_OP_PONG) {
-				wsc_fail(c, PS_WSC_PROTOCOL, "unknown control "
-				    "opcode 0x%x", op);
-				goto violation;
-			}
-			if (!fin || plen > 125) {
-				wsc_fail(c, PS_WSC_PROTOCOL, "control frame "
-				    "%s", !fin ? "fragmented" : "over 125 bytes");
-				goto violation;
-			}
-			if (wsc_rx_payload(c, ctl, (size_t)plen) == -1)
+		if (f.op & 0x8) {
+			if (wsc_rx_payload(c, ctl, (size_t)f.len) == -1)
 				return -1;
-			if (op == WSC_OP_PING) {
-				if (wsc_send_control(c, WSC_OP_PONG, ctl,
-				    (size_t)plen) == -1)
+			if (f.op == PS_WSFRAME_PING) {
+				if (wsc_send_control(c, PS_WSFRAME_PONG, ctl,
+				    (size_t)f.len) == -1)
 					return -1;
-			} else if (op == WSC_OP_CLOSE) {
-				if (plen == 1) {
+			} else if (f.op == PS_WSFRAME_CLOSE) {
+				if (ps_wsframe_close_code(ctl, (size_t)f.len,
+				    &code) == -1) {
 					wsc_fail(c, PS_WSC_PROTOCOL, "close "
 					    "frame of one byte");
-					goto violation;
+					wsc_send_close(c,
+					    PS_WSFRAME_CLOSE_PROTOCOL);
+					return -1;
 				}
-				code = plen >= 2 ? (ctl[0] << 8 | ctl[1]) : 1005;
-				c->close_code = plen >= 2 ? code : 0;
+				c->close_code = f.len >= 2 ? code : 0;
 				wsc_fail(c, PS_WSC_CLOSED, "the server closed "
 				    "the connection (%d%s%.*s)", code,
-				    plen > 2 ? ": " : "",
-				    plen > 2 ? (int)plen - 2 : 0, ctl + 2);
-				wsc_send_close(c, plen >= 2 ? code : 1000);
+				    f.len > 2 ? ": " : "",
+				    f.len > 2 ? (int)f.len - 2 : 0, ctl + 2);
+				wsc_send_close(c, f.len >= 2 ? code :
+				    PS_WSFRAME_CLOSE_NORMAL);
 				return -1;
 			}
-			if (msgop == -1)
+			if (rx.msgop == -1)
 				c->rx_sync = 1;
 			continue;
 		}
 
-		if (op == WSC_OP_CONT) {
-			if (msgop == -1) {
-				wsc_fail(c, PS_WSC_PROTOCOL, "continuation "
-				    "frame without a message");
-				goto violation;
-			}
-		} else if (op == WSC_OP_TEXT || op == WSC_OP_BINARY) {
-			if (msgop != -1) {
-				wsc_fail(c, PS_WSC_PROTOCOL, "new message "
-				    "inside a fragmented one");
-				goto violation;
-			}
-			msgop = op;
-		} else {
-			wsc_fail(c, PS_WSC_PROTOCOL, "unknown opcode 0x%x", op);
-			goto violation;
-		}
-		if (plen > max - msglen) {
-			wsc_fail(c, PS_WSC_TOO_LARGE, "message over %zu bytes",
-			    max);
-			wsc_send_close(c, 1009);
-			return -1;
-		}
+		/* The caller's timeout was for the start of a message. */
+		c->deadline = wsc_now() + c->timeout_ms;
 		/* One spare byte: text messages are NUL-terminated. */
-		if (msglen + plen + 1 > c->rcap) {
+		if (f.msgoff + f.len + 1 > c->rcap) {
 			cap = c->rcap + c->rcap / 2;
-			if (cap < msglen + plen + 1)
-				cap = msglen + plen + 1;
+			if (cap < f.msgoff + f.len + 1)
+				cap = f.msgoff + f.len + 1;
 			cap = (cap + 4095) & ~(size_t)4095;
 			if ((nb = realloc(c->rbuf, cap)) == NULL)
 				return wsc_fail(c, PS_WSC_NOMEM, "out of memory "
 				    "for a message of %zu bytes",
-				    (size_t)(msglen + plen));
+				    (size_t)(f.msgoff + f.len));
 			c->rbuf = nb;
 			c->rcap = cap;
 		}
-		if (wsc_rx_payload(c, c->rbuf + msglen, (size_t)plen) == -1)
+		if (wsc_rx_payload(c, c->rbuf + f.msgoff, (size_t)f.len) == -1)
 			return -1;
-		msglen += (size_t)plen;
-		if (fin)
+		msglen = f.msgoff + (size_t)f.len;
+		if (f.last)
 			break;
 	}
 	c->rx_sync = 1;
-	if (msgop == WSC_OP_TEXT && !wsc_utf8_valid(c->rbuf, msglen)) {
+	if (f.msgop == PS_WSFRAME_TEXT &&
+	    !ps_wsframe_text_valid(c->rbuf, msglen)) {
 		wsc_fail(c, PS_WSC_PROTOCOL, "text message is not UTF-8");
-		wsc_send_close(c, 1007);
+		wsc_send_close(c, PS_WSFRAME_CLOSE_BAD_DATA);
 		return -1;
 	}
 	c->rbuf[msglen] = '\0';
 	*buf = c->rbuf;
 	*len = msglen;
 	if (is_text != NULL)
-		*is_text = msgop == WSC_OP_TEXT;
+		*is_text = f.msgop == PS_WSFRAME_TEXT;
 	return 0;
-
-violation:
-	wsc_send_close(c, 1002);
-	return -1;
 }
 
 /*
- * The opening handshake: GET with a random key, then the answer's status
- * line and headers, checked against RFC 6455 section 4.1.
+ * The opening handshake: GET with a random key, then the answer, read
+ * until it is whole and checked by ps_wsframe_answer().
  */
 static int
 wsc_handshake(struct ps_wsc *c, const struct wsc_url *u,
     const struct ps_wsc_opts *o)
 {
-	unsigned char	 nonce[16], md[SHA_DIGEST_LENGTH];
-	char		 key[32], want[64], cat[128], *req, *line, *next, *colon;
-	char		 *v, *e, status[128];
-	const char	*s;
-	size_t		 reqlen, have = 0, got, hdrlen;
-	int		 n, upgrade = 0, connection = 0, accept = 0, proto = 0;
+	unsigned char		 nonce[16];
+	char			 key[PS_WSFRAME_KEY_LEN], why[256];
+	char			 want[PS_WSFRAME_ACCEPT_LEN], *req;
+	size_t			 have = 0, got, hdrlen;
+	enum ps_wsframe_res	 r;
+	int			 n;
 
 	if (RAND_bytes(nonce, sizeof nonce) != 1)
 		return wsc_fail(c, PS_WSC_NOMEM, "no random bytes for the key");
-	EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce);
-	snprintf(cat, sizeof cat, "%s%s", key, WSC_GUID);
-	SHA1((unsigned char *)cat, strlen(cat), md);
-	EVP_EncodeBlock((unsigned char *)want, md, sizeof md);
-
-	reqlen = 512 + strlen(u->path) + strlen(u->hostport) +
-	    (o->protocol != NULL ? strlen(o->protocol) : 0) +
-	    (o->token != NULL ? strlen(o->token) : 0);
-	if ((req = malloc(reqlen)) == NULL)
+	ps_wsframe_key(nonce, key);
+	ps_wsframe_accept(key, want);
+	if ((req = ps_wsframe_request(u->path, u->hostport, key, o->protocol,
+	    o->token)) == NULL)
 		return wsc_fail(c, PS_WSC_NOMEM, "out of memory");
-	n = snprintf(req, reqlen,
-	    "GET %s%s HTTP/1.1\r\n"
-	    "Host: %s\r\n"
-	    "Upgrade: websocket\r\n"
-	    "Connection: Upgrade\r\n"
-	    "Sec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n"
-	    "%s%s%s"
-	    "%s%s%s"
-	    "\r\n",
-	    *u->path != '/' ? "/" : "", u->path, u->hostport, key,
-	    o->protocol != NULL ? "Sec-WebSocket-Protocol: " : "",
-	    o->protocol != NULL ? o->protocol : "",
-	    o->protocol != NULL ? "\r\n" : "",
-	    o->token != NULL ? "Authorization: Bearer " : "",
-	    o->token != NULL ? o->token : "",
-	    o->token != NULL ? "\r\n" : "");
-	n = wsc_write_all(c, req, (size_t)n);
+	n = wsc_write_all(c, req, strlen(req));
 	free(req);
 	if (n == -1)
 		goto fail;
 
-	/* The answer ends at an empty line; what follows is frames. */
 	for (;;) {
 		if (have >= WSC_HTTP_MAX)
 			return wsc_fail(c, PS_WSC_HANDSHAKE, "handshake answer "
@@ -1081,75 +888,18 @@ wsc_handshake(struct ps_wsc *c, const struct wsc_url *u,
 			goto fail;
 		have += got;
 		c->ra[have] = '\0';
-		if ((e = strstr((char *)c->ra, "\r\n\r\n")) != NULL)
+		r = ps_wsframe_answer((char *)c->ra, have, want, o->protocol,
+		    &c->http_status, &hdrlen, why, sizeof why);
+		if (r == PS_WSFRAME_DONE)
 			break;
-		if (memchr(c->ra, '\0', have) != NULL)
-			return wsc_fail(c, PS_WSC_HANDSHAKE, "NUL byte in the "
-			    "handshake answer");
+		if (r == PS_WSFRAME_ERROR)
+			return wsc_fail(c, c->http_status == 401 ||
+			    c->http_status == 403 ? PS_WSC_AUTH :
+			    PS_WSC_HANDSHAKE, "%s", why);
 	}
-	hdrlen = (size_t)(e - (char *)c->ra) + 4;
-	e[2] = '\0';
+	/* Frames the server sent right behind its answer wait there. */
 	c->ra_off = hdrlen;
 	c->ra_len = have - hdrlen;
-
-	line = (char *)c->ra;
-	next = strstr(line, "\r\n");
-	*next = '\0';
-	snprintf(status, sizeof status, "%s", line);
-	if (strlen(line) < 12 || strncmp(line, "HTTP/1.", 7) != 0 ||
-	    line[8] != ' ' ||
-	    sscanf(line + 9, "%3d", &c->http_status) != 1)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "not an HTTP answer: %s",
-		    status);
-	if (c->http_status == 401 || c->http_status == 403)
-		return wsc_fail(c, PS_WSC_AUTH, "the server refused the token "
-		    "(%s)", status);
-	if (c->http_status != 101)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "the server answered %s",
-		    status);
-
-	for (line = next + 2; *line != '\0'; line = next + 2) {
-		next = strstr(line, "\r\n");
-		*next = '\0';
-		if ((colon = strchr(line, ':')) == NULL)
-			return wsc_fail(c, PS_WSC_HANDSHAKE, "bad header line "
-			    "in the handshake answer");
-		*colon = '\0';
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		for (e = v + strlen(v); e > v && (e[-1] == ' ' ||
-		    e[-1] == '\t'); e--)
-			e[-1] = '\0';
-		if (strcasecmp(line, "Upgrade") == 0)
-			upgrade = strcasecmp(v, "websocket") == 0;
-		else if (strcasecmp(line, "Connection") == 0) {
-			for (s = v; *s != '\0'; s += strspn(s, " \t,")) {
-				n = (int)strcspn(s, " \t,");
-				if (n == 7 && strncasecmp(s, "upgrade", 7) == 0)
-					connection = 1;
-				s += n;
-			}
-		} else if (strcasecmp(line, "Sec-WebSocket-Accept") == 0)
-			accept = strcmp(v, want) == 0 ? 1 : -1;
-		else if (strcasecmp(line, "Sec-WebSocket-Protocol") == 0)
-			proto = o->protocol != NULL &&
-			    strcmp(v, o->protocol) == 0 ? 1 : -1;
-		else if (strcasecmp(line, "Sec-WebSocket-Extensions") == 0)
-			return wsc_fail(c, PS_WSC_HANDSHAKE, "the server chose "
-			    "an extension that was not offered: %s", v);
-	}
-	if (!upgrade || !connection)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "the answer lacks "
-		    "\"Upgrade: websocket\" or \"Connection: Upgrade\"");
-	if (accept != 1)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "%s Sec-WebSocket-Accept "
-		    "in the answer", accept == 0 ? "no" : "wrong");
-	if (o->protocol != NULL && proto != 1)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "the server did not "
-		    "accept subprotocol %s", o->protocol);
-	if (o->protocol == NULL && proto != 0)
-		return wsc_fail(c, PS_WSC_HANDSHAKE, "the server chose a "
-		    "subprotocol that was not offered");
 	return 0;
 
 fail:

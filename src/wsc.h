@@ -4,7 +4,9 @@
  * near 0.3-0.5 GB/s, so workers frame their own messages: word-wide masking
  * with a random key while copying into a reusable send buffer, bulk reads of
  * payloads straight into the destination, no allocation per message once the
- * buffers have grown.  ws:// over TCP and wss:// through OpenSSL.
+ * buffers have grown.  ws:// over TCP and wss:// through OpenSSL.  This is
+ * the transport; what the bytes mean (handshake, frame headers, masking)
+ * is wsframe.h's, which works without a socket.
  *
  * Not thread-safe: one thread uses a connection at a time.
  *
