@@ -24,8 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "batch.h"
 #include "cmd.h"
 #include "control.h"
@@ -66,7 +64,7 @@ struct top {
 static int	cmd_top_exec(int, char **);
 static double	top_now(void);
 static int	top_open(struct top *, enum ps_wsc_err *, char *, size_t);
-static int	top_send(struct top *, json_t *);
+static int	top_send(struct top *, char *);
 static int	top_subscribe(struct top *);
 static void	top_lost(struct top *, enum ps_wsc_err, const char *, double);
 static int	top_exit_code(enum ps_wsc_err);
@@ -128,18 +126,13 @@ top_exit_code(enum ps_wsc_err err)
 	return EX_UNAVAILABLE;
 }
 
-/* Sends a request (stolen) as one text message; -1 when the link broke. */
+/* Sends a request's text (stolen) as one message; -1 when the link broke. */
 static int
-top_send(struct top *t, json_t *req)
+top_send(struct top *t, char *text)
 {
 	struct iovec	 iov;
-	char		*text;
 	int		 r;
 
-	if (req == NULL)
-		return 0;
-	text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
 	if (text == NULL || t->wsc == NULL) {
 		free(text);
 		return 0;
@@ -156,11 +149,7 @@ top_send(struct top *t, json_t *req)
 static int
 top_subscribe(struct top *t)
 {
-	json_t	*req;
-
-	req = ps_top_model_request(t->m, "subscribe");
-	json_object_set_new(req, "interval", json_real(t->m->interval));
-	return top_send(t, req);
+	return top_send(t, ps_top_model_request(t->m, PS_CTL_SUBSCRIBE));
 }
 
 /* Connects and subscribes; -1 with *err and the reason in errbuf. */
@@ -320,8 +309,7 @@ top_live(struct top *t)
 {
 	struct pollfd	 pfd[2];
 	enum ps_wsc_err	 err;
-	json_t		*req;
-	char		 errbuf[256], *cause = NULL;
+	char		 errbuf[256], *cause = NULL, *req;
 	double		 now, last_draw = -1e9, until;
 	int		 dirty = 1, key, resub, nfd, ms, sig;
 

@@ -31,16 +31,16 @@ static json_t	*ctl_tensor_json(const struct ps_ctl_tensor *);
 static json_t	*ctl_worker_json(const struct ps_ctl_worker *);
 static int	 ctl_members(json_t *, const char *, const char *const *,
 		     char **);
-static int	 ctl_rd_fail(const char *, const char *, json_t *,
-		     const char *, char **);
-static int	 ctl_rd_uint(json_t *, const char *, const char *, uint64_t *,
-		     char **);
+static int	 ctl_rd_fail(const char *, const char *, const char *,
+		     json_t *, const char *, char **);
+static int	 ctl_rd_uint(json_t *, const char *, const char *,
+		     const char *, uint64_t *, char **);
 static int	 ctl_rd_opt_uint(json_t *, const char *, const char *,
 		     uint64_t *, int *, char **);
-static int	 ctl_rd_num(json_t *, const char *, const char *, double *,
-		     char **);
+static int	 ctl_rd_num(json_t *, const char *, const char *,
+		     const char *, double *, char **);
 static int	 ctl_rd_str(json_t *, const char *, const char *,
-		     const char **, char **);
+		     const char *, const char **, char **);
 static int	 ctl_rd_bool(json_t *, const char *, const char *, int *,
 		     char **);
 static int	 ctl_rd_tensor(json_t *, size_t, struct ps_ctl_tensor *,
@@ -465,31 +465,32 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 }
 
 /*
- * Reading STATUS.  Each reader takes the object, the path to it for the
- * cause ("" at the top, "tensors[2]." inside) and the key, and accepts
- * exactly what the builders above write for that field.
+ * Reading STATUS and results.  Each reader takes the object, what it is
+ * and the path to it for the cause ("STATUS" and "" at the top,
+ * "tensors[2]." inside), and the key, and accepts exactly what the
+ * builders above write for that field.
  */
 static int
-ctl_rd_fail(const char *where, const char *key, json_t *v, const char *want,
-    char **cause)
+ctl_rd_fail(const char *doc, const char *where, const char *key, json_t *v,
+    const char *want, char **cause)
 {
 	if (v == NULL)
-		*cause = xasprintf("STATUS has no \"%s%s\"", where, key);
+		*cause = xasprintf("%s has no \"%s%s\"", doc, where, key);
 	else
-		*cause = xasprintf("STATUS \"%s%s\" is not %s", where, key,
+		*cause = xasprintf("%s \"%s%s\" is not %s", doc, where, key,
 		    want);
 	return -1;
 }
 
 /* A count (ctl_uint): a JSON integer from 0. */
 static int
-ctl_rd_uint(json_t *o, const char *where, const char *key, uint64_t *out,
-    char **cause)
+ctl_rd_uint(json_t *o, const char *doc, const char *where, const char *key,
+    uint64_t *out, char **cause)
 {
 	json_t	*v = json_object_get(o, key);
 
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return ctl_rd_fail(where, key, v, "a count", cause);
+		return ctl_rd_fail(doc, where, key, v, "a count", cause);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -506,7 +507,7 @@ ctl_rd_opt_uint(json_t *o, const char *where, const char *key, uint64_t *out,
 	if (json_is_null(v))
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return ctl_rd_fail(where, key, v, "a count or null", cause);
+		return ctl_rd_fail("STATUS", where, key, v, "a count or null", cause);
 	*out = (uint64_t)json_integer_value(v);
 	*present = 1;
 	return 0;
@@ -514,8 +515,8 @@ ctl_rd_opt_uint(json_t *o, const char *where, const char *key, uint64_t *out,
 
 /* A double (ctl_number): a JSON number, or null for NAN. */
 static int
-ctl_rd_num(json_t *o, const char *where, const char *key, double *out,
-    char **cause)
+ctl_rd_num(json_t *o, const char *doc, const char *where, const char *key,
+    double *out, char **cause)
 {
 	json_t	*v = json_object_get(o, key);
 
@@ -524,15 +525,16 @@ ctl_rd_num(json_t *o, const char *where, const char *key, double *out,
 		return 0;
 	}
 	if (!json_is_number(v))
-		return ctl_rd_fail(where, key, v, "a number or null", cause);
+		return ctl_rd_fail(doc, where, key, v, "a number or null",
+		    cause);
 	*out = json_number_value(v);
 	return 0;
 }
 
 /* A string (ctl_string_or_null), borrowed; null reads as NULL. */
 static int
-ctl_rd_str(json_t *o, const char *where, const char *key, const char **out,
-    char **cause)
+ctl_rd_str(json_t *o, const char *doc, const char *where, const char *key,
+    const char **out, char **cause)
 {
 	json_t	*v = json_object_get(o, key);
 
@@ -541,7 +543,8 @@ ctl_rd_str(json_t *o, const char *where, const char *key, const char **out,
 		return 0;
 	}
 	if (!json_is_string(v))
-		return ctl_rd_fail(where, key, v, "a string or null", cause);
+		return ctl_rd_fail(doc, where, key, v, "a string or null",
+		    cause);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -553,7 +556,7 @@ ctl_rd_bool(json_t *o, const char *where, const char *key, int *out,
 	json_t	*v = json_object_get(o, key);
 
 	if (!json_is_boolean(v))
-		return ctl_rd_fail(where, key, v, "true or false", cause);
+		return ctl_rd_fail("STATUS", where, key, v, "true or false", cause);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -573,7 +576,7 @@ ctl_rd_tensor(json_t *o, size_t i, struct ps_ctl_tensor *t, char **cause)
 	}
 	shape = json_object_get(o, "shape");
 	if (!json_is_array(shape))
-		return ctl_rd_fail(where, "shape", shape, "an array", cause);
+		return ctl_rd_fail("STATUS", where, "shape", shape, "an array", cause);
 	if (json_array_size(shape) > PS_DIMS_MAX) {
 		*cause = xasprintf("STATUS \"%sshape\" has over %d dimensions",
 		    where, PS_DIMS_MAX);
@@ -582,17 +585,17 @@ ctl_rd_tensor(json_t *o, size_t i, struct ps_ctl_tensor *t, char **cause)
 	t->ndim = (unsigned)json_array_size(shape);
 	json_array_foreach(shape, k, d) {
 		if (!json_is_integer(d) || json_integer_value(d) < 0)
-			return ctl_rd_fail(where, "shape", shape, "an array "
+			return ctl_rd_fail("STATUS", where, "shape", shape, "an array "
 			    "of counts", cause);
 		t->dims[k] = (uint64_t)json_integer_value(d);
 	}
-	if (ctl_rd_str(o, where, "name", &t->name, cause) != 0 ||
-	    ctl_rd_num(o, where, "l2_norm", &t->l2_norm, cause) != 0 ||
-	    ctl_rd_num(o, where, "update_l2", &t->update_l2, cause) != 0 ||
-	    ctl_rd_uint(o, where, "version", &t->version, cause) != 0 ||
-	    ctl_rd_uint(o, where, "updates_total", &t->updates_total,
+	if (ctl_rd_str(o, "STATUS", where, "name", &t->name, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", where, "l2_norm", &t->l2_norm, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", where, "update_l2", &t->update_l2, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "version", &t->version, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "updates_total", &t->updates_total,
 	    cause) != 0 ||
-	    ctl_rd_num(o, where, "updates_per_s", &t->updates_per_s,
+	    ctl_rd_num(o, "STATUS", where, "updates_per_s", &t->updates_per_s,
 	    cause) != 0)
 		return -1;
 	return 0;
@@ -612,21 +615,21 @@ ctl_rd_worker(json_t *o, size_t i, struct ps_ctl_worker *w, char **cause)
 	}
 	v = json_object_get(o, "lag");
 	if (!json_is_integer(v))
-		return ctl_rd_fail(where, "lag", v, "an integer", cause);
+		return ctl_rd_fail("STATUS", where, "lag", v, "an integer", cause);
 	w->lag = json_integer_value(v);
-	if (ctl_rd_uint(o, where, "id", &w->id, cause) != 0 ||
-	    ctl_rd_str(o, where, "name", &w->name, cause) != 0 ||
-	    ctl_rd_str(o, where, "address", &w->address, cause) != 0 ||
-	    ctl_rd_str(o, where, "state", &w->state, cause) != 0 ||
-	    ctl_rd_uint(o, where, "pushes", &w->pushes, cause) != 0 ||
-	    ctl_rd_uint(o, where, "pulls", &w->pulls, cause) != 0 ||
-	    ctl_rd_num(o, where, "pushes_per_s", &w->pushes_per_s,
+	if (ctl_rd_uint(o, "STATUS", where, "id", &w->id, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", where, "name", &w->name, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", where, "address", &w->address, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", where, "state", &w->state, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "pushes", &w->pushes, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "pulls", &w->pulls, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", where, "pushes_per_s", &w->pushes_per_s,
 	    cause) != 0 ||
-	    ctl_rd_num(o, where, "pulls_per_s", &w->pulls_per_s, cause) != 0 ||
-	    ctl_rd_uint(o, where, "clock", &w->clock, cause) != 0 ||
-	    ctl_rd_num(o, where, "last_seen_s", &w->last_seen_s, cause) != 0 ||
-	    ctl_rd_uint(o, where, "bytes_in", &w->bytes_in, cause) != 0 ||
-	    ctl_rd_uint(o, where, "bytes_out", &w->bytes_out, cause) != 0)
+	    ctl_rd_num(o, "STATUS", where, "pulls_per_s", &w->pulls_per_s, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "clock", &w->clock, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", where, "last_seen_s", &w->last_seen_s, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "bytes_in", &w->bytes_in, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", where, "bytes_out", &w->bytes_out, cause) != 0)
 		return -1;
 	return 0;
 }
@@ -638,15 +641,15 @@ ctl_rd_checkpoint(json_t *ck, struct ps_ctl_ckpt_status *c, char **cause)
 	json_t		*v;
 
 	if (!json_is_object(ck))
-		return ctl_rd_fail("", "checkpoint", ck, "an object", cause);
-	if (ctl_rd_str(ck, w, "dir", &c->dir, cause) != 0 ||
+		return ctl_rd_fail("STATUS", "", "checkpoint", ck, "an object", cause);
+	if (ctl_rd_str(ck, "STATUS", w, "dir", &c->dir, cause) != 0 ||
 	    ctl_rd_bool(ck, w, "in_progress", &c->in_progress, cause) != 0 ||
-	    ctl_rd_uint(ck, w, "count", &c->count, cause) != 0 ||
-	    ctl_rd_uint(ck, w, "failed", &c->failed, cause) != 0 ||
-	    ctl_rd_str(ck, w, "last_path", &c->last_path, cause) != 0 ||
-	    ctl_rd_num(ck, w, "last_age_s", &c->last_age_s, cause) != 0 ||
-	    ctl_rd_str(ck, w, "last_error", &c->last_error, cause) != 0 ||
-	    ctl_rd_num(ck, w, "last_seconds", &c->last_seconds, cause) != 0)
+	    ctl_rd_uint(ck, "STATUS", w, "count", &c->count, cause) != 0 ||
+	    ctl_rd_uint(ck, "STATUS", w, "failed", &c->failed, cause) != 0 ||
+	    ctl_rd_str(ck, "STATUS", w, "last_path", &c->last_path, cause) != 0 ||
+	    ctl_rd_num(ck, "STATUS", w, "last_age_s", &c->last_age_s, cause) != 0 ||
+	    ctl_rd_str(ck, "STATUS", w, "last_error", &c->last_error, cause) != 0 ||
+	    ctl_rd_num(ck, "STATUS", w, "last_seconds", &c->last_seconds, cause) != 0)
 		return -1;
 	/* last_ok says whether there was a last checkpoint at all. */
 	v = json_object_get(ck, "last_ok");
@@ -654,7 +657,7 @@ ctl_rd_checkpoint(json_t *ck, struct ps_ctl_ckpt_status *c, char **cause)
 		c->have_last = 1;
 		c->last_ok = json_is_true(v);
 	} else if (!json_is_null(v))
-		return ctl_rd_fail(w, "last_ok", v, "true, false or null",
+		return ctl_rd_fail("STATUS", w, "last_ok", v, "true, false or null",
 		    cause);
 	return 0;
 }
@@ -681,12 +684,12 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 
 	ta = json_object_get(o, "tensors");
 	if (!json_is_array(ta)) {
-		ctl_rd_fail("", "tensors", ta, "an array", cause);
+		ctl_rd_fail("STATUS", "", "tensors", ta, "an array", cause);
 		goto fail;
 	}
 	wa = json_object_get(o, "workers");
 	if (!json_is_array(wa)) {
-		ctl_rd_fail("", "workers", wa, "an array", cause);
+		ctl_rd_fail("STATUS", "", "workers", wa, "an array", cause);
 		goto fail;
 	}
 	if ((st->ntensors = json_array_size(ta)) > 0) {
@@ -704,17 +707,17 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 		}
 	}
 
-	if (ctl_rd_str(o, "", "version", &st->version, cause) != 0 ||
-	    ctl_rd_str(o, "", "listen", &st->listen, cause) != 0 ||
-	    ctl_rd_num(o, "", "uptime_s", &st->uptime_s, cause) != 0 ||
-	    ctl_rd_str(o, "", "state", &st->state, cause) != 0 ||
-	    ctl_rd_str(o, "", "mode", &st->mode, cause) != 0 ||
-	    ctl_rd_str(o, "", "rule", &st->rule, cause) != 0)
+	if (ctl_rd_str(o, "STATUS", "", "version", &st->version, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", "", "listen", &st->listen, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", "", "uptime_s", &st->uptime_s, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", "", "state", &st->state, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", "", "mode", &st->mode, cause) != 0 ||
+	    ctl_rd_str(o, "STATUS", "", "rule", &st->rule, cause) != 0)
 		goto fail;
 
 	p = json_object_get(o, "rule_params");
 	if (!json_is_object(p)) {
-		ctl_rd_fail("", "rule_params", p, "an object", cause);
+		ctl_rd_fail("STATUS", "", "rule_params", p, "an object", cause);
 		goto fail;
 	}
 	if ((st->nrule_items = json_object_size(p)) > 0) {
@@ -729,7 +732,7 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 			} else if (json_is_number(v))
 				pv[i].value = json_number_value(v);
 			else if (!json_is_null(v)) {
-				ctl_rd_fail("rule_params.", key, v, "a number, "
+				ctl_rd_fail("STATUS", "rule_params.", key, v, "a number, "
 				    "true, false or null", cause);
 				goto fail;
 			}
@@ -747,37 +750,37 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 	    cause) != 0)
 		goto fail;
 	st->workers_expected = u > UINT_MAX ? UINT_MAX : (unsigned)u;
-	if (ctl_rd_uint(o, "", "workers_connected", &u, cause) != 0)
+	if (ctl_rd_uint(o, "STATUS", "", "workers_connected", &u, cause) != 0)
 		goto fail;
 	st->workers_connected = u > UINT_MAX ? UINT_MAX : (unsigned)u;
 
-	if (ctl_rd_uint(o, "", "model_version", &st->model_version,
+	if (ctl_rd_uint(o, "STATUS", "", "model_version", &st->model_version,
 	    cause) != 0 ||
-	    ctl_rd_uint(o, "", "params", &st->params, cause) != 0 ||
-	    ctl_rd_uint(o, "", "bytes", &st->bytes, cause) != 0 ||
-	    ctl_rd_num(o, "", "model_l2", &st->model_l2, cause) != 0 ||
-	    ctl_rd_num(o, "", "last_update_l2", &st->last_update_l2,
+	    ctl_rd_uint(o, "STATUS", "", "params", &st->params, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", "", "bytes", &st->bytes, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", "", "model_l2", &st->model_l2, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", "", "last_update_l2", &st->last_update_l2,
 	    cause) != 0 ||
-	    ctl_rd_uint(o, "", "pushes_total", &st->pushes_total, cause) != 0 ||
-	    ctl_rd_uint(o, "", "pulls_total", &st->pulls_total, cause) != 0 ||
-	    ctl_rd_uint(o, "", "rejected_total", &st->rejected_total,
+	    ctl_rd_uint(o, "STATUS", "", "pushes_total", &st->pushes_total, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", "", "pulls_total", &st->pulls_total, cause) != 0 ||
+	    ctl_rd_uint(o, "STATUS", "", "rejected_total", &st->rejected_total,
 	    cause) != 0 ||
-	    ctl_rd_num(o, "", "pushes_per_s", &st->pushes_per_s, cause) != 0 ||
-	    ctl_rd_num(o, "", "pulls_per_s", &st->pulls_per_s, cause) != 0 ||
-	    ctl_rd_num(o, "", "bytes_in_per_s", &st->bytes_in_per_s,
+	    ctl_rd_num(o, "STATUS", "", "pushes_per_s", &st->pushes_per_s, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", "", "pulls_per_s", &st->pulls_per_s, cause) != 0 ||
+	    ctl_rd_num(o, "STATUS", "", "bytes_in_per_s", &st->bytes_in_per_s,
 	    cause) != 0 ||
-	    ctl_rd_num(o, "", "bytes_out_per_s", &st->bytes_out_per_s,
+	    ctl_rd_num(o, "STATUS", "", "bytes_out_per_s", &st->bytes_out_per_s,
 	    cause) != 0 ||
-	    ctl_rd_uint(o, "", "bytes_in_total", &st->bytes_in_total,
+	    ctl_rd_uint(o, "STATUS", "", "bytes_in_total", &st->bytes_in_total,
 	    cause) != 0 ||
-	    ctl_rd_uint(o, "", "bytes_out_total", &st->bytes_out_total,
+	    ctl_rd_uint(o, "STATUS", "", "bytes_out_total", &st->bytes_out_total,
 	    cause) != 0 ||
-	    ctl_rd_uint(o, "", "resets_total", &st->resets_total, cause) != 0)
+	    ctl_rd_uint(o, "STATUS", "", "resets_total", &st->resets_total, cause) != 0)
 		goto fail;
 
 	p = json_object_get(o, "rejected");
 	if (!json_is_object(p)) {
-		ctl_rd_fail("", "rejected", p, "an object", cause);
+		ctl_rd_fail("STATUS", "", "rejected", p, "an object", cause);
 		goto fail;
 	}
 	if ((st->nrejected = json_object_size(p)) > 0) {
@@ -785,7 +788,7 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 		i = 0;
 		json_object_foreach(p, key, v) {
 			rv[i].name = key;
-			if (ctl_rd_uint(p, "rejected.", key, &rv[i].n,
+			if (ctl_rd_uint(p, "STATUS", "rejected.", key, &rv[i].n,
 			    cause) != 0)
 				goto fail;
 			i++;
@@ -857,6 +860,15 @@ ps_ctl_event_snapshot(uint64_t seq, const struct ps_ctl_status *st)
 	json_object_set_new(o, "seq", ctl_uint(seq));
 	json_object_set_new(o, "snapshot", ps_ctl_status_json(st));
 	return ctl_dump(o);
+}
+
+json_t *
+ps_ctl_subscribe_result(double interval)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "interval", ctl_number(interval));
+	return o;
 }
 
 json_t *
@@ -1044,6 +1056,16 @@ ps_ctl_reply_parse(const char *buf, size_t len, struct ps_ctl_reply *r,
 		}
 		r->is_event = 1;
 		r->event = json_string_value(v);
+		if (strcmp(r->event, "snapshot") != 0)
+			return 0;
+		v = json_object_get(r->root, "seq");
+		r->snapshot = json_object_get(r->root, "snapshot");
+		if (!json_is_integer(v) || !json_is_object(r->snapshot)) {
+			*cause = xstrdup("the server sent a snapshot event "
+			    "without its seq or snapshot");
+			goto fail;
+		}
+		r->seq = json_integer_value(v);
 		return 0;
 	}
 	v = json_object_get(r->root, "id");
@@ -1091,4 +1113,64 @@ ps_ctl_reply_clear(struct ps_ctl_reply *r)
 {
 	json_decref(r->root);
 	memset(r, 0, sizeof *r);
+}
+
+/* Results: the reader of each command's result, beside the writers above. */
+int
+ps_ctl_result_parse(enum ps_ctl_cmd cmd, json_t *o, struct ps_ctl_result *res,
+    char **cause)
+{
+	const char	*name;
+	char		 doc[48];
+	json_t		*v;
+
+	memset(res, 0, sizeof *res);
+	if ((name = ps_ctl_cmd_name(cmd)) == NULL || cmd == PS_CTL_STATUS) {
+		*cause = xstrdup("no result reader for this command");
+		return -1;
+	}
+	snprintf(doc, sizeof doc, "the result of %s", name);
+	if (!json_is_object(o)) {
+		*cause = xasprintf("%s is not a JSON object", doc);
+		return -1;
+	}
+	switch (cmd) {
+	case PS_CTL_SUBSCRIBE:
+		v = json_object_get(o, "interval");
+		if (!json_is_number(v))
+			return ctl_rd_fail(doc, "", "interval", v, "a number",
+			    cause);
+		res->interval = json_number_value(v);
+		break;
+	case PS_CTL_CHECKPOINT:
+		v = json_object_get(o, "path");
+		if (!json_is_string(v))
+			return ctl_rd_fail(doc, "", "path", v, "a string",
+			    cause);
+		res->path = json_string_value(v);
+		if (ctl_rd_uint(o, doc, "", "model_version",
+		    &res->model_version, cause) != 0 ||
+		    ctl_rd_uint(o, doc, "", "bytes", &res->bytes, cause) != 0 ||
+		    ctl_rd_num(o, doc, "", "seconds", &res->seconds, cause) != 0)
+			return -1;
+		break;
+	case PS_CTL_RESET:
+		v = json_object_get(o, "from");
+		if (!json_is_string(v))
+			return ctl_rd_fail(doc, "", "from", v, "a string",
+			    cause);
+		res->from = json_string_value(v);
+		if (ctl_rd_uint(o, doc, "", "model_version",
+		    &res->model_version, cause) != 0)
+			return -1;
+		break;
+	case PS_CTL_STOP:
+		if (ctl_rd_str(o, doc, "", "checkpoint", &res->checkpoint,
+		    cause) != 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	return 0;
 }

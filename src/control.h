@@ -12,6 +12,8 @@
  *	{"id": 6, "cmd": "stop", "checkpoint": true}		checkpoint optional
  * Replies:
  *	{"id": 1, "ok": true, "result": STATUS}
+ *	{"id": 2, "ok": true, "result": {"interval": 1.0}}
+ *	{"id": 3, "ok": true, "result": {}}
  *	{"id": 4, "ok": true, "result": {"path": "/var/lib/psctl/x.safetensors",
  *	     "model_version": 812, "bytes": 4000128, "seconds": 0.021}}
  *	{"id": 5, "ok": true, "result": {"from": PATH or "initial", "model_version": 813}}
@@ -287,7 +289,8 @@ char		*ps_ctl_reply_error(int has_id, json_int_t id, const char *code,
 		     const char *fmt, ...)
 		     __attribute__((__format__(__printf__, 4, 5)));
 char		*ps_ctl_event_snapshot(uint64_t seq, const struct ps_ctl_status *);
-/* Results of checkpoint, reset and stop (new references). */
+/* Results of subscribe, checkpoint, reset and stop (new references). */
+json_t		*ps_ctl_subscribe_result(double interval);
 json_t		*ps_ctl_checkpoint_result(const char *path,
 		     uint64_t model_version, uint64_t bytes, double seconds);
 json_t		*ps_ctl_reset_result(const char *from, uint64_t model_version);
@@ -311,6 +314,8 @@ struct ps_ctl_reply {
 	json_t		*root;		/* owned: ps_ctl_reply_clear() */
 	int		 is_event;	/* "event" member present */
 	const char	*event;		/* borrowed from root */
+	json_int_t	 seq;		/* a snapshot event's */
+	json_t		*snapshot;	/* borrowed: a snapshot event's STATUS */
 	int		 has_id;
 	json_int_t	 id;
 	int		 ok;
@@ -321,10 +326,37 @@ struct ps_ctl_reply {
 
 /*
  * Parses a server message.  Returns 0, or -1 with *cause when it is not
- * JSON or not shaped like a reply or an event.
+ * JSON or not shaped like a reply or an event (a "snapshot" event needs
+ * its seq and an object for its snapshot; other events are passed on
+ * unread, for the caller to skip).
  */
 int		 ps_ctl_reply_parse(const char *buf, size_t len,
 		     struct ps_ctl_reply *, char **cause);
 void		 ps_ctl_reply_clear(struct ps_ctl_reply *);
+
+/*
+ * The result of an ok reply to subscribe, checkpoint, reset or stop as a
+ * client reads it; the strings borrow from the reply.  Fields the
+ * command's result does not have are left zero.
+ */
+struct ps_ctl_result {
+	double		 interval;	/* subscribe: seconds */
+	const char	*path;		/* checkpoint: the file written */
+	uint64_t	 model_version;	/* checkpoint, reset: after it */
+	uint64_t	 bytes;		/* checkpoint */
+	double		 seconds;	/* checkpoint: time to write it */
+	const char	*from;		/* reset: a checkpoint's path, "initial" */
+	const char	*checkpoint;	/* stop: the final checkpoint, or NULL */
+};
+
+/*
+ * Reads result (borrowed: r->result) of an ok reply to cmd into res,
+ * checked as ps_ctl_status_parse() checks STATUS: the members the result
+ * above lists, with their types.  A status reply's result is a STATUS:
+ * read it with ps_ctl_status_parse().  Returns 0, or -1 with *cause
+ * (caller frees) naming what is wrong.
+ */
+int		 ps_ctl_result_parse(enum ps_ctl_cmd cmd, json_t *result,
+		     struct ps_ctl_result *res, char **cause);
 
 #endif

@@ -174,8 +174,8 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 	case PS_CTL_SUBSCRIBE:
 		c->subscribed = 1;
 		c->interval = req.interval;
-		ps_ctlconn_send(c, ps_ctl_reply_ok(req.id, json_pack("{s:f}",
-		    "interval", req.interval)));
+		ps_ctlconn_send(c, ps_ctl_reply_ok(req.id,
+		    ps_ctl_subscribe_result(req.interval)));
 		/* The first snapshot at once, then every interval. */
 		ctlconn_snapshot(c);
 		break;

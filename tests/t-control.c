@@ -481,8 +481,12 @@ static void
 test_replies(void)
 {
 	struct ps_ctl_reply	 r;
+	struct ps_ctl_result	 res;
+	struct ps_ctl_status	 st0;
 	char			*s, *cause = NULL;
 	int			 rc;
+
+	memset(&st0, 0, sizeof st0);
 
 	s = ps_ctl_reply_ok(4, ps_ctl_checkpoint_result("/d/x.safetensors",
 	    812, 4000128, 0.021));
@@ -529,6 +533,62 @@ test_replies(void)
 	ok(rc == -1, "an error without a code is refused: %s", cause);
 	free(cause);
 
+	/* Results read back as written. */
+	s = ps_ctl_reply_ok(4, ps_ctl_checkpoint_result("/d/x.safetensors",
+	    812, 4000128, 0.021));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_CHECKPOINT, r.result, &res, &cause) == 0
+	    && strcmp(res.path, "/d/x.safetensors") == 0 &&
+	    res.model_version == 812 && res.bytes == 4000128 &&
+	    res.seconds == 0.021, "a checkpoint result reads back");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	s = ps_ctl_reply_ok(5, ps_ctl_reset_result(NULL, 813));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_RESET, r.result, &res, &cause) == 0 &&
+	    strcmp(res.from, "initial") == 0 && res.model_version == 813,
+	    "a reset result reads back");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	s = ps_ctl_reply_ok(6, ps_ctl_stop_result(NULL));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_STOP, r.result, &res, &cause) == 0 &&
+	    res.checkpoint == NULL, "a stop result without a checkpoint reads "
+	    "back");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	s = ps_ctl_reply_ok(2, ps_ctl_subscribe_result(0.5));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_SUBSCRIBE, r.result, &res, &cause) == 0
+	    && res.interval == 0.5, "a subscribe result reads back");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	cause = NULL;
+	rc = ps_ctl_reply_parse("{\"id\":4,\"ok\":true,\"result\":"
+	    "{\"path\":7}}", 38, &r, &cause);
+	if (rc == 0)
+		rc = ps_ctl_result_parse(PS_CTL_CHECKPOINT, r.result, &res,
+		    &cause);
+	ok(rc == -1 && cause != NULL &&
+	    strstr(cause, "the result of checkpoint \"path\"") != NULL,
+	    "a checkpoint result whose path is not a string is refused: %s",
+	    cause != NULL ? cause : "-");
+	ps_ctl_reply_clear(&r);
+	free(cause);
+
+	s = ps_ctl_event_snapshot(17, &st0);
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 && r.is_event &&
+	    r.seq == 17 && json_is_object(r.snapshot),
+	    "a snapshot event reads with its seq and STATUS");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	cause = NULL;
+	rc = ps_ctl_reply_parse("{\"event\": \"snapshot\", \"seq\": 1}", 31,
+	    &r, &cause);
+	ok(rc == -1 && cause != NULL, "a snapshot event without a snapshot is "
+	    "refused: %s", cause != NULL ? cause : "-");
+	free(cause);
+
 	s = ps_ctl_request(12, PS_CTL_RESET, "ckpt-3.safetensors", 0, 0);
 	is_str(s, "{\"id\":12,\"cmd\":\"reset\",\"name\":\"ckpt-3.safetensors\"}",
 	    "a reset request is encoded as documented");
@@ -546,7 +606,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(92);
+	plan(99);
 	test_requests();
 	test_names();
 	test_status();

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "batch.h"
+#include "control.h"
 #include "model.h"
 #include "tap.h"
 #include "text.h"
@@ -83,11 +84,26 @@ feed(struct ps_top_model *m, const char *text, double now)
 	return r;
 }
 
-static const char *
-req_cmd(json_t *req)
+/* Reads a request as the server would (ps_ctl_parse()); bails if it cannot. */
+static struct ps_ctl_req
+req_read(const char *text)
 {
-	return req != NULL ? json_string_value(json_object_get(req, "cmd")) :
-	    "(none)";
+	struct ps_ctl_req	 req;
+	const char		*code;
+	char			*cause = NULL;
+
+	if (text == NULL)
+		bail_out("no request");
+	if (ps_ctl_parse(text, strlen(text), &req, &code, &cause) != 0)
+		bail_out("the server would refuse %s: %s", text, cause);
+	return req;
+}
+
+/* The command a request asks for. */
+static const char *
+req_cmd(const char *text)
+{
+	return text != NULL ? ps_ctl_cmd_name(req_read(text).cmd) : "(none)";
 }
 
 static void
@@ -344,8 +360,8 @@ static void
 test_messages(void)
 {
 	struct ps_top_model	*m;
-	json_t			*req, *snap, *ev;
-	char			*text, reply[512];
+	json_t			*snap, *ev;
+	char			*req, *text, reply[512];
 	long long		 id;
 
 	m = ps_top_model_new("ws://x", 1.0);
@@ -385,9 +401,9 @@ test_messages(void)
 	/* Checkpoint: sent at once, reply on the status line. */
 	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 104.0);
 	is_str(req_cmd(req), "checkpoint", "c makes a checkpoint request");
-	id = json_integer_value(json_object_get(req, "id"));
+	id = req_read(req).id;
 	ok(id > 0, "with a positive id");
-	json_decref(req);
+	free(req);
 	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": true, "
 	    "\"result\": {\"path\": \"/var/lib/psctl/x.safetensors\", "
 	    "\"model_version\": 812, \"bytes\": 4000128, \"seconds\": 0.021}}",
@@ -400,8 +416,8 @@ test_messages(void)
 	is_int(feed(m, reply, 104.3), 0, "a second reply to the id is ignored");
 
 	req = ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 105.0);
-	id = json_integer_value(json_object_get(req, "id"));
-	json_decref(req);
+	id = req_read(req).id;
+	free(req);
 	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": false, "
 	    "\"error\": {\"code\": \"io\", \"message\": \"disk full\"}}", id);
 	feed(m, reply, 105.1);
@@ -422,13 +438,13 @@ test_messages(void)
 	ps_top_model_action(m, PS_TOP_ACT_RESET, 107.0);
 	req = ps_top_model_answer(m, 1, 107.1);
 	is_str(req_cmd(req), "reset", "answering yes sends the reset");
-	json_decref(req);
+	free(req);
 	ps_top_model_action(m, PS_TOP_ACT_STOP, 108.0);
 	req = ps_top_model_answer(m, 1, 108.1);
 	ok(req != NULL && strcmp(req_cmd(req), "stop") == 0 &&
-	    json_is_true(json_object_get(req, "checkpoint")),
+	    req_read(req).checkpoint,
 	    "stop asks for a final checkpoint when there is a checkpoint dir");
-	json_decref(req);
+	free(req);
 	ps_top_model_action(m, PS_TOP_ACT_STOP, 109.0);
 	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED, "closed", 110.0,
 	    109.5);

@@ -21,7 +21,6 @@
 
 static char	*model_str(const char *);
 static double	 model_opt(uint64_t, int);
-static double	 model_num(json_t *, const char *);
 static void	 model_server_free(struct ps_top_server *);
 static void	 model_server_init(struct ps_top_server *);
 static void	 model_set(char **, char *);
@@ -42,9 +41,9 @@ static void	 model_msort(const struct ps_top_model *, size_t *, size_t *,
 		     size_t, int (*)(const struct ps_top_model *, size_t,
 		     size_t));
 static int	 model_default_desc(enum ps_top_table, int);
-static void	 model_reply(struct ps_top_model *, json_t *, const char *,
-		     double);
-static json_t	*model_action_request(struct ps_top_model *,
+static void	 model_reply(struct ps_top_model *,
+		     const struct ps_ctl_reply *, enum ps_ctl_cmd, double);
+static char	*model_action_request(struct ps_top_model *,
 		     enum ps_top_action);
 static int	 model_refused(struct ps_top_model *, enum ps_top_action,
 		     double);
@@ -113,18 +112,6 @@ static char *
 model_str(const char *v)
 {
 	return xstrdup(v != NULL ? v : "-");
-}
-
-/* A member as a double: NAN when it is missing, null or not a number. */
-static double
-model_num(json_t *o, const char *key)
-{
-	json_t	*v;
-
-	v = json_object_get(o, key);
-	if (v == NULL || !json_is_number(v))
-		return NAN;
-	return json_number_value(v);
 }
 
 /* A STATUS count or sentinel-coded option as a double: NAN for none. */
@@ -503,119 +490,106 @@ int
 ps_top_model_message(struct ps_top_model *m, const char *text, size_t len,
     double now, char **cause)
 {
-	json_t		*msg, *ev, *snap, *idv;
-	json_error_t	 jerr;
-	long long	 id;
-	size_t		 slot;
-	char		 cmd[sizeof m->pending[0].cmd];
-	int		 r = 0;
+	struct ps_ctl_reply	 r;
+	struct ps_top_pending	*p;
+	enum ps_ctl_cmd		 cmd;
+	int			 ret = 0;
 
-	if ((msg = json_loadb(text, len, 0, &jerr)) == NULL) {
-		*cause = xasprintf("bad JSON from the server: %s", jerr.text);
+	if (ps_ctl_reply_parse(text, len, &r, cause) != 0)
 		return -1;
-	}
-	if (!json_is_object(msg)) {
-		json_decref(msg);
-		*cause = xstrdup("message from the server is not an object");
-		return -1;
-	}
-	ev = json_object_get(msg, "event");
-	idv = json_object_get(msg, "id");
-	if (json_is_string(ev) &&
-	    strcmp(json_string_value(ev), "snapshot") == 0) {
-		snap = json_object_get(msg, "snapshot");
+	if (r.is_event && r.snapshot != NULL) {
 		if (m->paused) {
 			json_decref(m->held);
-			m->held = json_incref(snap);
-		} else if (ps_top_model_apply(m, snap, now, cause) == 0) {
-			m->seq = json_is_integer(json_object_get(msg, "seq")) ?
-			    json_integer_value(json_object_get(msg, "seq")) :
-			    -1;
-			r = 1;
+			m->held = json_incref(r.snapshot);
+		} else if (ps_top_model_apply(m, r.snapshot, now, cause) == 0) {
+			m->seq = r.seq;
+			ret = 1;
 		} else
-			r = -1;
-	} else if (json_is_integer(idv)) {
-		id = json_integer_value(idv);
-		slot = (size_t)(id % PS_TOP_PENDING);
-		if (id > 0 && m->pending[slot].id == id) {
-			memcpy(cmd, m->pending[slot].cmd, sizeof cmd);
-			m->pending[slot].id = 0;
-			model_reply(m, msg, cmd, now);
-			r = 1;
+			ret = -1;
+	} else if (!r.is_event && r.has_id && r.id > 0) {
+		p = &m->pending[r.id % PS_TOP_PENDING];
+		if (p->id == r.id) {
+			cmd = p->cmd;
+			p->id = 0;
+			model_reply(m, &r, cmd, now);
+			ret = 1;
 		}
 	}
-	json_decref(msg);
-	return r;
+	ps_ctl_reply_clear(&r);
+	return ret;
 }
 
 /* Shows a reply to cmd on the status line; applies a STATUS result. */
 static void
-model_reply(struct ps_top_model *m, json_t *msg, const char *cmd, double now)
+model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
+    enum ps_ctl_cmd cmd, double now)
 {
-	json_t	*res, *err, *o;
-	char	 size[32], *cause = NULL;
+	struct ps_ctl_result	 res;
+	const char		*name = ps_ctl_cmd_name(cmd);
+	char			 size[32], *cause = NULL;
 
-	res = json_object_get(msg, "result");
-	snprintf(m->err_cmd, sizeof m->err_cmd, "%s", cmd);
+	snprintf(m->err_cmd, sizeof m->err_cmd, "%s", name);
 	m->err_code[0] = '\0';
-	if (!json_is_true(json_object_get(msg, "ok"))) {
-		err = json_object_get(msg, "error");
-		o = json_object_get(err, "code");
-		snprintf(m->err_code, sizeof m->err_code, "%s",
-		    json_is_string(o) ? json_string_value(o) : "error");
-		o = json_object_get(err, "message");
+	if (!r->ok) {
+		snprintf(m->err_code, sizeof m->err_code, "%s", r->code);
 		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s failed: %s%s%s",
-		    cmd, json_is_string(json_object_get(err, "code")) ?
-		    json_string_value(json_object_get(err, "code")) : "error",
-		    json_is_string(o) ? ": " : "",
-		    json_is_string(o) ? json_string_value(o) : "");
+		    name, r->code, *r->message != '\0' ? ": " : "",
+		    r->message);
 		return;
 	}
-	if (strcmp(cmd, "subscribe") == 0 &&
-	    json_is_number(json_object_get(res, "interval")))
-		m->interval = model_num(res, "interval");
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "subscribe") == 0) {
-		if (json_is_object(res) &&
-		    json_object_get(res, "tensors") != NULL && !m->paused &&
-		    ps_top_model_apply(m, res, now, &cause) != 0) {
-			ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s", cause);
-			free(cause);
-		}
-	} else if (strcmp(cmd, "checkpoint") == 0) {
-		ps_top_human_bytes(model_num(res, "bytes"), size, sizeof size);
-		o = json_object_get(res, "path");
+	if (cmd == PS_CTL_STATUS) {
+		if (!m->paused &&
+		    ps_top_model_apply(m, r->result, now, &cause) != 0)
+			goto fail;
+		return;
+	}
+	if (ps_ctl_result_parse(cmd, r->result, &res, &cause) != 0)
+		goto fail;
+	switch (cmd) {
+	case PS_CTL_SUBSCRIBE:
+		m->interval = res.interval;
+		break;
+	case PS_CTL_CHECKPOINT:
+		ps_top_human_bytes((double)res.bytes, size, sizeof size);
 		ps_top_model_status(m, PS_TOP_MSG_OK, now,
-		    "checkpoint saved: %s (%s in %.3f s, version %.0f)",
-		    json_is_string(o) ? json_string_value(o) : "?", size,
-		    model_num(res, "seconds"), model_num(res, "model_version"));
-	} else if (strcmp(cmd, "reset") == 0) {
-		o = json_object_get(res, "from");
+		    "checkpoint saved: %s (%s in %.3f s, version %" PRIu64 ")",
+		    res.path, size, res.seconds, res.model_version);
+		break;
+	case PS_CTL_RESET:
 		ps_top_model_status(m, PS_TOP_MSG_OK, now,
-		    "model reset from %s, now version %.0f",
-		    json_is_string(o) ? json_string_value(o) : "?",
-		    model_num(res, "model_version"));
-	} else if (strcmp(cmd, "stop") == 0) {
-		o = json_object_get(res, "checkpoint");
-		if (json_is_string(o))
+		    "model reset from %s, now version %" PRIu64, res.from,
+		    res.model_version);
+		break;
+	case PS_CTL_STOP:
+		if (res.checkpoint != NULL)
 			ps_top_model_status(m, PS_TOP_MSG_OK, now,
 			    "server stopping; final checkpoint %s",
-			    json_string_value(o));
+			    res.checkpoint);
 		else
 			ps_top_model_status(m, PS_TOP_MSG_OK, now,
 			    "server stopping");
+		break;
+	default:
+		break;
 	}
+	return;
+
+fail:
+	ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s", cause);
+	free(cause);
 }
 
-json_t *
-ps_top_model_request(struct ps_top_model *m, const char *cmd)
+char *
+ps_top_model_request(struct ps_top_model *m, enum ps_ctl_cmd cmd)
 {
 	struct ps_top_pending	*p;
 	long long		 id = m->next_id++;
 
 	p = &m->pending[id % PS_TOP_PENDING];
 	p->id = id;
-	snprintf(p->cmd, sizeof p->cmd, "%s", cmd);
-	return json_pack("{s:I, s:s}", "id", (json_int_t)id, "cmd", cmd);
+	p->cmd = cmd;
+	return ps_ctl_request(id, cmd, NULL, m->interval,
+	    cmd == PS_CTL_STOP && m->srv.ckpt_has_dir);
 }
 
 /* Says why an action cannot run now, or returns 0. */
@@ -635,18 +609,20 @@ model_refused(struct ps_top_model *m, enum ps_top_action a, double now)
 	return 0;
 }
 
-static json_t *
+/* The request an action sends. */
+static char *
 model_action_request(struct ps_top_model *m, enum ps_top_action a)
 {
-	json_t	*req;
+	static const enum ps_ctl_cmd cmds[] = {
+		[PS_TOP_ACT_CHECKPOINT] = PS_CTL_CHECKPOINT,
+		[PS_TOP_ACT_RESET] = PS_CTL_RESET,
+		[PS_TOP_ACT_STOP] = PS_CTL_STOP
+	};
 
-	req = ps_top_model_request(m, ps_top_action_name(a));
-	if (a == PS_TOP_ACT_STOP && m->srv.ckpt_has_dir)
-		json_object_set_new(req, "checkpoint", json_true());
-	return req;
+	return ps_top_model_request(m, cmds[a]);
 }
 
-json_t *
+char *
 ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 {
 	if (a == PS_TOP_ACT_NONE || m->prompt != PS_TOP_ACT_NONE)
@@ -675,7 +651,7 @@ ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 	}
 }
 
-json_t *
+char *
 ps_top_model_answer(struct ps_top_model *m, int yes, double now)
 {
 	enum ps_top_action	a = m->prompt;

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "control.h"
+
 /* Samples kept for the sparklines (5 minutes at the fastest refresh). */
 #define PS_TOP_HISTORY		4096
 /* Requests awaiting a reply. */
@@ -136,7 +138,7 @@ struct ps_top_sample {
 
 struct ps_top_pending {
 	long long	 id;		/* 0 when the slot is free */
-	char		 cmd[16];
+	enum ps_ctl_cmd	 cmd;		/* what it asked */
 };
 
 /* A snapshot's scalar facts; strings owned, numbers NAN when null. */
@@ -259,32 +261,36 @@ int		 ps_top_model_apply(struct ps_top_model *, json_t *snapshot,
 /*
  * Handles one text message from the server: a snapshot event (applied, or
  * held while paused), or a reply to a pending request (shown on the status
- * line; a STATUS result is applied).  Returns 1 when the screen changed,
- * 0 when nothing did, -1 with *cause for a message that is not JSON or
- * not an object.
+ * line; a STATUS result is applied), read with control.h's readers.
+ * Returns 1 when the screen changed, 0 when nothing did, -1 with *cause
+ * for a message that is not a reply or an event (ps_ctl_reply_parse()) or
+ * a snapshot that is not a STATUS (ps_ctl_status_parse()).
  */
 int		 ps_top_model_message(struct ps_top_model *, const char *text,
 		     size_t len, double now, char **cause);
 
 /*
- * Makes a request {"id": N, "cmd": cmd} and records it as pending.
- * Returns a new object (caller json_decref()s after adding members).
+ * Makes the request for cmd (control.h: subscribe at the model's
+ * interval, stop with a final checkpoint when the server has a checkpoint
+ * directory) and records it as pending.  Returns its text, one message
+ * (caller frees).
  */
-json_t		*ps_top_model_request(struct ps_top_model *, const char *cmd);
+char		*ps_top_model_request(struct ps_top_model *, enum ps_ctl_cmd);
 
 /*
  * Starts an action from a key.  Checkpoint returns the request to send;
  * reset and stop open a [y/N] prompt and return NULL.  Refused actions
  * (--readonly, not connected, a prompt already open) return NULL with an
- * error on the status line.  The request is new (caller json_decref()s).
+ * error on the status line.  The request is text (caller frees).
  */
-json_t		*ps_top_model_action(struct ps_top_model *, enum ps_top_action,
+char		*ps_top_model_action(struct ps_top_model *, enum ps_top_action,
 		     double now);
 /*
- * Answers the open prompt: yes returns the request to send (new), anything
- * else cancels it and returns NULL.  NULL also when no prompt is open.
+ * Answers the open prompt: yes returns the request to send (text, caller
+ * frees), anything else cancels it and returns NULL.  NULL also when no
+ * prompt is open.
  */
-json_t		*ps_top_model_answer(struct ps_top_model *, int yes, double now);
+char		*ps_top_model_answer(struct ps_top_model *, int yes, double now);
 
 /* Connection changes, from the main loop. */
 void		 ps_top_model_connected(struct ps_top_model *, double now);

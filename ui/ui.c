@@ -450,7 +450,7 @@ ui_scroll(struct ps_top_model *m, enum ps_ui_action a)
 }
 
 int
-ps_ui_key(struct ps_top_model *m, int key, double now, json_t **send,
+ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
     int *resubscribe)
 {
 	enum ps_ui_action	a;

@@ -100,12 +100,12 @@ void		 ps_ui_redraw(void);
 int		 ps_ui_getkey(void);
 /*
  * Acts on one key: an open [y/N] question takes it first, then the help
- * view, then the key table.  *send gets a request to send (new, caller
- * json_decref()s) or NULL; *resubscribe is set when the refresh interval
+ * view, then the key table.  *send gets the text of a request to send
+ * (caller frees) or NULL; *resubscribe is set when the refresh interval
  * changed.  Returns 1 when the key asks to quit.
  */
 int		 ps_ui_key(struct ps_top_model *, int key, double now,
-		     json_t **send, int *resubscribe);
+		     char **send, int *resubscribe);
 
 /* Attributes for a class of text, from the colour table. */
 attr_t		 ps_ui_attr(enum ps_text_class);
