@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
@@ -27,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,15 +118,33 @@ struct bench {
 	struct bench_server	 srv;
 };
 
-static int	cmd_bench_exec(int, char **);
+static enum ps_cmd_retval cmd_bench_exec(struct ps_cmd *);
+
+static const struct ps_cmd_opt cmd_bench_opts[] = {
+	{ "connect", 0, 1 },
+	{ "spawn", 0, 0 },
+	{ "workers", 0, 1 },
+	{ "params", 0, 1 },
+	{ "tensors", 0, 1 },
+	{ "seconds", 0, 1 },
+	{ "op", 0, 1 },
+	{ "json", 0, 0 },
+	{ "mode", 0, 1 },
+	{ "rule", 0, 1 },
+	{ "token-file", 0, 1 },
+	{ "ca-file", 0, 1 },
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_bench_entry = {
 	.name = "bench",
+	.args = { cmd_bench_opts, 0, 0, NULL },
 	.usage = "[--connect url | --spawn] [--workers n] [--params p] "
 	    "[--tensors k] [--seconds s] [--op pull | push | pushpull] "
 	    "[--json] [--mode mode] [--rule rule] [--token-file file] "
 	    "[--ca-file file]",
 	.summary = "measure pull and push throughput and latency",
+	.man = "psctl-bench.1",
 	.exec = cmd_bench_exec
 };
 
@@ -145,7 +161,7 @@ static struct psctl *bench_connect(struct bench *, unsigned, char *, size_t,
 		    enum psctl_errcode *);
 static void	*bench_worker_main(void *);
 static void	bench_progress(struct bench *, int);
-static int	bench_report(struct bench *, double);
+static enum ps_cmd_retval bench_report(struct bench *, double);
 
 static uint64_t
 bench_now(void)
@@ -692,7 +708,7 @@ bench_json_ms(double v)
 }
 
 /* Main thread, after every worker joined: prints the totals. */
-static int
+static enum ps_cmd_retval
 bench_report(struct bench *b, double elapsed)
 {
 	struct bench_hist	*pull_h, *push_h;
@@ -769,167 +785,127 @@ bench_report(struct bench *b, double elapsed)
 		    "%s\n", errors, errors == 1 ? "" : "s", first);
 	free(pull_h);
 	free(push_h);
-	return pulls + pushes > 0 ? EX_OK : EX_UNAVAILABLE;
+	return pulls + pushes > 0 ? PS_CMD_OK : PS_CMD_ERR_UNAVAILABLE;
 }
 
-static int
-bench_parse_count(const struct ps_cmd_entry *e, const char *flag,
-    const char *s, unsigned long long max, unsigned long long *v)
+/* Says why worker (NULL: the first connection) could not connect. */
+static void
+bench_connect_error(struct ps_cmd *self, struct bench *b, const char *worker,
+    enum psctl_errcode code, const char *err)
 {
-	if (ps_cmd_parse_u64(s, v) != 0 || *v == 0 || *v > max) {
-		ps_cmd_usage_error(e, "%s wants a number from 1 to %llu, "
-		    "not '%s'", flag, max, s);
-		return -1;
-	}
-	return 0;
+	/* A bad URL's text names it already. */
+	ps_cmd_error(self, "%s%s%s%s%s", worker != NULL ? worker : "",
+	    worker != NULL ? ": " : "", code == PSCTL_E_ARG ? "" : b->url,
+	    code == PSCTL_E_ARG ? "" : ": ", err);
 }
 
-static int
-cmd_bench_exec(int argc, char **argv)
+/* Reads the options into b; the usage error after a message. */
+static enum ps_cmd_retval
+bench_options(struct ps_cmd *self, struct bench *b)
 {
-	static const struct option longopts[] = {
-		{ "connect",	required_argument, NULL, 'c' },
-		{ "spawn",	no_argument,	   NULL, 'S' },
-		{ "workers",	required_argument, NULL, 'w' },
-		{ "params",	required_argument, NULL, 'p' },
-		{ "tensors",	required_argument, NULL, 'k' },
-		{ "seconds",	required_argument, NULL, 's' },
-		{ "op",		required_argument, NULL, 'o' },
-		{ "json",	no_argument,	   NULL, 'j' },
-		{ "mode",	required_argument, NULL, 'm' },
-		{ "rule",	required_argument, NULL, 'r' },
-		{ "token-file",	required_argument, NULL, 't' },
-		{ "ca-file",	required_argument, NULL, 'C' },
-		{ "help",	no_argument,	   NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const struct ps_cmd_entry	*e = &ps_cmd_bench_entry;
-	struct bench			 bb, *b = &bb;
-	struct psctl			*c = NULL;
-	enum psctl_errcode		 code;
-	const char			*connect = NULL;
-	char				 err[256], *cause = NULL, *url = NULL;
-	unsigned long long		 v;
-	uint64_t			 end, next;
-	double				 elapsed;
-	unsigned			 i, started = 0;
-	int				 ch, spawn = 0, rc = EX_SOFTWARE;
+	struct ps_args	*args = self->args;
+	const char	*op = ps_args_get(args, "op");
+	char		*cause = NULL;
 
-	memset(b, 0, sizeof *b);
-	b->srv.pid = -1;
-	b->srv.fd = -1;
 	b->nworkers = 1;
 	b->params = 1000000;
 	b->ntensors = 1;
 	b->seconds = 5;
 	b->op = BENCH_PUSHPULL;
-
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			connect = optarg;
-			break;
-		case 'S':
-			spawn = 1;
-			break;
-		case 'w':
-			if (bench_parse_count(e, "--workers", optarg, 1024,
-			    &v) != 0)
-				return EX_USAGE;
-			b->nworkers = (unsigned)v;
-			break;
-		case 'p':
-			if (bench_parse_count(e, "--params", optarg,
-			    (1ull << 40), &v) != 0)
-				return EX_USAGE;
-			b->params = v;
-			break;
-		case 'k':
-			if (bench_parse_count(e, "--tensors", optarg, 65536,
-			    &v) != 0)
-				return EX_USAGE;
-			b->ntensors = (unsigned)v;
-			break;
-		case 's':
-			if (ps_cmd_parse_double(optarg, &b->seconds) != 0 ||
-			    b->seconds <= 0 || b->seconds > 86400)
-				return ps_cmd_usage_error(e, "--seconds wants "
-				    "a duration in seconds, not '%s'", optarg);
-			break;
-		case 'o':
-			if (strcmp(optarg, "pull") == 0)
-				b->op = BENCH_PULL;
-			else if (strcmp(optarg, "push") == 0)
-				b->op = BENCH_PUSH;
-			else if (strcmp(optarg, "pushpull") == 0)
-				b->op = BENCH_PUSHPULL;
-			else
-				return ps_cmd_usage_error(e, "--op is pull, "
-				    "push or pushpull, not '%s'", optarg);
-			break;
-		case 'j':
-			b->json = 1;
-			break;
-		case 'm':
-			b->mode = optarg;
-			break;
-		case 'r':
-			b->rule = optarg;
-			break;
-		case 't':
-			b->token_file = optarg;
-			break;
-		case 'C':
-			b->ca_file = optarg;
-			break;
-		case 'h':
-			ps_cmd_usage(e, stdout);
-			return EX_OK;
-		default:
-			return ps_cmd_usage_error(e, NULL);
-		}
+	b->mode = ps_args_get(args, "mode");
+	b->rule = ps_args_get(args, "rule");
+	b->token_file = ps_args_get(args, "token-file");
+	b->ca_file = ps_args_get(args, "ca-file");
+	b->json = ps_args_has(args, "json");
+	if (ps_args_has(args, "workers"))
+		b->nworkers = (unsigned)ps_args_strtonum(args, "workers", 1,
+		    1024, &cause);
+	if (cause == NULL && ps_args_has(args, "params"))
+		b->params = (uint64_t)ps_args_strtonum(args, "params", 1,
+		    1ll << 40, &cause);
+	if (cause == NULL && ps_args_has(args, "tensors"))
+		b->ntensors = (unsigned)ps_args_strtonum(args, "tensors", 1,
+		    65536, &cause);
+	if (cause == NULL && ps_args_has(args, "seconds"))
+		b->seconds = ps_args_strtod(args, "seconds", 0, 86400,
+		    PS_ARGS_ABOVE_MIN, &cause);
+	if (cause == NULL && op != NULL) {
+		if (strcmp(op, "pull") == 0)
+			b->op = BENCH_PULL;
+		else if (strcmp(op, "push") == 0)
+			b->op = BENCH_PUSH;
+		else if (strcmp(op, "pushpull") == 0)
+			b->op = BENCH_PUSHPULL;
+		else
+			cause = xasprintf("--op is pull, push or pushpull, "
+			    "not \"%s\"", op);
 	}
-	if (optind != argc)
-		return ps_cmd_usage_error(e, "unexpected argument '%s'",
-		    argv[optind]);
-	if (connect != NULL && spawn)
-		return ps_cmd_usage_error(e, "--connect and --spawn exclude "
-		    "each other");
-	if (!spawn && (b->mode != NULL || b->rule != NULL))
-		return ps_cmd_usage_error(e, "--mode and --rule need --spawn");
-	if (b->ntensors > b->params)
-		return ps_cmd_usage_error(e, "--tensors %u is more than "
-		    "--params %" PRIu64, b->ntensors, b->params);
+	if (cause == NULL && ps_args_has(args, "connect") &&
+	    ps_args_has(args, "spawn"))
+		cause = xstrdup("--connect and --spawn exclude each other");
+	if (cause == NULL && !ps_args_has(args, "spawn") &&
+	    (b->mode != NULL || b->rule != NULL))
+		cause = xstrdup("--mode and --rule need --spawn");
+	if (cause == NULL && b->ntensors > b->params)
+		cause = xasprintf("--tensors %u is more than --params %" PRIu64,
+		    b->ntensors, b->params);
+	if (cause == NULL)
+		return PS_CMD_OK;
+	ps_cmd_error(self, "%s", cause);
+	free(cause);
+	return PS_CMD_ERR_USAGE;
+}
+
+static enum ps_cmd_retval
+cmd_bench_exec(struct ps_cmd *self)
+{
+	struct bench			 bb, *b = &bb;
+	struct psctl			*c = NULL;
+	enum psctl_errcode		 code;
+	enum ps_cmd_retval		 rc = PS_CMD_ERR_SOFTWARE;
+	char				 err[256], name[32], *cause = NULL;
+	char				*url = NULL;
+	uint64_t			 end, next;
+	double				 elapsed;
+	unsigned			 i, started = 0;
+	int				 spawn = ps_args_has(self->args, "spawn");
+
+	memset(b, 0, sizeof *b);
+	b->srv.pid = -1;
+	b->srv.fd = -1;
+	if ((rc = bench_options(self, b)) != PS_CMD_OK)
+		return rc;
 	b->progress = isatty(STDERR_FILENO);
 
 	if (ps_cmd_token(b->token_file, &b->token, &cause) != 0) {
-		fprintf(stderr, "psctl bench: %s\n", cause);
+		ps_cmd_error(self, "%s", cause);
 		free(cause);
-		return EX_NOINPUT;
+		return PS_CMD_ERR_NOINPUT;
 	}
 	if (spawn) {
 		if (bench_spawn(b, &cause) != 0) {
-			fprintf(stderr, "psctl bench: %s\n", cause);
+			ps_cmd_error(self, "%s", cause);
 			free(cause);
 			free(b->token);
-			return EX_UNAVAILABLE;
+			return PS_CMD_ERR_UNAVAILABLE;
 		}
 		url = (char *)b->url;
 	} else
-		b->url = ps_cmd_url(connect);
+		b->url = ps_cmd_url(self, ps_args_get(self->args, "connect"));
 
 	/* The model, through a connection of its own. */
 	if ((c = bench_connect(b, 0, err, sizeof err, &code)) == NULL) {
-		fprintf(stderr, "psctl bench: %s: %s\n", b->url, err);
-		rc = code == PSCTL_E_AUTH ? EX_NOPERM : EX_UNAVAILABLE;
+		bench_connect_error(self, b, NULL, code, err);
+		rc = ps_cmd_psctl_retval(code, 0, 1);
 		goto out;
 	}
 	if (bench_model(b, c, &cause) != 0) {
-		fprintf(stderr, "psctl bench: %s\n", cause);
+		ps_cmd_error(self, "%s", cause);
 		free(cause);
-		rc = psctl_errcode(c) == PSCTL_E_SERVER ||
-		    psctl_errcode(c) == PSCTL_OK ? EX_DATAERR : EX_UNAVAILABLE;
+		/* No error on the connection: the model is not the one. */
+		rc = psctl_errcode(c) == PSCTL_OK ? PS_CMD_ERR_DATA :
+		    ps_cmd_psctl_retval(psctl_errcode(c),
+		    psctl_server_code(c), 0);
 		goto out;
 	}
 	psctl_close(c);
@@ -942,9 +918,9 @@ cmd_bench_exec(int argc, char **argv)
 		b->w[i].idx = i;
 		b->w[i].c = bench_connect(b, i, err, sizeof err, &code);
 		if (b->w[i].c == NULL) {
-			fprintf(stderr, "psctl bench: worker %u: %s: %s\n", i,
-			    b->url, err);
-			rc = code == PSCTL_E_AUTH ? EX_NOPERM : EX_UNAVAILABLE;
+			snprintf(name, sizeof name, "worker %u", i);
+			bench_connect_error(self, b, name, code, err);
+			rc = ps_cmd_psctl_retval(code, 0, 1);
 			goto out;
 		}
 	}
@@ -952,9 +928,9 @@ cmd_bench_exec(int argc, char **argv)
 	for (i = 0; i < b->nworkers; i++) {
 		if (pthread_create(&b->w[i].thread, NULL, bench_worker_main,
 		    &b->w[i]) != 0) {
-			fprintf(stderr, "psctl bench: pthread_create failed\n");
+			ps_cmd_error(self, "pthread_create failed");
 			/* Threads already started wait at the barrier. */
-			exit(EX_OSERR);
+			exit(ps_cmd_exit_code(PS_CMD_ERR_OS));
 		}
 	}
 	started = b->nworkers;

@@ -8,14 +8,11 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include <jansson.h>
 
@@ -25,10 +22,16 @@
 #include "store.h"
 #include "xmalloc.h"
 
-static int	cmd_inspect_exec(int, char **);
+static enum ps_cmd_retval	cmd_inspect_exec(struct ps_cmd *);
+
+static const struct ps_cmd_opt cmd_inspect_opts[] = {
+	{ "json", 0, 0 },
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_inspect_entry = {
 	.name = "inspect",
+	.args = { cmd_inspect_opts, 1, 1, "file" },
 	.usage = "[--json] file",
 	.summary = "show what a checkpoint holds, verified",
 	.exec = cmd_inspect_exec
@@ -48,10 +51,10 @@ static void	 inspect_table(struct inspect_row *, size_t, size_t,
 static void	 inspect_rule(const struct ps_rule *, FILE *);
 static json_t	*inspect_rule_json(const struct ps_rule *);
 static json_t	*inspect_shape_json(const struct ps_ckpt_entry *);
-static int	 inspect_text(const char *, struct ps_store *,
+static void	 inspect_text(const char *, struct ps_store *,
 		     const struct ps_ckpt_info *,
 		     const struct ps_ckpt_detail *);
-static int	 inspect_json(const char *, struct ps_store *,
+static void	 inspect_json(const char *, struct ps_store *,
 		     const struct ps_ckpt_info *,
 		     const struct ps_ckpt_detail *);
 
@@ -184,7 +187,7 @@ inspect_shape_json(const struct ps_ckpt_entry *e)
 	return a;
 }
 
-static int
+static void
 inspect_text(const char *path, struct ps_store *s,
     const struct ps_ckpt_info *info, const struct ps_ckpt_detail *d)
 {
@@ -300,10 +303,9 @@ inspect_text(const char *path, struct ps_store *s,
 			free(v);
 		}
 	}
-	return EX_OK;
 }
 
-static int
+static void
 inspect_json(const char *path, struct ps_store *s,
     const struct ps_ckpt_info *info, const struct ps_ckpt_detail *d)
 {
@@ -392,78 +394,36 @@ inspect_json(const char *path, struct ps_store *s,
 		    json_string(d->meta_values[i]));
 	json_object_set_new(o, "metadata", meta);
 
-	if (json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-		json_decref(o);
-		fprintf(stderr, "psctl inspect: writing the output failed\n");
-		return EX_IOERR;
-	}
+	/* A failed write leaves stdout in error: psctl.c reports it. */
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	printf("\n");
 	json_decref(o);
-	return EX_OK;
 }
 
-static int
-cmd_inspect_exec(int argc, char **argv)
+static enum ps_cmd_retval
+cmd_inspect_exec(struct ps_cmd *self)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ps_store		*s;
 	struct ps_ckpt_info	 info;
 	struct ps_ckpt_detail	*d;
-	const char		*path;
-	char			*cause, *safe;
-	int			 ch, json = 0, rc;
-
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			ps_cmd_usage(&ps_cmd_inspect_entry, stdout);
-			return EX_OK;
-		default:
-			return ps_cmd_usage_error(&ps_cmd_inspect_entry, NULL);
-		}
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
-		return ps_cmd_usage_error(&ps_cmd_inspect_entry, argc == 0 ?
-		    "no file given" : "one file at a time");
-	path = argv[0];
+	const char		*path = ps_args_string(self->args, 0);
+	char			*cause, *safe, *why;
 
 	s = ps_ckpt_load_detail(path, NULL, &info, &d, &cause);
 	if (s == NULL) {
 		safe = inspect_safe(path);
-		fprintf(stderr, "psctl inspect: %s: ", safe);
-		free(safe);
-		safe = inspect_safe(cause);
-		fprintf(stderr, "%s\n", safe);
+		why = inspect_safe(cause);
+		ps_cmd_error(self, "%s: %s", safe, why);
+		free(why);
 		free(safe);
 		free(cause);
-		switch (info.error) {
-		case PS_CKPT_E_NOFILE:
-			return EX_NOINPUT;
-		case PS_CKPT_E_IO:
-			return EX_IOERR;
-		default:
-			return EX_DATAERR;
-		}
+		return ps_cmd_ckpt_retval(info.error);
 	}
-	if (json)
-		rc = inspect_json(path, s, &info, d);
+	if (ps_args_has(self->args, "json"))
+		inspect_json(path, s, &info, d);
 	else
-		rc = inspect_text(path, s, &info, d);
-	if (rc == EX_OK && (fflush(stdout) != 0 || ferror(stdout))) {
-		fprintf(stderr, "psctl inspect: writing the output: %s\n",
-		    strerror(errno));
-		rc = EX_IOERR;
-	}
+		inspect_text(path, s, &info, d);
 	ps_ckpt_detail_free(d);
 	ps_store_free(s);
-	return rc;
+	return PS_CMD_OK;
 }

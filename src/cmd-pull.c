@@ -4,11 +4,9 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "checkpoint.h"
 #include "cmd.h"
@@ -17,11 +15,18 @@
 #include "tensor.h"
 #include "xmalloc.h"
 
-static int	cmd_pull_exec(int, char **);
+static enum ps_cmd_retval	cmd_pull_exec(struct ps_cmd *);
+
+static const struct ps_cmd_opt cmd_pull_opts[] = {
+	PS_CMD_WORKER_OPTS,
+	{ "output", 'o', 1 },
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_pull_entry = {
 	.name = "pull",
-	.usage = PS_CMD_WORKER_USAGE " -o FILE",
+	.args = { cmd_pull_opts, 0, 0, NULL },
+	.usage = PS_CMD_WORKER_USAGE " -o file",
 	.summary = "save the live model to a safetensors file",
 	.exec = cmd_pull_exec
 };
@@ -61,72 +66,46 @@ cmd_pull_store(const struct psctl_tensor *t, size_t n, uint64_t version,
 	return s;
 }
 
-static int
-cmd_pull_exec(int argc, char **argv)
+static enum ps_cmd_retval
+cmd_pull_exec(struct ps_cmd *self)
 {
-	static const struct option longopts[] = {
-		PS_CMD_WORKER_LONGOPTS,
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ps_cmd_worker		 w;
 	struct ps_store			*store;
 	const struct psctl_tensor	*t;
-	const char			*out = NULL;
+	const char			*out = ps_args_get(self->args, "output");
+	enum ps_cmd_retval		 ret;
 	char				*cause = NULL;
 	uint64_t			 version;
 	size_t				 n;
-	int				 ch, ex;
 
-	ps_cmd_worker_init(&w, "pull");
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-		if ((ex = ps_cmd_worker_option(&w, ch, optarg)) > 1)
-			return ex;
-		if (ex == 1)
-			continue;
-		switch (ch) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			ps_cmd_usage(&ps_cmd_pull_entry, stdout);
-			return EX_OK;
-		default:
-			return ps_cmd_usage_error(&ps_cmd_pull_entry, NULL);
-		}
+	if (out == NULL) {
+		ps_cmd_error(self, "-o file is required");
+		return PS_CMD_ERR_USAGE;
 	}
-	if (optind != argc)
-		return ps_cmd_usage_error(&ps_cmd_pull_entry,
-		    "unexpected argument: %s", argv[optind]);
-	if (out == NULL)
-		return ps_cmd_usage_error(&ps_cmd_pull_entry,
-		    "-o FILE is required");
-
-	if ((ex = ps_cmd_worker_open(&w)) != 0)
-		return ex;
+	if ((ret = ps_cmd_worker_init(&w, self)) != PS_CMD_OK ||
+	    (ret = ps_cmd_worker_open(&w)) != PS_CMD_OK)
+		return ret;
 	if (psctl_pull(w.c, NULL, 0, &t, &n, &version) != 0) {
-		ex = ps_cmd_worker_fail(&w, "pull");
+		ret = ps_cmd_worker_fail(&w, "pull");
 		ps_cmd_worker_close(&w);
-		return ex;
+		return ret;
 	}
 	/* The tensors point into the connection: copy before closing. */
 	store = cmd_pull_store(t, n, version, &cause);
 	ps_cmd_worker_close(&w);
 	if (store == NULL) {
-		fprintf(stderr, "psctl pull: the server's model does not "
-		    "verify: %s\n", cause);
+		ps_cmd_error(self, "the server's model does not verify: %s",
+		    cause);
 		free(cause);
-		return EX_PROTOCOL;
+		return PS_CMD_ERR_PROTOCOL;
 	}
 	if (ps_ckpt_save(store, out, NULL, &cause) != 0) {
-		fprintf(stderr, "psctl pull: %s\n", cause);
+		ps_cmd_error(self, "%s", cause);
 		free(cause);
 		ps_store_free(store);
-		return EX_CANTCREAT;
+		return PS_CMD_ERR_CANTCREAT;
 	}
 	ps_store_free(store);
 	printf("%llu\n", (unsigned long long)version);
-	return EX_OK;
+	return PS_CMD_OK;
 }

@@ -4,12 +4,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -20,66 +18,79 @@
 #include "store.h"
 #include "xmalloc.h"
 
-static int	cmd_serve_exec(int, char **);
+static enum ps_cmd_retval cmd_serve_exec(struct ps_cmd *);
+
+static const struct ps_cmd_opt cmd_serve_opts[] = {
+	{ "listen", 0, 1 },
+	{ "load", 0, 1 },
+	{ "mode", 0, 1 },
+	{ "workers", 0, 1 },
+	{ "staleness", 0, 1 },
+	{ "rule", 0, 1 },
+	{ "lr", 0, 1 },
+	{ "momentum", 0, 1 },
+	{ "nesterov", 0, 0 },
+	{ "beta1", 0, 1 },
+	{ "beta2", 0, 1 },
+	{ "eps", 0, 1 },
+	{ "worker-timeout", 0, 1 },
+	{ "max-message-bytes", 0, 1 },
+	{ "max-tensors", 0, 1 },
+	{ "demo", 0, 0 },
+	{ "token-file", 0, 1 },
+	{ "operator-token-file", 0, 1 },
+	{ "tls-cert", 0, 1 },
+	{ "tls-key", 0, 1 },
+	{ "checkpoint-dir", 0, 1 },
+	{ "checkpoint-every", 0, 1 },
+	{ "keep", 0, 1 },
+	{ "checkpoint-on-exit", 0, 0 },
+	{ "log-file", 0, 1 },
+	{ "verbose", 'v', 0 },
+	{ "quiet", 'q', 0 },
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_serve_entry = {
 	.name = "serve",
-	.usage = "[--listen HOST:PORT] [--load FILE] "
-	    "[--mode async|hogwild|sync|ssp] [--workers N] [--staleness S] "
-	    "[--rule add|elephas|sgd|momentum|adam] [--lr X] [--momentum X] "
-	    "[--nesterov] [--beta1 X] [--beta2 X] [--eps X] "
-	    "[--worker-timeout SECS] [--max-message-bytes N] "
-	    "[--max-tensors N] [--demo] [--token-file FILE] "
-	    "[--operator-token-file FILE] [--tls-cert FILE --tls-key FILE] "
-	    "[--checkpoint-dir DIR] [--checkpoint-every SECS] [--keep N] "
-	    "[--checkpoint-on-exit] [--log-file FILE] [-v | --verbose] [-q]",
+	.args = { cmd_serve_opts, 0, 0, NULL },
+	.usage = "[--listen host:port] [--load file] "
+	    "[--mode async | hogwild | sync | ssp] [--workers n] "
+	    "[--staleness s] [--rule add | elephas | sgd | momentum | adam] "
+	    "[--lr x] [--momentum x] [--nesterov] [--beta1 x] [--beta2 x] "
+	    "[--eps x] [--worker-timeout secs] [--max-message-bytes n] "
+	    "[--max-tensors n] [--demo] [--token-file file] "
+	    "[--operator-token-file file] [--tls-cert file --tls-key file] "
+	    "[--checkpoint-dir dir] [--checkpoint-every secs] [--keep n] "
+	    "[--checkpoint-on-exit] [--log-file file] [-v | --verbose] [-q]",
 	.summary = "run the parameter server",
+	.man = "psctl-serve.1",
 	.exec = cmd_serve_exec,
 };
 
+/* What the command line asks for, parsed and then validated. */
+struct serve_conf {
+	struct ps_server_opts	 o;		/* owned until the server's */
+	struct ps_ctl_opts	 co;		/* owned until the server's */
+	const char		*log_file;	/* borrowed from the args */
+	int			 verbose;
+	int			 quiet;
+	struct ps_rule		 p;		/* rule parameters given */
+	int			 given_workers;
+	int			 given_staleness;
+	int			 given_lr;
+	int			 given_mom;	/* --momentum */
+	int			 given_nesterov;
+	int			 given_adam;	/* 1 beta1, 2 beta2, 4 eps */
+};
+
+static enum ps_cmd_retval serve_parse(struct ps_cmd *, struct serve_conf *,
+		    char **);
+static enum ps_cmd_retval serve_validate(struct serve_conf *, char **);
+static enum ps_cmd_retval serve_run(struct serve_conf *);
+
 /* The server the signal handlers stop. */
 static struct ps_server	*serve_srv;
-
-enum {
-	OPT_LISTEN = 256, OPT_LOAD, OPT_MODE, OPT_WORKERS, OPT_STALENESS,
-	OPT_RULE, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_BETA1, OPT_BETA2,
-	OPT_EPS, OPT_TIMEOUT, OPT_MAX_MESSAGE, OPT_MAX_TENSORS, OPT_DEMO,
-	OPT_TOKEN_FILE, OPT_OPERATOR_TOKEN_FILE, OPT_TLS_CERT, OPT_TLS_KEY,
-	OPT_CKPT_DIR, OPT_CKPT_EVERY, OPT_KEEP, OPT_CKPT_ON_EXIT, OPT_LOG_FILE
-};
-
-static const struct option serve_options[] = {
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "load", required_argument, NULL, OPT_LOAD },
-	{ "mode", required_argument, NULL, OPT_MODE },
-	{ "workers", required_argument, NULL, OPT_WORKERS },
-	{ "staleness", required_argument, NULL, OPT_STALENESS },
-	{ "rule", required_argument, NULL, OPT_RULE },
-	{ "lr", required_argument, NULL, OPT_LR },
-	{ "momentum", required_argument, NULL, OPT_MOMENTUM },
-	{ "nesterov", no_argument, NULL, OPT_NESTEROV },
-	{ "beta1", required_argument, NULL, OPT_BETA1 },
-	{ "beta2", required_argument, NULL, OPT_BETA2 },
-	{ "eps", required_argument, NULL, OPT_EPS },
-	{ "worker-timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "max-message-bytes", required_argument, NULL, OPT_MAX_MESSAGE },
-	{ "max-tensors", required_argument, NULL, OPT_MAX_TENSORS },
-	{ "demo", no_argument, NULL, OPT_DEMO },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "operator-token-file", required_argument, NULL,
-	    OPT_OPERATOR_TOKEN_FILE },
-	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-	{ "checkpoint-dir", required_argument, NULL, OPT_CKPT_DIR },
-	{ "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
-	{ "keep", required_argument, NULL, OPT_KEEP },
-	{ "checkpoint-on-exit", no_argument, NULL, OPT_CKPT_ON_EXIT },
-	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 }
-};
 
 static void
 serve_signal(int sig)
@@ -113,349 +124,220 @@ serve_signals(void)
 	return 0;
 }
 
-/* A double in [lo, hi) (hi_open) or [lo, hi]; lo_open excludes lo. */
-static int
-serve_double(const char *s, double lo, int lo_open, double hi, int hi_open,
-    double *v)
+/*
+ * Reads each option's value into c, one option at a time; how the
+ * options go together is serve_validate()'s.  The usage error with
+ * *cause (caller frees).
+ */
+static enum ps_cmd_retval
+serve_parse(struct ps_cmd *self, struct serve_conf *c, char **cause)
 {
-	if (ps_cmd_parse_double(s, v) != 0)
-		return -1;
-	if (*v < lo || (lo_open && *v == lo) || *v > hi ||
-	    (hi_open && *v == hi))
-		return -1;
-	return 0;
+	struct ps_args	*a = self->args;
+	const char	*v;
+	enum ps_rule_kind kind;
+
+	if ((v = ps_args_get(a, "listen")) != NULL &&
+	    ps_server_parse_listen(v, &c->o, cause) != 0)
+		return PS_CMD_ERR_USAGE;
+	if ((v = ps_args_get(a, "load")) != NULL)
+		c->o.load = xstrdup(v);
+	if ((v = ps_args_get(a, "mode")) != NULL &&
+	    ps_mode_parse(v, &c->o.mode) != 0) {
+		*cause = xasprintf("--mode: unknown mode \"%s\" (async, "
+		    "hogwild, sync or ssp)", v);
+		return PS_CMD_ERR_USAGE;
+	}
+	if ((c->given_workers = ps_args_has(a, "workers")))
+		c->o.workers = (unsigned)ps_args_strtonum(a, "workers", 1,
+		    1000000, cause);
+	if (*cause == NULL &&
+	    (c->given_staleness = ps_args_has(a, "staleness")))
+		c->o.staleness = (unsigned)ps_args_strtonum(a, "staleness", 0,
+		    1000000000, cause);
+	if (*cause != NULL)
+		return PS_CMD_ERR_USAGE;
+	if ((v = ps_args_get(a, "rule")) != NULL) {
+		if (ps_rule_parse(v, &kind) != 0) {
+			*cause = xasprintf("--rule: unknown rule \"%s\" (add, "
+			    "elephas, sgd, momentum or adam)", v);
+			return PS_CMD_ERR_USAGE;
+		}
+		c->o.rule_given = 1;
+		c->o.rule.kind = kind;
+	}
+	if ((c->given_lr = ps_args_has(a, "lr")))
+		c->p.lr = ps_args_strtod(a, "lr", 0, 1e6, PS_ARGS_ABOVE_MIN,
+		    cause);
+	if (*cause == NULL && (c->given_mom = ps_args_has(a, "momentum")))
+		c->p.momentum = ps_args_strtod(a, "momentum", 0, 1,
+		    PS_ARGS_BELOW_MAX, cause);
+	c->given_nesterov = ps_args_has(a, "nesterov");
+	if (*cause == NULL && ps_args_has(a, "beta1")) {
+		c->p.beta1 = ps_args_strtod(a, "beta1", 0, 1,
+		    PS_ARGS_BELOW_MAX, cause);
+		c->given_adam |= 1;
+	}
+	if (*cause == NULL && ps_args_has(a, "beta2")) {
+		c->p.beta2 = ps_args_strtod(a, "beta2", 0, 1,
+		    PS_ARGS_BELOW_MAX, cause);
+		c->given_adam |= 2;
+	}
+	if (*cause == NULL && ps_args_has(a, "eps")) {
+		c->p.eps = ps_args_strtod(a, "eps", 0, 1, PS_ARGS_ABOVE_MIN,
+		    cause);
+		c->given_adam |= 4;
+	}
+	if (*cause == NULL && ps_args_has(a, "worker-timeout"))
+		c->o.worker_timeout = (unsigned)ps_args_strtonum(a,
+		    "worker-timeout", 0, 86400 * 365, cause);
+	if (*cause == NULL && ps_args_has(a, "max-message-bytes"))
+		c->o.max_message = (size_t)ps_args_strtonum(a,
+		    "max-message-bytes", 1024, 1ll << 40, cause);
+	if (*cause == NULL && ps_args_has(a, "max-tensors"))
+		c->o.max_tensors = (size_t)ps_args_strtonum(a, "max-tensors",
+		    1, 100000000, cause);
+	if (*cause == NULL && ps_args_has(a, "checkpoint-every"))
+		c->co.ckpt_every = (unsigned)ps_args_strtonum(a,
+		    "checkpoint-every", 1, 86400 * 365, cause);
+	if (*cause == NULL && ps_args_has(a, "keep"))
+		c->co.keep = (unsigned)ps_args_strtonum(a, "keep", 1, 1000000,
+		    cause);
+	if (*cause != NULL)
+		return PS_CMD_ERR_USAGE;
+	c->o.demo = ps_args_has(a, "demo");
+	if ((v = ps_args_get(a, "token-file")) != NULL)
+		c->co.token_file = xstrdup(v);
+	if ((v = ps_args_get(a, "operator-token-file")) != NULL)
+		c->co.operator_token_file = xstrdup(v);
+	if ((v = ps_args_get(a, "tls-cert")) != NULL)
+		c->o.tls_cert = xstrdup(v);
+	if ((v = ps_args_get(a, "tls-key")) != NULL)
+		c->o.tls_key = xstrdup(v);
+	if ((v = ps_args_get(a, "checkpoint-dir")) != NULL)
+		c->co.ckpt_dir = xstrdup(v);
+	c->co.ckpt_on_exit = ps_args_has(a, "checkpoint-on-exit");
+	c->log_file = ps_args_get(a, "log-file");
+	c->verbose = ps_args_has(a, "verbose");
+	c->quiet = ps_args_has(a, "quiet");
+	return PS_CMD_OK;
 }
 
-static int
-cmd_serve_exec(int argc, char **argv)
+/*
+ * Checks the options against each other and fills in what follows from
+ * them: the mode's and the rule's defaults.  The usage error with *cause.
+ */
+static enum ps_cmd_retval
+serve_validate(struct serve_conf *c, char **cause)
 {
-	const struct ps_cmd_entry	*e = &ps_cmd_serve_entry;
-	struct ps_server_opts		 o;
-	struct ps_ctl_opts		 co;
-	struct ps_server		*srv;
-	char				*log_file = NULL;
-	enum ps_rule_kind		 kind;
-	unsigned long long		 u;
-	double				 d;
-	char				*cause = NULL;
-	int				 ch, r, bind_errno, load_failed;
-	int				 given_workers = 0, given_staleness = 0;
-	int				 given_lr = 0, given_mom = 0, given_adam = 0;
-	int				 given_nesterov = 0, verbose = 0, quiet = 0;
-	struct ps_rule			 p;
+	struct ps_server_opts	*o = &c->o;
+	struct ps_ctl_opts	*co = &c->co;
+	enum ps_rule_kind	 kind;
 
-	ps_server_opts_init(&o);
-	ps_ctl_opts_init(&co);
-	memset(&p, 0, sizeof p);
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":vqh", serve_options,
-	    NULL)) != -1) {
-		switch (ch) {
-		case OPT_LISTEN:
-			if (ps_server_parse_listen(optarg, &o, &cause) != 0)
-				goto usage_cause;
-			break;
-		case OPT_LOAD:
-			free(o.load);
-			o.load = xstrdup(optarg);
-			break;
-		case OPT_MODE:
-			if (ps_mode_parse(optarg, &o.mode) != 0) {
-				cause = xasprintf("--mode: unknown mode \"%s\" "
-				    "(async, hogwild, sync or ssp)", optarg);
-				goto usage_cause;
-			}
-			break;
-		case OPT_WORKERS:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
-			    u > 1000000) {
-				cause = xasprintf("--workers: \"%s\" is not a "
-				    "number of workers from 1", optarg);
-				goto usage_cause;
-			}
-			o.workers = (unsigned)u;
-			given_workers = 1;
-			break;
-		case OPT_STALENESS:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 ||
-			    u > 1000000000) {
-				cause = xasprintf("--staleness: \"%s\" is not a "
-				    "number of clocks from 0", optarg);
-				goto usage_cause;
-			}
-			o.staleness = (unsigned)u;
-			given_staleness = 1;
-			break;
-		case OPT_RULE:
-			if (ps_rule_parse(optarg, &kind) != 0) {
-				cause = xasprintf("--rule: unknown rule \"%s\" "
-				    "(add, elephas, sgd, momentum or adam)",
-				    optarg);
-				goto usage_cause;
-			}
-			o.rule_given = 1;
-			o.rule.kind = kind;
-			break;
-		case OPT_LR:
-			if (serve_double(optarg, 0, 1, 1e6, 0, &p.lr) != 0) {
-				cause = xasprintf("--lr: \"%s\" is not a "
-				    "positive number", optarg);
-				goto usage_cause;
-			}
-			given_lr = 1;
-			break;
-		case OPT_MOMENTUM:
-			if (serve_double(optarg, 0, 0, 1, 1, &p.momentum) != 0) {
-				cause = xasprintf("--momentum: \"%s\" is not a "
-				    "number from 0 to below 1", optarg);
-				goto usage_cause;
-			}
-			given_mom = 1;
-			break;
-		case OPT_NESTEROV:
-			given_nesterov = 1;
-			break;
-		case OPT_BETA1:
-		case OPT_BETA2:
-			if (serve_double(optarg, 0, 0, 1, 1, &d) != 0) {
-				cause = xasprintf("--beta%d: \"%s\" is not a "
-				    "number from 0 to below 1",
-				    ch == OPT_BETA1 ? 1 : 2, optarg);
-				goto usage_cause;
-			}
-			if (ch == OPT_BETA1)
-				p.beta1 = d;
-			else
-				p.beta2 = d;
-			given_adam |= ch == OPT_BETA1 ? 1 : 2;
-			break;
-		case OPT_EPS:
-			if (serve_double(optarg, 0, 1, 1, 0, &p.eps) != 0) {
-				cause = xasprintf("--eps: \"%s\" is not a "
-				    "number above 0 and at most 1", optarg);
-				goto usage_cause;
-			}
-			given_adam |= 4;
-			break;
-		case OPT_TIMEOUT:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 ||
-			    u > 86400 * 365) {
-				cause = xasprintf("--worker-timeout: \"%s\" is "
-				    "not a number of seconds (0: never)",
-				    optarg);
-				goto usage_cause;
-			}
-			o.worker_timeout = (unsigned)u;
-			break;
-		case OPT_MAX_MESSAGE:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1024 ||
-			    u > ((unsigned long long)1 << 40)) {
-				cause = xasprintf("--max-message-bytes: \"%s\" "
-				    "is not a size from 1024 bytes", optarg);
-				goto usage_cause;
-			}
-			o.max_message = (size_t)u;
-			break;
-		case OPT_MAX_TENSORS:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
-			    u > 100000000) {
-				cause = xasprintf("--max-tensors: \"%s\" is not "
-				    "a count from 1", optarg);
-				goto usage_cause;
-			}
-			o.max_tensors = (size_t)u;
-			break;
-		case OPT_DEMO:
-			o.demo = 1;
-			break;
-		case OPT_TOKEN_FILE:
-			free(co.token_file);
-			co.token_file = xstrdup(optarg);
-			break;
-		case OPT_OPERATOR_TOKEN_FILE:
-			free(co.operator_token_file);
-			co.operator_token_file = xstrdup(optarg);
-			break;
-		case OPT_TLS_CERT:
-			free(o.tls_cert);
-			o.tls_cert = xstrdup(optarg);
-			break;
-		case OPT_TLS_KEY:
-			free(o.tls_key);
-			o.tls_key = xstrdup(optarg);
-			break;
-		case OPT_CKPT_DIR:
-			free(co.ckpt_dir);
-			co.ckpt_dir = xstrdup(optarg);
-			break;
-		case OPT_CKPT_EVERY:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
-			    u > 86400 * 365) {
-				cause = xasprintf("--checkpoint-every: \"%s\" "
-				    "is not a number of seconds from 1",
-				    optarg);
-				goto usage_cause;
-			}
-			co.ckpt_every = (unsigned)u;
-			break;
-		case OPT_KEEP:
-			if (ps_cmd_parse_u64(optarg, &u) != 0 || u < 1 ||
-			    u > 1000000) {
-				cause = xasprintf("--keep: \"%s\" is not a "
-				    "count from 1", optarg);
-				goto usage_cause;
-			}
-			co.keep = (unsigned)u;
-			break;
-		case OPT_CKPT_ON_EXIT:
-			co.ckpt_on_exit = 1;
-			break;
-		case OPT_LOG_FILE:
-			free(log_file);
-			log_file = xstrdup(optarg);
-			break;
-		case 'v':
-			verbose = 1;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		case 'h':
-			ps_cmd_usage(e, stdout);
-			ps_server_opts_free(&o);
-			return EX_OK;
-		case ':':
-			cause = xasprintf("%s needs a value", argv[optind - 1]);
-			goto usage_cause;
-		default:
-			cause = xasprintf("unknown option %s",
-			    argv[optind - 1]);
-			goto usage_cause;
-		}
-	}
-	if (optind != argc) {
-		cause = xasprintf("unexpected argument \"%s\"", argv[optind]);
-		goto usage_cause;
-	}
-	if (verbose && quiet) {
-		cause = xstrdup("-v and -q contradict each other");
-		goto usage_cause;
-	}
-	if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
-		cause = xstrdup("--tls-cert and --tls-key go together");
-		goto usage_cause;
-	}
-	if (co.ckpt_dir == NULL && (co.ckpt_every > 0 || co.keep > 0 ||
-	    co.ckpt_on_exit)) {
-		cause = xstrdup("--checkpoint-every, --keep and "
+	if (c->verbose && c->quiet)
+		*cause = xstrdup("-v and -q contradict each other");
+	else if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+		*cause = xstrdup("--tls-cert and --tls-key go together");
+	else if (co->ckpt_dir == NULL && (co->ckpt_every > 0 || co->keep > 0 ||
+	    co->ckpt_on_exit))
+		*cause = xstrdup("--checkpoint-every, --keep and "
 		    "--checkpoint-on-exit need --checkpoint-dir");
-		goto usage_cause;
-	}
+	if (*cause != NULL)
+		return PS_CMD_ERR_USAGE;
 
 	/* Mode options. */
-	if (given_workers && o.mode != PS_MODE_SYNC) {
-		cause = xstrdup("--workers applies to --mode sync");
-		goto usage_cause;
+	if (c->given_workers && o->mode != PS_MODE_SYNC)
+		*cause = xstrdup("--workers applies to --mode sync");
+	else if (c->given_staleness && o->mode != PS_MODE_SSP)
+		*cause = xstrdup("--staleness applies to --mode ssp");
+	else if (o->mode == PS_MODE_SYNC && !c->given_workers) {
+		if (!o->demo)
+			*cause = xstrdup("--mode sync needs --workers N");
+		o->workers = o->demo_workers;
 	}
-	if (given_staleness && o.mode != PS_MODE_SSP) {
-		cause = xstrdup("--staleness applies to --mode ssp");
-		goto usage_cause;
-	}
-	if (o.mode == PS_MODE_SYNC && !given_workers) {
-		if (!o.demo) {
-			cause = xstrdup("--mode sync needs --workers N");
-			goto usage_cause;
-		}
-		o.workers = o.demo_workers;
-	}
-	if (o.mode == PS_MODE_SSP && !given_staleness)
-		o.staleness = 0;
+	if (*cause != NULL)
+		return PS_CMD_ERR_USAGE;
 
 	/* Rule options: defaults for the kind, then what was given. */
-	if ((given_lr || given_mom || given_nesterov || given_adam) &&
-	    o.load != NULL && !o.rule_given) {
-		cause = xstrdup("with --load, the rule's parameters come from "
+	kind = o->rule.kind;
+	if ((c->given_lr || c->given_mom || c->given_nesterov ||
+	    c->given_adam) && o->load != NULL && !o->rule_given)
+		*cause = xstrdup("with --load, the rule's parameters come from "
 		    "the file: give --rule too to change them");
-		goto usage_cause;
-	}
-	kind = o.rule.kind;
-	ps_rule_defaults(&o.rule, kind);
-	if (given_lr) {
-		if (kind != PS_RULE_SGD && kind != PS_RULE_MOMENTUM &&
-		    kind != PS_RULE_ADAM) {
-			cause = xasprintf("--lr applies to the sgd, momentum "
-			    "and adam rules, not %s", ps_rule_name(kind));
-			goto usage_cause;
-		}
-		o.rule.lr = p.lr;
-	}
-	if ((given_mom || given_nesterov) && kind != PS_RULE_MOMENTUM) {
-		cause = xasprintf("--momentum and --nesterov apply to the "
+	else if (c->given_lr && kind != PS_RULE_SGD &&
+	    kind != PS_RULE_MOMENTUM && kind != PS_RULE_ADAM)
+		*cause = xasprintf("--lr applies to the sgd, momentum and adam "
+		    "rules, not %s", ps_rule_name(kind));
+	else if ((c->given_mom || c->given_nesterov) &&
+	    kind != PS_RULE_MOMENTUM)
+		*cause = xasprintf("--momentum and --nesterov apply to the "
 		    "momentum rule, not %s", ps_rule_name(kind));
-		goto usage_cause;
-	}
-	if (given_mom)
-		o.rule.momentum = p.momentum;
-	if (given_nesterov)
-		o.rule.nesterov = 1;
-	if (given_adam && kind != PS_RULE_ADAM) {
-		cause = xasprintf("--beta1, --beta2 and --eps apply to the "
+	else if (c->given_adam && kind != PS_RULE_ADAM)
+		*cause = xasprintf("--beta1, --beta2 and --eps apply to the "
 		    "adam rule, not %s", ps_rule_name(kind));
-		goto usage_cause;
-	}
-	if (given_adam & 1)
-		o.rule.beta1 = p.beta1;
-	if (given_adam & 2)
-		o.rule.beta2 = p.beta2;
-	if (given_adam & 4)
-		o.rule.eps = p.eps;
+	if (*cause != NULL)
+		return PS_CMD_ERR_USAGE;
+	ps_rule_defaults(&o->rule, kind);
+	if (c->given_lr)
+		o->rule.lr = c->p.lr;
+	if (c->given_mom)
+		o->rule.momentum = c->p.momentum;
+	if (c->given_nesterov)
+		o->rule.nesterov = 1;
+	if (c->given_adam & 1)
+		o->rule.beta1 = c->p.beta1;
+	if (c->given_adam & 2)
+		o->rule.beta2 = c->p.beta2;
+	if (c->given_adam & 4)
+		o->rule.eps = c->p.eps;
+	return PS_CMD_OK;
+}
 
-	if (verbose)
+/* Builds the server c asks for and serves until it is stopped. */
+static enum ps_cmd_retval
+serve_run(struct serve_conf *c)
+{
+	struct ps_server	*srv;
+	char			*cause = NULL;
+	int			 r, bind_errno, load_failed;
+
+	if (c->verbose)
 		ps_log_set_level(PS_LOG_DEBUG);
-	else if (quiet)
+	else if (c->quiet)
 		ps_log_set_level(PS_LOG_WARN);
 
-	if (log_file != NULL && ps_log_open(log_file) != 0) {
-		ps_log_error("cannot open %s: %s", log_file, strerror(errno));
-		free(log_file);
-		ps_server_opts_free(&o);
-		ps_ctl_opts_free(&co);
-		return EX_CANTCREAT;
+	if (c->log_file != NULL && ps_log_open(c->log_file) != 0) {
+		ps_log_error("cannot open %s: %s", c->log_file,
+		    strerror(errno));
+		return PS_CMD_ERR_CANTCREAT;
 	}
-	free(log_file);
-	if (o.load != NULL && access(o.load, R_OK) != 0) {
-		ps_log_error("cannot read %s: %s", o.load, strerror(errno));
-		ps_server_opts_free(&o);
-		ps_ctl_opts_free(&co);
-		return EX_NOINPUT;
+	if (c->o.load != NULL && access(c->o.load, R_OK) != 0) {
+		ps_log_error("cannot read %s: %s", c->o.load, strerror(errno));
+		return PS_CMD_ERR_NOINPUT;
 	}
-	if (o.tls_cert != NULL && (access(o.tls_cert, R_OK) != 0 ||
-	    access(o.tls_key, R_OK) != 0)) {
-		ps_log_error("cannot read %s: %s", access(o.tls_cert, R_OK) != 0 ?
-		    o.tls_cert : o.tls_key, strerror(errno));
-		ps_server_opts_free(&o);
-		ps_ctl_opts_free(&co);
-		return EX_NOINPUT;
+	if (c->o.tls_cert != NULL && (access(c->o.tls_cert, R_OK) != 0 ||
+	    access(c->o.tls_key, R_OK) != 0)) {
+		ps_log_error("cannot read %s: %s",
+		    access(c->o.tls_cert, R_OK) != 0 ? c->o.tls_cert :
+		    c->o.tls_key, strerror(errno));
+		return PS_CMD_ERR_NOINPUT;
 	}
-	if ((srv = ps_server_new(&o, &load_failed, &cause)) == NULL) {
+	if ((srv = ps_server_new(&c->o, &load_failed, &cause)) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);
-		ps_ctl_opts_free(&co);
-		return load_failed ? EX_DATAERR : EX_SOFTWARE;
+		return load_failed ? PS_CMD_ERR_DATA : PS_CMD_ERR_SOFTWARE;
 	}
-	if (ps_ctlsrv_new(srv, &co, &cause) == NULL) {
+	if (ps_ctlsrv_new(srv, &c->co, &cause) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);
 		ps_server_free(srv);
-		return EX_CONFIG;
+		return PS_CMD_ERR_CONFIG;
 	}
 	serve_srv = srv;
 	if (serve_signals() != 0) {
 		ps_log_error("cannot set signal handlers: %s", strerror(errno));
 		serve_srv = NULL;
 		ps_server_free(srv);
-		return EX_OSERR;
+		return PS_CMD_ERR_OS;
 	}
 	if (ps_server_start(srv, &bind_errno, &cause) != 0) {
 		ps_log_error("%s", cause);
@@ -464,20 +346,34 @@ cmd_serve_exec(int argc, char **argv)
 		ps_server_free(srv);
 		if (bind_errno == EADDRINUSE || bind_errno == EADDRNOTAVAIL ||
 		    bind_errno == EACCES)
-			return EX_UNAVAILABLE;
-		return EX_OSERR;
+			return PS_CMD_ERR_UNAVAILABLE;
+		return PS_CMD_ERR_OS;
 	}
 	ps_ctlsrv_started(srv->ctl);
 	r = ps_server_run(srv);
 	serve_srv = NULL;
 	ps_server_free(srv);
-	return r == 0 ? EX_OK : EX_SOFTWARE;
+	return r == 0 ? PS_CMD_OK : PS_CMD_ERR_SOFTWARE;
+}
 
-usage_cause:
-	ps_server_opts_free(&o);
-	ps_ctl_opts_free(&co);
-	free(log_file);
-	r = ps_cmd_usage_error(e, "%s", cause);
-	free(cause);
-	return r;
+static enum ps_cmd_retval
+cmd_serve_exec(struct ps_cmd *self)
+{
+	struct serve_conf	 c;
+	enum ps_cmd_retval	 ret;
+	char			*cause = NULL;
+
+	memset(&c, 0, sizeof c);
+	ps_server_opts_init(&c.o);
+	ps_ctl_opts_init(&c.co);
+	if ((ret = serve_parse(self, &c, &cause)) == PS_CMD_OK &&
+	    (ret = serve_validate(&c, &cause)) == PS_CMD_OK)
+		ret = serve_run(&c);
+	if (cause != NULL) {
+		ps_cmd_error(self, "%s", cause);
+		free(cause);
+	}
+	ps_server_opts_free(&c.o);
+	ps_ctl_opts_free(&c.co);
+	return ret;
 }

@@ -4,13 +4,11 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -19,10 +17,17 @@
 #include "cmd-ctl.h"
 #include "control.h"
 
-static int	cmd_status_exec(int, char **);
+static enum ps_cmd_retval	cmd_status_exec(struct ps_cmd *);
+
+static const struct ps_cmd_opt cmd_status_opts[] = {
+	{ "json", 0, 0 },
+	PS_CMD_CTL_OPTS,
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_status_entry = {
 	.name = "status",
+	.args = { cmd_status_opts, 0, 0, NULL },
 	.usage = "[--json] " PS_CMD_CTL_USAGE,
 	.summary = "show the server's model, workers and counters",
 	.exec = cmd_status_exec
@@ -174,57 +179,30 @@ st_print(const struct ps_ctl_status *st)
 	}
 }
 
-static int
-cmd_status_exec(int argc, char **argv)
+static enum ps_cmd_retval
+cmd_status_exec(struct ps_cmd *self)
 {
-	static const struct option longopts[] = {
-		PS_CMD_CTL_LONGOPTS,
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ps_cmd_ctl	 c;
 	struct ps_ctl_reply	 r;
 	struct ps_ctl_status	 st;
+	enum ps_cmd_retval	 ret;
 	char			*s, *cause = NULL;
-	int			 ch, ex, json = 0;
 
-	ps_cmd_ctl_init(&c, "status");
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if ((ex = ps_cmd_ctl_option(&c, ch, optarg)) > 1)
-			return ex;
-		if (ex == 1)
-			continue;
-		switch (ch) {
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			ps_cmd_usage(&ps_cmd_status_entry, stdout);
-			return EX_OK;
-		default:
-			return ps_cmd_usage_error(&ps_cmd_status_entry, NULL);
-		}
-	}
-	if (optind != argc)
-		return ps_cmd_usage_error(&ps_cmd_status_entry,
-		    "unexpected argument: %s", argv[optind]);
-
-	if ((ex = ps_cmd_ctl_open(&c)) != 0)
-		return ex;
-	ex = ps_cmd_ctl_call(&c, PS_CTL_STATUS, NULL, 0, 0, &r);
+	if ((ret = ps_cmd_ctl_init(&c, self, PS_CMD_CTL_TIMEOUT)) != PS_CMD_OK ||
+	    (ret = ps_cmd_ctl_open(&c)) != PS_CMD_OK)
+		return ret;
+	ret = ps_cmd_ctl_call(&c, PS_CTL_STATUS, NULL, 0, 0, &r);
 	ps_cmd_ctl_close(&c);
-	if (ex != 0)
-		return ex;
+	if (ret != PS_CMD_OK)
+		return ret;
 	/* Read even for --json: a reply that is not a STATUS is refused. */
 	if (ps_ctl_status_parse(r.result, &st, &cause) != 0) {
-		fprintf(stderr, "psctl status: %s\n", cause);
+		ps_cmd_error(self, "%s", cause);
 		free(cause);
 		ps_ctl_reply_clear(&r);
-		return EX_PROTOCOL;
+		return PS_CMD_ERR_PROTOCOL;
 	}
-	if (json) {
+	if (ps_args_has(self->args, "json")) {
 		s = json_dumps(r.result, isatty(STDOUT_FILENO) ?
 		    JSON_INDENT(2) : JSON_COMPACT);
 		if (s != NULL) {
@@ -235,9 +213,5 @@ cmd_status_exec(int argc, char **argv)
 		st_print(&st);
 	ps_ctl_status_clear(&st);
 	ps_ctl_reply_clear(&r);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		perror("psctl status: stdout");
-		return EX_IOERR;
-	}
-	return EX_OK;
+	return PS_CMD_OK;
 }

@@ -13,14 +13,12 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,13 +36,6 @@
 #define TOP_MSG_MAX	(64u << 20)	/* largest message accepted */
 #define TOP_CONNECT_MS	3000	/* the console waits this long at most */
 
-enum {
-	TOP_OPT_CONNECT = 0x100,
-	TOP_OPT_READONLY,
-	TOP_OPT_TOKEN_FILE,
-	TOP_OPT_CA_FILE
-};
-
 struct top {
 	const char		*url;		/* borrowed */
 	const char		*token_file;	/* borrowed */
@@ -61,34 +52,37 @@ struct top {
 	double			 backoff;
 };
 
-static int	cmd_top_exec(int, char **);
+static enum ps_cmd_retval cmd_top_exec(struct ps_cmd *);
 static double	top_now(void);
 static int	top_open(struct top *, enum ps_wsc_err *, char *, size_t);
 static int	top_send(struct top *, char *);
 static int	top_subscribe(struct top *);
 static void	top_lost(struct top *, enum ps_wsc_err, const char *, double);
-static int	top_exit_code(enum ps_wsc_err);
-static int	top_batch(struct top *);
-static int	top_live(struct top *);
+static enum ps_cmd_retval top_batch(struct top *);
+static enum ps_cmd_retval top_live(struct top *);
 static int	top_recv(struct top *, double);
+
+static const struct ps_cmd_opt cmd_top_opts[] = {
+	{ "batch", 'b', 0 },
+	{ "no-color", 'C', 0 },
+	{ "delay", 'd', 1 },
+	{ NULL, 'n', 1 },
+	{ NULL, 'v', 1 },
+	{ "connect", 0, 1 },
+	{ "readonly", 0, 0 },
+	{ "token-file", 0, 1 },
+	{ "ca-file", 0, 1 },
+	PS_CMD_OPT_END
+};
 
 const struct ps_cmd_entry ps_cmd_top_entry = {
 	.name = "top",
-	.usage = "[-bC] [-d secs] [-n frames] [-v logfile] [--connect URL] "
+	.args = { cmd_top_opts, 0, 0, NULL },
+	.usage = "[-bC] [-d secs] [-n frames] [-v logfile] [--connect url] "
 	    "[--readonly] [--token-file file] [--ca-file file]",
 	.summary = "live console: model, tensors, workers and actions",
+	.man = "psctl-top.1",
 	.exec = cmd_top_exec
-};
-
-static const struct option top_longopts[] = {
-	{ "connect", required_argument, NULL, TOP_OPT_CONNECT },
-	{ "readonly", no_argument, NULL, TOP_OPT_READONLY },
-	{ "no-color", no_argument, NULL, 'C' },
-	{ "token-file", required_argument, NULL, TOP_OPT_TOKEN_FILE },
-	{ "ca-file", required_argument, NULL, TOP_OPT_CA_FILE },
-	{ "delay", required_argument, NULL, 'd' },
-	{ "batch", no_argument, NULL, 'b' },
-	{ NULL, 0, NULL, 0 }
 };
 
 static double
@@ -98,32 +92,6 @@ top_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The exit code for a connection that failed so (psctl(1) EXIT STATUS). */
-static int
-top_exit_code(enum ps_wsc_err err)
-{
-	switch (err) {
-	case PS_WSC_OK:
-		return EX_OK;
-	case PS_WSC_AUTH:
-		return EX_NOPERM;
-	case PS_WSC_ARG:
-		return EX_USAGE;
-	case PS_WSC_NOMEM:
-		return EX_OSERR;
-	case PS_WSC_TLS:
-	case PS_WSC_HANDSHAKE:
-	case PS_WSC_PROTOCOL:
-	case PS_WSC_TOO_LARGE:
-		return EX_PROTOCOL;
-	case PS_WSC_UNAVAILABLE:
-	case PS_WSC_TIMEOUT:
-	case PS_WSC_CLOSED:
-		break;
-	}
-	return EX_UNAVAILABLE;
 }
 
 /* Sends a request's text (stolen) as one message; -1 when the link broke. */
@@ -245,7 +213,7 @@ top_recv(struct top *t, double wait_s)
 	return changed;
 }
 
-static int
+static enum ps_cmd_retval
 top_batch(struct top *t)
 {
 	enum ps_wsc_err		 err;
@@ -259,15 +227,19 @@ top_batch(struct top *t)
 	else if (ps_log_open(t->log_file) != 0) {
 		fprintf(stderr, "psctl top: %s: %s\n", t->log_file,
 		    strerror(errno));
-		return EX_CANTCREAT;
+		return PS_CMD_ERR_CANTCREAT;
 	} else
 		ps_log_set_level(PS_LOG_DEBUG);
 	if (top_open(t, &err, errbuf, sizeof errbuf) != 0) {
-		fprintf(stderr, "psctl top: %s: %s\n", t->url, errbuf);
+		/* A bad URL's text names it already. */
+		if (err == PS_WSC_ARG)
+			fprintf(stderr, "psctl top: %s\n", errbuf);
+		else
+			fprintf(stderr, "psctl top: %s: %s\n", t->url, errbuf);
 		if (err == PS_WSC_AUTH)
 			fprintf(stderr, "psctl top: an operator token is "
 			    "needed (--token-file FILE or PSCTL_TOKEN)\n");
-		return top_exit_code(err);
+		return ps_cmd_wsc_retval(err, 1);
 	}
 	ps_top_model_connected(t->m, top_now());
 	t->m->msg_kind = PS_TOP_MSG_NONE;
@@ -278,33 +250,28 @@ top_batch(struct top *t)
 		if (top_recv(t, wait) < 0) {
 			fprintf(stderr, "psctl top: %s: %s\n", t->url,
 			    t->m->conn_error);
-			return EX_UNAVAILABLE;
+			return PS_CMD_ERR_UNAVAILABLE;
 		}
 		if (t->m->err_code[0] != '\0') {
 			fprintf(stderr, "psctl top: %s: %s\n", t->url,
 			    t->m->msg);
-			if (strcmp(t->m->err_code, "forbidden") == 0)
-				return EX_NOPERM;
-			if (strcmp(t->m->err_code, "shutting_down") == 0)
-				return EX_UNAVAILABLE;
-			return EX_PROTOCOL;
+			return ps_cmd_ctl_retval(t->m->err_code, 1);
 		}
 		if (t->m->applied == applied)
 			continue;
 		applied = t->m->applied;
 		ps_batch_frame(stdout, t->m, top_now(), ++frame);
 		if (ferror(stdout)) {
-			fprintf(stderr, "psctl top: stdout: %s\n",
-			    strerror(errno));
-			return EX_IOERR;
+			/* psctl.c says so. */
+			return PS_CMD_ERR_IO;
 		}
 		if (t->frames != 0 && frame >= t->frames)
 			break;
 	}
-	return EX_OK;
+	return PS_CMD_OK;
 }
 
-static int
+static enum ps_cmd_retval
 top_live(struct top *t)
 {
 	struct pollfd	 pfd[2];
@@ -317,7 +284,7 @@ top_live(struct top *t)
 		if (ps_log_open(t->log_file) != 0) {
 			fprintf(stderr, "psctl top: %s: %s\n", t->log_file,
 			    strerror(errno));
-			return EX_CANTCREAT;
+			return PS_CMD_ERR_CANTCREAT;
 		}
 		ps_log_set_level(PS_LOG_DEBUG);
 	} else
@@ -326,7 +293,7 @@ top_live(struct top *t)
 		ps_log_open(NULL);
 		fprintf(stderr, "psctl top: %s\n", cause);
 		free(cause);
-		return EX_USAGE;
+		return PS_CMD_ERR_USAGE;
 	}
 	t->m->retry_at = top_now();
 	for (;;) {
@@ -409,84 +376,53 @@ done:
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
-	return EX_OK;
+	return PS_CMD_OK;
 }
 
-static int
-cmd_top_exec(int argc, char **argv)
+static enum ps_cmd_retval
+cmd_top_exec(struct ps_cmd *self)
 {
-	struct top	 t;
-	char		*cause = NULL;
-	const char	*url_opt = NULL, *nc;
-	int		 ch, rc;
+	struct ps_args		*args = self->args;
+	struct top		 t;
+	char			*cause = NULL;
+	const char		*nc;
+	enum ps_cmd_retval	 ret;
 
 	memset(&t, 0, sizeof t);
 	t.interval = 1.0;
-	t.color = 1;
+	t.color = !ps_args_has(args, "C");
+	t.batch = ps_args_has(args, "b");
+	t.readonly = ps_args_has(args, "readonly");
+	t.log_file = ps_args_get(args, "v");
+	t.token_file = ps_args_get(args, "token-file");
+	t.ca_file = ps_args_get(args, "ca-file");
 	t.backoff = TOP_BACKOFF_MIN;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "bCd:n:v:", top_longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'b':
-			t.batch = 1;
-			break;
-		case 'C':
-			t.color = 0;
-			break;
-		case 'd':
-			if (ps_cmd_parse_double(optarg, &t.interval) != 0 ||
-			    t.interval < 0.1 || t.interval > 60)
-				return ps_cmd_usage_error(&ps_cmd_top_entry,
-				    "-d wants seconds from 0.1 to 60, not "
-				    "\"%s\"", optarg);
-			break;
-		case 'n':
-			if (ps_cmd_parse_u64(optarg, &t.frames) != 0 ||
-			    t.frames == 0)
-				return ps_cmd_usage_error(&ps_cmd_top_entry,
-				    "-n wants a number of frames from 1, not "
-				    "\"%s\"", optarg);
-			break;
-		case 'v':
-			t.log_file = optarg;
-			break;
-		case TOP_OPT_CONNECT:
-			url_opt = optarg;
-			break;
-		case TOP_OPT_READONLY:
-			t.readonly = 1;
-			break;
-		case TOP_OPT_TOKEN_FILE:
-			t.token_file = optarg;
-			break;
-		case TOP_OPT_CA_FILE:
-			t.ca_file = optarg;
-			break;
-		default:
-			return ps_cmd_usage_error(&ps_cmd_top_entry, NULL);
-		}
+	if (ps_args_has(args, "d"))
+		t.interval = ps_args_strtod(args, "d", 0.1, 60, 0, &cause);
+	if (cause == NULL && ps_args_has(args, "n"))
+		t.frames = ps_args_strtonum(args, "n", 1, 1000000000, &cause);
+	if (cause != NULL) {
+		ps_cmd_error(self, "%s", cause);
+		free(cause);
+		return PS_CMD_ERR_USAGE;
 	}
-	if (optind != argc)
-		return ps_cmd_usage_error(&ps_cmd_top_entry,
-		    "unexpected argument \"%s\"", argv[optind]);
 	if ((nc = getenv("NO_COLOR")) != NULL && *nc != '\0')
 		t.color = 0;
-	t.url = ps_cmd_url(url_opt);
+	t.url = ps_cmd_url(self, ps_args_get(args, "connect"));
 	if (ps_cmd_token(t.token_file, &t.token, &cause) != 0) {
-		fprintf(stderr, "psctl top: %s\n", cause);
+		ps_cmd_error(self, "%s", cause);
 		free(cause);
-		return EX_NOINPUT;
+		return PS_CMD_ERR_NOINPUT;
 	}
 
 	t.m = ps_top_model_new(t.url, t.interval);
 	t.m->readonly = t.readonly;
 	if (t.batch)
-		rc = top_batch(&t);
+		ret = top_batch(&t);
 	else
-		rc = top_live(&t);
+		ret = top_live(&t);
 	ps_wsc_close(t.wsc);
 	ps_top_model_free(t.m);
 	free(t.token);
-	return rc;
+	return ret;
 }
