@@ -1,13 +1,18 @@
 #!/bin/sh
 # contrib/: the systemd unit made at build time and the bash completion,
-# which asks psctl itself for commands and flags.
+# which asks psctl itself for commands, options and what they take: after
+# every option whose usage gives it a value, the completion offers no
+# option, for every command psctl --help lists.
 : "${PSCTL:?}" "${PS_SRCDIR:?}"
 builddir=$(dirname "$(dirname "$PSCTL")")
 unit=$builddir/contrib/systemd/psctl.service
 comp=$PS_SRCDIR/contrib/completion/psctl
 . "$PS_SRCDIR/tests/tap.sh"
 
-plan 11
+cmds=$("$PSCTL" --help | awk '/^commands:/ { on = 1; next }
+    on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+[ -n "$cmds" ] || bail "psctl --help lists no commands"
+plan $((16 + $(echo "$cmds" | wc -l)))
 
 ok '! grep -q "@bindir@" "$unit" && [ -s "$unit" ]' \
     "the unit is made with the install path of psctl"
@@ -39,7 +44,7 @@ complete_words() {
 			cur=${COMP_WORDS[COMP_CWORD]}
 			prev=${COMP_WORDS[COMP_CWORD-1]}
 		}
-		_filedir() { COMPREPLY=(FILES); }
+		_filedir() { COMPREPLY=(FILES$1); }
 		compopt() { :; }
 		. "$1"; shift
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
@@ -63,5 +68,28 @@ is "$got" "FILES " \
 got=$(complete_words "$PSCTL" help che)
 is "$got" "checkpoint " \
     "\"psctl help che\" completes to checkpoint"
+got=$(complete_words "$PSCTL" serve --mode "")
+is "$got" "async hogwild ssp sync " "\"psctl serve --mode\" offers the modes"
+got=$(complete_words "$PSCTL" serve --checkpoint-dir "")
+is "$got" "FILES-d " "a checkpoint directory completes as a directory"
+got=$(complete_words "$PSCTL" pull -o "")
+is "$got" "FILES " "pull -o completes a file name"
+got=$(complete_words "$PSCTL" push "")
+is "$got" "FILES " "push's argument is a file name"
+got=$(complete_words "$PSCTL" pull "")
+is "$got" " " "pull takes no argument, so nothing is offered"
+
+# Every option that takes a value ("-o file", "--timeout secs"): a word
+# after it is its value, even one that begins with "-", never an option.
+for c in $cmds; do
+	bad=
+	for o in $("$PSCTL" help "$c" | sed -n 's/^usage: //p' |
+	    grep -oE -- '-{1,2}[a-zA-Z][a-zA-Z0-9-]* [a-z][a-z:]*' |
+	    cut -d " " -f 1); do
+		got=$(complete_words "$PSCTL" "$c" "$o" -)
+		case " $got" in *" -"*) bad="$bad $o" ;; esac
+	done
+	is "$bad" "" "psctl $c: no option is offered as an option's value"
+done
 
 done_testing
