@@ -39,13 +39,13 @@
 #include "crc32c.h"
 #include "kernel.h"
 #include "log.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #define CKPT_CHUNK	(8U << 20)	/* bytes per write(2) and CRC step */
 #define CKPT_CRC_KEY	"\"psctl.crc32c\":\""
 #define CKPT_HCRC_KEY	"\"psctl.header_crc32c\":\""
 #define CKPT_ZEROS	"00000000"
-#define CKPT_QUOTE_MAX	72		/* bytes of a name quoted in a cause */
 
 /* One buffer of the data section, in file order. */
 struct ckpt_part {
@@ -98,7 +98,6 @@ static char	*ckpt_header(const struct ps_store *,
 static void	ckpt_hex8(char *, uint32_t);
 static uint32_t	ckpt_header_crc(const char *, size_t, size_t);
 static int	ckpt_split(const char *, char **, const char **);
-static const char *ckpt_quote(const char *, char *, size_t);
 static int	ckpt_fail(struct ckpt_load *, enum ps_ckpt_error,
 		    const char *, ...)
 		    __attribute__((__format__(__printf__, 3, 4)));
@@ -546,45 +545,6 @@ out:
 	return *cause == NULL ? 0 : -1;
 }
 
-/*
- * Writes s into buf as a double-quoted string safe for one line of output:
- * control characters and quotes escaped, cut with "..." past
- * CKPT_QUOTE_MAX bytes.
- */
-static const char *
-ckpt_quote(const char *s, char *buf, size_t len)
-{
-	size_t		o = 0, i;
-	unsigned char	c;
-
-	buf[o++] = '"';
-	for (i = 0; s[i] != '\0'; i++) {
-		if (o + 8 >= len || i >= CKPT_QUOTE_MAX) {
-			/* Do not cut inside a UTF-8 sequence. */
-			while (o > 1 && ((unsigned char)buf[o - 1] & 0xc0)
-			    == 0x80)
-				o--;
-			if (o > 1 && ((unsigned char)buf[o - 1] & 0xc0)
-			    == 0xc0)
-				o--;
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
-		else if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else
-			buf[o++] = (char)c;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
 static int
 ckpt_fail(struct ckpt_load *l, enum ps_ckpt_error error, const char *fmt,
     ...)
@@ -715,7 +675,7 @@ ckpt_parse_entry(struct ckpt_load *l, const char *name, json_t *o,
 	char		 q[96], dq[96], shp[160];
 	size_t		 i, elsize, count;
 
-	ckpt_quote(name, q, sizeof q);
+	ps_utf8_quote(name, q, sizeof q);
 	if (!json_is_object(o))
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: not a JSON "
 		    "object", q);
@@ -723,7 +683,7 @@ ckpt_parse_entry(struct ckpt_load *l, const char *name, json_t *o,
 		if (strcmp(key, "dtype") != 0 && strcmp(key, "shape") != 0 &&
 		    strcmp(key, "data_offsets") != 0)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
-			    "unknown key %s", q, ckpt_quote(key, dq,
+			    "unknown key %s", q, ps_utf8_quote(key, dq,
 			    sizeof dq));
 	}
 	dt = json_object_get(o, "dtype");
@@ -743,7 +703,7 @@ ckpt_parse_entry(struct ckpt_load *l, const char *name, json_t *o,
 	e->name = xstrdup(name);
 	e->dtype = ps_dtype_parse(json_string_value(dt));
 	if (e->dtype == PS_DTYPE_NONE) {
-		ckpt_quote(json_string_value(dt), dq, sizeof dq);
+		ps_utf8_quote(json_string_value(dt), dq, sizeof dq);
 		/* The dtype without its quotes: it is a short word. */
 		dq[strlen(dq) - 1] = '\0';
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: dtype %s "
@@ -845,8 +805,8 @@ ckpt_check_layout(struct ckpt_load *l)
 		if (e->begin < pos)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensors %s and "
 			    "%s overlap in the data section (bytes %" PRIu64
-			    " to %" PRIu64 ")", ckpt_quote(prev->name, q1,
-			    sizeof q1), ckpt_quote(e->name, q2, sizeof q2),
+			    " to %" PRIu64 ")", ps_utf8_quote(prev->name, q1,
+			    sizeof q1), ps_utf8_quote(e->name, q2, sizeof q2),
 			    e->begin, e->end < pos ? e->end : pos);
 		if (e->begin > pos)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "data section "
@@ -910,7 +870,7 @@ ckpt_check_names(struct ckpt_load *l)
 			    rest[1] != '.')
 				return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor "
 				    "%s: not an optimizer state slot psctl "
-				    "knows (m or v)", ckpt_quote(e->name, q,
+				    "knows (m or v)", ps_utf8_quote(e->name, q,
 				    sizeof q));
 			e->slot = rest[0];
 			continue;
@@ -918,11 +878,11 @@ ckpt_check_names(struct ckpt_load *l)
 		if (strncmp(e->name, "__", 2) == 0)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
 			    "names beginning with \"__\" are reserved",
-			    ckpt_quote(e->name, q, sizeof q));
+			    ps_utf8_quote(e->name, q, sizeof q));
 		if (!ps_name_valid(e->name, strlen(e->name)))
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
 			    "a name must be 1 to %d bytes of UTF-8",
-			    ckpt_quote(e->name, q, sizeof q), PS_NAME_MAX);
+			    ps_utf8_quote(e->name, q, sizeof q), PS_NAME_MAX);
 		l->model[l->nmodel] = l->sorted[i];
 		l->byname[l->nmodel] = l->sorted[i];
 		l->nmodel++;
@@ -942,13 +902,13 @@ ckpt_check_names(struct ckpt_load *l)
 		if (j == SIZE_MAX)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
 			    "optimizer state of a tensor the file does not "
-			    "hold", ckpt_quote(e->name, q, sizeof q));
+			    "hold", ps_utf8_quote(e->name, q, sizeof q));
 		owner = &l->ents[j];
 		if (owner->ndim != e->ndim || memcmp(owner->dims, e->dims,
 		    e->ndim * sizeof *e->dims) != 0)
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "tensor %s: "
 			    "optimizer state shaped unlike its tensor",
-			    ckpt_quote(e->name, q, sizeof q));
+			    ps_utf8_quote(e->name, q, sizeof q));
 		e->index = j;	/* an ents index until ckpt_build() */
 	}
 	return 0;
@@ -967,7 +927,7 @@ ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 
 	if (ps_rule_parse(name, &kind) != 0)
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule %s is not "
-		    "an update rule psctl knows", ckpt_quote(name, q,
+		    "an update rule psctl knows", ps_utf8_quote(name, q,
 		    sizeof q));
 	ps_rule_defaults(&l->rule, kind);
 	l->has_rule = 1;
@@ -1000,7 +960,7 @@ ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 			/* key belongs to o: quote it before o goes. */
 			ckpt_fail(l, PS_CKPT_E_INVALID,
 			    "psctl.rule_params: unknown parameter %s",
-			    ckpt_quote(key, q, sizeof q));
+			    ps_utf8_quote(key, q, sizeof q));
 			json_decref(o);
 			return -1;
 		}
@@ -1018,7 +978,7 @@ ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 
 bad:
 	ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params: %s has the wrong "
-	    "type", ckpt_quote(key, q, sizeof q));
+	    "type", ps_utf8_quote(key, q, sizeof q));
 	json_decref(o);
 	return -1;
 }
@@ -1055,7 +1015,7 @@ ckpt_parse_list(struct ckpt_load *l, const char *text)
 			    "%zu has no name", i);
 			goto out;
 		}
-		ckpt_quote(json_string_value(name), q, sizeof q);
+		ps_utf8_quote(json_string_value(name), q, sizeof q);
 		json_object_foreach(o, key, v) {
 			if (strcmp(key, "name") != 0 &&
 			    strcmp(key, "version") != 0 &&
@@ -1112,7 +1072,7 @@ ckpt_parse_meta(struct ckpt_load *l, struct ps_ckpt_info *info)
 	json_object_foreach(l->meta, key, v) {
 		if (!json_is_string(v))
 			return ckpt_fail(l, PS_CKPT_E_INVALID, "__metadata__ "
-			    "%s is not a string", ckpt_quote(key, q,
+			    "%s is not a string", ps_utf8_quote(key, q,
 			    sizeof q));
 	}
 	json_object_foreach(l->meta, key, v) {
@@ -1126,7 +1086,7 @@ ckpt_parse_meta(struct ckpt_load *l, struct ps_ckpt_info *info)
 			if (ckpt_parse_u64(s, &l->model_version) != 0)
 				return ckpt_fail(l, PS_CKPT_E_INVALID,
 				    "psctl.model_version %s is not a decimal "
-				    "integer", ckpt_quote(s, q, sizeof q));
+				    "integer", ps_utf8_quote(s, q, sizeof q));
 		} else if (strcmp(key, "psctl.version") == 0) {
 			if (strlen(s) >= sizeof info->psctl_version)
 				return ckpt_fail(l, PS_CKPT_E_INVALID,
@@ -1222,7 +1182,7 @@ ckpt_nonfinite(struct ckpt_load *l, const struct ps_ckpt_entry *e,
 	l->bad_rank = rank;
 	if (e->slot != 0) {
 		l->bad = xasprintf("tensor %s: a value is not finite",
-		    ckpt_quote(e->name, q, sizeof q));
+		    ps_utf8_quote(e->name, q, sizeof q));
 		return;
 	}
 	for (j = 0; j < n && isfinite(x[j]); j++)

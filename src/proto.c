@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "utf8.h"
 
 #define PROTO_PAD8(n)	(((n) + 7) & ~(size_t)7)
 /* The smallest record: its 8-byte head and a name padded to 8. */
@@ -432,7 +433,8 @@ ps_proto_decode(const void *buf, size_t len, const struct ps_limits *lim,
 		    "text at byte %zu: %u bytes (padded %zu) run past the end "
 		    "of a %zu-byte message", off, (unsigned)m->h.textlen,
 		    textpad, len));
-	if (!ps_utf8_valid((const char *)p + off, m->h.textlen))
+	if (memchr(p + off, '\0', m->h.textlen) != NULL ||
+	    !ps_utf8_valid(p + off, m->h.textlen))
 		return (proto_fail(code, PS_E_MALFORMED, err, errlen,
 		    "text at byte %zu: not valid UTF-8 (or contains NUL)",
 		    off));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tensor.h"
+#include "utf8.h"
 
 static uint16_t	tensor_load16(const unsigned char *);
 static void	tensor_store16(unsigned char *, uint16_t);
@@ -158,52 +159,9 @@ ps_shape_format(unsigned ndim, const uint64_t *dims, char *buf, size_t len)
 int
 ps_name_valid(const char *name, size_t len)
 {
-	if (len < 1 || len > PS_NAME_MAX)
+	if (len < 1 || len > PS_NAME_MAX || memchr(name, '\0', len) != NULL)
 		return (0);
 	return (ps_utf8_valid(name, len));
-}
-
-int
-ps_utf8_valid(const char *str, size_t len)
-{
-	const unsigned char	*s = (const unsigned char *)str;
-	size_t			 i = 0, need, k;
-	uint32_t		 cp, min;
-
-	while (i < len) {
-		if (s[i] == 0)
-			return (0);
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			need = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			need = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			need = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
-			return (0);	/* continuation or 0xf8..0xff */
-		if (len - i - 1 < need)
-			return (0);
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (0);
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return (0);
-		i += need + 1;
-	}
-	return (1);
 }
 
 static uint16_t

@@ -74,13 +74,11 @@ int		 ps_shape_count(unsigned ndim, const uint64_t *dims,
 /* Writes "[3, 4]" into buf (always NUL-terminated, truncated to len). */
 void		 ps_shape_format(unsigned ndim, const uint64_t *dims,
 		     char *buf, size_t len);
-/* Returns 1 when the name is 1..PS_NAME_MAX bytes of valid UTF-8 without NUL. */
-int		 ps_name_valid(const char *, size_t);
 /*
- * Returns 1 when len bytes (0 allowed) are valid UTF-8 without NUL: no
- * overlong forms, no surrogates, nothing above U+10FFFF.
+ * Returns 1 when the name is 1..PS_NAME_MAX bytes of valid UTF-8
+ * (ps_utf8_valid()) without NUL.
  */
-int		 ps_utf8_valid(const char *, size_t);
+int		 ps_name_valid(const char *, size_t);
 
 /* Converters to float32 (little-endian input, possibly unaligned). */
 void		 ps_f16_to_f32(const void *src, float *dst, size_t n);

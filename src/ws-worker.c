@@ -30,6 +30,7 @@
 #include "server.h"
 #include "store.h"
 #include "tensor.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 /* Reasons reading is off (lws rx flow control reason bits b1..b5). */
@@ -80,7 +81,6 @@ static void	conn_flow(struct ps_conn *, unsigned, int);
 static void	conn_refuse(struct ps_conn *, int, const char *);
 static void	conn_address(struct lws *, char *, size_t);
 static char	*conn_name(const char *, size_t);
-static size_t	conn_utf8_cut(const char *, size_t, size_t);
 static struct ps_worker *conn_find_worker(struct ps_server *, uint64_t);
 
 int
@@ -432,18 +432,6 @@ conn_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
-/* Bytes of s (len) that end on a UTF-8 character boundary, at most max. */
-static size_t
-conn_utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	len = max;
-	while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80)
-		len--;
-	return len;
-}
-
 /* A worker name fit for logs: control characters replaced, length capped. */
 static char *
 conn_name(const char *s, size_t len)
@@ -451,7 +439,7 @@ conn_name(const char *s, size_t len)
 	char	*name;
 	size_t	 i;
 
-	len = conn_utf8_cut(s, len, CONN_NAME_MAX);
+	len = ps_utf8_cut(s, len, CONN_NAME_MAX);
 	name = xmalloc(len + 1);
 	for (i = 0; i < len; i++) {
 		name[i] = s[i];
@@ -973,7 +961,7 @@ conn_error(struct ps_conn *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	text = xvasprintf(fmt, ap);
 	va_end(ap);
-	len = conn_utf8_cut(text, strlen(text), PS_PROTO_TEXT_MAX);
+	len = ps_utf8_cut(text, strlen(text), PS_PROTO_TEXT_MAX);
 	srv->total.errors++;
 	if ((size_t)code < PS_SERVER_NCODES)
 		srv->total.error_codes[code]++;

@@ -42,6 +42,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "utf8.h"
 #include "wsc.h"
 #include "wsframe.h"
 
@@ -838,8 +839,7 @@ ps_wsc_recv(struct ps_wsc *c, void **buf, size_t *len, int *is_text,
 			break;
 	}
 	c->rx_sync = 1;
-	if (f.msgop == PS_WSFRAME_TEXT &&
-	    !ps_wsframe_text_valid(c->rbuf, msglen)) {
+	if (f.msgop == PS_WSFRAME_TEXT && !ps_utf8_valid(c->rbuf, msglen)) {
 		wsc_fail(c, PS_WSC_PROTOCOL, "text message is not UTF-8");
 		wsc_send_close(c, PS_WSFRAME_CLOSE_BAD_DATA);
 		return -1;

@@ -144,46 +144,6 @@ ps_wsframe_close_code(const void *payload, size_t len, int *code)
 	return 0;
 }
 
-int
-ps_wsframe_text_valid(const void *buf, size_t n)
-{
-	const unsigned char	*s = buf;
-	size_t			 i = 0, k, j;
-	uint32_t		 cp, min;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			k = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			k = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			k = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
-			return 0;
-		if (n - i <= k)
-			return 0;
-		for (j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 size_t
 ps_wsframe_put_header(unsigned char *b, int fin, int op, uint64_t len,
     const unsigned char key[4])

@@ -103,11 +103,6 @@ enum ps_wsframe_res ps_wsframe_read(struct ps_wsframe_rx *, const void *buf,
  */
 int		 ps_wsframe_close_code(const void *payload, size_t len,
 		     int *code);
-/*
- * Returns 1 when the len bytes of a text message are UTF-8 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF; NUL allowed).
- */
-int		 ps_wsframe_text_valid(const void *, size_t len);
 
 /*
  * Writes the header of a client frame (masked with key) to b, which has

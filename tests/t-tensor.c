@@ -10,6 +10,7 @@
 
 #include "tap.h"
 #include "tensor.h"
+#include "utf8.h"
 
 static uint32_t
 f32_bits(float f)

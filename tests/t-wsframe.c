@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "utf8.h"
 #include "wsframe.h"
 
 /* Reads the header at b (n bytes) with a fresh reader capped at max. */
@@ -164,13 +165,13 @@ test_refused(void)
 	ok(ps_wsframe_close_code("\x03", 1, &code) == -1,
 	    "a close payload of one byte is refused");
 
-	ok(ps_wsframe_text_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+	ok(ps_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
 	    14), "UTF-8 of 1 to 4 bytes a character is text");
-	ok(ps_wsframe_text_valid("a\0b", 3), "U+0000 is text too");
-	ok(!ps_wsframe_text_valid("\xc0\xaf", 2) &&
-	    !ps_wsframe_text_valid("\xed\xa0\x80", 3) &&
-	    !ps_wsframe_text_valid("\xf4\x90\x80\x80", 4) &&
-	    !ps_wsframe_text_valid("\xe2\x82", 2),
+	ok(ps_utf8_valid("a\0b", 3), "U+0000 is text too");
+	ok(!ps_utf8_valid("\xc0\xaf", 2) &&
+	    !ps_utf8_valid("\xed\xa0\x80", 3) &&
+	    !ps_utf8_valid("\xf4\x90\x80\x80", 4) &&
+	    !ps_utf8_valid("\xe2\x82", 2),
 	    "overlong, surrogate, past U+10FFFF and cut UTF-8 is not");
 }
 
