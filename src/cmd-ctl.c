@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,6 @@
 #include "control.h"
 #include "wsc.h"
 #include "xmalloc.h"
-
-static enum ps_cmd_retval ctl_wsc_fail(struct ps_cmd_ctl *, enum ps_wsc_err,
-		    const char *, int);
 
 enum ps_cmd_retval
 ps_cmd_ctl_init(struct ps_cmd_ctl *c, struct ps_cmd *cmd, double dflt)
@@ -43,10 +41,9 @@ ps_cmd_ctl_init(struct ps_cmd_ctl *c, struct ps_cmd *cmd, double dflt)
 	return PS_CMD_OK;
 }
 
-/* Says what a connection failure means and what to do about it. */
-static enum ps_cmd_retval
-ctl_wsc_fail(struct ps_cmd_ctl *c, enum ps_wsc_err err, const char *text,
-    int had_token)
+enum ps_cmd_retval
+ps_cmd_ctl_fail(struct ps_cmd_ctl *c, enum ps_wsc_err err, const char *text,
+    int had_token, int watching)
 {
 	struct ps_cmd	*cmd = c->cmd;
 	const char	*url = c->url;
@@ -90,15 +87,43 @@ ctl_wsc_fail(struct ps_cmd_ctl *c, enum ps_wsc_err err, const char *text,
 		break;
 	}
 	return err == PS_WSC_OK ? PS_CMD_ERR_SOFTWARE :
-	    ps_cmd_wsc_retval(err, 0);
+	    ps_cmd_wsc_retval(err, watching);
+}
+
+int
+ps_cmd_ctl_connect(struct ps_cmd_ctl *c, const char *token,
+    enum ps_wsc_err *err, char *errbuf, size_t len)
+{
+	struct ps_wsc_opts	o;
+
+	memset(&o, 0, sizeof o);
+	o.url = c->url;
+	o.protocol = PS_CONTROL_PROTOCOL;
+	o.token = token;
+	o.ca_file = c->ca_file;
+	o.timeout_ms = (int)ceil(c->timeout * 1000);
+	*err = PS_WSC_OK;
+	if (len > 0)
+		errbuf[0] = '\0';
+	c->wsc = ps_wsc_connect(&o, err, errbuf, len);
+	return c->wsc != NULL ? 0 : -1;
+}
+
+int
+ps_cmd_ctl_send(struct ps_cmd_ctl *c, const char *text)
+{
+	struct iovec	iov;
+
+	iov.iov_base = (void *)(uintptr_t)text;
+	iov.iov_len = strlen(text);
+	return ps_wsc_send(c->wsc, 1, &iov, 1);
 }
 
 enum ps_cmd_retval
 ps_cmd_ctl_open(struct ps_cmd_ctl *c)
 {
-	struct ps_wsc_opts	 o;
-	enum ps_wsc_err		 err = PS_WSC_OK;
-	enum ps_cmd_retval	 ret;
+	enum ps_wsc_err		 err;
+	enum ps_cmd_retval	 ret = PS_CMD_OK;
 	char			 errbuf[512], *token = NULL, *cause = NULL;
 
 	if (ps_cmd_token(c->token_file, &token, &cause) != 0) {
@@ -106,16 +131,8 @@ ps_cmd_ctl_open(struct ps_cmd_ctl *c)
 		free(cause);
 		return PS_CMD_ERR_NOINPUT;
 	}
-	memset(&o, 0, sizeof o);
-	o.url = c->url;
-	o.protocol = PS_CONTROL_PROTOCOL;
-	o.token = token;
-	o.ca_file = c->ca_file;
-	o.timeout_ms = (int)ceil(c->timeout * 1000);
-	errbuf[0] = '\0';
-	c->wsc = ps_wsc_connect(&o, &err, errbuf, sizeof errbuf);
-	ret = c->wsc == NULL ? ctl_wsc_fail(c, err, errbuf, token != NULL) :
-	    PS_CMD_OK;
+	if (ps_cmd_ctl_connect(c, token, &err, errbuf, sizeof errbuf) != 0)
+		ret = ps_cmd_ctl_fail(c, err, errbuf, token != NULL, 0);
 	if (token != NULL) {
 		memset(token, 0, strlen(token));
 		free(token);
@@ -127,30 +144,26 @@ enum ps_cmd_retval
 ps_cmd_ctl_call(struct ps_cmd_ctl *c, enum ps_ctl_cmd cmd, const char *name,
     int checkpoint, double wait, struct ps_ctl_reply *r)
 {
-	struct iovec		 iov;
 	json_int_t		 id = c->next_id++;
 	enum ps_cmd_retval	 ret;
 	char			*req, *cause = NULL;
 	void			*buf;
 	size_t			 len;
-	int			 is_text, ms;
+	int			 is_text, ms, sent;
 
 	memset(r, 0, sizeof *r);
 	req = ps_ctl_request(id, cmd, name, PS_CTL_INTERVAL_DEF, checkpoint);
-	iov.iov_base = req;
-	iov.iov_len = strlen(req);
-	if (ps_wsc_send(c->wsc, 1, &iov, 1) != 0) {
-		free(req);
-		return ctl_wsc_fail(c, ps_wsc_errcode(c->wsc),
-		    ps_wsc_error(c->wsc), 1);
-	}
+	sent = ps_cmd_ctl_send(c, req);
 	free(req);
+	if (sent != 0)
+		return ps_cmd_ctl_fail(c, ps_wsc_errcode(c->wsc),
+		    ps_wsc_error(c->wsc), 1, 0);
 	ms = (int)ceil((wait > 0 ? wait : c->timeout) * 1000);
 	for (;;) {
 		if (ps_wsc_recv(c->wsc, &buf, &len, &is_text, 64 << 20,
 		    ms) != 0)
-			return ctl_wsc_fail(c, ps_wsc_errcode(c->wsc),
-			    ps_wsc_error(c->wsc), 1);
+			return ps_cmd_ctl_fail(c, ps_wsc_errcode(c->wsc),
+			    ps_wsc_error(c->wsc), 1, 0);
 		if (!is_text) {
 			ps_cmd_error(c->cmd, "the server sent a binary "
 			    "message on the control protocol");

@@ -1,6 +1,8 @@
 /*
  * What psctl status, checkpoint, reset and stop share: the common options,
- * one psctl.control.v1 connection, one request and its reply.  Failures
+ * one psctl.control.v1 connection, one request and its reply.  psctl top
+ * uses the connection too, quietly (ps_cmd_ctl_connect()), and sends and
+ * reads on it itself.  Failures
  * are printed here and come back as retvals (cmd.c maps them to exit
  * codes, psctl(1) EXIT STATUS).
  */
@@ -39,8 +41,23 @@ struct ps_cmd_ctl {
  */
 enum ps_cmd_retval ps_cmd_ctl_init(struct ps_cmd_ctl *, struct ps_cmd *,
 	    double dflt);
-/* Connects. */
+/* Reads the token file, connects, and says why when it cannot. */
 enum ps_cmd_retval ps_cmd_ctl_open(struct ps_cmd_ctl *);
+/*
+ * The quiet parts of ps_cmd_ctl_open(), for a client that shows failures
+ * its own way (psctl top, on its screen) or keeps the token across
+ * reconnections.  ps_cmd_ctl_connect() connects c with token (NULL for
+ * none): 0, or -1 with *err and the reason in errbuf.
+ * ps_cmd_ctl_fail() says on stderr what a connection failure means and
+ * what to do about it, and returns its retval (watching: a stream's
+ * client, for which a time-out means the server is gone).
+ */
+int	ps_cmd_ctl_connect(struct ps_cmd_ctl *, const char *token,
+	    enum ps_wsc_err *err, char *errbuf, size_t len);
+enum ps_cmd_retval ps_cmd_ctl_fail(struct ps_cmd_ctl *, enum ps_wsc_err,
+	    const char *text, int had_token, int watching);
+/* Sends a request's text as one message: 0, or -1 (ps_wsc_error()). */
+int	ps_cmd_ctl_send(struct ps_cmd_ctl *, const char *text);
 /*
  * Sends one request and waits for its reply (events are skipped), for at
  * most wait seconds (<= 0: the --timeout).  PS_CMD_OK with an ok reply in

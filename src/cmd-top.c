@@ -1,9 +1,11 @@
 /*
  * psctl top: the live operator console.  One psctl.control.v1 connection
- * subscribed to STATUS snapshots feeds the screen model (ui/model.h); the
- * curses views draw it (ui/ui.h), or -b prints plain-text frames.  One
- * thread: poll(2) on the terminal and the socket, with a timeout for the
- * once-a-second redraw and the next reconnection attempt.
+ * (cmd-ctl.h's, which the other operator commands use too; requests and
+ * replies in control.h's words) subscribed to STATUS snapshots feeds the
+ * screen model (ui/model.h); the curses views draw it (ui/ui.h), or -b
+ * prints plain-text frames.  One thread: poll(2) on the terminal and the
+ * socket, with a timeout for the once-a-second redraw and the next
+ * reconnection attempt.
  *
  * A lost server leaves the last frame on the screen, marked DISCONNECTED
  * and STALE; psctl top retries with a backoff capped at 10 s.  Batch mode
@@ -24,6 +26,7 @@
 
 #include "batch.h"
 #include "cmd.h"
+#include "cmd-ctl.h"
 #include "control.h"
 #include "log.h"
 #include "model.h"
@@ -34,12 +37,10 @@
 #define TOP_BACKOFF_MIN	0.5	/* seconds before the first retry */
 #define TOP_BACKOFF_MAX	10.0
 #define TOP_MSG_MAX	(64u << 20)	/* largest message accepted */
-#define TOP_CONNECT_MS	3000	/* the console waits this long at most */
+#define TOP_CONNECT_S	3.0	/* the console waits this long at most */
 
 struct top {
-	const char		*url;		/* borrowed */
-	const char		*token_file;	/* borrowed */
-	const char		*ca_file;	/* borrowed */
+	struct ps_cmd_ctl	 ctl;		/* the connection; .wsc NULL when down */
 	const char		*log_file;	/* borrowed */
 	char			*token;		/* owned */
 	double			 interval;
@@ -48,7 +49,6 @@ struct top {
 	int			 readonly;
 	int			 color;
 	struct ps_top_model	*m;		/* owned */
-	struct ps_wsc		*wsc;		/* owned; NULL when down */
 	double			 backoff;
 };
 
@@ -98,17 +98,14 @@ top_now(void)
 static int
 top_send(struct top *t, char *text)
 {
-	struct iovec	 iov;
-	int		 r;
+	int	r;
 
-	if (text == NULL || t->wsc == NULL) {
+	if (text == NULL || t->ctl.wsc == NULL) {
 		free(text);
 		return 0;
 	}
 	ps_log_debug("%s: %s", __func__, text);
-	iov.iov_base = text;
-	iov.iov_len = strlen(text);
-	r = ps_wsc_send(t->wsc, 1, &iov, 1);
+	r = ps_cmd_ctl_send(&t->ctl, text);
 	free(text);
 	return r;
 }
@@ -124,23 +121,12 @@ top_subscribe(struct top *t)
 static int
 top_open(struct top *t, enum ps_wsc_err *err, char *errbuf, size_t len)
 {
-	struct ps_wsc_opts	o;
-
-	memset(&o, 0, sizeof o);
-	o.url = t->url;
-	o.protocol = PS_CONTROL_PROTOCOL;
-	o.token = t->token;
-	o.ca_file = t->ca_file;
-	o.timeout_ms = TOP_CONNECT_MS;
-	*err = PS_WSC_OK;
-	t->wsc = ps_wsc_connect(&o, err, errbuf, len);
-	if (t->wsc == NULL)
+	if (ps_cmd_ctl_connect(&t->ctl, t->token, err, errbuf, len) != 0)
 		return -1;
 	if (top_subscribe(t) != 0) {
-		*err = ps_wsc_errcode(t->wsc);
-		snprintf(errbuf, len, "%s", ps_wsc_error(t->wsc));
-		ps_wsc_close(t->wsc);
-		t->wsc = NULL;
+		*err = ps_wsc_errcode(t->ctl.wsc);
+		snprintf(errbuf, len, "%s", ps_wsc_error(t->ctl.wsc));
+		ps_cmd_ctl_close(&t->ctl);
 		return -1;
 	}
 	return 0;
@@ -156,11 +142,8 @@ top_lost(struct top *t, enum ps_wsc_err err, const char *why, double now)
 	/* why may be the connection's own text: copy it before closing. */
 	snprintf(reason, sizeof reason, "%s", why != NULL ? why : "");
 	why = reason;
-	ps_log_info("%s: %s: %s", __func__, t->url, why);
-	if (t->wsc != NULL) {
-		ps_wsc_close(t->wsc);
-		t->wsc = NULL;
-	}
+	ps_log_info("%s: %s: %s", __func__, t->ctl.url, why);
+	ps_cmd_ctl_close(&t->ctl);
 	t->backoff *= 2;
 	if (t->backoff > TOP_BACKOFF_MAX)
 		t->backoff = TOP_BACKOFF_MAX;
@@ -183,14 +166,14 @@ top_recv(struct top *t, double wait_s)
 	double	 now;
 
 	wait_ms = (int)(wait_s * 1000);
-	while (t->wsc != NULL) {
-		if (ps_wsc_recv(t->wsc, &buf, &len, &is_text, TOP_MSG_MAX,
+	while (t->ctl.wsc != NULL) {
+		if (ps_wsc_recv(t->ctl.wsc, &buf, &len, &is_text, TOP_MSG_MAX,
 		    wait_ms) != 0) {
-			if (ps_wsc_errcode(t->wsc) == PS_WSC_TIMEOUT &&
+			if (ps_wsc_errcode(t->ctl.wsc) == PS_WSC_TIMEOUT &&
 			    wait_ms == 0)
 				return changed;
-			top_lost(t, ps_wsc_errcode(t->wsc),
-			    ps_wsc_error(t->wsc), top_now());
+			top_lost(t, ps_wsc_errcode(t->ctl.wsc),
+			    ps_wsc_error(t->ctl.wsc), top_now());
 			return -1;
 		}
 		wait_ms = 0;
@@ -230,17 +213,9 @@ top_batch(struct top *t)
 		return PS_CMD_ERR_CANTCREAT;
 	} else
 		ps_log_set_level(PS_LOG_DEBUG);
-	if (top_open(t, &err, errbuf, sizeof errbuf) != 0) {
-		/* A bad URL's text names it already. */
-		if (err == PS_WSC_ARG)
-			fprintf(stderr, "psctl top: %s\n", errbuf);
-		else
-			fprintf(stderr, "psctl top: %s: %s\n", t->url, errbuf);
-		if (err == PS_WSC_AUTH)
-			fprintf(stderr, "psctl top: an operator token is "
-			    "needed (--token-file FILE or PSCTL_TOKEN)\n");
-		return ps_cmd_wsc_retval(err, 1);
-	}
+	if (top_open(t, &err, errbuf, sizeof errbuf) != 0)
+		return ps_cmd_ctl_fail(&t->ctl, err, errbuf, t->token != NULL,
+		    1);
 	ps_top_model_connected(t->m, top_now());
 	t->m->msg_kind = PS_TOP_MSG_NONE;
 	applied = t->m->applied;
@@ -248,12 +223,12 @@ top_batch(struct top *t)
 	wait = t->interval * 3 + 10;
 	for (;;) {
 		if (top_recv(t, wait) < 0) {
-			fprintf(stderr, "psctl top: %s: %s\n", t->url,
+			fprintf(stderr, "psctl top: %s: %s\n", t->ctl.url,
 			    t->m->conn_error);
 			return PS_CMD_ERR_UNAVAILABLE;
 		}
 		if (t->m->err_code[0] != '\0') {
-			fprintf(stderr, "psctl top: %s: %s\n", t->url,
+			fprintf(stderr, "psctl top: %s: %s\n", t->ctl.url,
 			    t->m->msg);
 			return ps_cmd_ctl_retval(t->m->err_code, 1);
 		}
@@ -300,10 +275,10 @@ top_live(struct top *t)
 		if (ps_ui_signal != 0)
 			break;
 		now = top_now();
-		if (t->wsc == NULL && now >= t->m->retry_at) {
+		if (t->ctl.wsc == NULL && now >= t->m->retry_at) {
 			ps_ui_draw(t->m, now);
 			if (top_open(t, &err, errbuf, sizeof errbuf) == 0) {
-				ps_log_info("connected to %s", t->url);
+				ps_log_info("connected to %s", t->ctl.url);
 				ps_top_model_connected(t->m, top_now());
 				t->backoff = TOP_BACKOFF_MIN;
 			} else
@@ -319,19 +294,19 @@ top_live(struct top *t)
 
 		/* Sleep until a key, a message, the next tick or retry. */
 		until = last_draw + 1.0;
-		if (t->wsc == NULL && t->m->retry_at < until)
+		if (t->ctl.wsc == NULL && t->m->retry_at < until)
 			until = t->m->retry_at;
 		ms = (int)ceil((until - now) * 1000);
 		if (ms < 0)
 			ms = 0;
-		if (t->wsc != NULL && ps_wsc_pending(t->wsc))
+		if (t->ctl.wsc != NULL && ps_wsc_pending(t->ctl.wsc))
 			ms = 0;
 		pfd[0].fd = STDIN_FILENO;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
 		nfd = 1;
-		if (t->wsc != NULL) {
-			pfd[1].fd = ps_wsc_fd(t->wsc);
+		if (t->ctl.wsc != NULL) {
+			pfd[1].fd = ps_wsc_fd(t->ctl.wsc);
 			pfd[1].events = POLLIN;
 			pfd[1].revents = 0;
 			nfd = 2;
@@ -347,16 +322,16 @@ top_live(struct top *t)
 			if (ps_ui_key(t->m, key, now, &req, &resub))
 				goto done;
 			if (req != NULL && top_send(t, req) != 0)
-				top_lost(t, ps_wsc_errcode(t->wsc),
-				    ps_wsc_error(t->wsc), now);
-			if (resub && t->wsc != NULL && top_subscribe(t) != 0)
-				top_lost(t, ps_wsc_errcode(t->wsc),
-				    ps_wsc_error(t->wsc), now);
+				top_lost(t, ps_wsc_errcode(t->ctl.wsc),
+				    ps_wsc_error(t->ctl.wsc), now);
+			if (resub && t->ctl.wsc != NULL && top_subscribe(t) != 0)
+				top_lost(t, ps_wsc_errcode(t->ctl.wsc),
+				    ps_wsc_error(t->ctl.wsc), now);
 			dirty = 1;
 		}
 
-		if (t->wsc != NULL && ((nfd == 2 && pfd[1].revents != 0) ||
-		    ps_wsc_pending(t->wsc))) {
+		if (t->ctl.wsc != NULL && ((nfd == 2 && pfd[1].revents != 0) ||
+		    ps_wsc_pending(t->ctl.wsc))) {
 			if (top_recv(t, 0) != 0)
 				dirty = 1;
 		}
@@ -371,8 +346,7 @@ done:
 	sig = ps_ui_signal;
 	if (sig != 0) {
 		/* Die of the signal, as the shell expects, terminal restored. */
-		ps_wsc_close(t->wsc);
-		t->wsc = NULL;
+		ps_cmd_ctl_close(&t->ctl);
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
@@ -394,8 +368,12 @@ cmd_top_exec(struct ps_cmd *self)
 	t.batch = ps_args_has(args, "b");
 	t.readonly = ps_args_has(args, "readonly");
 	t.log_file = ps_args_get(args, "v");
-	t.token_file = ps_args_get(args, "token-file");
-	t.ca_file = ps_args_get(args, "ca-file");
+	/* The control client's settings; top has no --timeout. */
+	t.ctl.cmd = self;
+	t.ctl.token_file = ps_args_get(args, "token-file");
+	t.ctl.ca_file = ps_args_get(args, "ca-file");
+	t.ctl.timeout = TOP_CONNECT_S;
+	t.ctl.next_id = 1;
 	t.backoff = TOP_BACKOFF_MIN;
 	if (ps_args_has(args, "d"))
 		t.interval = ps_args_strtod(args, "d", 0.1, 60, 0, &cause);
@@ -408,20 +386,20 @@ cmd_top_exec(struct ps_cmd *self)
 	}
 	if ((nc = getenv("NO_COLOR")) != NULL && *nc != '\0')
 		t.color = 0;
-	t.url = ps_cmd_url(self, ps_args_get(args, "connect"));
-	if (ps_cmd_token(t.token_file, &t.token, &cause) != 0) {
+	t.ctl.url = ps_cmd_url(self, ps_args_get(args, "connect"));
+	if (ps_cmd_token(t.ctl.token_file, &t.token, &cause) != 0) {
 		ps_cmd_error(self, "%s", cause);
 		free(cause);
 		return PS_CMD_ERR_NOINPUT;
 	}
 
-	t.m = ps_top_model_new(t.url, t.interval);
+	t.m = ps_top_model_new(t.ctl.url, t.interval);
 	t.m->readonly = t.readonly;
 	if (t.batch)
 		ret = top_batch(&t);
 	else
 		ret = top_live(&t);
-	ps_wsc_close(t.wsc);
+	ps_cmd_ctl_close(&t.ctl);
 	ps_top_model_free(t.m);
 	free(t.token);
 	return ret;
