@@ -20,6 +20,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 static json_t	*ctl_number(double);
@@ -96,7 +97,6 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 {
 	const unsigned char	*p;
 	size_t			 len, slen = strlen(PS_CTL_CKPT_SUFFIX);
-	json_t			*probe;
 
 	len = strlen(name);
 	if (len == 0) {
@@ -130,12 +130,10 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 			return -1;
 		}
 	}
-	/* jansson refuses what is not UTF-8. */
-	if ((probe = json_string(name)) == NULL) {
+	if (!ps_utf8_valid(name, len)) {
 		*cause = xstrdup("the checkpoint name is not valid UTF-8");
 		return -1;
 	}
-	json_decref(probe);
 	if (len >= slen && strcmp(name + len - slen, PS_CTL_CKPT_SUFFIX) == 0)
 		slen = 0;
 	if (len + slen + 1 > outlen) {
