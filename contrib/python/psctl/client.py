@@ -78,21 +78,37 @@ class Client:
 
     # -- connection -------------------------------------------------------
 
-    def _connect(self):
+    def _hello(self, ws, resume):
+        self._id += 1
+        names = [self._secret] if resume and self._secret else []
+        n = W.encode(ws, W.HELLO, self._id, arg=resume, text=self._name,
+                     names=names)
+        ws.send_out(n)
+        return self._answer(ws, self._id)
+
+    def _connect(self, pending_push=False):
+        """Connects and says hello, resuming this worker if it has an id.
+        Returns whether the server resumed it.  A resume the server refuses
+        (unauthorized: it does not know the secret) becomes a new worker on
+        the same connection, unless a push is unanswered: then ResumeError,
+        since that push may or may not have been applied."""
         ws = WebSocket(self.url, PROTOCOL, self._token, self._ca_file,
                        self._timeout)
+        resume = self.worker_id
         try:
-            resume = self.worker_id
-            names = [self._secret] if resume and self._secret else []
-            self._id += 1
-            n = W.encode(ws, W.HELLO, self._id, arg=resume, text=self._name,
-                         names=names)
-            ws.send_out(n)
-            m = self._answer(ws, self._id)
-            if m.op == W.ERROR:
-                if m.status == 15 and resume:
+            m = self._hello(ws, resume)
+            if m.op == W.ERROR and m.status == 15 and resume:
+                why = m.text
+                self.worker_id = 0
+                self._secret = None
+                if pending_push:
                     raise ResumeError(self.url, "the server refused to resume "
-                                      "worker %d: %s" % (resume, m.text))
+                                      "worker %d (%s) while a push was "
+                                      "unanswered: it may or may not have "
+                                      "been applied" % (resume, why))
+                resume = 0
+                m = self._hello(ws, 0)
+            if m.op == W.ERROR:
                 raise server_error(m.status, m.text, m.version)
         except Closed as e:
             ws.close(abort=True)
@@ -117,9 +133,10 @@ class Client:
         self.version = m.version
         self.server = m.text
         self._model = model
-        if secret is not None or m.arg != resume:
+        resumed = resume != 0 and m.arg == resume
+        if secret is not None or not resumed:
             self._secret = secret
-        return resume != 0 and m.arg == resume
+        return resumed
 
     def _answer(self, ws, id_):
         """The next answer to request id_ (older answers, which a call that
@@ -148,7 +165,7 @@ class Client:
         while True:
             try:
                 if self._ws is None:
-                    resumed = self._connect()
+                    resumed = self._connect(pending_push)
                     self.reconnects += 1
                     if pending_push and not resumed:
                         raise ResumeError(self.url, "reconnected as a new "
