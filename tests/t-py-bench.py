@@ -12,7 +12,7 @@ import pstest as T
 
 T.require("numpy")
 T.plan(10)
-T.watchdog(120)
+T.watchdog(240)
 
 env = dict(os.environ)
 env.pop("PSCTL_URL", None)
@@ -43,9 +43,10 @@ T.ok(p["workers"] == 1 and p["params"] == 1001 and p["errors"] == 0 and
 rc, out, err = pybench("--connect", srv.url, "--params", "1001", "--tensors",
                        "3", "--seconds", "1", "--op", "pull",
                        "--workers", "2")
-T.ok(rc == 0 and "2 workers, 1001 parameters in 3 tensors, pull" in out and
-     "pulls:" in out and "pushes:" not in out and "errors: 0" in out,
-     "text output of two worker processes pulling")
+if not T.ok(rc == 0 and "2 workers, 1001 parameters in 3 tensors, pull" in
+            out and "pulls:" in out and "pushes:" not in out and
+            "errors: 0" in out, "text output of two worker processes pulling"):
+    T.diag("exit %d\n%s%s" % (rc, out, err))
 rc, out, err = pybench("--connect", srv.url, "--params", "5000",
                        "--seconds", "0.2")
 T.ok(rc == 65 and "--params 1001 --tensors 3" in err,

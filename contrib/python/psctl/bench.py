@@ -156,7 +156,8 @@ def _worker(a, url, token, idx, barrier, t0, out):
     do_push = a.op in ("push", "pushpull")
     pulls, pushes = res["pulls"], res["pushes"]
     clock = time.perf_counter
-    barrier.wait()
+    barrier.wait()          # every worker has connected
+    barrier.wait()          # the main process has stamped t0
     deadline = t0.value + a.seconds
     now = clock()
 
@@ -288,8 +289,18 @@ def _run(a, url, token):
              for i in range(a.workers)]
     for p in procs:
         p.start()
-    t0.value = time.perf_counter()
-    barrier.wait()
+    # The clock starts once every worker has connected, as psctl bench's
+    # does: connecting is not part of the run.
+    try:
+        barrier.wait(120)
+        t0.value = time.perf_counter()
+        barrier.wait(120)
+    except threading.BrokenBarrierError:
+        for p in procs:
+            p.kill()
+        print("python3 -m psctl bench: the workers did not start",
+              file=sys.stderr)
+        return EX_UNAVAILABLE
     progress = sys.stderr.isatty()
     results = []
     while len(results) < a.workers:
