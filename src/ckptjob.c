@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "checkpoint.h"
+#include "ckptjob.h"
 #include "ckptdir.h"
 #include "control.h"
 #include "ctlsrv.h"
@@ -29,6 +30,7 @@
 #include "mode.h"
 #include "server.h"
 #include "store.h"
+#include "ws-control.h"
 #include "xmalloc.h"
 
 static void	*job_main(void *);

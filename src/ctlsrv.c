@@ -21,6 +21,7 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "ckptjob.h"
 #include "ckptdir.h"
 #include "control.h"
 #include "ctlsrv.h"
@@ -31,6 +32,8 @@
 #include "proto.h"
 #include "server.h"
 #include "store.h"
+#include "ws-control.h"
+#include "ws-worker.h"
 #include "xmalloc.h"
 
 /* One HTTP response being written. */

@@ -27,8 +27,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "demo.h"
 #include "psctl.h"
-#include "server.h"
 #include "store.h"
 #include "tensor.h"
 #include "xmalloc.h"
@@ -141,28 +141,27 @@ ps_demo_model(struct ps_store *s, char **cause)
 }
 
 struct ps_demo *
-ps_demo_start(struct ps_server *srv, char **cause)
+ps_demo_start(const char *host, int port, enum ps_rule_kind rule, unsigned n,
+    char **cause)
 {
 	struct ps_demo	*d;
-	const char	*host = srv->o.host;
 	sigset_t	 block, saved;
 	uint64_t	 rng = 42;
 	unsigned	 i;
 	int		 error;
 
 	d = xcalloc(1, sizeof *d);
-	d->n = srv->o.demo_workers;
-	d->rule = srv->o.rule.kind;
+	d->n = n;
+	d->rule = rule;
 	atomic_init(&d->stop, 0);
 	if (host == NULL || strcmp(host, "0.0.0.0") == 0)
 		host = "127.0.0.1";
 	else if (strcmp(host, "::") == 0)
 		host = "::1";
 	if (strchr(host, ':') != NULL)
-		snprintf(d->url, sizeof d->url, "ws://[%s]:%d", host,
-		    srv->port);
+		snprintf(d->url, sizeof d->url, "ws://[%s]:%d", host, port);
 	else
-		snprintf(d->url, sizeof d->url, "ws://%s:%d", host, srv->port);
+		snprintf(d->url, sizeof d->url, "ws://%s:%d", host, port);
 	for (i = 0; i < DEMO_IN * DEMO_OUT; i++)
 		d->teacher[i] = (float)(demo_normal(&rng) /
 		    sqrt((double)DEMO_IN));

@@ -22,13 +22,16 @@
 #include <libwebsockets.h>
 
 #include "checkpoint.h"
+#include "ckptjob.h"
 #include "ctlsrv.h"
+#include "demo.h"
 #include "log.h"
 #include "mode.h"
 #include "proto.h"
 #include "sendq.h"
 #include "server.h"
 #include "store.h"
+#include "ws-worker.h"
 #include "xmalloc.h"
 
 _Static_assert(LWS_PRE <= PS_BUF_PRE, "PS_BUF_PRE must hold lws's frame header");
@@ -373,7 +376,8 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	ps_log_write(PS_LOG_INFO, "listening on %s (%s, rule %s, %s)",
 	    srv->listen, PS_WORKER_PROTOCOL,
 	    ps_rule_name(srv->o.rule.kind), ps_mode_kind_name(srv->o.mode));
-	if (srv->o.demo && (srv->demo = ps_demo_start(srv, cause)) == NULL)
+	if (srv->o.demo && (srv->demo = ps_demo_start(srv->o.host,
+	    srv->port, srv->o.rule.kind, srv->o.demo_workers, cause)) == NULL)
 		return -1;
 	return 0;
 }

@@ -306,25 +306,4 @@ void		 ps_server_wake(struct ps_server *);
 void		 ps_server_worker_leave(struct ps_server *, struct ps_worker *,
 		     const char *why);
 
-/* ws-worker.c: the psctl.worker.v1 callback and what server.c needs of it. */
-int		 ps_ws_worker_cb(struct lws *, enum lws_callback_reasons,
-		     void *user, void *in, size_t len);
-/* Tries a parked request again; returns 1 if it progressed. */
-int		 ps_ws_retry(struct ps_conn *);
-/* Answers a push parked in a round that ended with version (text may be NULL). */
-void		 ps_ws_round_done(struct ps_conn *, uint64_t version,
-		     const char *text);
-/* Answers a parked request with ERROR code and unparks it. */
-void		 ps_ws_park_error(struct ps_conn *, int code, const char *text);
-/* Closes the connection with code and reason once its replies are written. */
-void		 ps_ws_close(struct ps_conn *, int code, const char *reason);
-
-/* demo.c: the --demo model and its worker threads. */
-int		 ps_demo_model(struct ps_store *, char **cause);
-struct ps_demo	*ps_demo_start(struct ps_server *, char **cause);
-/* Tells the demo threads to stop, without waiting; NULL is a no-op.  Any thread. */
-void		 ps_demo_halt(struct ps_demo *);
-/* Stops and joins the demo threads, frees them; NULL is a no-op.  Not on the service thread. */
-void		 ps_demo_stop(struct ps_demo *);
-
 #endif

@@ -15,10 +15,12 @@
 
 #include <libwebsockets.h>
 
+#include "ckptjob.h"
 #include "control.h"
 #include "ctlsrv.h"
 #include "log.h"
 #include "server.h"
+#include "ws-control.h"
 #include "xmalloc.h"
 
 /* A subscriber that reads slower than this much queued output skips snapshots. */

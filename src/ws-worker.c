@@ -31,6 +31,7 @@
 #include "store.h"
 #include "tensor.h"
 #include "utf8.h"
+#include "ws-worker.h"
 #include "xmalloc.h"
 
 /* Reasons reading is off (lws rx flow control reason bits b1..b5). */
