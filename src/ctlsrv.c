@@ -566,7 +566,7 @@ ps_ctlsrv_busy(const struct ps_ctlsrv *ctl)
 		return 1;
 	/* A stop's reply still to write. */
 	TAILQ_FOREACH(c, &ctl->conns, entry) {
-		if (c->close_when_sent && !TAILQ_EMPTY(&c->out))
+		if (c->close_when_sent && !ps_sendq_empty(&c->q))
 			return 1;
 	}
 	return 0;

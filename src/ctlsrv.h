@@ -19,6 +19,7 @@
 #include "ckptjob.h"
 #include "control.h"
 #include "metrics.h"
+#include "sendq.h"
 #include "store.h"
 
 struct ps_server;
@@ -76,12 +77,6 @@ struct ps_ctlsrv {
 };
 
 /* One psctl.control.v1 connection: lws's per-session memory. */
-struct ps_ctlmsg {
-	size_t			 len;
-	TAILQ_ENTRY(ps_ctlmsg)	 entry;
-	unsigned char		 buf[];		/* LWS_PRE + len */
-};
-
 struct ps_ctlconn {
 	struct ps_ctlsrv	*ctl;		/* borrowed */
 	struct lws		*wsi;		/* borrowed, valid until CLOSED */
@@ -90,8 +85,7 @@ struct ps_ctlconn {
 	char			*rx;		/* owned: the message being read */
 	size_t			 rxlen;
 	int			 rx_toolong;
-	TAILQ_HEAD(, ps_ctlmsg)	 out;		/* owned */
-	size_t			 outbytes;
+	struct ps_sendq		 q;		/* owned: messages to write */
 	int			 subscribed;
 	double			 interval;
 	uint64_t		 seq;

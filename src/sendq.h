@@ -4,8 +4,9 @@
  * a reply: its own 40-byte header, then a body shared with every other
  * reply for the same model version).  The queue hands out one WebSocket
  * fragment at a time, so a large message goes out one fragment per
- * WRITEABLE callback.  No I/O and no lws: the server writes.  Service
- * thread only.
+ * WRITEABLE callback.  Both protocols queue here: the worker protocol's
+ * replies, and the control protocol's text messages (one slice each).  No
+ * I/O and no lws: the protocols write.  Service thread only.
  */
 #ifndef PS_SENDQ_H
 #define PS_SENDQ_H

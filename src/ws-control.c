@@ -3,12 +3,14 @@
  * one JSON request per text message, answered in order; status now,
  * subscribe as a timer per connection, checkpoint and reset through jobs
  * (ckptjob.c) answered when they end, stop through ps_ctlsrv_stop().
- * Replies are queued and written one message per WRITEABLE callback.
+ * Replies are queued (sendq.c, as the worker protocol's are) and written
+ * one message per WRITEABLE callback.
  * Service thread only.
  */
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "control.h"
 #include "ctlsrv.h"
 #include "log.h"
+#include "sendq.h"
 #include "server.h"
 #include "ws-control.h"
 #include "xmalloc.h"
@@ -85,7 +88,7 @@ ctlconn_established(struct ps_ctlconn *c, struct lws *wsi)
 	c->ctl = srv->ctl;
 	c->wsi = wsi;
 	c->live = 1;
-	TAILQ_INIT(&c->out);
+	ps_sendq_init(&c->q);
 	lws_get_peer_simple(wsi, ip, sizeof ip);
 	snprintf(c->address, sizeof c->address, "%s", ip);
 	TAILQ_INSERT_TAIL(&c->ctl->conns, c, entry);
@@ -95,18 +98,13 @@ ctlconn_established(struct ps_ctlconn *c, struct lws *wsi)
 static void
 ctlconn_closed(struct ps_ctlconn *c)
 {
-	struct ps_ctlmsg	*m;
-
 	if (!c->live)
 		return;
 	c->live = 0;
 	lws_sul_cancel(&c->sul);
 	ps_ckptjob_forget(c->ctl, c);
 	TAILQ_REMOVE(&c->ctl->conns, c, entry);
-	while ((m = TAILQ_FIRST(&c->out)) != NULL) {
-		TAILQ_REMOVE(&c->out, m, entry);
-		free(m);
-	}
+	ps_sendq_clear(&c->q);
 	free(c->rx);
 	c->rx = NULL;
 	ps_log_debug("control connection from %s closed", c->address);
@@ -235,7 +233,7 @@ ctlconn_snapshot(struct ps_ctlconn *c)
 
 	if (!c->live || !c->subscribed)
 		return;
-	if (c->outbytes < CTLCONN_OUT_MAX) {
+	if (c->q.bytes < CTLCONN_OUT_MAX) {
 		ps_ctlsrv_status(c->ctl, &st);
 		ps_ctlconn_send(c, ps_ctl_event_snapshot(++c->seq, &st));
 		ps_ctlsrv_status_free(&st);
@@ -258,19 +256,18 @@ ctlconn_snapshot_cb(lws_sorted_usec_list_t *sul)
 void
 ps_ctlconn_send(struct ps_ctlconn *c, char *text)
 {
-	struct ps_ctlmsg	*m;
-	size_t			 len = strlen(text);
+	struct ps_buf	*b;
+	size_t		 len = strlen(text);
 
 	if (!c->live) {
 		free(text);
 		return;
 	}
-	m = xmalloc(sizeof *m + LWS_PRE + len);
-	m->len = len;
-	memcpy(m->buf + LWS_PRE, text, len);
+	b = ps_buf_new(len);
+	memcpy(b->data, text, len);
 	free(text);
-	TAILQ_INSERT_TAIL(&c->out, m, entry);
-	c->outbytes += len;
+	ps_sendq_add(&c->q, b, 0, len, PS_SENDQ_FIRST | PS_SENDQ_LAST);
+	ps_buf_unref(b);
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -283,23 +280,23 @@ ps_ctlconn_close(struct ps_ctlconn *c, int code)
 	lws_callback_on_writable(c->wsi);
 }
 
+/* Writes one whole message: control messages are never fragmented. */
 static int
 ctlconn_writeable(struct ps_ctlconn *c)
 {
-	struct ps_ctlmsg	*m;
-	int			 n;
+	uint8_t		*p;
+	size_t		 len;
+	int		 flags, n;
 
 	if (!c->live)
 		return -1;
-	if ((m = TAILQ_FIRST(&c->out)) != NULL) {
-		n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-		if (n < 0 || (size_t)n < m->len)
+	if (ps_sendq_next(&c->q, SIZE_MAX, &p, &len, &flags)) {
+		n = lws_write(c->wsi, p, len, LWS_WRITE_TEXT);
+		if (n < 0 || (size_t)n < len)
 			return -1;
-		TAILQ_REMOVE(&c->out, m, entry);
-		c->outbytes -= m->len;
-		free(m);
+		ps_sendq_consume(&c->q, len);
 	}
-	if (!TAILQ_EMPTY(&c->out)) {
+	if (!ps_sendq_empty(&c->q)) {
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
