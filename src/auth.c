@@ -1,5 +1,6 @@
 /*
- * Token files and Bearer checks (auth.h).
+ * Token files and Bearer checks (auth.h).  ps_auth_role() and
+ * ps_auth_filter() run on the lws service thread; the rest anywhere.
  */
 #include "config.h"
 
@@ -14,8 +15,54 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <libwebsockets.h>
+
 #include "auth.h"
+#include "log.h"
 #include "xmalloc.h"
+
+int
+ps_auth_load(struct ps_auth *a, const char *worker_file,
+    const char *operator_file, char **cause)
+{
+	char	*warn = NULL;
+
+	memset(a, 0, sizeof *a);
+	if (worker_file != NULL) {
+		if (ps_auth_read_file(worker_file, &a->worker, &warn,
+		    cause) != 0)
+			goto fail;
+		if (warn != NULL) {
+			ps_log_warn("%s", warn);
+			free(warn);
+			warn = NULL;
+		}
+	}
+	if (operator_file != NULL) {
+		if (ps_auth_read_file(operator_file, &a->operator, &warn,
+		    cause) != 0)
+			goto fail;
+		if (warn != NULL) {
+			ps_log_warn("%s", warn);
+			free(warn);
+		}
+	}
+	if (a->worker != NULL && a->operator != NULL &&
+	    strcmp(a->worker, a->operator) == 0) {
+		*cause = xstrdup("the worker and operator tokens are the same: "
+		    "a worker could then operate the server");
+		goto fail;
+	}
+	if (a->worker != NULL && a->operator == NULL)
+		ps_log_warn("--token-file without --operator-token-file: "
+		    "the control protocol and /metrics are refused to "
+		    "everyone");
+	return 0;
+
+fail:
+	ps_auth_clear(a);
+	return -1;
+}
 
 int
 ps_auth_read_file(const char *path, char **token, char **warn, char **cause)
@@ -155,6 +202,31 @@ ps_auth_check(const struct ps_auth *a, const char *value, size_t len)
 	if (w)
 		return PS_AUTH_WORKER;
 	return PS_AUTH_NONE;
+}
+
+enum ps_auth_role
+ps_auth_role(const struct ps_auth *a, struct lws *wsi)
+{
+	char	buf[PS_AUTH_TOKEN_MAX + 64];
+	int	n;
+
+	if (!ps_auth_required(a))
+		return PS_AUTH_OPERATOR;
+	n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 0)
+		return PS_AUTH_NONE;
+	return ps_auth_check(a, buf, (size_t)n);
+}
+
+int
+ps_auth_filter(const struct ps_auth *a, struct lws *wsi,
+    enum ps_auth_role need)
+{
+	enum ps_auth_role	role = ps_auth_role(a, wsi);
+
+	if (role == PS_AUTH_NONE)
+		return 1;
+	return role == PS_AUTH_OPERATOR || role == need ? 0 : 1;
 }
 
 void

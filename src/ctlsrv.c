@@ -33,7 +33,6 @@
 #include "server.h"
 #include "store.h"
 #include "ws-control.h"
-#include "ws-worker.h"
 #include "xmalloc.h"
 
 /* One HTTP response being written. */
@@ -47,8 +46,6 @@ struct ctl_http {
 #define CTL_HTTP_CHUNK	(64 * 1024)
 
 static int	ctl_http_cb(struct lws *, enum lws_callback_reasons, void *,
-		    void *, size_t);
-static int	ctl_worker_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 static int	ctl_confirm_upgrade(struct ps_ctlsrv *, struct lws *);
 static int	ctl_http_request(struct ps_ctlsrv *, struct lws *,
@@ -84,7 +81,8 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 {
 	struct ps_ctlsrv	*ctl;
 	struct lws_protocols	 p;
-	char			*warn = NULL, *why = NULL, *real;
+	struct ps_auth		 auth;
+	char			*why = NULL, *real;
 	int			 n;
 
 	ctl = xcalloc(1, sizeof *ctl);
@@ -101,35 +99,10 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 	ps_rate_init(&ctl->bytes_in, PS_RATE_TAU);
 	ps_rate_init(&ctl->bytes_out, PS_RATE_TAU);
 
-	if (ctl->o.token_file != NULL) {
-		if (ps_auth_read_file(ctl->o.token_file, &ctl->auth.worker,
-		    &warn, &why) != 0)
-			goto fail;
-		if (warn != NULL) {
-			ps_log_warn("%s", warn);
-			free(warn);
-			warn = NULL;
-		}
-	}
-	if (ctl->o.operator_token_file != NULL) {
-		if (ps_auth_read_file(ctl->o.operator_token_file,
-		    &ctl->auth.operator, &warn, &why) != 0)
-			goto fail;
-		if (warn != NULL) {
-			ps_log_warn("%s", warn);
-			free(warn);
-		}
-	}
-	if (ctl->auth.worker != NULL && ctl->auth.operator != NULL &&
-	    strcmp(ctl->auth.worker, ctl->auth.operator) == 0) {
-		why = xstrdup("the worker and operator tokens are the same: "
-		    "a worker could then operate the server");
+	if (ps_auth_load(&auth, ctl->o.token_file, ctl->o.operator_token_file,
+	    &why) != 0)
 		goto fail;
-	}
-	if (ctl->auth.worker != NULL && ctl->auth.operator == NULL)
-		ps_log_warn("--token-file without --operator-token-file: "
-		    "the control protocol and /metrics are refused to "
-		    "everyone");
+	ps_server_set_auth(srv, &auth);
 
 	if (ctl->o.ckpt_dir != NULL) {
 		if (ps_ckptdir_create(ctl->o.ckpt_dir, &why) != 0)
@@ -150,13 +123,10 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 			    "interrupted checkpoints", ctl->o.ckpt_dir, n);
 	} else {
 		/* reset without a directory goes back to a copy in memory. */
-		srv->o.keep_initial = 1;
-		if (!ps_store_empty(srv->store) && srv->initial == NULL)
-			srv->initial = ps_store_clone(srv->store);
+		ps_server_keep_initial(srv);
 	}
 
 	ps_server_set_http(srv, ctl_http_cb, sizeof (struct ctl_http));
-	srv->protocols[1].callback = ctl_worker_cb;
 	memset(&p, 0, sizeof p);
 	p.name = PS_CONTROL_PROTOCOL;
 	p.callback = ps_ws_control_cb;
@@ -188,7 +158,6 @@ ps_ctlsrv_free(struct ps_ctlsrv *ctl)
 		free(w);
 	}
 	ps_store_free(ctl->snap);
-	ps_auth_clear(&ctl->auth);
 	ps_ctl_opts_free(&ctl->o);
 	free(ctl->tensor_rates);
 	free(ctl->last_path);
@@ -232,7 +201,8 @@ ps_ctlsrv_started(struct ps_ctlsrv *ctl)
 	struct ps_server	*srv = ctl->srv;
 	char			 status[192];
 
-	if (!ps_auth_required(&ctl->auth) && !ctl_loopback(srv->o.host))
+	if (!ps_auth_required(ps_server_auth(srv)) &&
+	    !ctl_loopback(srv->o.host))
 		ps_log_warn("listening on %s without a token: anyone who can "
 		    "reach the port can change the model and stop the "
 		    "server (--token-file, --operator-token-file)",
@@ -276,20 +246,6 @@ ps_ctlsrv_model_created(struct ps_ctlsrv *ctl)
 		ps_log_warn("initial checkpoint: %s", cause);
 		free(cause);
 	}
-}
-
-enum ps_auth_role
-ps_ctlsrv_role(struct ps_ctlsrv *ctl, struct lws *wsi)
-{
-	char	buf[PS_AUTH_TOKEN_MAX + 64];
-	int	n;
-
-	if (!ps_auth_required(&ctl->auth))
-		return PS_AUTH_OPERATOR;
-	n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n <= 0)
-		return PS_AUTH_NONE;
-	return ps_auth_check(&ctl->auth, buf, (size_t)n);
 }
 
 /*
@@ -363,7 +319,7 @@ ctl_confirm_upgrade(struct ps_ctlsrv *ctl, struct lws *wsi)
 	if (srv->stopping || ctl->stop_begun)
 		return ctl_http_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
 		    "the server is stopping\n", 0);
-	role = ps_ctlsrv_role(ctl, wsi);
+	role = ps_auth_role(ps_server_auth(srv), wsi);
 	if (role == PS_AUTH_NONE) {
 		ps_log_warn("%s: %s refused: no valid token", ip, want);
 		return ctl_http_now(wsi, HTTP_STATUS_UNAUTHORIZED,
@@ -463,7 +419,7 @@ ctl_http_request(struct ps_ctlsrv *ctl, struct lws *wsi, struct ctl_http *h,
 		    "text/plain; charset=utf-8", xstrdup("ready\n"), 0);
 	}
 	if (strcmp(uri, "/metrics") == 0) {
-		role = ps_ctlsrv_role(ctl, wsi);
+		role = ps_auth_role(ps_server_auth(srv), wsi);
 		if (role == PS_AUTH_NONE)
 			return ctl_http_start(wsi, h, HTTP_STATUS_UNAUTHORIZED,
 			    "text/plain; charset=utf-8", xstrdup("a valid "
@@ -529,22 +485,6 @@ ctl_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
-/* The worker protocol behind the token check. */
-static int
-ctl_worker_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
-{
-	struct ps_server	*srv;
-
-	if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION) {
-		srv = ps_server_from_wsi(wsi);
-		if (srv == NULL || srv->ctl == NULL ||
-		    ps_ctlsrv_role(srv->ctl, wsi) == PS_AUTH_NONE)
-			return 1;
-	}
-	return ps_ws_worker_cb(wsi, reason, user, in, len);
 }
 
 void

@@ -15,7 +15,6 @@
 
 #include <libwebsockets.h>
 
-#include "auth.h"
 #include "ckptjob.h"
 #include "control.h"
 #include "metrics.h"
@@ -38,7 +37,6 @@ struct ps_ctl_opts {
 struct ps_ctlsrv {
 	struct ps_server	*srv;		/* borrowed */
 	struct ps_ctl_opts	 o;
-	struct ps_auth		 auth;
 
 	/* Metrics the server itself does not keep. */
 	struct ps_hist		 ckpt_seconds;
@@ -100,9 +98,8 @@ void		 ps_ctl_opts_free(struct ps_ctl_opts *);
 /*
  * Sets the control plane up on srv before ps_server_start(): reads the
  * token files, prepares the checkpoint directory (creates it, sweeps
- * temporary files), installs the HTTP and control protocols and the
- * token check of the worker protocol.  Takes over o's strings.  Returns
- * NULL with *cause.
+ * temporary files), gives the tokens to the server, installs the HTTP and
+ * control protocols.  Takes over o's strings.  Returns NULL with *cause.
  */
 struct ps_ctlsrv *ps_ctlsrv_new(struct ps_server *, struct ps_ctl_opts *o,
 		     char **cause);
@@ -131,12 +128,6 @@ void		 ps_ctlsrv_poll(struct ps_ctlsrv *);
 /* Fills st from the server; arrays are allocated (ps_ctlsrv_status_free). */
 void		 ps_ctlsrv_status(struct ps_ctlsrv *, struct ps_ctl_status *);
 void		 ps_ctlsrv_status_free(struct ps_ctl_status *);
-
-/*
- * The token check every WebSocket upgrade and HTTP request passes: the
- * role the request's Authorization header grants.
- */
-enum ps_auth_role ps_ctlsrv_role(struct ps_ctlsrv *, struct lws *);
 
 /* The final checkpoint ended (path NULL: it failed); ckptjob.c calls it. */
 void		 ps_ctlsrv_final_done(struct ps_ctlsrv *, const char *path);

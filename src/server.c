@@ -21,6 +21,7 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "checkpoint.h"
 #include "ckptjob.h"
 #include "ctlsrv.h"
@@ -227,7 +228,7 @@ ps_server_model_created(struct ps_server *srv)
 	ps_store_alloc_state(srv->store);
 	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC && srv->accum == NULL)
 		srv->accum = ps_accum_new(srv->store);
-	if (srv->o.keep_initial && srv->initial == NULL)
+	if (srv->keep_initial && srv->initial == NULL)
 		srv->initial = ps_store_clone(srv->store);
 	ps_server_model_changed(srv);
 	if (srv->ctl != NULL)
@@ -263,8 +264,31 @@ ps_server_free(struct ps_server *srv)
 	ps_store_free(srv->initial);
 	ps_store_free(srv->store);
 	ps_mode_free(srv->mode);
+	ps_auth_clear(&srv->auth);
 	ps_server_opts_free(&srv->o);
 	free(srv);
+}
+
+void
+ps_server_set_auth(struct ps_server *srv, struct ps_auth *a)
+{
+	ps_auth_clear(&srv->auth);
+	srv->auth = *a;
+	memset(a, 0, sizeof *a);
+}
+
+const struct ps_auth *
+ps_server_auth(const struct ps_server *srv)
+{
+	return &srv->auth;
+}
+
+void
+ps_server_keep_initial(struct ps_server *srv)
+{
+	srv->keep_initial = 1;
+	if (!ps_store_empty(srv->store) && srv->initial == NULL)
+		srv->initial = ps_store_clone(srv->store);
 }
 
 int

@@ -18,6 +18,7 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "mode.h"
 #include "proto.h"
@@ -53,7 +54,6 @@ struct ps_server_opts {
 	size_t		 max_tensors;	/* records in one message */
 	int		 demo;		/* --demo */
 	unsigned	 demo_workers;	/* demo threads (3) */
-	int		 keep_initial;	/* keep a copy of the model as created */
 	char		*tls_cert;	/* owned; PEM certificate chain, or NULL */
 	char		*tls_key;	/* owned; its private key */
 };
@@ -177,6 +177,8 @@ struct ps_server {
 
 	struct ps_store		*store;		/* owned; empty until init/load */
 	struct ps_store		*initial;	/* owned copy when keep_initial */
+	int			 keep_initial;	/* ps_server_keep_initial() */
+	struct ps_auth		 auth;		/* owned tokens */
 	struct ps_accum		*accum;		/* owned; sync rounds */
 	struct ps_mode		*mode;		/* owned */
 	struct ps_buf		*body;		/* owned ref: the model's records */
@@ -227,6 +229,19 @@ void		 ps_server_opts_free(struct ps_server_opts *);
 struct ps_server *ps_server_new(struct ps_server_opts *o, int *load_failed,
 		     char **cause);
 void		 ps_server_free(struct ps_server *);	/* NULL is a no-op */
+
+/*
+ * The tokens every protocol checks (auth.h): takes them over (a is left
+ * empty).  Before ps_server_start(); without a call, none is required.
+ */
+void		 ps_server_set_auth(struct ps_server *, struct ps_auth *a);
+/* Borrowed: valid until ps_server_free(). */
+const struct ps_auth *ps_server_auth(const struct ps_server *);
+/*
+ * Keeps a copy of the model as first created (as loaded, or as the first
+ * INIT made it), what a reset without a checkpoint goes back to.
+ */
+void		 ps_server_keep_initial(struct ps_server *);
 
 /*
  * Adds a protocol to the table (before ps_server_start()).  Its callback

@@ -17,6 +17,7 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "ckptjob.h"
 #include "control.h"
 #include "ctlsrv.h"
@@ -55,7 +56,8 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		if (srv == NULL || srv->ctl == NULL || srv->stopping ||
 		    srv->ctl->stop_begun)
 			return 1;
-		return ps_ctlsrv_role(srv->ctl, wsi) == PS_AUTH_OPERATOR ? 0 : 1;
+		return ps_auth_filter(ps_server_auth(srv), wsi,
+		    PS_AUTH_OPERATOR);
 	case LWS_CALLBACK_ESTABLISHED:
 		ctlconn_established(c, wsi);
 		break;

@@ -23,6 +23,7 @@
 
 #include <libwebsockets.h>
 
+#include "auth.h"
 #include "log.h"
 #include "mode.h"
 #include "proto.h"
@@ -94,8 +95,10 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		srv = ps_server_from_wsi(wsi);
-		/* Refuse new workers while stopping. */
-		return srv->stopping ? 1 : 0;
+		/* New workers are refused while stopping. */
+		if (srv->stopping)
+			return 1;
+		return ps_auth_filter(ps_server_auth(srv), wsi, PS_AUTH_WORKER);
 	case LWS_CALLBACK_ESTABLISHED:
 		conn_established(c, wsi);
 		break;
