@@ -3,8 +3,9 @@
  * that serving stalls only for the snapshot: one copy of the model taken on
  * the service thread (into a reusable snapshot store after the first, so a
  * memcpy without page faults).  The thread reports back through
- * lws_cancel_service(); ps_ckptjob_poll() then finishes the job on the
- * service thread: counters, pruning, replies, the reset itself.
+ * ps_server_wakeup(); ps_ckptjob_poll(), from the control plane's wake
+ * hook, then finishes the job on the service thread: counters, pruning,
+ * replies, the reset itself.
  *
  * Everything here runs on the service thread except job_main().
  */
@@ -18,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <libwebsockets.h>
 
 #include "checkpoint.h"
 #include "ckptjob.h"
@@ -64,7 +63,7 @@ job_main(void *arg)
 	struct ps_job		*j = arg;
 	struct ps_ckpt_extra	 extra;
 	struct ps_ckpt_info	 info;
-	struct lws_context	*ctx;
+	struct ps_server	*srv;
 	struct stat		 sb;
 	double			 t0;
 
@@ -83,10 +82,10 @@ job_main(void *arg)
 		j->invalid = !j->ok && info.error == PS_CKPT_E_INVALID;
 	}
 	j->seconds = job_now() - t0;
-	ctx = j->ctx;
+	srv = j->srv;
 	atomic_store(&j->done, 1);
-	/* j may be freed from here on. */
-	lws_cancel_service(ctx);
+	/* j may be freed from here on; the server outlives the thread. */
+	ps_server_wakeup(srv);
 	return NULL;
 }
 
@@ -168,7 +167,7 @@ job_free(struct ps_ctlsrv *ctl, struct ps_job *j)
 	else if (j->store != NULL) {
 		/* Keep the first fresh snapshot to copy into next time. */
 		if (j->kind == PS_JOB_SAVE && ctl->snap == NULL &&
-		    !ctl->stop_begun)
+		    ps_server_state(ctl->srv) == PS_SERVER_SERVING)
 			ctl->snap = j->store;
 		else
 			ps_store_free(j->store);
@@ -212,7 +211,7 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 		    ctl->njobs);
 		return NULL;
 	}
-	if (ctl->stop_begun && why != PS_JOB_FINAL) {
+	if (ps_server_state(srv) >= PS_SERVER_DRAINING && why != PS_JOB_FINAL) {
 		*code = PS_CTL_E_SHUTTING_DOWN;
 		*cause = xstrdup("the server is stopping");
 		return NULL;
@@ -301,7 +300,7 @@ ps_ckptjob_reset(struct ps_ctlsrv *ctl, const char *name, const char **code,
 		*cause = xstrdup("there is no model yet");
 		return NULL;
 	}
-	if (ctl->stop_begun) {
+	if (ps_server_state(srv) >= PS_SERVER_DRAINING) {
 		*code = PS_CTL_E_SHUTTING_DOWN;
 		*cause = xstrdup("the server is stopping");
 		return NULL;
@@ -400,7 +399,8 @@ job_kick(struct ps_ctlsrv *ctl)
 {
 	struct ps_job	*j = TAILQ_FIRST(&ctl->jobs);
 
-	if (j != NULL && !j->started && ctl->srv->ctx != NULL)
+	if (j != NULL && !j->started &&
+	    ps_server_state(ctl->srv) != PS_SERVER_STARTING)
 		job_start(ctl, j);
 }
 
@@ -423,11 +423,11 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 			j->notfound = !j->ok;
 			j->started = 1;
 			atomic_store(&j->done, 1);
-			lws_cancel_service(srv->ctx);
+			ps_server_wakeup(srv);
 			return;
 		}
 	}
-	j->ctx = srv->ctx;
+	j->srv = srv;
 	j->started = 1;
 	error = pthread_create(&j->thread, NULL, job_main, j);
 	if (error != 0) {
@@ -435,7 +435,7 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 		j->cause = xasprintf("cannot start a thread: %s",
 		    strerror(error));
 		atomic_store(&j->done, 1);
-		lws_cancel_service(srv->ctx);
+		ps_server_wakeup(srv);
 	} else
 		j->joinable = 1;
 }
@@ -537,7 +537,7 @@ ps_ckptjob_poll(struct ps_ctlsrv *ctl)
 
 	while ((j = TAILQ_FIRST(&ctl->jobs)) != NULL) {
 		if (!j->started) {
-			if (ctl->srv->ctx == NULL)
+			if (ps_server_state(ctl->srv) == PS_SERVER_STARTING)
 				return;
 			job_start(ctl, j);
 		}

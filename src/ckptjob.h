@@ -16,7 +16,7 @@
 #include "control.h"
 #include "store.h"
 
-struct lws_context;
+struct ps_server;
 struct ps_ctlconn;
 struct ps_ctlsrv;
 
@@ -67,7 +67,7 @@ struct ps_job {
 	uint64_t		 bytes;
 	double			 seconds;
 	atomic_int		 done;
-	struct lws_context	*ctx;		/* the thread wakes it when done */
+	struct ps_server	*srv;		/* the thread wakes it when done */
 	pthread_t		 thread;
 	int			 started;
 	int			 joinable;	/* thread is running or ran */

@@ -16,6 +16,7 @@
 #include "mode.h"
 #include "server.h"
 #include "store.h"
+#include "ws-worker.h"
 #include "xmalloc.h"
 
 static enum ps_cmd_retval cmd_serve_exec(struct ps_cmd *);
@@ -297,6 +298,7 @@ static enum ps_cmd_retval
 serve_run(struct serve_conf *c)
 {
 	struct ps_server	*srv;
+	struct ps_ctlsrv	*ctl;
 	char			*cause = NULL;
 	int			 r, bind_errno, load_failed;
 
@@ -326,7 +328,13 @@ serve_run(struct serve_conf *c)
 		free(cause);
 		return load_failed ? PS_CMD_ERR_DATA : PS_CMD_ERR_SOFTWARE;
 	}
-	if (ps_ctlsrv_new(srv, &c->co, &cause) == NULL) {
+	/* The table: [0] HTTP (the control plane's), worker, control. */
+	if (ps_server_add_protocol(srv, &ps_ws_worker_protocol) != 0) {
+		ps_log_error("no room for the worker protocol");
+		ps_server_free(srv);
+		return PS_CMD_ERR_SOFTWARE;
+	}
+	if ((ctl = ps_ctlsrv_new(srv, &c->co, &cause)) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);
 		ps_server_free(srv);
@@ -337,6 +345,7 @@ serve_run(struct serve_conf *c)
 		ps_log_error("cannot set signal handlers: %s", strerror(errno));
 		serve_srv = NULL;
 		ps_server_free(srv);
+		ps_ctlsrv_free(ctl);
 		return PS_CMD_ERR_OS;
 	}
 	if (ps_server_start(srv, &bind_errno, &cause) != 0) {
@@ -344,15 +353,17 @@ serve_run(struct serve_conf *c)
 		free(cause);
 		serve_srv = NULL;
 		ps_server_free(srv);
+		ps_ctlsrv_free(ctl);
 		if (bind_errno == EADDRINUSE || bind_errno == EADDRNOTAVAIL ||
 		    bind_errno == EACCES)
 			return PS_CMD_ERR_UNAVAILABLE;
 		return PS_CMD_ERR_OS;
 	}
-	ps_ctlsrv_started(srv->ctl);
+	ps_ctlsrv_started(ctl);
 	r = ps_server_run(srv);
 	serve_srv = NULL;
 	ps_server_free(srv);
+	ps_ctlsrv_free(ctl);
 	return r == 0 ? PS_CMD_OK : PS_CMD_ERR_SOFTWARE;
 }
 

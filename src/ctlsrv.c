@@ -55,11 +55,26 @@ static int	ctl_http_start(struct lws *, struct ctl_http *, unsigned,
 static int	ctl_http_writeable(struct lws *, struct ctl_http *);
 static int	ctl_http_now(struct lws *, unsigned, const char *, int);
 static const char *ctl_wanted_protocol(struct lws *, char *, size_t);
-static void	ctl_tick_cb(lws_sorted_usec_list_t *);
+static void	ctl_created(void *);
+static void	ctl_tick(void *, int64_t);
+static void	ctl_wake(void *);
+static void	ctl_stopping(void *);
+static int	ctl_busy(void *);
+static void	ctl_destroy(void *);
 static void	ctl_rates(struct ps_ctlsrv *);
 static int	ctl_loopback(const char *);
 static void	ctl_notify(const char *);
 static void	ctl_close_all(struct ps_ctlsrv *);
+
+/* The control plane's part in the server's life (server.h). */
+static const struct ps_server_hooks ctl_hooks = {
+	.created = ctl_created,
+	.tick = ctl_tick,
+	.wake = ctl_wake,
+	.stopping = ctl_stopping,
+	.busy = ctl_busy,
+	.destroy = ctl_destroy,
+};
 
 void
 ps_ctl_opts_init(struct ps_ctl_opts *o)
@@ -92,6 +107,7 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 	TAILQ_INIT(&ctl->jobs);
 	TAILQ_INIT(&ctl->conns);
 	TAILQ_INIT(&ctl->stop_waiters);
+	ctl->stop_asked = -1;
 	ps_hist_init(&ctl->ckpt_seconds, ps_hist_ckpt_bounds,
 	    ps_hist_ckpt_nbounds);
 	ps_rate_init(&ctl->pushes, PS_RATE_TAU);
@@ -126,17 +142,23 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 		ps_server_keep_initial(srv);
 	}
 
-	ps_server_set_http(srv, ctl_http_cb, sizeof (struct ctl_http));
 	memset(&p, 0, sizeof p);
 	p.name = PS_CONTROL_PROTOCOL;
 	p.callback = ps_ws_control_cb;
 	p.per_session_data_size = sizeof (struct ps_ctlconn);
 	p.rx_buffer_size = 8192;
-	if (ps_server_add_protocol(srv, &p) != 0) {
+	p.user = ctl;
+	if (ps_server_add_protocol(srv, &p) != 0 ||
+	    ps_server_hook(srv, &ctl_hooks, ctl) != 0) {
 		why = xstrdup("no room for the control protocol");
 		goto fail;
 	}
-	srv->ctl = ctl;
+	memset(&p, 0, sizeof p);
+	p.name = "http";
+	p.callback = ctl_http_cb;
+	p.per_session_data_size = sizeof (struct ctl_http);
+	p.user = ctl;
+	ps_server_set_http(srv, &p);
 	return ctl;
 
 fail:
@@ -211,19 +233,18 @@ ps_ctlsrv_started(struct ps_ctlsrv *ctl)
 		ps_log_info("checkpoints in %s%s", ctl->o.ckpt_dir,
 		    ctl->o.ckpt_every > 0 ? ", periodic" : "");
 	if (!ps_store_empty(srv->store))
-		ps_ctlsrv_model_created(ctl);
-	lws_sul_schedule(srv->ctx, 0, &ctl->tick, ctl_tick_cb,
-	    LWS_US_PER_SEC);
-	ctl->tick_armed = 1;
+		ctl_created(ctl);
 	ctl->last_periodic_us = ps_server_now_us();
 	snprintf(status, sizeof status, "READY=1\nSTATUS=serving on %s",
 	    srv->listen);
 	ctl_notify(status);
 }
 
-void
-ps_ctlsrv_model_created(struct ps_ctlsrv *ctl)
+/* The model exists now: rates per tensor, the initial checkpoint. */
+static void
+ctl_created(void *arg)
 {
+	struct ps_ctlsrv	*ctl = arg;
 	struct ps_server	*srv = ctl->srv;
 	const char		*code;
 	char			*cause = NULL;
@@ -238,7 +259,8 @@ ps_ctlsrv_model_created(struct ps_ctlsrv *ctl)
 			ps_rate_init(&ctl->tensor_rates[i], PS_RATE_TAU);
 	}
 	/* With a directory, the model as first created is a file. */
-	if (ctl->o.ckpt_dir == NULL || ctl->initial_queued || srv->ctx == NULL)
+	if (ctl->o.ckpt_dir == NULL || ctl->initial_queued ||
+	    ps_server_state(srv) == PS_SERVER_STARTING)
 		return;
 	ctl->initial_queued = 1;
 	if (ps_ckptjob_save(ctl, PS_JOB_INITIAL, PS_CKPTDIR_INITIAL, &code,
@@ -316,7 +338,7 @@ ctl_confirm_upgrade(struct ps_ctlsrv *ctl, struct lws *wsi)
 	if (want == NULL)
 		return 0;	/* lws refuses it: no protocol of ours */
 	lws_get_peer_simple(wsi, ip, sizeof ip);
-	if (srv->stopping || ctl->stop_begun)
+	if (ps_server_state(srv) >= PS_SERVER_DRAINING)
 		return ctl_http_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
 		    "the server is stopping\n", 0);
 	role = ps_auth_role(ps_server_auth(srv), wsi);
@@ -407,7 +429,7 @@ ctl_http_request(struct ps_ctlsrv *ctl, struct lws *wsi, struct ctl_http *h,
 		    "text/plain; charset=utf-8", xstrdup("ok\n"), 0);
 	if (strcmp(uri, "/readyz") == 0 || strcmp(uri, "/healthz") == 0) {
 		why = NULL;
-		if (srv->stopping || ctl->stop_begun)
+		if (ps_server_state(srv) >= PS_SERVER_DRAINING)
 			why = "draining\n";
 		else if (ps_store_empty(srv->store))
 			why = "no model yet\n";
@@ -445,21 +467,22 @@ static int
 ctl_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct ps_server	*srv = ps_server_from_wsi(wsi);
-	struct ctl_http		*h = user;
+	const struct lws_protocols	*p = lws_get_protocol(wsi);
+	struct ps_ctlsrv		*ctl = p != NULL ? p->user : NULL;
+	struct ctl_http			*h = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		if (srv == NULL || srv->ctl == NULL)
+		if (ctl == NULL)
 			return -1;
-		return ctl_confirm_upgrade(srv->ctl, wsi);
+		return ctl_confirm_upgrade(ctl, wsi);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* A WebSocket without a subprotocol of ours. */
 		return 1;
 	case LWS_CALLBACK_HTTP:
-		if (srv == NULL || srv->ctl == NULL || h == NULL)
+		if (ctl == NULL || h == NULL)
 			return -1;
-		return ctl_http_request(srv->ctl, wsi, h,
+		return ctl_http_request(ctl, wsi, h,
 		    in != NULL ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (h == NULL)
@@ -472,44 +495,40 @@ ctl_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			h->body = NULL;
 		}
 		break;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		/*
-		 * Protocol [0] hears this first: a signal's stop request
-		 * goes through the control plane (final checkpoint) before
-		 * the worker protocol would stop the server directly.
-		 */
-		if (srv != NULL && srv->ctl != NULL)
-			ps_ctlsrv_poll(srv->ctl);
-		break;
 	default:
 		break;
 	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-void
-ps_ctlsrv_poll(struct ps_ctlsrv *ctl)
+/* After every wake-up of the loop: finishes the jobs that are done. */
+static void
+ctl_wake(void *arg)
 {
-	struct ps_server	*srv = ctl->srv;
-
-	if (srv->stop_requested && !ctl->stop_begun)
-		ps_ctlsrv_stop(ctl, ctl->o.ckpt_on_exit);
-	ps_ckptjob_poll(ctl);
+	ps_ckptjob_poll(arg);
 }
 
-int
-ps_ctlsrv_busy(const struct ps_ctlsrv *ctl)
+/* While stopping: a job to finish, a stop's reply to write. */
+static int
+ctl_busy(void *arg)
 {
+	const struct ps_ctlsrv	*ctl = arg;
 	const struct ps_ctlconn	*c;
 
 	if (ctl->njobs > 0)
 		return 1;
-	/* A stop's reply still to write. */
 	TAILQ_FOREACH(c, &ctl->conns, entry) {
 		if (c->close_when_sent && !ps_sendq_empty(&c->q))
 			return 1;
 	}
 	return 0;
+}
+
+/* Before the lws context goes: the checkpoint threads that wake it end. */
+static void
+ctl_destroy(void *arg)
+{
+	ps_ckptjob_drain(arg);
 }
 
 /* Every control connection closes (1001) once its replies are out. */
@@ -536,25 +555,31 @@ ps_ctlsrv_stop_request(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 	w->id = id;
 	w->cmd = PS_CTL_STOP;
 	TAILQ_INSERT_TAIL(&ctl->stop_waiters, w, entry);
-	if (ctl->stop_begun) {
+	if (ps_server_state(ctl->srv) != PS_SERVER_SERVING) {
 		/* Already stopping: answered with the others. */
 		if (!ctl->stop_final)
 			ps_ctlsrv_final_done(ctl, NULL);
 		return;
 	}
-	ps_ctlsrv_stop(ctl, final);
+	ctl->stop_asked = final ? 1 : 0;
+	ps_server_stop(ctl->srv);
 }
 
-void
-ps_ctlsrv_stop(struct ps_ctlsrv *ctl, int final)
+/*
+ * The server stops (a control request, or a signal): STOPPING=1, and a
+ * final checkpoint when the request asked for one or, from a signal,
+ * --checkpoint-on-exit.  Without one, the stop requests are answered now.
+ */
+static void
+ctl_stopping(void *arg)
 {
+	struct ps_ctlsrv	*ctl = arg;
 	struct ps_server	*srv = ctl->srv;
 	const char		*code;
 	char			*cause = NULL;
+	int			 final;
 
-	if (ctl->stop_begun)
-		return;
-	ctl->stop_begun = 1;
+	final = ctl->stop_asked >= 0 ? ctl->stop_asked : ctl->o.ckpt_on_exit;
 	ctl_notify("STOPPING=1\nSTATUS=stopping");
 	ps_log_info("stopping%s", final ? " after a final checkpoint" : "");
 	if (final && ctl->o.ckpt_dir != NULL && !ps_store_empty(srv->store)) {
@@ -567,7 +592,6 @@ ps_ctlsrv_stop(struct ps_ctlsrv *ctl, int final)
 			free(cause);
 		}
 	}
-	ps_server_stop(srv);
 	if (!ctl->stop_final)
 		ps_ctlsrv_final_done(ctl, NULL);
 }
@@ -617,20 +641,17 @@ ctl_rates(struct ps_ctlsrv *ctl)
 
 /* Every second: rates, and the periodic checkpoint when it is due. */
 static void
-ctl_tick_cb(lws_sorted_usec_list_t *sul)
+ctl_tick(void *arg, int64_t now)
 {
-	struct ps_ctlsrv	*ctl;
-	struct ps_server	*srv;
+	struct ps_ctlsrv	*ctl = arg;
+	struct ps_server	*srv = ctl->srv;
 	const char		*code;
 	char			*cause = NULL;
-	int64_t			 now;
 
-	ctl = lws_container_of(sul, struct ps_ctlsrv, tick);
-	srv = ctl->srv;
 	ctl_rates(ctl);
-	now = ps_server_now_us();
 	if (ctl->o.ckpt_every > 0 && ctl->o.ckpt_dir != NULL &&
-	    !ctl->stop_begun && !ps_store_empty(srv->store) &&
+	    ps_server_state(srv) == PS_SERVER_SERVING &&
+	    !ps_store_empty(srv->store) &&
 	    now - ctl->last_periodic_us >=
 	    (int64_t)ctl->o.ckpt_every * LWS_US_PER_SEC) {
 		ctl->last_periodic_us = now;
@@ -645,8 +666,6 @@ ctl_tick_cb(lws_sorted_usec_list_t *sul)
 		} else
 			ctl->periodic_version = ps_store_version(srv->store);
 	}
-	lws_sul_schedule(srv->ctx, 0, &ctl->tick, ctl_tick_cb,
-	    LWS_US_PER_SEC);
 }
 
 void
@@ -668,7 +687,7 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	st->version = PSCTL_VERSION;
 	st->listen = srv->listen;
 	st->uptime_s = (double)(now - srv->started_us) / 1e6;
-	if (srv->stopping || ctl->stop_begun)
+	if (ps_server_state(srv) >= PS_SERVER_DRAINING)
 		st->state = "draining";
 	else if (ps_store_empty(s))
 		st->state = "empty";

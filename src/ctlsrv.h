@@ -2,8 +2,9 @@
  * The server's control plane: the psctl.control.v1 protocol (ws-control.c),
  * HTTP on the same port (/metrics, /livez, /readyz, /healthz), tokens,
  * checkpoints written by a worker thread (ckptjob.c), reset, graceful stop
- * and systemd notification.  It hangs off struct ps_server (srv->ctl) and,
- * unless a comment says otherwise, runs on the lws service thread.
+ * and systemd notification.  It hears from the server through hooks
+ * (server.h) and, unless a comment says otherwise, runs on the lws
+ * service thread.
  */
 #ifndef PS_CTLSRV_H
 #define PS_CTLSRV_H
@@ -43,8 +44,6 @@ struct ps_ctlsrv {
 	struct ps_rate		 pushes, pulls, bytes_in, bytes_out;
 	struct ps_rate		*tensor_rates;	/* owned, one per tensor */
 	size_t			 ntensor_rates;
-	lws_sorted_usec_list_t	 tick;		/* 1 s: rates, periodic saves */
-	int			 tick_armed;
 	int64_t			 last_periodic_us;
 	uint64_t		 periodic_version; /* saved by the last periodic */
 
@@ -69,7 +68,7 @@ struct ps_ctlsrv {
 	TAILQ_HEAD(, ps_ctlconn) conns;
 
 	/* Stopping. */
-	int			 stop_begun;
+	int			 stop_asked;	/* a request's final: 1, 0; -1 none */
 	int			 stop_final;	/* a final checkpoint is due */
 	struct ps_ctl_waiters	 stop_waiters;
 };
@@ -104,27 +103,18 @@ void		 ps_ctl_opts_free(struct ps_ctl_opts *);
 struct ps_ctlsrv *ps_ctlsrv_new(struct ps_server *, struct ps_ctl_opts *o,
 		     char **cause);
 /*
- * Frees what the control plane owns, without touching the server: call
- * ps_ckptjob_drain() before the lws context goes, this after.
+ * Frees what the control plane owns, without touching the server: after
+ * ps_server_free() (control connections close in it).
  */
 void		 ps_ctlsrv_free(struct ps_ctlsrv *);
 /* After ps_server_start(): timers, warnings, READY=1. */
 void		 ps_ctlsrv_started(struct ps_ctlsrv *);
-/* The model exists now: rates per tensor, the initial checkpoint. */
-void		 ps_ctlsrv_model_created(struct ps_ctlsrv *);
 /*
- * Begins a graceful stop: STOPPING=1, a final checkpoint when asked
- * (final) or configured (--checkpoint-on-exit, from a signal), then
- * ps_server_stop().  Idempotent.
+ * A stop request from a control connection: stops the server (with a
+ * final checkpoint when final) and is answered when that is done.
  */
-void		 ps_ctlsrv_stop(struct ps_ctlsrv *, int final);
-/* A stop request from a control connection, answered when it is done. */
 void		 ps_ctlsrv_stop_request(struct ps_ctlsrv *, struct ps_ctlconn *,
 		     json_int_t id, int final);
-/* 1 while a job runs or waits: the loop must go on. */
-int		 ps_ctlsrv_busy(const struct ps_ctlsrv *);
-/* Finishes jobs whose thread is done (EVENT_WAIT_CANCELLED). */
-void		 ps_ctlsrv_poll(struct ps_ctlsrv *);
 /* Fills st from the server; arrays are allocated (ps_ctlsrv_status_free). */
 void		 ps_ctlsrv_status(struct ps_ctlsrv *, struct ps_ctl_status *);
 void		 ps_ctlsrv_status_free(struct ps_ctl_status *);

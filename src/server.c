@@ -1,9 +1,12 @@
 /*
- * psctl serve: the libwebsockets context, its loop, timers and graceful
- * stop, and the operations on the model that every protocol shares (apply,
- * snapshot, reset, the shared pull body, waking parked requests).  Every
- * function runs on the service thread except ps_server_request_stop()
- * (signal handlers) and those before ps_server_start().
+ * psctl serve's core: the libwebsockets context and its loop, the one
+ * state of the server and its graceful stop, the hooks protocols register,
+ * and the operations on the model and the workers that every protocol
+ * shares (init, apply, sync rounds, snapshot, reset, the shared pull
+ * body, worker bookkeeping).  It knows no protocol: they sit above it.
+ * Every function runs on the service thread except
+ * ps_server_request_stop(), ps_server_request_reopen() (signal handlers),
+ * ps_server_wakeup() (any thread) and those before ps_server_start().
  */
 #include "config.h"
 
@@ -23,8 +26,6 @@
 
 #include "auth.h"
 #include "checkpoint.h"
-#include "ckptjob.h"
-#include "ctlsrv.h"
 #include "demo.h"
 #include "log.h"
 #include "mode.h"
@@ -32,23 +33,25 @@
 #include "sendq.h"
 #include "server.h"
 #include "store.h"
-#include "ws-worker.h"
 #include "xmalloc.h"
 
 _Static_assert(LWS_PRE <= PS_BUF_PRE, "PS_BUF_PRE must hold lws's frame header");
 
-/* Graceful stop: how long connections get to drain. */
-#define SERVER_STOP_US		(3 * LWS_US_PER_SEC)
+/* What signal handlers ask of the loop (srv->requests). */
+#define SERVER_REQ_STOP		0x1
+#define SERVER_REQ_REOPEN	0x2
 /* A worker is "silent" after this long without a message (or half the timeout). */
 #define SERVER_SILENT_US	(10 * LWS_US_PER_SEC)
 
 static int	server_http_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
-static void	server_round(struct ps_server *);
 static void	server_tick_cb(lws_sorted_usec_list_t *);
-static void	server_deadline_cb(lws_sorted_usec_list_t *);
 static int	server_resolve(const char *, char **, int *, char **);
 static void	server_views(const struct ps_store *, struct ps_tview *);
+static void	server_created(struct ps_server *);
+static void	server_changed(struct ps_server *);
+static void	server_requests(struct ps_server *);
+static int	server_busy(struct ps_server *);
 
 int64_t
 ps_server_now_us(void)
@@ -166,8 +169,7 @@ ps_server_new(struct ps_server_opts *o, int *load_failed, char **cause)
 	srv->o = *o;
 	memset(o, 0, sizeof *o);
 	TAILQ_INIT(&srv->workers);
-	TAILQ_INIT(&srv->conns);
-	TAILQ_INIT(&srv->parked);
+	atomic_init(&srv->requests, 0);
 	srv->started_us = ps_server_now_us();
 	ps_hist_init(&srv->apply_seconds, ps_hist_apply_bounds,
 	    ps_hist_apply_nbounds);
@@ -205,34 +207,36 @@ ps_server_new(struct ps_server_opts *o, int *load_failed, char **cause)
 		    ps_store_count(srv->store), ps_store_params(srv->store));
 	}
 	if (!ps_store_empty(srv->store))
-		ps_server_model_created(srv);
+		server_created(srv);
 
 	srv->protocols[0] = (struct lws_protocols){
 		.name = "http",
 		.callback = server_http_cb,
 	};
-	srv->protocols[1] = (struct lws_protocols){
-		.name = PS_WORKER_PROTOCOL,
-		.callback = ps_ws_worker_cb,
-		.per_session_data_size = sizeof (struct ps_conn),
-		.rx_buffer_size = PS_SERVER_IO_CHUNK,
-		.tx_packet_size = PS_SERVER_IO_CHUNK,
-	};
-	srv->nprotocols = 2;
+	srv->nprotocols = 1;
 	return srv;
 }
 
-void
-ps_server_model_created(struct ps_server *srv)
+/*
+ * The model exists now (init, load, demo, reset): sets up what depends on
+ * it (optimizer state, the sync accumulator, the initial copy), then the
+ * created hooks.
+ */
+static void
+server_created(struct ps_server *srv)
 {
+	size_t	i;
+
 	ps_store_alloc_state(srv->store);
 	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC && srv->accum == NULL)
 		srv->accum = ps_accum_new(srv->store);
 	if (srv->keep_initial && srv->initial == NULL)
 		srv->initial = ps_store_clone(srv->store);
-	ps_server_model_changed(srv);
-	if (srv->ctl != NULL)
-		ps_ctlsrv_model_created(srv->ctl);
+	server_changed(srv);
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->created != NULL)
+			srv->hooks[i].h->created(srv->hooks[i].arg);
+	}
 }
 
 void
@@ -240,19 +244,20 @@ ps_server_free(struct ps_server *srv)
 {
 	struct ps_worker	*w;
 
+	size_t			 i;
+
 	if (srv == NULL)
 		return;
-	srv->destroying = 1;
-	/* Checkpoint threads wake the context: they end before it goes. */
-	if (srv->ctl != NULL)
-		ps_ckptjob_drain(srv->ctl);
+	srv->state = PS_SERVER_STOPPED;
+	/* Threads that wake the context (checkpoints) end before it goes. */
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->destroy != NULL)
+			srv->hooks[i].h->destroy(srv->hooks[i].arg);
+	}
 	if (srv->ctx != NULL) {
 		lws_sul_cancel(&srv->tick);
-		lws_sul_cancel(&srv->stop_deadline);
 		lws_context_destroy(srv->ctx);
 	}
-	ps_ctlsrv_free(srv->ctl);
-	srv->ctl = NULL;
 	ps_demo_stop(srv->demo);
 	while ((w = TAILQ_FIRST(&srv->workers)) != NULL) {
 		TAILQ_REMOVE(&srv->workers, w, entry);
@@ -301,11 +306,10 @@ ps_server_add_protocol(struct ps_server *srv, const struct lws_protocols *p)
 }
 
 void
-ps_server_set_http(struct ps_server *srv, lws_callback_function *cb,
-    size_t pss)
+ps_server_set_http(struct ps_server *srv, const struct lws_protocols *p)
 {
-	srv->protocols[0].callback = cb;
-	srv->protocols[0].per_session_data_size = pss;
+	if (srv->ctx == NULL)
+		srv->protocols[0] = *p;
 }
 
 struct ps_server *
@@ -314,8 +318,62 @@ ps_server_from_wsi(struct lws *wsi)
 	return lws_context_user(lws_get_context(wsi));
 }
 
+int
+ps_server_hook(struct ps_server *srv, const struct ps_server_hooks *h,
+    void *arg)
+{
+	if (srv->nhooks >= PS_SERVER_HOOKS_MAX)
+		return -1;
+	srv->hooks[srv->nhooks].h = h;
+	srv->hooks[srv->nhooks].arg = arg;
+	srv->nhooks++;
+	return 0;
+}
+
+void
+ps_server_unhook(struct ps_server *srv, void *arg)
+{
+	size_t	i, j = 0;
+
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].arg != arg)
+			srv->hooks[j++] = srv->hooks[i];
+	}
+	srv->nhooks = j;
+}
+
+enum ps_server_state
+ps_server_state(const struct ps_server *srv)
+{
+	return srv->state;
+}
+
+const struct ps_server_opts *
+ps_server_opts(const struct ps_server *srv)
+{
+	return &srv->o;
+}
+
+struct ps_store *
+ps_server_store(struct ps_server *srv)
+{
+	return srv->store;
+}
+
+struct ps_mode *
+ps_server_mode(struct ps_server *srv)
+{
+	return srv->mode;
+}
+
+struct ps_counters *
+ps_server_counters(struct ps_server *srv)
+{
+	return &srv->total;
+}
+
 /*
- * The HTTP slot until the control plane fills it: refuses WebSocket
+ * The HTTP slot until ps_server_set_http() fills it: refuses WebSocket
  * connections that name no subprotocol (lws would give them this one),
  * and lets lws answer plain HTTP.
  */
@@ -394,6 +452,7 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	    family == AF_INET6 ? "]" : "", srv->port);
 	free(host);
 
+	srv->state = PS_SERVER_SERVING;
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, server_tick_cb,
 	    LWS_US_PER_SEC);
 	/* Always printed, even with -q: tests and scripts wait for it. */
@@ -409,26 +468,20 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 int
 ps_server_run(struct ps_server *srv)
 {
-	/* Done, and no checkpoint or stop reply still under way. */
-	while (!srv->done || (srv->ctl != NULL && ps_ctlsrv_busy(srv->ctl))) {
-		if (srv->stop_requested && !srv->stopping) {
-			if (srv->ctl != NULL)
-				ps_ctlsrv_poll(srv->ctl);
-			else
-				ps_server_stop(srv);
+	size_t	i;
+
+	for (;;) {
+		server_requests(srv);
+		for (i = 0; i < srv->nhooks; i++) {
+			if (srv->hooks[i].h->wake != NULL)
+				srv->hooks[i].h->wake(srv->hooks[i].arg);
 		}
-		if (srv->reopen_requested) {
-			srv->reopen_requested = 0;
-			if (ps_log_reopen() != 0)
-				ps_log_warn("cannot reopen the log file");
-			else
-				ps_log_info("log file reopened");
-		}
-		if (srv->done && (srv->ctl == NULL || !ps_ctlsrv_busy(srv->ctl)))
+		if (srv->state == PS_SERVER_DRAINING && !server_busy(srv))
 			break;
 		if (lws_service(srv->ctx, 0) < 0)
 			break;
 	}
+	srv->state = PS_SERVER_STOPPED;
 	ps_log_info("stopped after %.1f s: %llu pushes, %llu pulls, model "
 	    "version %llu", (double)(ps_server_now_us() - srv->started_us) /
 	    1e6, (unsigned long long)srv->total.pushes,
@@ -437,10 +490,43 @@ ps_server_run(struct ps_server *srv)
 	return 0;
 }
 
+/* Does what signal handlers asked (srv->requests). */
+static void
+server_requests(struct ps_server *srv)
+{
+	unsigned	r;
+
+	if (atomic_load(&srv->requests) == 0)
+		return;
+	r = atomic_exchange(&srv->requests, 0);
+	if (r & SERVER_REQ_REOPEN) {
+		if (ps_log_reopen() != 0)
+			ps_log_warn("cannot reopen the log file");
+		else
+			ps_log_info("log file reopened");
+	}
+	if (r & SERVER_REQ_STOP)
+		ps_server_stop(srv);
+}
+
+/* 1 while a busy hook holds the draining loop. */
+static int
+server_busy(struct ps_server *srv)
+{
+	size_t	i;
+
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->busy != NULL &&
+		    srv->hooks[i].h->busy(srv->hooks[i].arg))
+			return 1;
+	}
+	return 0;
+}
+
 void
 ps_server_request_stop(struct ps_server *srv)
 {
-	srv->stop_requested = 1;
+	atomic_fetch_or(&srv->requests, SERVER_REQ_STOP);
 	if (srv->ctx != NULL)
 		lws_cancel_service(srv->ctx);
 }
@@ -448,7 +534,14 @@ ps_server_request_stop(struct ps_server *srv)
 void
 ps_server_request_reopen(struct ps_server *srv)
 {
-	srv->reopen_requested = 1;
+	atomic_fetch_or(&srv->requests, SERVER_REQ_REOPEN);
+	if (srv->ctx != NULL)
+		lws_cancel_service(srv->ctx);
+}
+
+void
+ps_server_wakeup(struct ps_server *srv)
+{
 	if (srv->ctx != NULL)
 		lws_cancel_service(srv->ctx);
 }
@@ -456,71 +549,83 @@ ps_server_request_reopen(struct ps_server *srv)
 void
 ps_server_stop(struct ps_server *srv)
 {
-	struct ps_conn	*c, *next;
+	size_t	i;
 
-	if (srv->stopping)
+	if (srv->state != PS_SERVER_SERVING)
 		return;
-	srv->stopping = 1;
-	ps_log_info("stopping: closing %zu connections",
-	    (size_t)ps_server_workers_connected(srv));
+	srv->state = PS_SERVER_DRAINING;
 	ps_demo_halt(srv->demo);
-	for (c = TAILQ_FIRST(&srv->parked); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, park_entry);
-		ps_ws_park_error(c, PS_E_SHUTDOWN, "the server is stopping");
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->stopping != NULL)
+			srv->hooks[i].h->stopping(srv->hooks[i].arg);
 	}
-	TAILQ_FOREACH(c, &srv->conns, entry)
-		ps_ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
-		    "the server is stopping");
-	if (TAILQ_EMPTY(&srv->conns)) {
-		srv->done = 1;
-		return;
-	}
-	lws_sul_schedule(srv->ctx, 0, &srv->stop_deadline, server_deadline_cb,
-	    SERVER_STOP_US);
 }
 
-static void
-server_deadline_cb(lws_sorted_usec_list_t *sul)
-{
-	struct ps_server	*srv;
-
-	srv = lws_container_of(sul, struct ps_server, stop_deadline);
-	ps_log_warn("stopping: %zu connections did not close in time",
-	    (size_t)ps_server_workers_connected(srv));
-	srv->done = 1;
-}
-
-/* Every second: workers silent past --worker-timeout leave. */
+/* Every second: the tick hooks (worker timeouts, rates, periodic saves). */
 static void
 server_tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct ps_server	*srv;
-	struct ps_worker	*w, *next;
-	struct ps_conn		*c;
-	int64_t			 now, limit;
-	int			 left = 0;
+	int64_t			 now;
+	size_t			 i;
 
 	srv = lws_container_of(sul, struct ps_server, tick);
 	now = ps_server_now_us();
-	limit = (int64_t)srv->o.worker_timeout * LWS_US_PER_SEC;
-	for (w = TAILQ_FIRST(&srv->workers); limit > 0 && w != NULL;
-	    w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if ((c = w->conn) == NULL || c->park != PS_PARK_NONE ||
-		    c->closing || now - w->last_seen_us <= limit)
-			continue;
-		ps_log_warn("worker %llu (%s) at %s silent for %.0f s: timed "
-		    "out", (unsigned long long)w->id, w->name, w->address,
-		    (double)(now - w->last_seen_us) / 1e6);
-		ps_server_worker_leave(srv, w, "timed out");
-		ps_ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-		    "silent longer than --worker-timeout");
-		left = 1;
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->tick != NULL)
+			srv->hooks[i].h->tick(srv->hooks[i].arg, now);
 	}
-	if (left)
-		ps_server_wake(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, server_tick_cb,
 	    LWS_US_PER_SEC);
+}
+
+struct ps_worker *
+ps_server_worker_find(struct ps_server *srv, uint64_t id)
+{
+	struct ps_worker	*w;
+
+	TAILQ_FOREACH(w, &srv->workers, entry) {
+		if (w->id == id)
+			return w;
+	}
+	return NULL;
+}
+
+struct ps_worker *
+ps_server_worker_hello(struct ps_server *srv, struct ps_worker *w,
+    char *name, struct ps_conn *conn, const char *address)
+{
+	int64_t	now = ps_server_now_us();
+
+	if (w != NULL) {
+		if (w->state == PS_WORKER_GONE) {
+			TAILQ_REMOVE(&srv->workers, w, entry);
+			TAILQ_INSERT_HEAD(&srv->workers, w, entry);
+			srv->ngone--;
+		}
+		if (name != NULL) {
+			free(w->name);
+			w->name = name;
+		}
+		ps_log_info("worker %llu (%s) resumed from %s",
+		    (unsigned long long)w->id, w->name, address);
+	} else {
+		w = xcalloc(1, sizeof *w);
+		w->id = ++srv->next_worker_id;
+		w->name = name;
+		w->connected_us = now;
+		TAILQ_INSERT_HEAD(&srv->workers, w, entry);
+		ps_log_info("worker %llu (%s) connected from %s",
+		    (unsigned long long)w->id, w->name, address);
+	}
+	snprintf(w->address, sizeof w->address, "%s", address);
+	w->state = PS_WORKER_ACTIVE;
+	w->conn = conn;
+	w->last_seen_us = now;
+	w->c.hellos++;
+	srv->total.hellos++;
+	ps_mode_join(srv->mode, w->id);
+	return w;
 }
 
 void
@@ -535,8 +640,6 @@ ps_server_worker_leave(struct ps_server *srv, struct ps_worker *w,
 	barrier = ps_mode_leave(srv->mode, w->id);
 	w->state = PS_WORKER_GONE;
 	w->left_us = ps_server_now_us();
-	if (w->conn != NULL)
-		w->conn->w = NULL;
 	w->conn = NULL;
 	TAILQ_REMOVE(&srv->workers, w, entry);
 	TAILQ_INSERT_TAIL(&srv->workers, w, entry);
@@ -576,7 +679,7 @@ ps_server_worker_state(const struct ps_server *srv, const struct ps_worker *w,
 
 	if (w->state == PS_WORKER_GONE || w->conn == NULL)
 		return "gone";
-	if (w->conn->park != PS_PARK_NONE)
+	if (w->state == PS_WORKER_WAITING)
 		return "waiting";
 	if (srv->o.worker_timeout > 0 &&
 	    (int64_t)srv->o.worker_timeout * LWS_US_PER_SEC / 2 < silent)
@@ -599,42 +702,54 @@ ps_server_workers_connected(const struct ps_server *srv)
 	return n;
 }
 
+void
+ps_server_view(const struct ps_store *s, size_t i, int data,
+    struct ps_tview *v)
+{
+	const struct ps_tensor	*t = ps_store_tensor(s, i);
+
+	memset(v, 0, sizeof *v);
+	v->name = t->name;
+	v->namelen = t->namelen;
+	v->ndim = t->ndim;
+	memcpy(v->dims, t->dims, sizeof v->dims);
+	if (data) {
+		v->dtype = PS_DTYPE_F32;
+		v->data = t->data;
+		v->nbytes = t->n * sizeof (float);
+	} else
+		v->dtype = PS_DTYPE_NONE;
+}
+
 /* Views of every tensor of s, data included. */
 static void
 server_views(const struct ps_store *s, struct ps_tview *v)
 {
-	const struct ps_tensor	*t;
-	size_t			 i;
+	size_t	i;
 
-	for (i = 0; i < ps_store_count(s); i++) {
-		t = ps_store_tensor(s, i);
-		memset(&v[i], 0, sizeof v[i]);
-		v[i].name = t->name;
-		v[i].namelen = t->namelen;
-		v[i].dtype = PS_DTYPE_F32;
-		v[i].ndim = t->ndim;
-		memcpy(v[i].dims, t->dims, sizeof v[i].dims);
-		v[i].data = t->data;
-		v[i].nbytes = t->n * sizeof (float);
-	}
+	for (i = 0; i < ps_store_count(s); i++)
+		ps_server_view(s, i, 1, &v[i]);
 }
 
-void
-ps_server_model_changed(struct ps_server *srv)
+/* Forgets the cached body: the model changed. */
+static void
+server_changed(struct ps_server *srv)
 {
 	srv->body_valid = 0;
 }
 
 struct ps_buf *
-ps_server_model_body(struct ps_server *srv)
+ps_server_model_body(struct ps_server *srv, uint64_t *version)
 {
 	struct ps_tview	*v;
 	struct ps_buf	*b;
 	size_t		 i, n, total = 0;
 	uint8_t		*p;
 
-	if (srv->body_valid)
+	if (srv->body_valid) {
+		*version = srv->body_version;
 		return srv->body;
+	}
 	n = ps_store_count(srv->store);
 	v = xcalloc(n > 0 ? n : 1, sizeof *v);
 	server_views(srv->store, v);
@@ -658,7 +773,18 @@ ps_server_model_body(struct ps_server *srv)
 	srv->body = b;
 	srv->body_version = ps_store_version(srv->store);
 	srv->body_valid = 1;
+	*version = srv->body_version;
 	return b;
+}
+
+int
+ps_server_init(struct ps_server *srv, const struct ps_tview *v, size_t n,
+    int *code, char **cause)
+{
+	if (ps_store_init(srv->store, v, n, code, cause) != 0)
+		return -1;
+	server_created(srv);
+	return 0;
 }
 
 uint64_t
@@ -673,15 +799,29 @@ ps_server_apply(struct ps_server *srv, const struct ps_tview *v, size_t n,
 	ps_hist_observe(&srv->apply_seconds,
 	    (double)(ps_server_now_us() - t0) / 1e6);
 	srv->updates++;
-	ps_server_model_changed(srv);
+	server_changed(srv);
 	return version;
 }
 
-/* A sync round is complete: apply the mean once, answer its pushes. */
-static void
-server_round(struct ps_server *srv)
+int
+ps_server_round_add(struct ps_server *srv, const struct ps_tview *v,
+    size_t n, int *code, char **cause)
 {
-	struct ps_conn	*c, *next;
+	if (srv->accum == NULL)
+		srv->accum = ps_accum_new(srv->store);
+	return ps_accum_add(srv->accum, srv->store, v, n, code, cause);
+}
+
+int
+ps_server_round_ready(const struct ps_server *srv)
+{
+	return ps_mode_kind(srv->mode) == PS_MODE_SYNC && srv->accum != NULL &&
+	    ps_mode_round_complete(srv->mode);
+}
+
+uint64_t
+ps_server_round_end(struct ps_server *srv)
+{
 	uint64_t	 version;
 	size_t		 n;
 	int64_t		 t0 = ps_server_now_us();
@@ -693,36 +833,13 @@ server_round(struct ps_server *srv)
 		    (double)(ps_server_now_us() - t0) / 1e6);
 		srv->updates++;
 		srv->rounds++;
-		ps_server_model_changed(srv);
+		server_changed(srv);
 	} else
 		version = ps_store_version(srv->store);
 	ps_log_debug("round %llu: mean of %zu pushes applied, version %llu",
 	    (unsigned long long)ps_mode_rounds(srv->mode), n,
 	    (unsigned long long)version);
-	for (c = TAILQ_FIRST(&srv->parked); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, park_entry);
-		if (c->park == PS_PARK_PUSH_ROUND)
-			ps_ws_round_done(c, version, NULL);
-	}
-}
-
-void
-ps_server_wake(struct ps_server *srv)
-{
-	struct ps_conn	*c;
-
-	if (srv->destroying)
-		return;
-again:
-	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC && srv->accum != NULL &&
-	    ps_mode_round_complete(srv->mode)) {
-		server_round(srv);
-		goto again;
-	}
-	TAILQ_FOREACH(c, &srv->parked, park_entry) {
-		if (c->park != PS_PARK_PUSH_ROUND && ps_ws_retry(c))
-			goto again;
-	}
+	return version;
 }
 
 struct ps_store *
@@ -737,8 +854,7 @@ int
 ps_server_reset(struct ps_server *srv, struct ps_store *s, char **cause)
 {
 	struct ps_tview	*v;
-	struct ps_conn	*c, *next;
-	size_t		 n;
+	size_t		 i, n;
 	int		 code;
 
 	if (!ps_store_empty(srv->store)) {
@@ -762,17 +878,15 @@ ps_server_reset(struct ps_server *srv, struct ps_store *s, char **cause)
 	srv->accum = NULL;
 	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC)
 		ps_mode_round_end(srv->mode);
-	for (c = TAILQ_FIRST(&srv->parked); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, park_entry);
-		if (c->park == PS_PARK_PUSH_ROUND)
-			ps_ws_round_done(c, ps_store_version(s),
-			    "update dropped: the model was reset");
-	}
 	if (!ps_store_empty(s))
-		ps_server_model_created(srv);
-	ps_server_model_changed(srv);
+		server_created(srv);
+	server_changed(srv);
 	ps_log_info("model reset: %zu tensors, version %llu",
 	    ps_store_count(s), (unsigned long long)ps_store_version(s));
-	ps_server_wake(srv);
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->reset != NULL)
+			srv->hooks[i].h->reset(srv->hooks[i].arg,
+			    ps_store_version(s));
+	}
 	return 0;
 }

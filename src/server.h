@@ -12,7 +12,7 @@
 
 #include <sys/queue.h>
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,66 +102,52 @@ struct ps_worker {
 };
 TAILQ_HEAD(ps_workers, ps_worker);
 
-/* Why a connection's request is parked (waiting on the mode). */
-enum ps_park {
-	PS_PARK_NONE = 0,
-	PS_PARK_PUSH_NEXT,	/* sync: waits for the next round to join it */
-	PS_PARK_PUSH_ROUND,	/* sync: in the round, waits for it to end */
-	PS_PARK_PULL		/* sync or ssp: waits to be answered */
-};
-
-/* A whole message read while the connection's request was parked. */
-struct ps_conn_msg {
-	uint8_t			*buf;		/* owned */
-	size_t			 len;
-	size_t			 cap;
-	STAILQ_ENTRY(ps_conn_msg) entry;
+/* Where the server is in its life; it only moves forward. */
+enum ps_server_state {
+	PS_SERVER_STARTING = 0,	/* made, not yet listening */
+	PS_SERVER_SERVING,	/* listening and answering */
+	PS_SERVER_DRAINING,	/* stopping: new connections and requests are
+				   refused while the protocols finish (replies,
+				   closes, a final checkpoint) */
+	PS_SERVER_STOPPED	/* the loop is over; ps_server_free() */
 };
 
 /*
- * One psctl.worker.v1 connection: lws's per-session memory.  Requests are
- * handled one at a time, in order: while one is parked, reading goes on
- * (so a worker that dies while it waits is noticed) but whole messages
- * wait in the backlog, and past a few of them reading stops.
+ * What a protocol asks to hear from the server core.  Each is optional and
+ * runs on the service thread with the arg given to ps_server_hook(); hooks
+ * run in the order they were registered.
  */
-struct ps_conn {
-	struct ps_server	*srv;		/* borrowed */
-	struct lws		*wsi;		/* borrowed, valid until CLOSED */
-	struct ps_worker	*w;		/* borrowed; NULL before hello */
-	char			 address[64];
-	int			 live;		/* between ESTABLISHED and CLOSED */
-
-	uint8_t			*rx;		/* owned: the message being read */
-	size_t			 rxlen;
-	size_t			 rxcap;
-	uint8_t			*held;		/* owned: the request in hand */
-	size_t			 heldcap;
-	struct ps_msg		 msg;		/* owned views into held */
-	/* Messages read while a request was parked, oldest first. */
-	STAILQ_HEAD(, ps_conn_msg) backlog;
-	size_t			 nbacklog;
-	size_t			 backlog_bytes;
-	struct ps_tview		*cv;		/* owned: F32 views of a push */
-	size_t			 cvcap;
-	float			*scratch;	/* owned: F16/BF16 converted */
-	size_t			 scratchcap;	/* floats */
-
-	struct ps_sendq		 q;		/* owned replies to write */
-	unsigned		 flow;		/* reasons rx is off (CONN_FLOW_*) */
-
-	enum ps_park		 park;
-	int64_t			 park_us;
-	TAILQ_ENTRY(ps_conn)	 park_entry;
-
-	int			 closing;	/* close once q is empty */
-	int			 close_code;
-	char			 close_reason[96];
-	TAILQ_ENTRY(ps_conn)	 entry;
+struct ps_server_hooks {
+	/* The model exists now: an INIT made it, or it was there at start. */
+	void	(*created)(void *arg);
+	/* ps_server_reset() replaced the model; version is the new one. */
+	void	(*reset)(void *arg, uint64_t version);
+	/* Every second from ps_server_start() on. */
+	void	(*tick)(void *arg, int64_t now_us);
+	/*
+	 * The loop woke up: after every lws_service() round, so also after
+	 * ps_server_wakeup() from another thread.  The one place that hears
+	 * lws_cancel_service(): no protocol handles
+	 * LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+	 */
+	void	(*wake)(void *arg);
+	/* ps_server_stop(): the server is draining now. */
+	void	(*stopping)(void *arg);
+	/* While draining: 1 keeps the loop going (work not done yet). */
+	int	(*busy)(void *arg);
+	/* ps_server_free(), before the lws context goes: end what wakes it. */
+	void	(*destroy)(void *arg);
 };
-TAILQ_HEAD(ps_conns, ps_conn);
+
+/* Hooks a server holds at most. */
+#define PS_SERVER_HOOKS_MAX		8
+
+struct ps_server_hook {
+	const struct ps_server_hooks	*h;	/* borrowed */
+	void				*arg;
+};
 
 struct ps_demo;
-struct ps_ctlsrv;
 
 struct ps_server {
 	struct ps_server_opts	 o;
@@ -170,10 +156,15 @@ struct ps_server {
 	int			 port;		/* the port actually bound */
 	char			 listen[128];	/* "127.0.0.1:40123" */
 	int64_t			 started_us;
+	enum ps_server_state	 state;
+	/* Asked by signal handlers (SERVER_REQ_*), done by the loop. */
+	atomic_uint		 requests;
 
-	/* Protocols: [0] HTTP, [1] worker, then whatever is added; NULL-terminated. */
+	/* Protocols: [0] HTTP, then as added; NULL-terminated. */
 	struct lws_protocols	 protocols[PS_SERVER_PROTOCOLS_MAX + 1];
 	size_t			 nprotocols;
+	struct ps_server_hook	 hooks[PS_SERVER_HOOKS_MAX];
+	size_t			 nhooks;
 
 	struct ps_store		*store;		/* owned; empty until init/load */
 	struct ps_store		*initial;	/* owned copy when keep_initial */
@@ -188,26 +179,16 @@ struct ps_server {
 	struct ps_workers	 workers;	/* live first, then gone */
 	size_t			 ngone;
 	uint64_t		 next_worker_id;
-	struct ps_conns		 conns;
-	struct ps_conns		 parked;	/* in arrival order */
 
 	struct ps_counters	 total;
 	uint64_t		 updates;	/* updates applied to the store */
 	uint64_t		 rounds;	/* sync rounds applied */
 	uint64_t		 resets;
 
-	lws_sorted_usec_list_t	 tick;		/* 1 s: worker timeouts */
-	lws_sorted_usec_list_t	 stop_deadline;
+	lws_sorted_usec_list_t	 tick;		/* 1 s: the hooks' tick */
 
-	struct ps_demo		*demo;
-	struct ps_ctlsrv	*ctl;		/* owned: control plane, or NULL */
+	struct ps_demo		*demo;		/* owned: --demo's threads */
 	struct ps_hist		 apply_seconds;	/* time to apply each update */
-
-	volatile sig_atomic_t	 stop_requested; /* set by signal handlers */
-	volatile sig_atomic_t	 reopen_requested; /* SIGHUP: reopen the log */
-	int			 stopping;	/* draining connections */
-	int			 done;		/* the loop should end */
-	int			 destroying;
 };
 
 /* Monotonic microseconds. */
@@ -228,7 +209,12 @@ void		 ps_server_opts_free(struct ps_server_opts *);
  */
 struct ps_server *ps_server_new(struct ps_server_opts *o, int *load_failed,
 		     char **cause);
-void		 ps_server_free(struct ps_server *);	/* NULL is a no-op */
+/*
+ * Frees the server: the destroy hooks, then the lws context (whose
+ * connections close without their protocols touching the model), then
+ * the model.  NULL is a no-op.
+ */
+void		 ps_server_free(struct ps_server *);
 
 /*
  * The tokens every protocol checks (auth.h): takes them over (a is left
@@ -244,40 +230,84 @@ const struct ps_auth *ps_server_auth(const struct ps_server *);
 void		 ps_server_keep_initial(struct ps_server *);
 
 /*
- * Adds a protocol to the table (before ps_server_start()).  Its callback
- * finds the server with ps_server_from_wsi().  Returns 0, or -1 when full.
+ * Adds a protocol to the table (before ps_server_start()); the table is
+ * copied.  Its callback finds the server with ps_server_from_wsi() and
+ * keeps its own state in its per-vhost memory, made in
+ * LWS_CALLBACK_PROTOCOL_INIT.  Returns 0, or -1 when full or started.
  */
 int		 ps_server_add_protocol(struct ps_server *,
 		     const struct lws_protocols *);
-/* Replaces the HTTP slot's callback and session size (before start). */
-void		 ps_server_set_http(struct ps_server *, lws_callback_function *,
-		     size_t per_session_data_size);
+/*
+ * Replaces the HTTP slot ([0], which lws gives plain HTTP and every
+ * upgrade first) before start.  Until then it answers nothing and
+ * refuses WebSocket connections that name no subprotocol of ours.
+ */
+void		 ps_server_set_http(struct ps_server *,
+		     const struct lws_protocols *);
 struct ps_server *ps_server_from_wsi(struct lws *);
+/*
+ * Registers hooks (h borrowed, valid until ps_server_unhook() or
+ * ps_server_free()) with their arg.  Returns 0, or -1 when full.
+ */
+int		 ps_server_hook(struct ps_server *, const struct ps_server_hooks *h,
+		     void *arg);
+/* Forgets every hook registered with arg. */
+void		 ps_server_unhook(struct ps_server *, void *arg);
 
 /*
  * Creates the context and binds.  Returns 0 (srv->port and srv->listen
- * set), or -1 with *cause; *bind_errno is the bind failure's errno (0 when
- * the failure was something else).
+ * set, serving), or -1 with *cause; *bind_errno is the bind failure's
+ * errno (0 when the failure was something else).
  */
 int		 ps_server_start(struct ps_server *, int *bind_errno,
 		     char **cause);
-/* Serves until stopped; returns 0. */
+/*
+ * Serves until stopped: the loop around lws_service() that also does what
+ * signal handlers asked and runs the wake hooks.  It ends once draining
+ * and no busy hook says 1.  Returns 0.
+ */
 int		 ps_server_run(struct ps_server *);
+enum ps_server_state ps_server_state(const struct ps_server *);
+/* Borrowed, valid until ps_server_free(); the options do not change. */
+const struct ps_server_opts *ps_server_opts(const struct ps_server *);
+/*
+ * Borrowed: the model, valid until the next ps_server_reset().  Read it;
+ * change it only through ps_server_init(), _apply(), _round_*() and
+ * _reset(), which keep the books (the pull body, counters, hooks).
+ */
+struct ps_store	*ps_server_store(struct ps_server *);
+/* Borrowed, valid until ps_server_free(): the consistency bookkeeping. */
+struct ps_mode	*ps_server_mode(struct ps_server *);
+/*
+ * Borrowed, valid until ps_server_free(): the whole server's counters,
+ * which the worker protocol adds to.
+ */
+struct ps_counters *ps_server_counters(struct ps_server *);
 
 /*
- * Asks the server to stop.  Async-signal-safe: sets a flag and wakes the
- * loop, which then calls ps_server_stop().
+ * Asks the server to stop.  Async-signal-safe: notes the request and
+ * wakes the loop, which then calls ps_server_stop().
  */
 void		 ps_server_request_stop(struct ps_server *);
 /* Asks the loop to reopen the log file (SIGHUP).  Async-signal-safe. */
 void		 ps_server_request_reopen(struct ps_server *);
+/* Any thread: wakes the loop, which then runs the wake hooks. */
+void		 ps_server_wakeup(struct ps_server *);
 /*
- * Stops gracefully: parked requests get ERROR SHUTDOWN, every worker is
- * closed with 1001 once its replies are written (or after 3 s), then the
- * loop ends.  Idempotent.
+ * Begins a graceful stop, the one way any stop goes: the server is
+ * draining, the demo threads are told to end, and the stopping hooks run
+ * (the control plane's final checkpoint, the worker protocol's closes).
+ * The loop ends when no busy hook holds it.  Idempotent.
  */
 void		 ps_server_stop(struct ps_server *);
 
+/*
+ * Creates the model from an INIT's tensors (the store must be empty):
+ * ps_store_init(), then the created hooks.  0, or -1 with *code and
+ * *cause (caller frees).
+ */
+int		 ps_server_init(struct ps_server *, const struct ps_tview *,
+		     size_t n, int *code, char **cause);
 /*
  * Applies an update now under the rule, and keeps the books: counters,
  * the shared pull body.  Returns the new version, or 0 with *code and
@@ -285,40 +315,64 @@ void		 ps_server_stop(struct ps_server *);
  */
 uint64_t	 ps_server_apply(struct ps_server *, const struct ps_tview *,
 		     size_t n, int *code, char **cause);
+/*
+ * sync: adds a push to the current round (validated as ps_store_check()
+ * does).  0, or -1 with *code and *cause (caller frees), nothing added.
+ */
+int		 ps_server_round_add(struct ps_server *,
+		     const struct ps_tview *, size_t n, int *code,
+		     char **cause);
+/* 1 when the sync round is complete (every live worker pushed). */
+int		 ps_server_round_ready(const struct ps_server *);
+/*
+ * Ends the sync round: applies the mean of its pushes once.  Returns the
+ * model version the round's pushes are answered with.
+ */
+uint64_t	 ps_server_round_end(struct ps_server *);
 /* A deep copy of the model for a checkpoint, or NULL when there is none. */
 struct ps_store	*ps_server_snapshot(const struct ps_server *);
 /*
  * Replaces the model with s (taken over), keeping versions rising: the
  * version becomes the current one plus one.  Refuses (-1, *cause, s
  * freed) a model with other names or shapes unless there is none yet.
- * Pushes waiting in an unfinished sync round are dropped and answered
- * with the new version and the text "update dropped: the model was
- * reset".
+ * An unfinished sync round is dropped; the reset hooks then answer the
+ * pushes waiting in it.
  */
 int		 ps_server_reset(struct ps_server *, struct ps_store *s,
 		     char **cause);
+
+/*
+ * The wire view of tensor i of s: its name and shape, and with data its
+ * values (dtype F32, borrowed from s), else dtype NONE and no data.
+ */
+void		 ps_server_view(const struct ps_store *s, size_t i, int data,
+		     struct ps_tview *v);
+/*
+ * The model's records for a whole pull, encoded once per version.
+ * Borrowed (ps_buf_ref() to keep it); *version is the model version.
+ */
+struct ps_buf	*ps_server_model_body(struct ps_server *, uint64_t *version);
+
+/* The worker with that id, live or gone, or NULL. */
+struct ps_worker *ps_server_worker_find(struct ps_server *, uint64_t id);
+/*
+ * A HELLO on conn from address: resumes w (name stolen; NULL keeps its
+ * name) or, w NULL, makes a new worker named name (stolen).  The caller
+ * first ends w's former connection if it has one.  The worker joins the
+ * mode; it is logged.  Returns it.
+ */
+struct ps_worker *ps_server_worker_hello(struct ps_server *,
+		     struct ps_worker *w, char *name, struct ps_conn *conn,
+		     const char *address);
+/*
+ * A worker leaves: out of the barrier, marked gone (w->conn NULL),
+ * logged.  The caller forgets w: it may be freed by a later leave.
+ */
+void		 ps_server_worker_leave(struct ps_server *, struct ps_worker *,
+		     const char *why);
 /* "active", "waiting", "silent" or "gone" as of now_us. */
 const char	*ps_server_worker_state(const struct ps_server *,
 		     const struct ps_worker *, int64_t now_us);
 unsigned	 ps_server_workers_connected(const struct ps_server *);
-
-/* The model's records for a whole pull, encoded once per version (borrowed). */
-struct ps_buf	*ps_server_model_body(struct ps_server *);
-/* Forget the cached body (the model changed). */
-void		 ps_server_model_changed(struct ps_server *);
-/*
- * The model exists now (init, load, demo, reset from empty): sets up what
- * depends on it (optimizer state, the sync accumulator, the initial copy).
- */
-void		 ps_server_model_created(struct ps_server *);
-/*
- * Re-examines parked requests after anything the mode depends on changed
- * (a push, a worker leaving): completes a sync round that is complete,
- * answers what may now be answered.
- */
-void		 ps_server_wake(struct ps_server *);
-/* A worker leaves: out of the barrier, marked gone, logged. */
-void		 ps_server_worker_leave(struct ps_server *, struct ps_worker *,
-		     const char *why);
 
 #endif

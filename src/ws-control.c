@@ -2,7 +2,8 @@
  * The psctl.control.v1 protocol callback (control.h, psctl-protocol(7)):
  * one JSON request per text message, answered in order; status now,
  * subscribe as a timer per connection, checkpoint and reset through jobs
- * (ckptjob.c) answered when they end, stop through ps_ctlsrv_stop().
+ * (ckptjob.c) answered when they end, stop through
+ * ps_ctlsrv_stop_request().
  * Replies are queued (sendq.c, as the worker protocol's are) and written
  * one message per WRITEABLE callback.
  * Service thread only.
@@ -53,8 +54,7 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		 * path of lws's skips it.
 		 */
 		srv = ps_server_from_wsi(wsi);
-		if (srv == NULL || srv->ctl == NULL || srv->stopping ||
-		    srv->ctl->stop_begun)
+		if (ps_server_state(srv) != PS_SERVER_SERVING)
 			return 1;
 		return ps_auth_filter(ps_server_auth(srv), wsi,
 		    PS_AUTH_OPERATOR);
@@ -68,12 +68,6 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLOSED:
 		ctlconn_closed(c);
 		break;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		/* A job's thread is done, or a signal asked to stop. */
-		srv = ps_server_from_wsi(wsi);
-		if (srv != NULL && srv->ctl != NULL)
-			ps_ctlsrv_poll(srv->ctl);
-		break;
 	default:
 		break;
 	}
@@ -83,11 +77,10 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 static void
 ctlconn_established(struct ps_ctlconn *c, struct lws *wsi)
 {
-	struct ps_server	*srv = ps_server_from_wsi(wsi);
 	char			 ip[64];
 
 	memset(c, 0, sizeof *c);
-	c->ctl = srv->ctl;
+	c->ctl = lws_get_protocol(wsi)->user;
 	c->wsi = wsi;
 	c->live = 1;
 	ps_sendq_init(&c->q);

@@ -6,7 +6,10 @@
  * one at a time: while one is parked by the consistency mode, whole
  * messages that arrive wait in a short backlog (reading goes on, so a
  * worker that dies while it waits is seen at once; a full backlog turns
- * reading off).  Service thread only.
+ * reading off).  The protocol's state is its per-vhost memory, made in
+ * LWS_CALLBACK_PROTOCOL_INIT; it hears from the server core through the
+ * hooks it registers there (reset, tick, stopping, busy).  Service thread
+ * only.
  */
 #include "config.h"
 
@@ -53,7 +56,90 @@
 #define CONN_NAME_MAX		128
 /* Replies up to this size go out as one frame (see conn_send). */
 #define CONN_COALESCE_MAX	((size_t)64 << 10)
+/* Graceful stop: how long connections get to drain. */
+#define CONN_STOP_US		(3 * LWS_US_PER_SEC)
 
+/* Why a connection's request is parked (waiting on the mode). */
+enum ps_park {
+	PS_PARK_NONE = 0,
+	PS_PARK_PUSH_NEXT,	/* sync: waits for the next round to join it */
+	PS_PARK_PUSH_ROUND,	/* sync: in the round, waits for it to end */
+	PS_PARK_PULL		/* sync or ssp: waits to be answered */
+};
+
+/* A whole message read while the connection's request was parked. */
+struct ps_conn_msg {
+	uint8_t			*buf;		/* owned */
+	size_t			 len;
+	size_t			 cap;
+	STAILQ_ENTRY(ps_conn_msg) entry;
+};
+
+/*
+ * One psctl.worker.v1 connection: lws's per-session memory.  Requests are
+ * handled one at a time, in order: while one is parked, reading goes on
+ * (so a worker that dies while it waits is noticed) but whole messages
+ * wait in the backlog, and past a few of them reading stops.
+ */
+struct ps_conn {
+	struct ps_server	*srv;		/* borrowed */
+	struct ws_worker_vhd	*vhd;		/* borrowed: the protocol's */
+	struct lws		*wsi;		/* borrowed, valid until CLOSED */
+	struct ps_worker	*w;		/* borrowed; NULL before hello */
+	char			 address[64];
+	int			 live;		/* between ESTABLISHED and CLOSED */
+
+	uint8_t			*rx;		/* owned: the message being read */
+	size_t			 rxlen;
+	size_t			 rxcap;
+	uint8_t			*held;		/* owned: the request in hand */
+	size_t			 heldcap;
+	struct ps_msg		 msg;		/* owned views into held */
+	/* Messages read while a request was parked, oldest first. */
+	STAILQ_HEAD(, ps_conn_msg) backlog;
+	size_t			 nbacklog;
+	size_t			 backlog_bytes;
+	struct ps_tview		*cv;		/* owned: F32 views of a push */
+	size_t			 cvcap;
+	float			*scratch;	/* owned: F16/BF16 converted */
+	size_t			 scratchcap;	/* floats */
+
+	struct ps_sendq		 q;		/* owned replies to write */
+	unsigned		 flow;		/* reasons rx is off (CONN_FLOW_*) */
+
+	enum ps_park		 park;
+	int64_t			 park_us;
+	TAILQ_ENTRY(ps_conn)	 park_entry;
+
+	int			 closing;	/* close once q is empty */
+	int			 close_code;
+	char			 close_reason[96];
+	TAILQ_ENTRY(ps_conn)	 entry;
+};
+TAILQ_HEAD(ps_conns, ps_conn);
+
+
+/* The protocol's state on the vhost: lws's per-vhost memory. */
+struct ws_worker_vhd {
+	struct ps_server	*srv;		/* borrowed */
+	struct ps_counters	*total;		/* borrowed: the server's */
+	size_t			 max_message;	/* --max-message-bytes */
+	size_t			 max_tensors;	/* --max-tensors */
+	struct ps_conns		 conns;		/* every open connection */
+	struct ps_conns		 parked;	/* in arrival order */
+	struct lws_context	*ctx;		/* borrowed */
+	lws_sorted_usec_list_t	 deadline;	/* stopping: the drain's end */
+	int			 late;		/* the deadline passed */
+};
+
+static int	ww_init(struct lws *, const void *);
+static void	ww_destroy(struct lws *);
+static void	ww_reset(void *, uint64_t);
+static void	ww_tick(void *, int64_t);
+static void	ww_stopping(void *);
+static int	ww_busy(void *);
+static void	ww_deadline_cb(lws_sorted_usec_list_t *);
+static void	ww_wake(struct ws_worker_vhd *);
 static void	conn_established(struct ps_conn *, struct lws *);
 static int	conn_receive(struct ps_conn *, const void *, size_t);
 static int	conn_writeable(struct ps_conn *);
@@ -79,11 +165,28 @@ static void	conn_error(struct ps_conn *, int, const char *, ...)
 static void	conn_push_reject(struct ps_conn *, int, char *);
 static void	conn_park(struct ps_conn *, enum ps_park);
 static void	conn_unpark(struct ps_conn *);
+static int	conn_retry(struct ps_conn *);
+static void	conn_round_done(struct ps_conn *, uint64_t, const char *);
+static void	conn_close(struct ps_conn *, int, const char *);
 static void	conn_flow(struct ps_conn *, unsigned, int);
 static void	conn_refuse(struct ps_conn *, int, const char *);
 static void	conn_address(struct lws *, char *, size_t);
 static char	*conn_name(const char *, size_t);
-static struct ps_worker *conn_find_worker(struct ps_server *, uint64_t);
+
+static const struct ps_server_hooks ww_hooks = {
+	.reset = ww_reset,
+	.tick = ww_tick,
+	.stopping = ww_stopping,
+	.busy = ww_busy,
+};
+
+const struct lws_protocols ps_ws_worker_protocol = {
+	.name = PS_WORKER_PROTOCOL,
+	.callback = ps_ws_worker_cb,
+	.per_session_data_size = sizeof (struct ps_conn),
+	.rx_buffer_size = PS_SERVER_IO_CHUNK,
+	.tx_packet_size = PS_SERVER_IO_CHUNK,
+};
 
 int
 ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
@@ -93,10 +196,15 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	struct ps_server	*srv;
 
 	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		return ww_init(wsi, in);
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		ww_destroy(wsi);
+		break;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		srv = ps_server_from_wsi(wsi);
 		/* New workers are refused while stopping. */
-		if (srv->stopping)
+		if (ps_server_state(srv) != PS_SERVER_SERVING)
 			return 1;
 		return ps_auth_filter(ps_server_auth(srv), wsi, PS_AUTH_WORKER);
 	case LWS_CALLBACK_ESTABLISHED:
@@ -109,17 +217,175 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLOSED:
 		conn_closed(c);
 		break;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		srv = ps_server_from_wsi(wsi);
-		/* With a control plane, it stops (final checkpoint first). */
-		if (srv != NULL && srv->ctl == NULL && srv->stop_requested &&
-		    !srv->stopping)
-			ps_server_stop(srv);
-		break;
 	default:
 		break;
 	}
 	return 0;
+}
+
+/* PROTOCOL_INIT: the per-vhost state, and the hooks into the server. */
+static int
+ww_init(struct lws *wsi, const void *pvo)
+{
+	struct ws_worker_vhd	*vhd;
+	struct ps_server	*srv = ps_server_from_wsi(wsi);
+
+	(void)pvo;
+	vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi), sizeof *vhd);
+	if (vhd == NULL)
+		return 1;
+	vhd->srv = srv;
+	vhd->ctx = lws_get_context(wsi);
+	vhd->total = ps_server_counters(srv);
+	vhd->max_message = ps_server_opts(srv)->max_message;
+	vhd->max_tensors = ps_server_opts(srv)->max_tensors;
+	TAILQ_INIT(&vhd->conns);
+	TAILQ_INIT(&vhd->parked);
+	if (ps_server_hook(srv, &ww_hooks, vhd) != 0) {
+		ps_log_error("%s: no room for the worker protocol's hooks",
+		    __func__);
+		return 1;
+	}
+	return 0;
+}
+
+/* PROTOCOL_DESTROY: lws frees the state after this. */
+static void
+ww_destroy(struct lws *wsi)
+{
+	struct ws_worker_vhd	*vhd;
+
+	vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi));
+	if (vhd == NULL)
+		return;
+	lws_sul_cancel(&vhd->deadline);
+	ps_server_unhook(vhd->srv, vhd);
+}
+
+/*
+ * The model was reset: the pushes of the dropped sync round are answered
+ * with the new version, and what waited may go on.
+ */
+static void
+ww_reset(void *arg, uint64_t version)
+{
+	struct ws_worker_vhd	*vhd = arg;
+	struct ps_conn		*c, *next;
+
+	for (c = TAILQ_FIRST(&vhd->parked); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, park_entry);
+		if (c->park == PS_PARK_PUSH_ROUND)
+			conn_round_done(c, version,
+			    "update dropped: the model was reset");
+	}
+	ww_wake(vhd);
+}
+
+/* Every second: workers silent past --worker-timeout leave. */
+static void
+ww_tick(void *arg, int64_t now)
+{
+	struct ws_worker_vhd	*vhd = arg;
+	struct ps_server	*srv = vhd->srv;
+	struct ps_worker	*w;
+	struct ps_conn		*c;
+	int64_t			 limit;
+	int			 left = 0;
+
+	limit = (int64_t)ps_server_opts(srv)->worker_timeout * LWS_US_PER_SEC;
+	if (limit <= 0)
+		return;
+	TAILQ_FOREACH(c, &vhd->conns, entry) {
+		if ((w = c->w) == NULL || c->park != PS_PARK_NONE ||
+		    c->closing || now - w->last_seen_us <= limit)
+			continue;
+		ps_log_warn("worker %llu (%s) at %s silent for %.0f s: timed "
+		    "out", (unsigned long long)w->id, w->name, w->address,
+		    (double)(now - w->last_seen_us) / 1e6);
+		ps_server_worker_leave(srv, w, "timed out");
+		c->w = NULL;
+		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "silent longer than --worker-timeout");
+		left = 1;
+	}
+	if (left)
+		ww_wake(vhd);
+}
+
+/*
+ * The server stops: parked requests get ERROR SHUTDOWN, every connection
+ * is closed with 1001 once its replies are written, and gets 3 s for it.
+ */
+static void
+ww_stopping(void *arg)
+{
+	struct ws_worker_vhd	*vhd = arg;
+	struct ps_conn		*c, *next;
+
+	ps_log_info("stopping: closing %zu connections",
+	    (size_t)ps_server_workers_connected(vhd->srv));
+	for (c = TAILQ_FIRST(&vhd->parked); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, park_entry);
+		conn_error(c, PS_E_SHUTDOWN, "%s", "the server is stopping");
+	}
+	TAILQ_FOREACH(c, &vhd->conns, entry)
+		conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
+		    "the server is stopping");
+	if (!TAILQ_EMPTY(&vhd->conns))
+		lws_sul_schedule(vhd->ctx, 0, &vhd->deadline, ww_deadline_cb,
+		    CONN_STOP_US);
+}
+
+/* While stopping: connections still open, and their 3 s not over. */
+static int
+ww_busy(void *arg)
+{
+	struct ws_worker_vhd	*vhd = arg;
+
+	return !TAILQ_EMPTY(&vhd->conns) && !vhd->late;
+}
+
+static void
+ww_deadline_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ws_worker_vhd	*vhd;
+
+	vhd = lws_container_of(sul, struct ws_worker_vhd, deadline);
+	ps_log_warn("stopping: %zu connections did not close in time",
+	    (size_t)ps_server_workers_connected(vhd->srv));
+	vhd->late = 1;
+}
+
+/*
+ * Re-examines parked requests after anything the mode depends on changed
+ * (a push, a worker leaving, a reset): completes a sync round that is
+ * complete, answers what may now be answered.
+ */
+static void
+ww_wake(struct ws_worker_vhd *vhd)
+{
+	struct ps_server	*srv = vhd->srv;
+	struct ps_conn		*c, *next;
+	uint64_t		 version;
+
+	if (ps_server_state(srv) == PS_SERVER_STOPPED)
+		return;
+again:
+	if (ps_server_round_ready(srv)) {
+		version = ps_server_round_end(srv);
+		for (c = TAILQ_FIRST(&vhd->parked); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, park_entry);
+			if (c->park == PS_PARK_PUSH_ROUND)
+				conn_round_done(c, version, NULL);
+		}
+		goto again;
+	}
+	TAILQ_FOREACH(c, &vhd->parked, park_entry) {
+		if (c->park != PS_PARK_PUSH_ROUND && conn_retry(c))
+			goto again;
+	}
 }
 
 /* "127.0.0.1:50122" or "[::1]:50122" for the peer of wsi. */
@@ -157,30 +423,38 @@ conn_established(struct ps_conn *c, struct lws *wsi)
 
 	memset(c, 0, sizeof *c);
 	c->srv = srv;
+	c->vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi));
 	c->wsi = wsi;
 	c->live = 1;
 	conn_address(wsi, c->address, sizeof c->address);
 	ps_msg_init(&c->msg);
 	ps_sendq_init(&c->q);
 	STAILQ_INIT(&c->backlog);
-	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	TAILQ_INSERT_TAIL(&c->vhd->conns, c, entry);
 	ps_log_debug("connection from %s", c->address);
 }
 
+/*
+ * CLOSED: the worker leaves (unless the server is being freed: then the
+ * model and its workers go anyway), and what waited on it may go on.
+ */
 static void
 conn_closed(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ws_worker_vhd	*vhd = c->vhd;
+	enum ps_server_state	 state = ps_server_state(srv);
 
 	if (!c->live)
 		return;
 	c->live = 0;
 	if (c->park != PS_PARK_NONE) {
-		TAILQ_REMOVE(&srv->parked, c, park_entry);
+		TAILQ_REMOVE(&vhd->parked, c, park_entry);
 		c->park = PS_PARK_NONE;
 	}
-	TAILQ_REMOVE(&srv->conns, c, entry);
-	if (c->w != NULL && !srv->destroying)
+	TAILQ_REMOVE(&vhd->conns, c, entry);
+	if (c->w != NULL && state != PS_SERVER_STOPPED)
 		ps_server_worker_leave(srv, c->w, "disconnected");
 	else if (c->w != NULL)
 		c->w->conn = NULL;
@@ -196,14 +470,12 @@ conn_closed(struct ps_conn *c)
 	c->held = NULL;
 	c->cv = NULL;
 	c->scratch = NULL;
-	if (srv->destroying)
+	if (state == PS_SERVER_STOPPED)
 		return;
 	ps_log_debug("connection from %s closed", c->address);
-	if (srv->stopping && TAILQ_EMPTY(&srv->conns)) {
-		srv->done = 1;
+	if (state == PS_SERVER_DRAINING && TAILQ_EMPTY(&vhd->conns))
 		return;
-	}
-	ps_server_wake(srv);
+	ww_wake(vhd);
 }
 
 /* Closes at once with code: for a peer that broke the framing rules. */
@@ -217,8 +489,9 @@ conn_refuse(struct ps_conn *c, int code, const char *reason)
 	    (unsigned char *)reason, strlen(reason));
 }
 
-void
-ps_ws_close(struct ps_conn *c, int code, const char *reason)
+/* Closes the connection with code and reason once its replies are written. */
+static void
+conn_close(struct ps_conn *c, int code, const char *reason)
 {
 	if (c->closing)
 		return;
@@ -247,8 +520,7 @@ conn_flow(struct ps_conn *c, unsigned bit, int enable)
 static int
 conn_receive(struct ps_conn *c, const void *in, size_t len)
 {
-	struct ps_server	*srv = c->srv;
-	size_t			 max = srv->o.max_message, remaining, cap, n;
+	size_t			 max = c->vhd->max_message, remaining, cap, n;
 	uint8_t			*p;
 	char			 reason[96];
 
@@ -263,8 +535,8 @@ conn_receive(struct ps_conn *c, const void *in, size_t len)
 	if (len > max - c->rxlen || remaining > max - c->rxlen - len) {
 		snprintf(reason, sizeof reason, "message over the limit of "
 		    "%zu bytes", max);
-		srv->total.errors++;
-		srv->total.error_codes[PS_E_TOO_LARGE]++;
+		c->vhd->total->errors++;
+		c->vhd->total->error_codes[PS_E_TOO_LARGE]++;
 		if (c->w != NULL) {
 			c->w->c.errors++;
 			c->w->c.error_codes[PS_E_TOO_LARGE]++;
@@ -364,18 +636,6 @@ conn_backlog_free(struct ps_conn *c)
 	c->backlog_bytes = 0;
 }
 
-static struct ps_worker *
-conn_find_worker(struct ps_server *srv, uint64_t id)
-{
-	struct ps_worker	*w;
-
-	TAILQ_FOREACH(w, &srv->workers, entry) {
-		if (w->id == id)
-			return w;
-	}
-	return NULL;
-}
-
 static void
 conn_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 {
@@ -384,13 +644,13 @@ conn_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 	char			 err[256];
 	int			 code, r;
 
-	srv->total.bytes_in += len;
+	c->vhd->total->bytes_in += len;
 	if (c->w != NULL) {
 		c->w->c.bytes_in += len;
 		c->w->last_seen_us = ps_server_now_us();
 	}
-	lim.max_message = srv->o.max_message;
-	lim.max_tensors = srv->o.max_tensors;
+	lim.max_message = c->vhd->max_message;
+	lim.max_tensors = c->vhd->max_tensors;
 	r = ps_proto_decode(buf, len, &lim, &c->msg, &code, err, sizeof err);
 	if (r == -2) {
 		conn_error(c, PS_E_INTERNAL, "out of memory decoding the "
@@ -401,7 +661,7 @@ conn_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 		conn_error(c, code, "%s", err);
 		return;
 	}
-	if (srv->stopping) {
+	if (ps_server_state(srv) != PS_SERVER_SERVING) {
 		conn_error(c, PS_E_SHUTDOWN, "the server is stopping");
 		return;
 	}
@@ -458,15 +718,16 @@ static void
 conn_hello(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ps_store		*store = ps_server_store(srv);
+	struct ps_mode		*mode = ps_server_mode(srv);
+	enum ps_rule_kind	 rule = ps_server_opts(srv)->rule.kind;
 	struct ps_worker	*w = NULL;
 	struct ps_conn		*old;
 	struct ps_tview		*v;
 	struct ps_msg_hdr	 h;
 	struct ps_buf		*b;
-	const struct ps_tensor	*t;
-	char			*text;
+	char			*text, *name = NULL;
 	size_t			 i, n, size;
-	int64_t			 now = ps_server_now_us();
 
 	if (c->w != NULL) {
 		conn_error(c, PS_E_PROTOCOL, "HELLO was already sent on this "
@@ -474,71 +735,38 @@ conn_hello(struct ps_conn *c)
 		return;
 	}
 	if (c->msg.h.arg != 0)
-		w = conn_find_worker(srv, c->msg.h.arg);
-	if (w != NULL) {
-		if ((old = w->conn) != NULL) {
-			/* The worker reconnected before we saw it go. */
-			old->w = NULL;
-			if (old->park != PS_PARK_NONE)
-				ps_ws_park_error(old, PS_E_PROTOCOL, "worker "
-				    "resumed on another connection");
-			ps_ws_close(old, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-			    "worker resumed on another connection");
-		} else {
-			TAILQ_REMOVE(&srv->workers, w, entry);
-			TAILQ_INSERT_HEAD(&srv->workers, w, entry);
-			srv->ngone--;
-		}
-		if (c->msg.textlen != 0) {
-			free(w->name);
-			w->name = conn_name(c->msg.text, c->msg.textlen);
-		}
-		ps_log_info("worker %llu (%s) resumed from %s",
-		    (unsigned long long)w->id, w->name, c->address);
-	} else {
-		w = xcalloc(1, sizeof *w);
-		w->id = ++srv->next_worker_id;
-		w->name = conn_name(c->msg.text, c->msg.textlen);
-		w->connected_us = now;
-		TAILQ_INSERT_HEAD(&srv->workers, w, entry);
-		ps_log_info("worker %llu (%s) connected from %s",
-		    (unsigned long long)w->id, w->name, c->address);
+		w = ps_server_worker_find(srv, c->msg.h.arg);
+	if (w != NULL && (old = w->conn) != NULL) {
+		/* The worker reconnected before we saw it go. */
+		old->w = NULL;
+		if (old->park != PS_PARK_NONE)
+			conn_error(old, PS_E_PROTOCOL, "%s", "worker resumed "
+			    "on another connection");
+		conn_close(old, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    "worker resumed on another connection");
 	}
-	snprintf(w->address, sizeof w->address, "%s", c->address);
-	w->state = PS_WORKER_ACTIVE;
-	w->conn = c;
-	w->last_seen_us = now;
-	w->c.hellos++;
-	srv->total.hellos++;
-	c->w = w;
-	ps_mode_join(srv->mode, w->id);
+	if (w == NULL || c->msg.textlen != 0)
+		name = conn_name(c->msg.text, c->msg.textlen);
+	c->w = w = ps_server_worker_hello(srv, w, name, c, c->address);
 
 	/* The reply: the worker's id and the model's names and shapes. */
-	n = ps_store_count(srv->store);
+	n = ps_store_count(store);
 	v = xcalloc(n > 0 ? n : 1, sizeof *v);
-	for (i = 0; i < n; i++) {
-		t = ps_store_tensor(srv->store, i);
-		v[i].name = t->name;
-		v[i].namelen = t->namelen;
-		v[i].dtype = PS_DTYPE_NONE;
-		v[i].ndim = t->ndim;
-		memcpy(v[i].dims, t->dims, sizeof v[i].dims);
-	}
-	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC)
+	for (i = 0; i < n; i++)
+		ps_server_view(store, i, 0, &v[i]);
+	if (ps_mode_kind(mode) == PS_MODE_SYNC)
 		text = xasprintf("psctl %s: mode sync (%u workers), rule %s",
-		    PSCTL_VERSION, ps_mode_workers(srv->mode),
-		    ps_rule_name(srv->o.rule.kind));
-	else if (ps_mode_kind(srv->mode) == PS_MODE_SSP)
+		    PSCTL_VERSION, ps_mode_workers(mode), ps_rule_name(rule));
+	else if (ps_mode_kind(mode) == PS_MODE_SSP)
 		text = xasprintf("psctl %s: mode ssp (staleness %u), rule %s",
-		    PSCTL_VERSION, ps_mode_staleness(srv->mode),
-		    ps_rule_name(srv->o.rule.kind));
+		    PSCTL_VERSION, ps_mode_staleness(mode), ps_rule_name(rule));
 	else
 		text = xasprintf("psctl %s: mode async, rule %s",
-		    PSCTL_VERSION, ps_rule_name(srv->o.rule.kind));
+		    PSCTL_VERSION, ps_rule_name(rule));
 	memset(&h, 0, sizeof h);
 	h.op = PS_OP_REPLY;
 	h.id = c->msg.h.id;
-	h.version = ps_store_version(srv->store);
+	h.version = ps_store_version(store);
 	h.arg = w->id;
 	size = ps_proto_size(strlen(text), v, n);
 	if (size == SIZE_MAX) {
@@ -561,16 +789,18 @@ conn_model(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
 	struct ps_buf		*body;
+	uint64_t		 version;
 
-	body = ps_server_model_body(srv);
-	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, srv->body_version, 0, NULL,
-	    0, body, (uint32_t)ps_store_count(srv->store));
+	body = ps_server_model_body(srv, &version);
+	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, version, 0, NULL, 0, body,
+	    (uint32_t)ps_store_count(ps_server_store(srv)));
 }
 
 static void
 conn_init(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ps_store		*store = ps_server_store(srv);
 	char			*cause = NULL;
 	int			 code = PS_E_INTERNAL;
 
@@ -578,25 +808,24 @@ conn_init(struct ps_conn *c)
 		conn_error(c, PS_E_MALFORMED, "INIT carries no tensors");
 		return;
 	}
-	if (ps_store_empty(srv->store)) {
-		if (ps_store_init(srv->store, c->msg.t, c->msg.count, &code,
+	if (ps_store_empty(store)) {
+		if (ps_server_init(srv, c->msg.t, c->msg.count, &code,
 		    &cause) != 0) {
 			conn_error(c, code, "%s", cause);
 			free(cause);
 			return;
 		}
-		ps_server_model_created(srv);
 		ps_log_info("model created by worker %llu (%s): %zu tensors, "
 		    "%zu parameters", (unsigned long long)c->w->id, c->w->name,
-		    ps_store_count(srv->store), ps_store_params(srv->store));
-	} else if (ps_store_matches(srv->store, c->msg.t, c->msg.count,
-	    &code, &cause) != 0) {
+		    ps_store_count(store), ps_store_params(store));
+	} else if (ps_store_matches(store, c->msg.t, c->msg.count, &code,
+	    &cause) != 0) {
 		conn_error(c, code, "%s", cause);
 		free(cause);
 		return;
 	}
 	c->w->c.inits++;
-	srv->total.inits++;
+	c->vhd->total->inits++;
 	/*
 	 * The request's tensors are in the store now and nothing reads them
 	 * again: let their buffer (the whole model) go before the reply's
@@ -618,13 +847,13 @@ conn_init(struct ps_conn *c)
 static int
 conn_names(struct ps_conn *c, uint8_t *mark)
 {
+	const struct ps_store	*store = ps_server_store(c->srv);
 	const struct ps_tview	*t;
 	size_t			 i, idx;
 
 	for (i = 0; i < c->msg.count; i++) {
 		t = &c->msg.t[i];
-		if (ps_store_find(c->srv->store, t->name, t->namelen,
-		    &idx) == NULL) {
+		if (ps_store_find(store, t->name, t->namelen, &idx) == NULL) {
 			conn_error(c, PS_E_UNKNOWN_TENSOR, "record %zu: no "
 			    "tensor named \"%.*s\"", i, (int)t->namelen,
 			    t->name);
@@ -645,22 +874,23 @@ static void
 conn_pull(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ps_store		*store = ps_server_store(srv);
 	uint8_t			*mark;
 	int			 r;
 
-	if (ps_store_empty(srv->store)) {
+	if (ps_store_empty(store)) {
 		conn_error(c, PS_E_NO_MODEL, "there is no model yet: INIT "
 		    "first");
 		return;
 	}
 	if (c->msg.count != 0) {
-		mark = xcalloc(ps_store_count(srv->store), 1);
+		mark = xcalloc(ps_store_count(store), 1);
 		r = conn_names(c, mark);
 		free(mark);
 		if (r != 0)
 			return;
 	}
-	if (!ps_mode_pull_ready(srv->mode, c->w->id)) {
+	if (!ps_mode_pull_ready(ps_server_mode(srv), c->w->id)) {
 		conn_park(c, PS_PARK_PULL);
 		return;
 	}
@@ -672,7 +902,7 @@ static void
 conn_pull_answer(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
-	const struct ps_tensor	*t;
+	struct ps_store		*store = ps_server_store(srv);
 	struct ps_tview		 v;
 	struct ps_buf		*b;
 	uint8_t			*mark, *p;
@@ -680,26 +910,21 @@ conn_pull_answer(struct ps_conn *c)
 	uint32_t		 count = 0;
 
 	c->w->c.pulls++;
-	srv->total.pulls++;
+	c->vhd->total->pulls++;
 	if (c->msg.count == 0) {
 		conn_model(c);
 		return;
 	}
-	n = ps_store_count(srv->store);
+	n = ps_store_count(store);
 	mark = xcalloc(n, 1);
 	if (conn_names(c, mark) != 0) {
 		free(mark);
 		return;
 	}
-	memset(&v, 0, sizeof v);
-	v.dtype = PS_DTYPE_F32;
 	for (i = 0; i < n; i++) {
 		if (!mark[i])
 			continue;
-		t = ps_store_tensor(srv->store, i);
-		v.namelen = t->namelen;
-		v.ndim = t->ndim;
-		v.nbytes = t->n * sizeof (float);
+		ps_server_view(store, i, 1, &v);
 		total += ps_proto_record_size(&v);
 	}
 	b = ps_buf_new(total);
@@ -707,19 +932,13 @@ conn_pull_answer(struct ps_conn *c)
 	for (i = 0; i < n; i++) {
 		if (!mark[i])
 			continue;
-		t = ps_store_tensor(srv->store, i);
-		v.name = t->name;
-		v.namelen = t->namelen;
-		v.ndim = t->ndim;
-		memcpy(v.dims, t->dims, sizeof v.dims);
-		v.data = t->data;
-		v.nbytes = t->n * sizeof (float);
+		ps_server_view(store, i, 1, &v);
 		p += ps_proto_put_record(p, &v);
 		count++;
 	}
 	free(mark);
-	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, ps_store_version(srv->store),
-	    0, NULL, 0, b, count);
+	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, ps_store_version(store), 0,
+	    NULL, 0, b, count);
 	ps_buf_unref(b);
 }
 
@@ -775,14 +994,13 @@ conn_push_reject(struct ps_conn *c, int code, char *cause)
 {
 	static int64_t		 last_log;
 	static uint64_t		 quiet;
-	struct ps_server	*srv = c->srv;
 	int64_t			 now = ps_server_now_us();
 
 	if ((size_t)code < PS_SERVER_NCODES) {
-		srv->total.push_reject_codes[code]++;
+		c->vhd->total->push_reject_codes[code]++;
 		c->w->c.push_reject_codes[code]++;
 	}
-	srv->total.push_rejects++;
+	c->vhd->total->push_rejects++;
 	c->w->c.push_rejects++;
 	/* At most one line a second: a broken worker must not flood the log. */
 	if (now - last_log >= 1000000) {
@@ -802,13 +1020,15 @@ static void
 conn_push(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ps_store		*store = ps_server_store(srv);
+	struct ps_mode		*mode = ps_server_mode(srv);
 	const struct ps_tview	*v;
 	uint64_t		 version, seq = c->msg.h.arg;
 	char			*cause = NULL;
 	int			 code = PS_E_INTERNAL;
 
 	/* Refusals are counted, so operators see a worker pushing in vain. */
-	if (ps_store_empty(srv->store)) {
+	if (ps_store_empty(store)) {
 		conn_push_reject(c, PS_E_NO_MODEL,
 		    xstrdup("there is no model yet: INIT first"));
 		return;
@@ -820,17 +1040,17 @@ conn_push(struct ps_conn *c)
 	}
 	if (seq != 0 && seq <= c->w->last_seq) {
 		/* A retry of a push already accepted: never applied twice. */
-		if (ps_mode_in_round(srv->mode, c->w->id)) {
+		if (ps_mode_in_round(mode, c->w->id)) {
 			conn_park(c, PS_PARK_PUSH_ROUND);
 			return;
 		}
 		conn_send(c, PS_OP_REPLY, 0, c->msg.h.id,
-		    ps_store_version(srv->store), 0,
+		    ps_store_version(store), 0,
 		    "duplicate push: already applied",
 		    strlen("duplicate push: already applied"), NULL, 0);
 		return;
 	}
-	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC) {
+	if (ps_mode_kind(mode) == PS_MODE_SYNC) {
 		conn_push_sync(c);
 		return;
 	}
@@ -840,15 +1060,15 @@ conn_push(struct ps_conn *c)
 		conn_push_reject(c, code, cause);
 		return;
 	}
-	ps_mode_push(srv->mode, c->w->id);
+	ps_mode_push(mode, c->w->id);
 	if (seq != 0)
 		c->w->last_seq = seq;
 	c->w->c.pushes++;
-	srv->total.pushes++;
+	c->vhd->total->pushes++;
 	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, version, 0, NULL, 0, NULL,
 	    0);
-	if (ps_mode_kind(srv->mode) == PS_MODE_SSP)
-		ps_server_wake(srv);
+	if (ps_mode_kind(mode) == PS_MODE_SSP)
+		ww_wake(c->vhd);
 }
 
 /*
@@ -860,53 +1080,52 @@ static void
 conn_push_sync(struct ps_conn *c)
 {
 	struct ps_server	*srv = c->srv;
+	struct ps_mode		*mode = ps_server_mode(srv);
 	const struct ps_tview	*v;
 	char			*cause = NULL;
 	int			 code = PS_E_INTERNAL;
 
 	conn_f32(c, &v);
-	if (ps_mode_push_waits(srv->mode, c->w->id)) {
-		if (ps_store_check(srv->store, v, c->msg.count, &code,
-		    &cause) != 0) {
+	if (ps_mode_push_waits(mode, c->w->id)) {
+		if (ps_store_check(ps_server_store(srv), v, c->msg.count,
+		    &code, &cause) != 0) {
 			conn_push_reject(c, code, cause);
 			return;
 		}
 		conn_park(c, PS_PARK_PUSH_NEXT);
 		return;
 	}
-	if (srv->accum == NULL)
-		srv->accum = ps_accum_new(srv->store);
-	if (ps_accum_add(srv->accum, srv->store, v, c->msg.count, &code,
-	    &cause) != 0) {
+	if (ps_server_round_add(srv, v, c->msg.count, &code, &cause) != 0) {
 		conn_push_reject(c, code, cause);
 		return;
 	}
-	ps_mode_push(srv->mode, c->w->id);
+	ps_mode_push(mode, c->w->id);
 	if (c->msg.h.arg != 0)
 		c->w->last_seq = c->msg.h.arg;
 	c->w->c.pushes++;
-	srv->total.pushes++;
+	c->vhd->total->pushes++;
 	conn_park(c, PS_PARK_PUSH_ROUND);
-	ps_server_wake(srv);
+	ww_wake(c->vhd);
 }
 
-int
-ps_ws_retry(struct ps_conn *c)
+/* Tries a parked request again; returns 1 if it progressed. */
+static int
+conn_retry(struct ps_conn *c)
 {
-	struct ps_server	*srv = c->srv;
+	struct ps_mode	*mode = ps_server_mode(c->srv);
 
 	if (c->w == NULL) {
-		ps_ws_park_error(c, PS_E_PROTOCOL, "the worker is gone");
+		conn_error(c, PS_E_PROTOCOL, "%s", "the worker is gone");
 		return 1;
 	}
 	switch (c->park) {
 	case PS_PARK_PUSH_NEXT:
-		if (ps_mode_push_waits(srv->mode, c->w->id))
+		if (ps_mode_push_waits(mode, c->w->id))
 			return 0;
 		conn_push_sync(c);
 		return 1;
 	case PS_PARK_PULL:
-		if (!ps_mode_pull_ready(srv->mode, c->w->id))
+		if (!ps_mode_pull_ready(mode, c->w->id))
 			return 0;
 		conn_pull_answer(c);
 		return 1;
@@ -915,24 +1134,19 @@ ps_ws_retry(struct ps_conn *c)
 	}
 }
 
-void
-ps_ws_round_done(struct ps_conn *c, uint64_t version, const char *text)
+/* Answers a push parked in a round that ended with version (text may be NULL). */
+static void
+conn_round_done(struct ps_conn *c, uint64_t version, const char *text)
 {
 	conn_send(c, PS_OP_REPLY, 0, c->msg.h.id, version, 0, text,
 	    text != NULL ? strlen(text) : 0, NULL, 0);
-}
-
-void
-ps_ws_park_error(struct ps_conn *c, int code, const char *text)
-{
-	conn_error(c, code, "%s", text);
 }
 
 static void
 conn_park(struct ps_conn *c, enum ps_park why)
 {
 	if (c->park == PS_PARK_NONE) {
-		TAILQ_INSERT_TAIL(&c->srv->parked, c, park_entry);
+		TAILQ_INSERT_TAIL(&c->vhd->parked, c, park_entry);
 		c->park_us = ps_server_now_us();
 		if (c->w != NULL)
 			c->w->state = PS_WORKER_WAITING;
@@ -945,7 +1159,7 @@ conn_unpark(struct ps_conn *c)
 {
 	if (c->park == PS_PARK_NONE)
 		return;
-	TAILQ_REMOVE(&c->srv->parked, c, park_entry);
+	TAILQ_REMOVE(&c->vhd->parked, c, park_entry);
 	c->park = PS_PARK_NONE;
 	if (c->w != NULL)
 		c->w->state = PS_WORKER_ACTIVE;
@@ -957,7 +1171,7 @@ conn_unpark(struct ps_conn *c)
 static void
 conn_error(struct ps_conn *c, int code, const char *fmt, ...)
 {
-	struct ps_server	*srv = c->srv;
+	struct ps_counters	*total = c->vhd->total;
 	va_list			 ap;
 	char			*text;
 	size_t			 len;
@@ -966,9 +1180,9 @@ conn_error(struct ps_conn *c, int code, const char *fmt, ...)
 	text = xvasprintf(fmt, ap);
 	va_end(ap);
 	len = ps_utf8_cut(text, strlen(text), PS_PROTO_TEXT_MAX);
-	srv->total.errors++;
+	total->errors++;
 	if ((size_t)code < PS_SERVER_NCODES)
-		srv->total.error_codes[code]++;
+		total->error_codes[code]++;
 	if (c->w != NULL) {
 		c->w->c.errors++;
 		if ((size_t)code < PS_SERVER_NCODES)
@@ -979,7 +1193,7 @@ conn_error(struct ps_conn *c, int code, const char *fmt, ...)
 	    c->address, (unsigned long long)c->msg.h.id,
 	    ps_errcode_name(code), (int)len, text);
 	conn_send(c, PS_OP_ERROR, (uint16_t)code, c->msg.h.id,
-	    ps_store_version(srv->store), 0, text, len, NULL, 0);
+	    ps_store_version(ps_server_store(c->srv)), 0, text, len, NULL, 0);
 	free(text);
 }
 
@@ -1040,7 +1254,6 @@ conn_send(struct ps_conn *c, uint8_t op, uint16_t status, uint64_t id,
 static int
 conn_writeable(struct ps_conn *c)
 {
-	struct ps_server	*srv = c->srv;
 	uint8_t			*p, save[LWS_PRE];
 	size_t			 n;
 	int			 flags, wp, m;
@@ -1074,7 +1287,7 @@ conn_writeable(struct ps_conn *c)
 		return -1;
 	}
 	ps_sendq_consume(&c->q, n);
-	srv->total.bytes_out += n;
+	c->vhd->total->bytes_out += n;
 	if (c->w != NULL) {
 		c->w->c.bytes_out += n;
 		if (flags & PS_SENDQ_LAST)
