@@ -24,28 +24,116 @@
 #include "ckptjob.h"
 #include "ckptdir.h"
 #include "control.h"
-#include "ctlsrv.h"
 #include "log.h"
+#include "metrics.h"
 #include "mode.h"
 #include "server.h"
 #include "store.h"
-#include "ws-control.h"
 #include "xmalloc.h"
+
+/* The jobs of one server, and what they leave for STATUS. */
+struct ps_ckptjobs {
+	struct ps_server	*srv;		/* borrowed */
+	const char		*dir;		/* borrowed; NULL: no directory */
+	unsigned		 keep;		/* --keep; 0: all */
+	ps_ckptjob_send_fn	*send;		/* the control protocol's */
+	void			(*final)(void *, const char *);
+	void			*arg;
+
+	struct ps_jobs		 jobs;		/* head runs; the rest wait */
+	size_t			 njobs;
+	struct ps_store		*snap;		/* owned reusable snapshot */
+	int			 snap_busy;	/* a job is writing it */
+
+	struct ps_hist		 seconds;	/* time to write each */
+	uint64_t		 count;		/* written */
+	uint64_t		 failed;
+	int			 have_last;
+	int			 last_ok;
+	char			*last_path;	/* owned */
+	char			*last_error;	/* owned */
+	double			 last_seconds;
+	int64_t			 last_done_us;
+	char			*newest;	/* owned: newest written by us */
+};
 
 static void	*job_main(void *);
 static int	 job_snap_fits(const struct ps_store *, const struct ps_store *);
 static void	 job_snap_copy(struct ps_store *, const struct ps_store *);
-static void	 job_snapshot(struct ps_ctlsrv *, struct ps_job *);
-static struct ps_job *job_new(struct ps_ctlsrv *, enum ps_job_kind,
+static void	 job_snapshot(struct ps_ckptjobs *, struct ps_job *);
+static struct ps_job *job_new(struct ps_ckptjobs *, enum ps_job_kind,
 		     enum ps_job_why);
-static void	 job_free(struct ps_ctlsrv *, struct ps_job *);
-static void	 job_start(struct ps_ctlsrv *, struct ps_job *);
-static void	 job_kick(struct ps_ctlsrv *);
-static void	 job_finish_save(struct ps_ctlsrv *, struct ps_job *);
-static void	 job_finish_load(struct ps_ctlsrv *, struct ps_job *);
-static void	 job_reply_error(struct ps_job *, const char *, const char *,
-		     ...) __attribute__((__format__(__printf__, 3, 4)));
-static int	 job_reset_memory(struct ps_ctlsrv *, char **);
+static void	 job_free(struct ps_ckptjobs *, struct ps_job *);
+static void	 job_start(struct ps_ckptjobs *, struct ps_job *);
+static void	 job_kick(struct ps_ckptjobs *);
+static void	 job_finish_save(struct ps_ckptjobs *, struct ps_job *);
+static void	 job_finish_load(struct ps_ckptjobs *, struct ps_job *);
+static void	 job_reply_error(struct ps_ckptjobs *, struct ps_job *,
+		     const char *, const char *, ...)
+		     __attribute__((__format__(__printf__, 4, 5)));
+static void	 job_send(struct ps_ckptjobs *, struct ps_ctlconn *, char *);
+static int	 job_reset_memory(struct ps_ckptjobs *, char **);
+
+struct ps_ckptjobs *
+ps_ckptjob_new(struct ps_server *srv, const char *dir, unsigned keep,
+    void (*final)(void *, const char *), void *arg)
+{
+	struct ps_ckptjobs	*cj;
+
+	cj = xcalloc(1, sizeof *cj);
+	cj->srv = srv;
+	cj->dir = dir;
+	cj->keep = keep;
+	cj->final = final;
+	cj->arg = arg;
+	TAILQ_INIT(&cj->jobs);
+	ps_hist_init(&cj->seconds, ps_hist_ckpt_bounds, ps_hist_ckpt_nbounds);
+	return cj;
+}
+
+void
+ps_ckptjob_free(struct ps_ckptjobs *cj)
+{
+	if (cj == NULL)
+		return;
+	ps_ckptjob_drain(cj);
+	ps_store_free(cj->snap);
+	free(cj->last_path);
+	free(cj->last_error);
+	free(cj->newest);
+	free(cj);
+}
+
+void
+ps_ckptjob_set_send(struct ps_ckptjobs *cj, ps_ckptjob_send_fn *send)
+{
+	cj->send = send;
+}
+
+int
+ps_ckptjob_busy(const struct ps_ckptjobs *cj)
+{
+	return cj->njobs > 0;
+}
+
+void
+ps_ckptjob_status(const struct ps_ckptjobs *cj, struct ps_ctl_status *st,
+    int64_t now)
+{
+	const struct ps_job	*j = TAILQ_FIRST(&cj->jobs);
+
+	st->checkpoint.dir = cj->dir;
+	st->checkpoint.in_progress = j != NULL && j->kind == PS_JOB_SAVE;
+	st->checkpoint.count = cj->count;
+	st->checkpoint.failed = cj->failed;
+	st->checkpoint.last_path = cj->last_path;
+	st->checkpoint.have_last = cj->have_last;
+	st->checkpoint.last_ok = cj->last_ok;
+	st->checkpoint.last_error = cj->last_error;
+	st->checkpoint.last_seconds = cj->last_seconds;
+	st->checkpoint.last_age_s = (double)(now - cj->last_done_us) / 1e6;
+	st->checkpoint_seconds = &cj->seconds;
+}
 
 static double
 job_now(void)
@@ -138,7 +226,7 @@ job_snap_copy(struct ps_store *dst, const struct ps_store *src)
 }
 
 static struct ps_job *
-job_new(struct ps_ctlsrv *ctl, enum ps_job_kind kind, enum ps_job_why why)
+job_new(struct ps_ckptjobs *cj, enum ps_job_kind kind, enum ps_job_why why)
 {
 	struct ps_job	*j;
 
@@ -149,12 +237,12 @@ job_new(struct ps_ctlsrv *ctl, enum ps_job_kind kind, enum ps_job_why why)
 	atomic_init(&j->done, 0);
 	TAILQ_INIT(&j->waiters);
 	snprintf(j->mode, sizeof j->mode, "%s",
-	    ps_mode_kind_name(ctl->srv->o.mode));
+	    ps_mode_kind_name(ps_server_opts(cj->srv)->mode));
 	return j;
 }
 
 static void
-job_free(struct ps_ctlsrv *ctl, struct ps_job *j)
+job_free(struct ps_ckptjobs *cj, struct ps_job *j)
 {
 	struct ps_ctl_waiter	*w;
 
@@ -163,12 +251,12 @@ job_free(struct ps_ctlsrv *ctl, struct ps_job *j)
 		free(w);
 	}
 	if (j->snap_reused)
-		ctl->snap_busy = 0;
+		cj->snap_busy = 0;
 	else if (j->store != NULL) {
 		/* Keep the first fresh snapshot to copy into next time. */
-		if (j->kind == PS_JOB_SAVE && ctl->snap == NULL &&
-		    ps_server_state(ctl->srv) == PS_SERVER_SERVING)
-			ctl->snap = j->store;
+		if (j->kind == PS_JOB_SAVE && cj->snap == NULL &&
+		    ps_server_state(cj->srv) == PS_SERVER_SERVING)
+			cj->snap = j->store;
 		else
 			ps_store_free(j->store);
 	}
@@ -180,19 +268,19 @@ job_free(struct ps_ctlsrv *ctl, struct ps_job *j)
 }
 
 struct ps_job *
-ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
+ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
     const char **code, char **cause)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_server	*srv = cj->srv;
 	struct ps_job		*j;
 
 	*code = NULL;
-	if (ctl->o.ckpt_dir == NULL) {
+	if (cj->dir == NULL) {
 		*code = PS_CTL_E_NO_CKPT_DIR;
 		*cause = xstrdup("the server has no --checkpoint-dir");
 		return NULL;
 	}
-	if (ps_store_empty(srv->store)) {
+	if (ps_store_empty(ps_server_store(srv))) {
 		*code = PS_CTL_E_NO_MODEL;
 		*cause = xstrdup("there is no model yet");
 		return NULL;
@@ -205,10 +293,10 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 		return NULL;
 	}
 	if ((why == PS_JOB_REQUEST || why == PS_JOB_PERIODIC) &&
-	    ctl->njobs > PS_CTL_JOBS_MAX) {
+	    cj->njobs > PS_CKPTJOB_MAX) {
 		*code = PS_CTL_E_BUSY;
 		*cause = xasprintf("%zu checkpoint jobs are already waiting",
-		    ctl->njobs);
+		    cj->njobs);
 		return NULL;
 	}
 	if (ps_server_state(srv) >= PS_SERVER_DRAINING && why != PS_JOB_FINAL) {
@@ -217,7 +305,7 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 		return NULL;
 	}
 
-	j = job_new(ctl, PS_JOB_SAVE, why);
+	j = job_new(cj, PS_JOB_SAVE, why);
 	if (name != NULL)
 		j->name = xstrdup(name);
 	/*
@@ -227,14 +315,14 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
 	 * copy.  The initial and final ones capture the model now.
 	 */
 	if ((why == PS_JOB_REQUEST || why == PS_JOB_PERIODIC) &&
-	    ctl->snap != NULL && ctl->snap_busy &&
-	    job_snap_fits(ctl->snap, srv->store))
+	    cj->snap != NULL && cj->snap_busy &&
+	    job_snap_fits(cj->snap, ps_server_store(srv)))
 		j->deferred = 1;
 	else
-		job_snapshot(ctl, j);
-	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
-	ctl->njobs++;
-	job_kick(ctl);
+		job_snapshot(cj, j);
+	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
+	cj->njobs++;
+	job_kick(cj);
 	return j;
 }
 
@@ -243,27 +331,27 @@ ps_ckptjob_save(struct ps_ctlsrv *ctl, enum ps_job_why why, const char *name,
  * kept snapshot when it is free, else a clone.  Names j's file.
  */
 static void
-job_snapshot(struct ps_ctlsrv *ctl, struct ps_job *j)
+job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_server	*srv = cj->srv;
 	char			 autoname[64];
 	const char		*name = j->name;
 	int64_t			 t0;
 
-	j->version = ps_store_version(srv->store);
+	j->version = ps_store_version(ps_server_store(srv));
 	if (name == NULL) {
 		ps_ckptdir_auto_name(j->version, autoname, sizeof autoname);
 		name = autoname;
 	}
 	free(j->path);
-	j->path = xasprintf("%s/%s", ctl->o.ckpt_dir, name);
+	j->path = xasprintf("%s/%s", cj->dir, name);
 	t0 = ps_server_now_us();
-	if (ctl->snap != NULL && !ctl->snap_busy &&
-	    job_snap_fits(ctl->snap, srv->store)) {
-		job_snap_copy(ctl->snap, srv->store);
-		j->store = ctl->snap;
+	if (cj->snap != NULL && !cj->snap_busy &&
+	    job_snap_fits(cj->snap, ps_server_store(srv))) {
+		job_snap_copy(cj->snap, ps_server_store(srv));
+		j->store = cj->snap;
 		j->snap_reused = 1;
-		ctl->snap_busy = 1;
+		cj->snap_busy = 1;
 	} else
 		j->store = ps_server_snapshot(srv);
 	j->deferred = 0;
@@ -275,27 +363,27 @@ job_snapshot(struct ps_ctlsrv *ctl, struct ps_job *j)
 
 /* Resets to the copy kept in memory; 0 or -1 with *cause. */
 static int
-job_reset_memory(struct ps_ctlsrv *ctl, char **cause)
+job_reset_memory(struct ps_ckptjobs *cj, char **cause)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_store	*s;
 
-	if (srv->initial == NULL) {
+	if ((s = ps_server_initial_copy(cj->srv)) == NULL) {
 		*cause = xstrdup("no checkpoint written and no initial model "
 		    "kept");
 		return -1;
 	}
-	return ps_server_reset(srv, ps_store_clone(srv->initial), cause);
+	return ps_server_reset(cj->srv, s, cause);
 }
 
 struct ps_job *
-ps_ckptjob_reset(struct ps_ctlsrv *ctl, const char *name, const char **code,
+ps_ckptjob_reset(struct ps_ckptjobs *cj, const char *name, const char **code,
     char **cause, uint64_t *version, const char **from)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_server	*srv = cj->srv;
 	struct ps_job		*j;
 
 	*code = NULL;
-	if (ps_store_empty(srv->store)) {
+	if (ps_store_empty(ps_server_store(srv))) {
 		*code = PS_CTL_E_NO_MODEL;
 		*cause = xstrdup("there is no model yet");
 		return NULL;
@@ -305,38 +393,38 @@ ps_ckptjob_reset(struct ps_ctlsrv *ctl, const char *name, const char **code,
 		*cause = xstrdup("the server is stopping");
 		return NULL;
 	}
-	if (name != NULL && ctl->o.ckpt_dir == NULL &&
+	if (name != NULL && cj->dir == NULL &&
 	    strcmp(name, PS_CKPTDIR_INITIAL) != 0) {
 		*code = PS_CTL_E_NO_CKPT_DIR;
 		*cause = xstrdup("the server has no --checkpoint-dir");
 		return NULL;
 	}
 	/* Without a directory the initial model is the copy in memory. */
-	if (ctl->o.ckpt_dir == NULL) {
-		if (job_reset_memory(ctl, cause) != 0) {
+	if (cj->dir == NULL) {
+		if (job_reset_memory(cj, cause) != 0) {
 			*code = PS_CTL_E_NOT_FOUND;
 			return NULL;
 		}
-		*version = ps_store_version(srv->store);
+		*version = ps_store_version(ps_server_store(srv));
 		*from = "initial";
 		ps_log_info("reset to the initial model: version %llu",
 		    (unsigned long long)*version);
 		return NULL;
 	}
-	if (ctl->njobs > PS_CTL_JOBS_MAX) {
+	if (cj->njobs > PS_CKPTJOB_MAX) {
 		*code = PS_CTL_E_BUSY;
 		*cause = xasprintf("%zu checkpoint jobs are already waiting",
-		    ctl->njobs);
+		    cj->njobs);
 		return NULL;
 	}
-	j = job_new(ctl, PS_JOB_LOAD, PS_JOB_REQUEST);
-	j->rule = *ps_store_rule(srv->store);
+	j = job_new(cj, PS_JOB_LOAD, PS_JOB_REQUEST);
+	j->rule = *ps_store_rule(ps_server_store(srv));
 	/* A name is resolved now; "the newest" when the job starts. */
 	if (name != NULL)
-		j->path = xasprintf("%s/%s", ctl->o.ckpt_dir, name);
-	TAILQ_INSERT_TAIL(&ctl->jobs, j, entry);
-	ctl->njobs++;
-	job_kick(ctl);
+		j->path = xasprintf("%s/%s", cj->dir, name);
+	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
+	cj->njobs++;
+	job_kick(cj);
 	return j;
 }
 
@@ -354,25 +442,32 @@ ps_ckptjob_wait(struct ps_job *j, struct ps_ctlconn *c, json_int_t id,
 }
 
 void
-ps_ckptjob_forget(struct ps_ctlsrv *ctl, struct ps_ctlconn *c)
+ps_ckptjob_forget(struct ps_ckptjobs *cj, struct ps_ctlconn *c)
 {
 	struct ps_job		*j;
 	struct ps_ctl_waiter	*w;
 
-	TAILQ_FOREACH(j, &ctl->jobs, entry) {
+	TAILQ_FOREACH(j, &cj->jobs, entry) {
 		TAILQ_FOREACH(w, &j->waiters, entry) {
 			if (w->c == c)
 				w->c = NULL;
 		}
 	}
-	TAILQ_FOREACH(w, &ctl->stop_waiters, entry) {
-		if (w->c == c)
-			w->c = NULL;
-	}
+}
+
+/* Sends text (stolen) to a waiting control connection, if it is still open. */
+static void
+job_send(struct ps_ckptjobs *cj, struct ps_ctlconn *c, char *text)
+{
+	if (c != NULL && cj->send != NULL)
+		cj->send(c, text);
+	else
+		free(text);
 }
 
 static void
-job_reply_error(struct ps_job *j, const char *code, const char *fmt, ...)
+job_reply_error(struct ps_ckptjobs *cj, struct ps_job *j, const char *code,
+    const char *fmt, ...)
 {
 	struct ps_ctl_waiter	*w;
 	va_list			 ap;
@@ -383,7 +478,7 @@ job_reply_error(struct ps_job *j, const char *code, const char *fmt, ...)
 	va_end(ap);
 	TAILQ_FOREACH(w, &j->waiters, entry) {
 		if (w->c != NULL)
-			ps_ctlconn_send(w->c, ps_ctl_reply_error(1, w->id, code,
+			job_send(cj, w->c, ps_ctl_reply_error(1, w->id, code,
 			    "%s", msg));
 	}
 	free(msg);
@@ -395,30 +490,30 @@ job_reply_error(struct ps_job *j, const char *code, const char *fmt, ...)
  * job that ends wakes the loop, whose ps_ckptjob_poll() finishes it.
  */
 static void
-job_kick(struct ps_ctlsrv *ctl)
+job_kick(struct ps_ckptjobs *cj)
 {
-	struct ps_job	*j = TAILQ_FIRST(&ctl->jobs);
+	struct ps_job	*j = TAILQ_FIRST(&cj->jobs);
 
 	if (j != NULL && !j->started &&
-	    ps_server_state(ctl->srv) != PS_SERVER_STARTING)
-		job_start(ctl, j);
+	    ps_server_state(cj->srv) != PS_SERVER_STARTING)
+		job_start(cj, j);
 }
 
 /* Starts j's thread, or ends at once what needs none. */
 static void
-job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
+job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_server	*srv = cj->srv;
 	int			 error;
 
 	if (j->kind == PS_JOB_SAVE && j->deferred)
-		job_snapshot(ctl, j);
+		job_snapshot(cj, j);
 	if (j->kind == PS_JOB_LOAD && j->path == NULL) {
-		if (ctl->newest != NULL)
-			j->path = xstrdup(ctl->newest);
+		if (cj->newest != NULL)
+			j->path = xstrdup(cj->newest);
 		else {
 			/* Nothing written: the initial copy, if kept. */
-			j->ok = job_reset_memory(ctl, &j->cause) == 0;
+			j->ok = job_reset_memory(cj, &j->cause) == 0;
 			j->from = xstrdup("initial");
 			j->notfound = !j->ok;
 			j->started = 1;
@@ -441,60 +536,58 @@ job_start(struct ps_ctlsrv *ctl, struct ps_job *j)
 }
 
 static void
-job_finish_save(struct ps_ctlsrv *ctl, struct ps_job *j)
+job_finish_save(struct ps_ckptjobs *cj, struct ps_job *j)
 {
 	struct ps_ctl_waiter	*w;
 	char			*cause = NULL;
 	int			 n;
 
-	ctl->have_last = 1;
-	ctl->last_ok = j->ok;
-	ctl->last_seconds = j->seconds;
-	ctl->last_done_us = ps_server_now_us();
-	free(ctl->last_error);
-	ctl->last_error = NULL;
+	cj->have_last = 1;
+	cj->last_ok = j->ok;
+	cj->last_seconds = j->seconds;
+	cj->last_done_us = ps_server_now_us();
+	free(cj->last_error);
+	cj->last_error = NULL;
 	if (!j->ok) {
-		ctl->ckpt_failed++;
-		ctl->last_error = xstrdup(j->cause != NULL ? j->cause : "?");
+		cj->failed++;
+		cj->last_error = xstrdup(j->cause != NULL ? j->cause : "?");
 		ps_log_error("checkpoint %s failed: %s", j->path,
-		    ctl->last_error);
-		job_reply_error(j, PS_CTL_E_IO, "checkpoint failed: %s",
-		    ctl->last_error);
+		    cj->last_error);
+		job_reply_error(cj, j, PS_CTL_E_IO, "checkpoint failed: %s",
+		    cj->last_error);
 		return;
 	}
-	ctl->ckpt_count++;
-	ps_hist_observe(&ctl->ckpt_seconds, j->seconds);
-	free(ctl->last_path);
-	ctl->last_path = xstrdup(j->path);
-	free(ctl->newest);
-	ctl->newest = xstrdup(j->path);
-	if (j->why == PS_JOB_INITIAL)
-		ctl->initial_file = 1;
+	cj->count++;
+	ps_hist_observe(&cj->seconds, j->seconds);
+	free(cj->last_path);
+	cj->last_path = xstrdup(j->path);
+	free(cj->newest);
+	cj->newest = xstrdup(j->path);
 	ps_log_info("checkpoint %s: model version %llu, %llu bytes in "
 	    "%.3f s", j->path, (unsigned long long)j->version,
 	    (unsigned long long)j->bytes, j->seconds);
-	if (ctl->o.keep > 0) {
-		n = ps_ckptdir_prune(ctl->o.ckpt_dir, ctl->o.keep, &cause);
+	if (cj->keep > 0) {
+		n = ps_ckptdir_prune(cj->dir, cj->keep, &cause);
 		if (n < 0) {
-			ps_log_warn("--keep %u: %s", ctl->o.keep, cause);
+			ps_log_warn("--keep %u: %s", cj->keep, cause);
 			free(cause);
 		} else if (n > 0)
 			ps_log_info("--keep %u: removed %d older checkpoints",
-			    ctl->o.keep, n);
+			    cj->keep, n);
 	}
 	TAILQ_FOREACH(w, &j->waiters, entry) {
 		if (w->c == NULL)
 			continue;
-		ps_ctlconn_send(w->c, ps_ctl_reply_ok(w->id,
+		job_send(cj, w->c, ps_ctl_reply_ok(w->id,
 		    ps_ctl_checkpoint_result(j->path, j->version, j->bytes,
 		    j->seconds)));
 	}
 }
 
 static void
-job_finish_load(struct ps_ctlsrv *ctl, struct ps_job *j)
+job_finish_load(struct ps_ckptjobs *cj, struct ps_job *j)
 {
-	struct ps_server	*srv = ctl->srv;
+	struct ps_server	*srv = cj->srv;
 	struct ps_ctl_waiter	*w;
 	const char		*from;
 	char			*cause = NULL;
@@ -504,7 +597,7 @@ job_finish_load(struct ps_ctlsrv *ctl, struct ps_job *j)
 		if (ps_server_reset(srv, j->store, &cause) != 0) {
 			j->store = NULL;	/* freed by ps_server_reset */
 			ps_log_warn("reset from %s refused: %s", from, cause);
-			job_reply_error(j, PS_CTL_E_MISMATCH, "%s: %s", from,
+			job_reply_error(cj, j, PS_CTL_E_MISMATCH, "%s: %s", from,
 			    cause);
 			free(cause);
 			return;
@@ -514,64 +607,64 @@ job_finish_load(struct ps_ctlsrv *ctl, struct ps_job *j)
 	if (!j->ok) {
 		ps_log_warn("reset from %s failed: %s", from,
 		    j->cause != NULL ? j->cause : "?");
-		job_reply_error(j, j->notfound ? PS_CTL_E_NOT_FOUND :
+		job_reply_error(cj, j, j->notfound ? PS_CTL_E_NOT_FOUND :
 		    j->invalid ? PS_CTL_E_BAD_REQUEST : PS_CTL_E_IO, "%s",
 		    j->cause != NULL ? j->cause : "reset failed");
 		return;
 	}
 	ps_log_info("reset to %s: model version %llu", from,
-	    (unsigned long long)ps_store_version(srv->store));
+	    (unsigned long long)ps_store_version(ps_server_store(srv)));
 	TAILQ_FOREACH(w, &j->waiters, entry) {
 		if (w->c == NULL)
 			continue;
-		ps_ctlconn_send(w->c, ps_ctl_reply_ok(w->id,
-		    ps_ctl_reset_result(from, ps_store_version(srv->store))));
+		job_send(cj, w->c, ps_ctl_reply_ok(w->id,
+		    ps_ctl_reset_result(from, ps_store_version(ps_server_store(srv)))));
 	}
 }
 
 void
-ps_ckptjob_poll(struct ps_ctlsrv *ctl)
+ps_ckptjob_poll(struct ps_ckptjobs *cj)
 {
 	struct ps_job	*j;
 	enum ps_job_why	 why;
 
-	while ((j = TAILQ_FIRST(&ctl->jobs)) != NULL) {
+	while ((j = TAILQ_FIRST(&cj->jobs)) != NULL) {
 		if (!j->started) {
-			if (ps_server_state(ctl->srv) == PS_SERVER_STARTING)
+			if (ps_server_state(cj->srv) == PS_SERVER_STARTING)
 				return;
-			job_start(ctl, j);
+			job_start(cj, j);
 		}
 		if (!atomic_load(&j->done))
 			return;
 		if (j->joinable)
 			pthread_join(j->thread, NULL);
-		TAILQ_REMOVE(&ctl->jobs, j, entry);
-		ctl->njobs--;
+		TAILQ_REMOVE(&cj->jobs, j, entry);
+		cj->njobs--;
 		why = j->why;
 		if (j->kind == PS_JOB_SAVE)
-			job_finish_save(ctl, j);
+			job_finish_save(cj, j);
 		else
-			job_finish_load(ctl, j);
+			job_finish_load(cj, j);
 		if (why == PS_JOB_FINAL)
-			ps_ctlsrv_final_done(ctl, j->ok ? j->path : NULL);
-		job_free(ctl, j);
+			cj->final(cj->arg, j->ok ? j->path : NULL);
+		job_free(cj, j);
 	}
 }
 
 void
-ps_ckptjob_drain(struct ps_ctlsrv *ctl)
+ps_ckptjob_drain(struct ps_ckptjobs *cj)
 {
 	struct ps_job	*j;
 
-	while ((j = TAILQ_FIRST(&ctl->jobs)) != NULL) {
+	while ((j = TAILQ_FIRST(&cj->jobs)) != NULL) {
 		if (j->joinable)
 			pthread_join(j->thread, NULL);
-		TAILQ_REMOVE(&ctl->jobs, j, entry);
-		ctl->njobs--;
+		TAILQ_REMOVE(&cj->jobs, j, entry);
+		cj->njobs--;
 		if (j->kind == PS_JOB_LOAD && j->store != NULL) {
 			ps_store_free(j->store);
 			j->store = NULL;
 		}
-		job_free(ctl, j);
+		job_free(cj, j);
 	}
 }

@@ -1,8 +1,10 @@
 /*
  * Checkpoint jobs of the control plane: writes of the live model and the
  * loads a reset makes, one at a time on a worker thread, answered to the
- * control requests that wait for them.  Everything runs on the service
- * thread except the job's thread, which touches only its job.
+ * control requests that wait for them.  Serving stalls only for the
+ * snapshot (one copy of the model on the service thread).  Everything runs
+ * on the service thread except the job's thread, which touches only its
+ * job and wakes the loop (ps_server_wakeup()) when done.
  */
 #ifndef PS_CKPTJOB_H
 #define PS_CKPTJOB_H
@@ -17,8 +19,10 @@
 #include "store.h"
 
 struct ps_server;
-struct ps_ctlconn;
-struct ps_ctlsrv;
+struct ps_ctlconn;	/* a control connection: the control protocol's */
+
+/* Queues a reply (text stolen) on a control connection. */
+typedef void	 ps_ckptjob_send_fn(struct ps_ctlconn *, char *text);
 
 /* A control request that waits for a job: answered when it ends. */
 struct ps_ctl_waiter {
@@ -50,7 +54,7 @@ struct ps_job {
 	enum ps_job_kind	 kind;
 	enum ps_job_why		 why;
 	struct ps_store		*store;		/* owned (see snap_reused) */
-	int			 snap_reused;	/* store is ctl->snap */
+	int			 snap_reused;	/* store is the kept snapshot */
 	int			 deferred;	/* save: snapshot when it starts */
 	char			*name;		/* owned; save: NULL for automatic */
 	char			*path;		/* owned; NULL until named */
@@ -77,7 +81,23 @@ struct ps_job {
 TAILQ_HEAD(ps_jobs, ps_job);
 
 /* Pending jobs beyond the running one; requests past this are "busy". */
-#define PS_CTL_JOBS_MAX		4
+#define PS_CKPTJOB_MAX		4
+
+struct ps_ckptjobs;
+
+/*
+ * The jobs of srv, writing into dir (borrowed; NULL: no checkpoint
+ * directory, resets go back to the initial model in memory) and keeping
+ * keep automatic checkpoints (0: all).  When a final checkpoint ends,
+ * final(arg, path) is called, path NULL when it failed.
+ */
+struct ps_ckptjobs *ps_ckptjob_new(struct ps_server *srv, const char *dir,
+		     unsigned keep, void (*final)(void *, const char *path),
+		     void *arg);
+/* Waits for every job (joins its thread) and frees; NULL is a no-op. */
+void		 ps_ckptjob_free(struct ps_ckptjobs *);
+/* How replies reach waiting connections (the control protocol's send). */
+void		 ps_ckptjob_set_send(struct ps_ckptjobs *, ps_ckptjob_send_fn *);
 
 /*
  * Queues a checkpoint of the live model into the checkpoint directory as
@@ -85,23 +105,29 @@ TAILQ_HEAD(ps_jobs, ps_job);
  * and *cause.  The job is not finished before the loop next polls, so the
  * caller may add waiters to it (ps_ckptjob_wait()) right away.
  */
-struct ps_job	*ps_ckptjob_save(struct ps_ctlsrv *, enum ps_job_why,
+struct ps_job	*ps_ckptjob_save(struct ps_ckptjobs *, enum ps_job_why,
 		     const char *name, const char **code, char **cause);
 /*
  * Queues a reset: a load of the named checkpoint, the newest this server
  * wrote, or the initial model (name NULL).  A reset from memory (no
  * checkpoint directory) happens at once and returns NULL with *code NULL.
  */
-struct ps_job	*ps_ckptjob_reset(struct ps_ctlsrv *, const char *name,
+struct ps_job	*ps_ckptjob_reset(struct ps_ckptjobs *, const char *name,
 		     const char **code, char **cause, uint64_t *version,
 		     const char **from);
-void		 ps_ckptjob_wait(struct ps_job *, struct ps_ctlconn *,
+/* c waits for j: it is answered (request id) when j ends. */
+void		 ps_ckptjob_wait(struct ps_job *j, struct ps_ctlconn *c,
 		     json_int_t id, enum ps_ctl_cmd);
 /* Forgets c in every job's waiters (the connection closed). */
-void		 ps_ckptjob_forget(struct ps_ctlsrv *, struct ps_ctlconn *);
+void		 ps_ckptjob_forget(struct ps_ckptjobs *, struct ps_ctlconn *);
 /* Starts the head job if none runs; finishes those that are done. */
-void		 ps_ckptjob_poll(struct ps_ctlsrv *);
+void		 ps_ckptjob_poll(struct ps_ckptjobs *);
 /* Waits for every job and frees them (at exit). */
-void		 ps_ckptjob_drain(struct ps_ctlsrv *);
+void		 ps_ckptjob_drain(struct ps_ckptjobs *);
+/* 1 while a job runs or waits. */
+int		 ps_ckptjob_busy(const struct ps_ckptjobs *);
+/* Fills st's checkpoint part (borrowed strings and histogram) as of now_us. */
+void		 ps_ckptjob_status(const struct ps_ckptjobs *,
+		     struct ps_ctl_status *st, int64_t now_us);
 
 #endif

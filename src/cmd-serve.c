@@ -10,12 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libwebsockets.h>
+
 #include "cmd.h"
 #include "ctlsrv.h"
+#include "http.h"
 #include "log.h"
 #include "mode.h"
 #include "server.h"
 #include "store.h"
+#include "ws-control.h"
 #include "ws-worker.h"
 #include "xmalloc.h"
 
@@ -89,6 +93,7 @@ static enum ps_cmd_retval serve_parse(struct ps_cmd *, struct serve_conf *,
 		    char **);
 static enum ps_cmd_retval serve_validate(struct serve_conf *, char **);
 static enum ps_cmd_retval serve_run(struct serve_conf *);
+static int	serve_protocols(struct ps_server *, struct ps_ctlsrv *);
 
 /* The server the signal handlers stop. */
 static struct ps_server	*serve_srv;
@@ -123,6 +128,25 @@ serve_signals(void)
 	    sigaction(SIGHUP, &sa, NULL) != 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * The protocol table: [0] HTTP, then the worker and control protocols;
+ * HTTP and control get the control plane as their user pointer.
+ */
+static int
+serve_protocols(struct ps_server *srv, struct ps_ctlsrv *ctl)
+{
+	struct lws_protocols	p;
+
+	p = ps_http_protocol;
+	p.user = ctl;
+	ps_server_set_http(srv, &p);
+	if (ps_server_add_protocol(srv, &ps_ws_worker_protocol) != 0)
+		return -1;
+	p = ps_ws_control_protocol;
+	p.user = ctl;
+	return ps_server_add_protocol(srv, &p);
 }
 
 /*
@@ -328,17 +352,17 @@ serve_run(struct serve_conf *c)
 		free(cause);
 		return load_failed ? PS_CMD_ERR_DATA : PS_CMD_ERR_SOFTWARE;
 	}
-	/* The table: [0] HTTP (the control plane's), worker, control. */
-	if (ps_server_add_protocol(srv, &ps_ws_worker_protocol) != 0) {
-		ps_log_error("no room for the worker protocol");
-		ps_server_free(srv);
-		return PS_CMD_ERR_SOFTWARE;
-	}
 	if ((ctl = ps_ctlsrv_new(srv, &c->co, &cause)) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);
 		ps_server_free(srv);
 		return PS_CMD_ERR_CONFIG;
+	}
+	if (serve_protocols(srv, ctl) != 0) {
+		ps_log_error("no room in the protocol table");
+		ps_server_free(srv);
+		ps_ctlsrv_free(ctl);
+		return PS_CMD_ERR_SOFTWARE;
 	}
 	serve_srv = srv;
 	if (serve_signals() != 0) {

@@ -1,10 +1,12 @@
 /*
- * The server's control plane: the psctl.control.v1 protocol (ws-control.c),
- * HTTP on the same port (/metrics, /livez, /readyz, /healthz), tokens,
- * checkpoints written by a worker thread (ckptjob.c), reset, graceful stop
- * and systemd notification.  It hears from the server through hooks
- * (server.h) and, unless a comment says otherwise, runs on the lws
- * service thread.
+ * The server's control plane: what the control protocol (ws-control.c) and
+ * HTTP (http.c) ask of the server, and what it does on its own: tokens and
+ * the checkpoint directory at start, STATUS, rates, periodic, initial and
+ * final checkpoints (ckptjob.c), reset, the graceful stop's control side
+ * and systemd notification.  No lws here: it hears from the server through
+ * hooks (server.h), and reaches control connections through the link the
+ * control protocol gives it.  Unless a comment says otherwise, it runs on
+ * the lws service thread.
  */
 #ifndef PS_CTLSRV_H
 #define PS_CTLSRV_H
@@ -14,16 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
-
-#include "ckptjob.h"
 #include "control.h"
-#include "metrics.h"
-#include "sendq.h"
-#include "store.h"
 
 struct ps_server;
-struct ps_ctlconn;
+struct ps_ctlconn;	/* a control connection: the control protocol's */
+struct ps_ctlsrv;
 
 /* What `psctl serve` was asked about the control plane. */
 struct ps_ctl_opts {
@@ -35,60 +32,16 @@ struct ps_ctl_opts {
 	int		 ckpt_on_exit;		/* final checkpoint on SIGTERM */
 };
 
-struct ps_ctlsrv {
-	struct ps_server	*srv;		/* borrowed */
-	struct ps_ctl_opts	 o;
-
-	/* Metrics the server itself does not keep. */
-	struct ps_hist		 ckpt_seconds;
-	struct ps_rate		 pushes, pulls, bytes_in, bytes_out;
-	struct ps_rate		*tensor_rates;	/* owned, one per tensor */
-	size_t			 ntensor_rates;
-	int64_t			 last_periodic_us;
-	uint64_t		 periodic_version; /* saved by the last periodic */
-
-	/* Checkpoints. */
-	struct ps_jobs		 jobs;		/* head runs; the rest wait */
-	size_t			 njobs;
-	struct ps_store		*snap;		/* owned reusable snapshot */
-	int			 snap_busy;	/* a job is writing it */
-	uint64_t		 ckpt_count;
-	uint64_t		 ckpt_failed;
-	int			 have_last;
-	int			 last_ok;
-	char			*last_path;	/* owned */
-	char			*last_error;	/* owned */
-	double			 last_seconds;
-	int64_t			 last_done_us;
-	char			*newest;	/* owned: newest written by us */
-	int			 initial_queued; /* its job was queued */
-	int			 initial_file;	/* initial.safetensors written */
-
-	/* Control connections. */
-	TAILQ_HEAD(, ps_ctlconn) conns;
-
-	/* Stopping. */
-	int			 stop_asked;	/* a request's final: 1, 0; -1 none */
-	int			 stop_final;	/* a final checkpoint is due */
-	struct ps_ctl_waiters	 stop_waiters;
-};
-
-/* One psctl.control.v1 connection: lws's per-session memory. */
-struct ps_ctlconn {
-	struct ps_ctlsrv	*ctl;		/* borrowed */
-	struct lws		*wsi;		/* borrowed, valid until CLOSED */
-	int			 live;
-	char			 address[64];
-	char			*rx;		/* owned: the message being read */
-	size_t			 rxlen;
-	int			 rx_toolong;
-	struct ps_sendq		 q;		/* owned: messages to write */
-	int			 subscribed;
-	double			 interval;
-	uint64_t		 seq;
-	lws_sorted_usec_list_t	 sul;		/* subscription timer */
-	int			 close_when_sent;
-	TAILQ_ENTRY(ps_ctlconn)	 entry;
+/*
+ * How the control plane reaches the control connections, given by the
+ * control protocol when it starts: send() queues a text message (stolen)
+ * on c; close_all(arg) closes every control connection (1001) once what
+ * it has queued is written.
+ */
+struct ps_ctl_link {
+	void		(*send)(struct ps_ctlconn *c, char *text);
+	void		(*close_all)(void *arg);
+	void		*arg;
 };
 
 void		 ps_ctl_opts_init(struct ps_ctl_opts *);
@@ -96,30 +49,43 @@ void		 ps_ctl_opts_free(struct ps_ctl_opts *);
 
 /*
  * Sets the control plane up on srv before ps_server_start(): reads the
- * token files, prepares the checkpoint directory (creates it, sweeps
- * temporary files), gives the tokens to the server, installs the HTTP and
- * control protocols.  Takes over o's strings.  Returns NULL with *cause.
+ * token files and gives the tokens to the server, prepares the checkpoint
+ * directory (creates it, sweeps temporary files) or asks the server to
+ * keep the initial model, and registers its hooks.  Takes over o's
+ * strings.  Returns NULL with *cause (caller frees).
  */
 struct ps_ctlsrv *ps_ctlsrv_new(struct ps_server *, struct ps_ctl_opts *o,
 		     char **cause);
 /*
  * Frees what the control plane owns, without touching the server: after
- * ps_server_free() (control connections close in it).
+ * ps_server_free() (control connections close in it).  NULL is a no-op.
  */
 void		 ps_ctlsrv_free(struct ps_ctlsrv *);
-/* After ps_server_start(): timers, warnings, READY=1. */
+/* After ps_server_start(): warnings, the initial checkpoint, READY=1. */
 void		 ps_ctlsrv_started(struct ps_ctlsrv *);
+/* The control protocol gives its link (copied), or takes it back (NULL). */
+void		 ps_ctlsrv_link(struct ps_ctlsrv *, const struct ps_ctl_link *);
+
 /*
- * A stop request from a control connection: stops the server (with a
- * final checkpoint when final) and is answered when that is done.
+ * Fills st from the server (strings and histograms borrowed until the
+ * next call into the server); arrays are allocated: ps_ctlsrv_status_free().
  */
-void		 ps_ctlsrv_stop_request(struct ps_ctlsrv *, struct ps_ctlconn *,
-		     json_int_t id, int final);
-/* Fills st from the server; arrays are allocated (ps_ctlsrv_status_free). */
-void		 ps_ctlsrv_status(struct ps_ctlsrv *, struct ps_ctl_status *);
+void		 ps_ctlsrv_status(struct ps_ctlsrv *, struct ps_ctl_status *st);
 void		 ps_ctlsrv_status_free(struct ps_ctl_status *);
 
-/* The final checkpoint ended (path NULL: it failed); ckptjob.c calls it. */
-void		 ps_ctlsrv_final_done(struct ps_ctlsrv *, const char *path);
+/*
+ * The control requests that may wait, from connection c at address: each
+ * is answered on c (request id), at once or when its job or the stop is
+ * done.  name may be NULL (the automatic name; the newest checkpoint).
+ */
+void		 ps_ctlsrv_checkpoint(struct ps_ctlsrv *, struct ps_ctlconn *c,
+		     const char *address, json_int_t id, const char *name);
+void		 ps_ctlsrv_reset(struct ps_ctlsrv *, struct ps_ctlconn *c,
+		     const char *address, json_int_t id, const char *name);
+/* Stops the server, with a final checkpoint when final. */
+void		 ps_ctlsrv_stop(struct ps_ctlsrv *, struct ps_ctlconn *c,
+		     const char *address, json_int_t id, int final);
+/* c closed: its waiting requests are not answered. */
+void		 ps_ctlsrv_forget(struct ps_ctlsrv *, struct ps_ctlconn *c);
 
 #endif

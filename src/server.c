@@ -296,6 +296,14 @@ ps_server_keep_initial(struct ps_server *srv)
 		srv->initial = ps_store_clone(srv->store);
 }
 
+struct ps_store *
+ps_server_initial_copy(const struct ps_server *srv)
+{
+	if (srv->initial == NULL)
+		return NULL;
+	return ps_store_clone(srv->initial);
+}
+
 int
 ps_server_add_protocol(struct ps_server *srv, const struct lws_protocols *p)
 {
@@ -370,6 +378,36 @@ struct ps_counters *
 ps_server_counters(struct ps_server *srv)
 {
 	return &srv->total;
+}
+
+const char *
+ps_server_listen(const struct ps_server *srv)
+{
+	return srv->listen;
+}
+
+int64_t
+ps_server_started_us(const struct ps_server *srv)
+{
+	return srv->started_us;
+}
+
+uint64_t
+ps_server_resets(const struct ps_server *srv)
+{
+	return srv->resets;
+}
+
+const struct ps_hist *
+ps_server_apply_hist(const struct ps_server *srv)
+{
+	return &srv->apply_seconds;
+}
+
+struct ps_workers *
+ps_server_workers(struct ps_server *srv)
+{
+	return &srv->workers;
 }
 
 /*

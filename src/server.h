@@ -228,6 +228,8 @@ const struct ps_auth *ps_server_auth(const struct ps_server *);
  * INIT made it), what a reset without a checkpoint goes back to.
  */
 void		 ps_server_keep_initial(struct ps_server *);
+/* A copy of the kept initial model (caller frees), or NULL when none is. */
+struct ps_store	*ps_server_initial_copy(const struct ps_server *);
 
 /*
  * Adds a protocol to the table (before ps_server_start()); the table is
@@ -283,6 +285,20 @@ struct ps_mode	*ps_server_mode(struct ps_server *);
  * which the worker protocol adds to.
  */
 struct ps_counters *ps_server_counters(struct ps_server *);
+/* "127.0.0.1:40123": where it listens, once started.  Borrowed. */
+const char	*ps_server_listen(const struct ps_server *);
+/* When ps_server_new() made it, ps_server_now_us(). */
+int64_t		 ps_server_started_us(const struct ps_server *);
+/* Resets done. */
+uint64_t	 ps_server_resets(const struct ps_server *);
+/* Borrowed: the time each update took to apply. */
+const struct ps_hist *ps_server_apply_hist(const struct ps_server *);
+/*
+ * Borrowed: every worker, live ones first (newest hello first), then the
+ * last PS_SERVER_GONE_MAX gone ones.  Read; the control plane keeps its
+ * rates in them.
+ */
+struct ps_workers *ps_server_workers(struct ps_server *);
 
 /*
  * Asks the server to stop.  Async-signal-safe: notes the request and

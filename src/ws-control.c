@@ -1,14 +1,15 @@
 /*
- * The psctl.control.v1 protocol callback (control.h, psctl-protocol(7)):
- * one JSON request per text message, answered in order; status now,
- * subscribe as a timer per connection, checkpoint and reset through jobs
- * (ckptjob.c) answered when they end, stop through
- * ps_ctlsrv_stop_request().
- * Replies are queued (sendq.c, as the worker protocol's are) and written
- * one message per WRITEABLE callback.
- * Service thread only.
+ * The psctl.control.v1 protocol (control.h, psctl-protocol(7)): one JSON
+ * request per text message, answered in order; status now, subscribe as a
+ * timer per connection, and checkpoint, reset and stop through the control
+ * plane (ctlsrv.c), which answers them when they are done.  Replies are
+ * queued (sendq.c, as the worker protocol's are) and written one message
+ * per WRITEABLE callback.  The protocol's state (its connections) is its
+ * per-vhost memory, made in PROTOCOL_INIT.  Service thread only.
  */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <math.h>
 #include <stdint.h>
@@ -19,7 +20,6 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
-#include "ckptjob.h"
 #include "control.h"
 #include "ctlsrv.h"
 #include "log.h"
@@ -31,6 +31,35 @@
 /* A subscriber that reads slower than this much queued output skips snapshots. */
 #define CTLCONN_OUT_MAX		((size_t)8 << 20)
 
+/* One psctl.control.v1 connection: lws's per-session memory. */
+struct ps_ctlconn {
+	struct wc_vhd		*vhd;		/* borrowed: the protocol's */
+	struct lws		*wsi;		/* borrowed, valid until CLOSED */
+	int			 live;
+	char			 address[64];
+	char			*rx;		/* owned: the message being read */
+	size_t			 rxlen;
+	int			 rx_toolong;
+	struct ps_sendq		 q;		/* owned: messages to write */
+	int			 subscribed;
+	double			 interval;
+	uint64_t		 seq;
+	lws_sorted_usec_list_t	 sul;		/* subscription timer */
+	int			 close_when_sent;
+	TAILQ_ENTRY(ps_ctlconn)	 entry;
+};
+
+/* The protocol's state on the vhost: lws's per-vhost memory. */
+struct wc_vhd {
+	struct ps_server	*srv;		/* borrowed */
+	struct ps_ctlsrv	*ctl;		/* borrowed: the protocol's user */
+	TAILQ_HEAD(, ps_ctlconn) conns;
+};
+
+static int	wc_init(struct lws *);
+static void	wc_destroy(struct lws *);
+static int	wc_busy(void *);
+static void	wc_close_all(void *);
 static void	ctlconn_established(struct ps_ctlconn *, struct lws *);
 static int	ctlconn_receive(struct ps_ctlconn *, const void *, size_t);
 static int	ctlconn_writeable(struct ps_ctlconn *);
@@ -38,6 +67,19 @@ static void	ctlconn_closed(struct ps_ctlconn *);
 static void	ctlconn_request(struct ps_ctlconn *, const char *, size_t);
 static void	ctlconn_snapshot_cb(lws_sorted_usec_list_t *);
 static void	ctlconn_snapshot(struct ps_ctlconn *);
+static void	ctlconn_send(struct ps_ctlconn *, char *);
+static void	ctlconn_close(struct ps_ctlconn *, int);
+
+static const struct ps_server_hooks wc_hooks = {
+	.busy = wc_busy,
+};
+
+const struct lws_protocols ps_ws_control_protocol = {
+	.name = PS_CONTROL_PROTOCOL,
+	.callback = ps_ws_control_cb,
+	.per_session_data_size = sizeof (struct ps_ctlconn),
+	.rx_buffer_size = 8192,
+};
 
 int
 ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
@@ -47,6 +89,11 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	struct ps_server	*srv;
 
 	switch (reason) {
+	case LWS_CALLBACK_PROTOCOL_INIT:
+		return wc_init(wsi);
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		wc_destroy(wsi);
+		break;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/*
 		 * The token was checked with a proper 401/403 at
@@ -74,19 +121,91 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	return 0;
 }
 
+/*
+ * PROTOCOL_INIT: the per-vhost state, the server hook that keeps a stop
+ * going until its replies are written, and the control plane's link.
+ */
+static int
+wc_init(struct lws *wsi)
+{
+	struct wc_vhd		*vhd;
+	struct ps_ctl_link	 link;
+
+	vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi), sizeof *vhd);
+	if (vhd == NULL)
+		return 1;
+	vhd->srv = ps_server_from_wsi(wsi);
+	vhd->ctl = lws_get_protocol(wsi)->user;
+	TAILQ_INIT(&vhd->conns);
+	if (ps_server_hook(vhd->srv, &wc_hooks, vhd) != 0) {
+		ps_log_error("%s: no room for the control protocol's hooks",
+		    __func__);
+		return 1;
+	}
+	link.send = ctlconn_send;
+	link.close_all = wc_close_all;
+	link.arg = vhd;
+	ps_ctlsrv_link(vhd->ctl, &link);
+	return 0;
+}
+
+/* PROTOCOL_DESTROY: lws frees the state after this. */
+static void
+wc_destroy(struct lws *wsi)
+{
+	struct wc_vhd	*vhd;
+
+	vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi));
+	if (vhd == NULL)
+		return;
+	ps_ctlsrv_link(vhd->ctl, NULL);
+	ps_server_unhook(vhd->srv, vhd);
+}
+
+/* While stopping: a stop's reply still to write. */
+static int
+wc_busy(void *arg)
+{
+	struct wc_vhd		*vhd = arg;
+	struct ps_ctlconn	*c;
+
+	TAILQ_FOREACH(c, &vhd->conns, entry) {
+		if (c->close_when_sent && !ps_sendq_empty(&c->q))
+			return 1;
+	}
+	return 0;
+}
+
+/* Every control connection closes (1001) once its replies are out. */
+static void
+wc_close_all(void *arg)
+{
+	struct wc_vhd		*vhd = arg;
+	struct ps_ctlconn	*c;
+
+	TAILQ_FOREACH(c, &vhd->conns, entry) {
+		c->subscribed = 0;
+		lws_sul_cancel(&c->sul);
+		ctlconn_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+	}
+}
+
 static void
 ctlconn_established(struct ps_ctlconn *c, struct lws *wsi)
 {
-	char			 ip[64];
+	char	ip[64];
 
 	memset(c, 0, sizeof *c);
-	c->ctl = lws_get_protocol(wsi)->user;
+	c->vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
+	    lws_get_protocol(wsi));
 	c->wsi = wsi;
 	c->live = 1;
 	ps_sendq_init(&c->q);
 	lws_get_peer_simple(wsi, ip, sizeof ip);
 	snprintf(c->address, sizeof c->address, "%s", ip);
-	TAILQ_INSERT_TAIL(&c->ctl->conns, c, entry);
+	TAILQ_INSERT_TAIL(&c->vhd->conns, c, entry);
 	ps_log_debug("control connection from %s", c->address);
 }
 
@@ -97,8 +216,8 @@ ctlconn_closed(struct ps_ctlconn *c)
 		return;
 	c->live = 0;
 	lws_sul_cancel(&c->sul);
-	ps_ckptjob_forget(c->ctl, c);
-	TAILQ_REMOVE(&c->ctl->conns, c, entry);
+	ps_ctlsrv_forget(c->vhd->ctl, c);
+	TAILQ_REMOVE(&c->vhd->conns, c, entry);
 	ps_sendq_clear(&c->q);
 	free(c->rx);
 	c->rx = NULL;
@@ -119,7 +238,7 @@ ctlconn_receive(struct ps_ctlconn *c, const void *in, size_t len)
 	if (!c->rx_toolong) {
 		if (c->rxlen + len > PS_CTL_REQUEST_MAX) {
 			c->rx_toolong = 1;
-			ps_ctlconn_send(c, ps_ctl_reply_error(0, 0,
+			ctlconn_send(c, ps_ctl_reply_error(0, 0,
 			    PS_CTL_E_BAD_REQUEST, "the request is over the "
 			    "limit of %d bytes", PS_CTL_REQUEST_MAX));
 		} else {
@@ -143,18 +262,16 @@ ctlconn_receive(struct ps_ctlconn *c, const void *in, size_t len)
 static void
 ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 {
-	struct ps_ctlsrv	*ctl = c->ctl;
+	struct ps_ctlsrv	*ctl = c->vhd->ctl;
 	struct ps_ctl_status	 st;
 	struct ps_ctl_req	 req;
-	struct ps_job		*j;
-	const char		*code, *from = NULL;
+	const char		*code;
 	char			*cause = NULL;
-	uint64_t		 version = 0;
 
 	if (ps_ctl_parse(buf, len, &req, &code, &cause) != 0) {
 		ps_log_debug("control request from %s refused: %s",
 		    c->address, cause);
-		ps_ctlconn_send(c, ps_ctl_reply_error(req.has_id, req.id, code,
+		ctlconn_send(c, ps_ctl_reply_error(req.has_id, req.id, code,
 		    "%s", cause));
 		free(cause);
 		return;
@@ -162,14 +279,14 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 	switch (req.cmd) {
 	case PS_CTL_STATUS:
 		ps_ctlsrv_status(ctl, &st);
-		ps_ctlconn_send(c, ps_ctl_reply_ok(req.id,
+		ctlconn_send(c, ps_ctl_reply_ok(req.id,
 		    ps_ctl_status_json(&st)));
 		ps_ctlsrv_status_free(&st);
 		break;
 	case PS_CTL_SUBSCRIBE:
 		c->subscribed = 1;
 		c->interval = req.interval;
-		ps_ctlconn_send(c, ps_ctl_reply_ok(req.id,
+		ctlconn_send(c, ps_ctl_reply_ok(req.id,
 		    ps_ctl_subscribe_result(req.interval)));
 		/* The first snapshot at once, then every interval. */
 		ctlconn_snapshot(c);
@@ -177,46 +294,18 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 	case PS_CTL_UNSUBSCRIBE:
 		c->subscribed = 0;
 		lws_sul_cancel(&c->sul);
-		ps_ctlconn_send(c, ps_ctl_reply_ok(req.id, NULL));
+		ctlconn_send(c, ps_ctl_reply_ok(req.id, NULL));
 		break;
 	case PS_CTL_CHECKPOINT:
-		j = ps_ckptjob_save(ctl, PS_JOB_REQUEST,
-		    req.has_name ? req.name : NULL, &code, &cause);
-		if (j == NULL) {
-			ps_ctlconn_send(c, ps_ctl_reply_error(1, req.id, code,
-			    "%s", cause));
-			free(cause);
-			break;
-		}
-		ps_log_info("checkpoint requested from %s: %s", c->address,
-		    j->path != NULL ? j->path : "after the one being written");
-		ps_ckptjob_wait(j, c, req.id, req.cmd);
+		ps_ctlsrv_checkpoint(ctl, c, c->address, req.id,
+		    req.has_name ? req.name : NULL);
 		break;
 	case PS_CTL_RESET:
-		ps_log_info("reset requested from %s%s%s", c->address,
-		    req.has_name ? " to " : "", req.has_name ? req.name : "");
-		j = ps_ckptjob_reset(ctl, req.has_name ? req.name : NULL,
-		    &code, &cause, &version, &from);
-		if (j != NULL)
-			ps_ckptjob_wait(j, c, req.id, req.cmd);
-		else if (code != NULL) {
-			ps_ctlconn_send(c, ps_ctl_reply_error(1, req.id, code,
-			    "%s", cause));
-			free(cause);
-		} else
-			ps_ctlconn_send(c, ps_ctl_reply_ok(req.id,
-			    ps_ctl_reset_result(from, version)));
+		ps_ctlsrv_reset(ctl, c, c->address, req.id,
+		    req.has_name ? req.name : NULL);
 		break;
 	case PS_CTL_STOP:
-		ps_log_info("stop requested from %s%s", c->address,
-		    req.checkpoint ? " with a final checkpoint" : "");
-		if (req.checkpoint && ctl->o.ckpt_dir == NULL) {
-			ps_ctlconn_send(c, ps_ctl_reply_error(1, req.id,
-			    PS_CTL_E_NO_CKPT_DIR, "a final checkpoint needs "
-			    "--checkpoint-dir"));
-			break;
-		}
-		ps_ctlsrv_stop_request(ctl, c, req.id, req.checkpoint);
+		ps_ctlsrv_stop(ctl, c, c->address, req.id, req.checkpoint);
 		break;
 	}
 }
@@ -229,8 +318,8 @@ ctlconn_snapshot(struct ps_ctlconn *c)
 	if (!c->live || !c->subscribed)
 		return;
 	if (c->q.bytes < CTLCONN_OUT_MAX) {
-		ps_ctlsrv_status(c->ctl, &st);
-		ps_ctlconn_send(c, ps_ctl_event_snapshot(++c->seq, &st));
+		ps_ctlsrv_status(c->vhd->ctl, &st);
+		ctlconn_send(c, ps_ctl_event_snapshot(++c->seq, &st));
 		ps_ctlsrv_status_free(&st);
 	} else
 		ps_log_debug("control connection from %s reads slowly: "
@@ -248,8 +337,9 @@ ctlconn_snapshot_cb(lws_sorted_usec_list_t *sul)
 	ctlconn_snapshot(c);
 }
 
-void
-ps_ctlconn_send(struct ps_ctlconn *c, char *text)
+/* Queues a text message (steals text, malloc'd) and asks for WRITEABLE. */
+static void
+ctlconn_send(struct ps_ctlconn *c, char *text)
 {
 	struct ps_buf	*b;
 	size_t		 len = strlen(text);
@@ -266,8 +356,9 @@ ps_ctlconn_send(struct ps_ctlconn *c, char *text)
 	lws_callback_on_writable(c->wsi);
 }
 
-void
-ps_ctlconn_close(struct ps_ctlconn *c, int code)
+/* Closes with code once everything queued is written. */
+static void
+ctlconn_close(struct ps_ctlconn *c, int code)
 {
 	if (!c->live)
 		return;

@@ -1,7 +1,8 @@
 /*
- * The psctl.control.v1 protocol (psctl-protocol(7)): its lws callback and
- * the two ways the control plane reaches a connection.  Service thread
- * only.
+ * The psctl.control.v1 protocol (psctl-protocol(7)) as an entry of the
+ * server's protocol table.  Its user pointer is the control plane (struct
+ * ps_ctlsrv), to which it gives its link in PROTOCOL_INIT; nothing else
+ * calls it.  Service thread only.
  */
 #ifndef PS_WS_CONTROL_H
 #define PS_WS_CONTROL_H
@@ -10,14 +11,14 @@
 
 #include <libwebsockets.h>
 
-struct ps_ctlconn;
+/*
+ * For ps_server_add_protocol(): a copy of it with .user set to the control
+ * plane.
+ */
+extern const struct lws_protocols ps_ws_control_protocol;
 
 /* The protocol callback (lws_callback_function). */
 int		 ps_ws_control_cb(struct lws *, enum lws_callback_reasons,
 		     void *user, void *in, size_t len);
-/* Queues a text message (steals text, malloc'd) and asks for WRITEABLE. */
-void		 ps_ctlconn_send(struct ps_ctlconn *, char *text);
-/* Closes with code once everything queued is written. */
-void		 ps_ctlconn_close(struct ps_ctlconn *, int code);
 
 #endif
