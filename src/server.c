@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,11 @@
 
 _Static_assert(LWS_PRE <= PS_BUF_PRE, "PS_BUF_PRE must hold lws's frame header");
 
+/* Room in the protocol table. */
+#define SERVER_PROTOCOLS_MAX	8
+/* Hooks a server holds at most. */
+#define SERVER_HOOKS_MAX	8
+
 /* What signal handlers ask of the loop (srv->requests). */
 #define SERVER_REQ_STOP		0x1
 #define SERVER_REQ_REOPEN	0x2
@@ -45,6 +51,55 @@ _Static_assert(LWS_PRE <= PS_BUF_PRE, "PS_BUF_PRE must hold lws's frame header")
 
 static int	server_http_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
+/* A registered hook and its argument. */
+struct server_hook {
+	const struct ps_server_hooks	*h;	/* borrowed */
+	void				*arg;
+};
+
+/* One server: opaque outside this file. */
+struct ps_server {
+	struct ps_server_opts	 o;
+	struct lws_context	*ctx;		/* owned */
+	struct lws_vhost	*vh;		/* the context's */
+	int			 port;		/* the port actually bound */
+	char			 listen[128];	/* "127.0.0.1:40123" */
+	int64_t			 started_us;
+	enum ps_server_state	 state;
+	/* Asked by signal handlers (SERVER_REQ_*), done by the loop. */
+	atomic_uint		 requests;
+
+	/* Protocols: [0] HTTP, then as added; NULL-terminated. */
+	struct lws_protocols	 protocols[SERVER_PROTOCOLS_MAX + 1];
+	size_t			 nprotocols;
+	struct server_hook	 hooks[SERVER_HOOKS_MAX];
+	size_t			 nhooks;
+
+	struct ps_store		*store;		/* owned; empty until init/load */
+	struct ps_store		*initial;	/* owned copy when keep_initial */
+	int			 keep_initial;	/* ps_server_keep_initial() */
+	struct ps_auth		 auth;		/* owned tokens */
+	struct ps_accum		*accum;		/* owned; sync rounds */
+	struct ps_mode		*mode;		/* owned */
+	struct ps_buf		*body;		/* owned ref: the model's records */
+	uint64_t		 body_version;
+	int			 body_valid;
+
+	struct ps_workers	 workers;	/* live first, then gone */
+	size_t			 ngone;
+	uint64_t		 next_worker_id;
+
+	struct ps_counters	 total;
+	uint64_t		 updates;	/* updates applied to the store */
+	uint64_t		 rounds;	/* sync rounds applied */
+	uint64_t		 resets;
+
+	lws_sorted_usec_list_t	 tick;		/* 1 s: the hooks' tick */
+
+	struct ps_demo		*demo;		/* owned: --demo's threads */
+	struct ps_hist		 apply_seconds;	/* time to apply each update */
+};
+
 static void	server_tick_cb(lws_sorted_usec_list_t *);
 static int	server_resolve(const char *, char **, int *, char **);
 static void	server_views(const struct ps_store *, struct ps_tview *);
@@ -307,7 +362,7 @@ ps_server_initial_copy(const struct ps_server *srv)
 int
 ps_server_add_protocol(struct ps_server *srv, const struct lws_protocols *p)
 {
-	if (srv->nprotocols >= PS_SERVER_PROTOCOLS_MAX || srv->ctx != NULL)
+	if (srv->nprotocols >= SERVER_PROTOCOLS_MAX || srv->ctx != NULL)
 		return -1;
 	srv->protocols[srv->nprotocols++] = *p;
 	return 0;
@@ -330,7 +385,7 @@ int
 ps_server_hook(struct ps_server *srv, const struct ps_server_hooks *h,
     void *arg)
 {
-	if (srv->nhooks >= PS_SERVER_HOOKS_MAX)
+	if (srv->nhooks >= SERVER_HOOKS_MAX)
 		return -1;
 	srv->hooks[srv->nhooks].h = h;
 	srv->hooks[srv->nhooks].arg = arg;

@@ -1,30 +1,38 @@
 /*
- * psctl serve: one libwebsockets context serving one model.  struct
- * ps_server holds the options, the lws context, the store, the consistency
- * mode, the workers and every counter; everything here runs on the one lws
- * service thread unless a comment says otherwise.  The worker protocol
- * (psctl.worker.v1) lives in ws-worker.c; other protocols (control, HTTP)
- * are added to the protocol table before ps_server_start() and reach the
- * server with ps_server_from_wsi().
+ * psctl serve's core: one libwebsockets context serving one model.  The
+ * server (opaque) holds the options, the lws context and its loop, the
+ * store, the consistency mode, the workers and the counters, and knows no
+ * protocol.  Protocols sit above it: they are added to its table before
+ * ps_server_start(), keep their own state in lws's per-vhost memory, find
+ * the server with ps_server_from_wsi(), act on the model through the API
+ * below and hear from the server through the hooks they register.
+ *
+ * The layers, each including only those below it:
+ *   transport	http.c, ws-worker.c, ws-control.c (lws callbacks)
+ *   protocols	wreq.c (worker requests), ctlsrv.c, ckptjob.c
+ *   core	server.c (this), demo.c (--demo's libpsctl workers)
+ *   model	store.c, mode.c, checkpoint.c, proto.c, sendq.c, metrics.c
+ *
+ * Everything here runs on the one lws service thread unless a comment
+ * says otherwise.
  */
 #ifndef PS_SERVER_H
 #define PS_SERVER_H
 
 #include <sys/queue.h>
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libwebsockets.h>
-
-#include "auth.h"
 #include "metrics.h"
 #include "mode.h"
-#include "proto.h"
-#include "sendq.h"
 #include "store.h"
 #include "tensor.h"
+
+struct lws;
+struct lws_protocols;
+struct ps_auth;
+struct ps_buf;
 
 #define PS_SERVER_DEFAULT_LISTEN	"127.0.0.1:7070"
 #define PS_SERVER_DEFAULT_TIMEOUT	60		/* --worker-timeout, s */
@@ -32,8 +40,6 @@
 #define PS_SERVER_DEFAULT_MAX_TENSORS	65536
 /* Read and write sizes (LIMITS.md: 64 KiB .. 1 MiB all perform alike). */
 #define PS_SERVER_IO_CHUNK		(256 * 1024)
-/* Room in the protocol table for protocols other helpers add. */
-#define PS_SERVER_PROTOCOLS_MAX		8
 /* Workers that left, kept for status and resume. */
 #define PS_SERVER_GONE_MAX		64
 /* Error codes counted (enum ps_errcode values are below this). */
@@ -139,57 +145,7 @@ struct ps_server_hooks {
 	void	(*destroy)(void *arg);
 };
 
-/* Hooks a server holds at most. */
-#define PS_SERVER_HOOKS_MAX		8
-
-struct ps_server_hook {
-	const struct ps_server_hooks	*h;	/* borrowed */
-	void				*arg;
-};
-
-struct ps_demo;
-
-struct ps_server {
-	struct ps_server_opts	 o;
-	struct lws_context	*ctx;
-	struct lws_vhost	*vh;
-	int			 port;		/* the port actually bound */
-	char			 listen[128];	/* "127.0.0.1:40123" */
-	int64_t			 started_us;
-	enum ps_server_state	 state;
-	/* Asked by signal handlers (SERVER_REQ_*), done by the loop. */
-	atomic_uint		 requests;
-
-	/* Protocols: [0] HTTP, then as added; NULL-terminated. */
-	struct lws_protocols	 protocols[PS_SERVER_PROTOCOLS_MAX + 1];
-	size_t			 nprotocols;
-	struct ps_server_hook	 hooks[PS_SERVER_HOOKS_MAX];
-	size_t			 nhooks;
-
-	struct ps_store		*store;		/* owned; empty until init/load */
-	struct ps_store		*initial;	/* owned copy when keep_initial */
-	int			 keep_initial;	/* ps_server_keep_initial() */
-	struct ps_auth		 auth;		/* owned tokens */
-	struct ps_accum		*accum;		/* owned; sync rounds */
-	struct ps_mode		*mode;		/* owned */
-	struct ps_buf		*body;		/* owned ref: the model's records */
-	uint64_t		 body_version;
-	int			 body_valid;
-
-	struct ps_workers	 workers;	/* live first, then gone */
-	size_t			 ngone;
-	uint64_t		 next_worker_id;
-
-	struct ps_counters	 total;
-	uint64_t		 updates;	/* updates applied to the store */
-	uint64_t		 rounds;	/* sync rounds applied */
-	uint64_t		 resets;
-
-	lws_sorted_usec_list_t	 tick;		/* 1 s: the hooks' tick */
-
-	struct ps_demo		*demo;		/* owned: --demo's threads */
-	struct ps_hist		 apply_seconds;	/* time to apply each update */
-};
+struct ps_server;
 
 /* Monotonic microseconds. */
 int64_t		 ps_server_now_us(void);
@@ -257,9 +213,10 @@ int		 ps_server_hook(struct ps_server *, const struct ps_server_hooks *h,
 void		 ps_server_unhook(struct ps_server *, void *arg);
 
 /*
- * Creates the context and binds.  Returns 0 (srv->port and srv->listen
- * set, serving), or -1 with *cause; *bind_errno is the bind failure's
- * errno (0 when the failure was something else).
+ * Creates the context and binds, then runs PROTOCOL_INIT of every
+ * protocol.  Returns 0 (serving; ps_server_listen() says where), or -1
+ * with *cause; *bind_errno is the bind failure's errno (0 when the
+ * failure was something else).
  */
 int		 ps_server_start(struct ps_server *, int *bind_errno,
 		     char **cause);
