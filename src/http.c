@@ -49,6 +49,7 @@ static int	http_start(struct lws *, struct http_resp *, unsigned,
 		    const char *, char *, int);
 static int	http_writeable(struct lws *, struct http_resp *);
 static int	http_now(struct lws *, unsigned, const char *, int);
+static int	http_headers(struct lws *, unsigned, const char *, size_t, int);
 static const char *http_wanted_protocol(struct lws *, char *, size_t);
 
 const struct lws_protocols ps_http_protocol = {
@@ -168,20 +169,18 @@ http_wanted_protocol(struct lws *wsi, char *buf, size_t len)
 }
 
 /*
- * Answers a request at once with a short text body.  Returns what lws
- * wants from the callback: 1 (the response is written).
+ * Writes the headers of a response of len bytes, with a Bearer challenge
+ * when asked.  0, or -1 when lws cannot.
  */
 static int
-http_now(struct lws *wsi, unsigned status, const char *text,
+http_headers(struct lws *wsi, unsigned status, const char *ctype, size_t len,
     int challenge)
 {
 	unsigned char	 buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p, *end;
-	size_t		 len = strlen(text);
 
 	p = start;
 	end = buf + sizeof buf - 1;
-	if (lws_add_http_common_headers(wsi, status,
-	    "text/plain; charset=utf-8", len, &p, end) != 0)
+	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) != 0)
 		return -1;
 	if (challenge && lws_add_http_header_by_name(wsi,
 	    (const unsigned char *)"www-authenticate:",
@@ -189,7 +188,28 @@ http_now(struct lws *wsi, unsigned status, const char *text,
 		return -1;
 	if (lws_finalize_write_http_header(wsi, start, &p, end) != 0)
 		return -1;
-	if (len > 0 && lws_write(wsi, (unsigned char *)text, len,
+	return 0;
+}
+
+/*
+ * Answers a request at once with a short text body.  Returns what lws
+ * wants from the callback: 1 (the response is written).
+ */
+static int
+http_now(struct lws *wsi, unsigned status, const char *text,
+    int challenge)
+{
+	unsigned char	 buf[LWS_PRE + 256];
+	size_t		 len = strlen(text);
+
+	if (len > sizeof buf - LWS_PRE)
+		len = sizeof buf - LWS_PRE;
+	if (http_headers(wsi, status, "text/plain; charset=utf-8", len,
+	    challenge) != 0)
+		return -1;
+	/* lws may write in front of the body too: give it LWS_PRE. */
+	memcpy(buf + LWS_PRE, text, len);
+	if (len > 0 && lws_write(wsi, buf + LWS_PRE, len,
 	    LWS_WRITE_HTTP_FINAL) != (int)len)
 		return -1;
 	return 1;
@@ -200,21 +220,10 @@ static int
 http_start(struct lws *wsi, struct http_resp *h, unsigned status,
     const char *ctype, char *body, int challenge)
 {
-	unsigned char	 buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p, *end;
-
 	h->body = body;
 	h->len = strlen(body);
 	h->off = 0;
-	p = start;
-	end = buf + sizeof buf - 1;
-	if (lws_add_http_common_headers(wsi, status, ctype, h->len, &p,
-	    end) != 0)
-		return -1;
-	if (challenge && lws_add_http_header_by_name(wsi,
-	    (const unsigned char *)"www-authenticate:",
-	    (const unsigned char *)"Bearer realm=\"psctl\"", 20, &p, end) != 0)
-		return -1;
-	if (lws_finalize_write_http_header(wsi, start, &p, end) != 0)
+	if (http_headers(wsi, status, ctype, h->len, challenge) != 0)
 		return -1;
 	lws_callback_on_writable(wsi);
 	return 0;
