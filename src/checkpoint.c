@@ -87,8 +87,6 @@ struct ckpt_load {
 static int	ckpt_write_all(int, const void *, size_t);
 static int	ckpt_pwrite_all(int, const void *, size_t, off_t);
 static int	ckpt_pread_all(int, void *, size_t, off_t);
-static int	ckpt_real_precision(const double *, size_t);
-static char	*ckpt_rule_params(const struct ps_rule *);
 static void	ckpt_add_entry(json_t *, const char *,
 		    const struct ps_tensor *, const float *, struct ckpt_part *,
 		    size_t *, uint64_t *);
@@ -205,64 +203,6 @@ ckpt_pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-/* The fewest significant digits (15..17) that print every value exactly. */
-static int
-ckpt_real_precision(const double *x, size_t n)
-{
-	char	buf[64];
-	int	p;
-	size_t	i;
-
-	for (p = 15; p < 17; p++) {
-		for (i = 0; i < n; i++) {
-			snprintf(buf, sizeof buf, "%.*g", p, x[i]);
-			if (strtod(buf, NULL) != x[i])
-				break;
-		}
-		if (i == n)
-			return p;
-	}
-	return 17;
-}
-
-/* The rule's parameters as JSON text (caller frees): only those it uses. */
-static char *
-ckpt_rule_params(const struct ps_rule *r)
-{
-	json_t	*o;
-	double	 x[4];
-	size_t	 n = 0;
-	char	*s;
-
-	o = json_object();
-	switch (r->kind) {
-	case PS_RULE_SGD:
-		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
-		break;
-	case PS_RULE_MOMENTUM:
-		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
-		json_object_set_new(o, "momentum",
-		    json_real(x[n++] = r->momentum));
-		json_object_set_new(o, "nesterov",
-		    json_boolean(r->nesterov));
-		break;
-	case PS_RULE_ADAM:
-		json_object_set_new(o, "lr", json_real(x[n++] = r->lr));
-		json_object_set_new(o, "beta1", json_real(x[n++] = r->beta1));
-		json_object_set_new(o, "beta2", json_real(x[n++] = r->beta2));
-		json_object_set_new(o, "eps", json_real(x[n++] = r->eps));
-		break;
-	default:
-		break;
-	}
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-	    JSON_REAL_PRECISION(ckpt_real_precision(x, n)));
-	json_decref(o);
-	if (s == NULL)
-		fatalx("%s: json_dumps failed", __func__);
-	return s;
-}
-
 /* Adds one F32 entry to the header and its buffer to the parts. */
 static void
 ckpt_add_entry(json_t *root, const char *name, const struct ps_tensor *t,
@@ -343,7 +283,7 @@ ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 	json_object_set_new(meta, "psctl.model_version", json_string(num));
 	json_object_set_new(meta, "psctl.rule",
 	    json_string(ps_rule_name(rule->kind)));
-	text = ckpt_rule_params(rule);
+	text = ps_rule_params_text(rule);
 	json_object_set_new(meta, "psctl.rule_params", json_string(text));
 	free(text);
 	if (extra != NULL && extra->mode != NULL)
@@ -919,11 +859,10 @@ static int
 ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 {
 	enum ps_rule_kind	 kind;
-	json_t			*o, *v;
+	json_t			*o;
 	json_error_t		 jerr;
-	const char		*key;
 	char			*why, q[96];
-	double			*dst;
+	int			 rc;
 
 	if (ps_rule_parse(name, &kind) != 0)
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule %s is not "
@@ -939,48 +878,12 @@ ckpt_parse_rule(struct ckpt_load *l, const char *name, const char *params)
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params is "
 		    "not a JSON object");
 	}
-	json_object_foreach(o, key, v) {
-		dst = NULL;
-		if (strcmp(key, "lr") == 0)
-			dst = &l->rule.lr;
-		else if (strcmp(key, "momentum") == 0)
-			dst = &l->rule.momentum;
-		else if (strcmp(key, "beta1") == 0)
-			dst = &l->rule.beta1;
-		else if (strcmp(key, "beta2") == 0)
-			dst = &l->rule.beta2;
-		else if (strcmp(key, "eps") == 0)
-			dst = &l->rule.eps;
-		else if (strcmp(key, "nesterov") == 0) {
-			if (!json_is_boolean(v))
-				goto bad;
-			l->rule.nesterov = json_is_true(v);
-			continue;
-		} else {
-			/* key belongs to o: quote it before o goes. */
-			ckpt_fail(l, PS_CKPT_E_INVALID,
-			    "psctl.rule_params: unknown parameter %s",
-			    ps_utf8_quote(key, q, sizeof q));
-			json_decref(o);
-			return -1;
-		}
-		if (!json_is_number(v))
-			goto bad;
-		*dst = json_number_value(v);
-	}
-	json_decref(o);
-	if (ps_rule_check(&l->rule, &why) != 0) {
+	if ((rc = ps_rule_params_from_json(&l->rule, o, &why)) != 0) {
 		ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params: %s", why);
 		free(why);
-		return -1;
 	}
-	return 0;
-
-bad:
-	ckpt_fail(l, PS_CKPT_E_INVALID, "psctl.rule_params: %s has the wrong "
-	    "type", ps_utf8_quote(key, q, sizeof q));
 	json_decref(o);
-	return -1;
+	return rc;
 }
 
 /* psctl.tensors: the model's order, versions and steps. */

@@ -48,7 +48,6 @@ static double	 inspect_state_l2(struct ps_store *,
 		     const struct ps_ckpt_entry *);
 static void	 inspect_table(struct inspect_row *, size_t, size_t,
 		     const int *);
-static void	 inspect_rule(const struct ps_rule *, FILE *);
 static json_t	*inspect_rule_json(const struct ps_rule *);
 static json_t	*inspect_shape_json(const struct ps_ckpt_entry *);
 static void	 inspect_text(const char *, struct ps_store *,
@@ -126,52 +125,16 @@ inspect_table(struct inspect_row *rows, size_t nrows, size_t ncols,
 	}
 }
 
-static void
-inspect_rule(const struct ps_rule *r, FILE *fp)
-{
-	fprintf(fp, "%s", ps_rule_name(r->kind));
-	switch (r->kind) {
-	case PS_RULE_SGD:
-		fprintf(fp, " (lr %g)", r->lr);
-		break;
-	case PS_RULE_MOMENTUM:
-		fprintf(fp, " (lr %g, momentum %g%s)", r->lr, r->momentum,
-		    r->nesterov ? ", nesterov" : "");
-		break;
-	case PS_RULE_ADAM:
-		fprintf(fp, " (lr %g, beta1 %g, beta2 %g, eps %g)", r->lr,
-		    r->beta1, r->beta2, r->eps);
-		break;
-	default:
-		break;
-	}
-}
-
 static json_t *
 inspect_rule_json(const struct ps_rule *r)
 {
-	json_t	*o;
+	json_t	*o, *params;
 
 	o = json_object();
 	json_object_set_new(o, "name", json_string(ps_rule_name(r->kind)));
-	switch (r->kind) {
-	case PS_RULE_SGD:
-		json_object_set_new(o, "lr", json_real(r->lr));
-		break;
-	case PS_RULE_MOMENTUM:
-		json_object_set_new(o, "lr", json_real(r->lr));
-		json_object_set_new(o, "momentum", json_real(r->momentum));
-		json_object_set_new(o, "nesterov", json_boolean(r->nesterov));
-		break;
-	case PS_RULE_ADAM:
-		json_object_set_new(o, "lr", json_real(r->lr));
-		json_object_set_new(o, "beta1", json_real(r->beta1));
-		json_object_set_new(o, "beta2", json_real(r->beta2));
-		json_object_set_new(o, "eps", json_real(r->eps));
-		break;
-	default:
-		break;
-	}
+	params = ps_rule_params_json(r);
+	json_object_update(o, params);
+	json_decref(params);
 	return o;
 }
 
@@ -194,7 +157,7 @@ inspect_text(const char *path, struct ps_store *s,
 	struct inspect_row	*rows;
 	const struct ps_tensor	*t;
 	const struct ps_ckpt_entry *e;
-	char			 shape[256], *safe, *v;
+	char			 shape[256], rule[256], *safe, *v;
 	size_t			 i, n, ncols;
 	static const int	 right[7] = { 0, 0, 0, 1, 1, 1, 1 };
 
@@ -221,9 +184,8 @@ inspect_text(const char *path, struct ps_store *s,
 	}
 	printf("model version: %" PRIu64 "\n", info->model_version);
 	if (info->has_rule) {
-		printf("rule: ");
-		inspect_rule(&info->rule, stdout);
-		printf("\n");
+		ps_rule_format(&info->rule, rule, sizeof rule);
+		printf("rule: %s\n", rule);
 	}
 	if (info->mode[0] != '\0') {
 		safe = inspect_safe(info->mode);

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "mode.h"
+#include "rule.h"
 #include "server.h"
 #include "store.h"
 #include "ws-control.h"
@@ -32,6 +33,7 @@ static const struct ps_cmd_opt cmd_serve_opts[] = {
 	{ "workers", 0, 1 },
 	{ "staleness", 0, 1 },
 	{ "rule", 0, 1 },
+	/* The rule's parameters: rule.c's names, ranges and rules. */
 	{ "lr", 0, 1 },
 	{ "momentum", 0, 1 },
 	{ "nesterov", 0, 0 },
@@ -61,7 +63,7 @@ const struct ps_cmd_entry ps_cmd_serve_entry = {
 	.args = { cmd_serve_opts, 0, 0, NULL },
 	.usage = "[--listen host:port] [--load file] "
 	    "[--mode async | hogwild | sync | ssp] [--workers n] "
-	    "[--staleness s] [--rule add | elephas | sgd | momentum | adam] "
+	    "[--staleness s] [--rule " PS_RULE_USAGE "] "
 	    "[--lr x] [--momentum x] [--nesterov] [--beta1 x] [--beta2 x] "
 	    "[--eps x] [--worker-timeout secs] [--max-message-bytes n] "
 	    "[--max-tensors n] [--demo] [--token-file file] "
@@ -80,13 +82,11 @@ struct serve_conf {
 	const char		*log_file;	/* borrowed from the args */
 	int			 verbose;
 	int			 quiet;
-	struct ps_rule		 p;		/* rule parameters given */
 	int			 given_workers;
 	int			 given_staleness;
-	int			 given_lr;
-	int			 given_mom;	/* --momentum */
-	int			 given_nesterov;
-	int			 given_adam;	/* 1 beta1, 2 beta2, 4 eps */
+	/* ps_rule_param(i)'s value, when given. */
+	int			 given_rule[PS_RULE_NPARAMS];
+	double			 rule_value[PS_RULE_NPARAMS];
 };
 
 static enum ps_cmd_retval serve_parse(struct ps_cmd *, struct serve_conf *,
@@ -160,6 +160,8 @@ serve_parse(struct ps_cmd *self, struct serve_conf *c, char **cause)
 	struct ps_args	*a = self->args;
 	const char	*v;
 	enum ps_rule_kind kind;
+	const struct ps_rule_param *rp;
+	size_t		 i;
 
 	if ((v = ps_args_get(a, "listen")) != NULL &&
 	    ps_server_parse_listen(v, &c->o, cause) != 0)
@@ -183,34 +185,19 @@ serve_parse(struct ps_cmd *self, struct serve_conf *c, char **cause)
 		return PS_CMD_ERR_USAGE;
 	if ((v = ps_args_get(a, "rule")) != NULL) {
 		if (ps_rule_parse(v, &kind) != 0) {
-			*cause = xasprintf("--rule: unknown rule \"%s\" (add, "
-			    "elephas, sgd, momentum or adam)", v);
+			*cause = xasprintf("--rule: unknown rule \"%s\" (%s)", v,
+			    ps_rule_names());
 			return PS_CMD_ERR_USAGE;
 		}
 		c->o.rule_given = 1;
 		c->o.rule.kind = kind;
 	}
-	if ((c->given_lr = ps_args_has(a, "lr")))
-		c->p.lr = ps_args_strtod(a, "lr", 0, 1e6, PS_ARGS_ABOVE_MIN,
-		    cause);
-	if (*cause == NULL && (c->given_mom = ps_args_has(a, "momentum")))
-		c->p.momentum = ps_args_strtod(a, "momentum", 0, 1,
-		    PS_ARGS_BELOW_MAX, cause);
-	c->given_nesterov = ps_args_has(a, "nesterov");
-	if (*cause == NULL && ps_args_has(a, "beta1")) {
-		c->p.beta1 = ps_args_strtod(a, "beta1", 0, 1,
-		    PS_ARGS_BELOW_MAX, cause);
-		c->given_adam |= 1;
-	}
-	if (*cause == NULL && ps_args_has(a, "beta2")) {
-		c->p.beta2 = ps_args_strtod(a, "beta2", 0, 1,
-		    PS_ARGS_BELOW_MAX, cause);
-		c->given_adam |= 2;
-	}
-	if (*cause == NULL && ps_args_has(a, "eps")) {
-		c->p.eps = ps_args_strtod(a, "eps", 0, 1, PS_ARGS_ABOVE_MIN,
-		    cause);
-		c->given_adam |= 4;
+	for (i = 0; *cause == NULL && (rp = ps_rule_param(i)) != NULL; i++) {
+		if (!(c->given_rule[i] = ps_args_has(a, rp->name)))
+			continue;
+		c->rule_value[i] = rp->flag ? 1 : ps_args_strtod(a, rp->name,
+		    rp->min, rp->max, (rp->above_min ? PS_ARGS_ABOVE_MIN : 0) |
+		    (rp->below_max ? PS_ARGS_BELOW_MAX : 0), cause);
 	}
 	if (*cause == NULL && ps_args_has(a, "worker-timeout"))
 		c->o.worker_timeout = (unsigned)ps_args_strtonum(a,
@@ -257,6 +244,9 @@ serve_validate(struct serve_conf *c, char **cause)
 	struct ps_server_opts	*o = &c->o;
 	struct ps_ctl_opts	*co = &c->co;
 	enum ps_rule_kind	 kind;
+	char			*why;
+	size_t			 i;
+	int			 given;
 
 	if (c->verbose && c->quiet)
 		*cause = xstrdup("-v and -q contradict each other");
@@ -284,36 +274,22 @@ serve_validate(struct serve_conf *c, char **cause)
 
 	/* Rule options: defaults for the kind, then what was given. */
 	kind = o->rule.kind;
-	if ((c->given_lr || c->given_mom || c->given_nesterov ||
-	    c->given_adam) && o->load != NULL && !o->rule_given)
+	for (i = 0, given = 0; i < PS_RULE_NPARAMS; i++)
+		given |= c->given_rule[i];
+	if (given && o->load != NULL && !o->rule_given) {
 		*cause = xstrdup("with --load, the rule's parameters come from "
 		    "the file: give --rule too to change them");
-	else if (c->given_lr && kind != PS_RULE_SGD &&
-	    kind != PS_RULE_MOMENTUM && kind != PS_RULE_ADAM)
-		*cause = xasprintf("--lr applies to the sgd, momentum and adam "
-		    "rules, not %s", ps_rule_name(kind));
-	else if ((c->given_mom || c->given_nesterov) &&
-	    kind != PS_RULE_MOMENTUM)
-		*cause = xasprintf("--momentum and --nesterov apply to the "
-		    "momentum rule, not %s", ps_rule_name(kind));
-	else if (c->given_adam && kind != PS_RULE_ADAM)
-		*cause = xasprintf("--beta1, --beta2 and --eps apply to the "
-		    "adam rule, not %s", ps_rule_name(kind));
-	if (*cause != NULL)
 		return PS_CMD_ERR_USAGE;
+	}
 	ps_rule_defaults(&o->rule, kind);
-	if (c->given_lr)
-		o->rule.lr = c->p.lr;
-	if (c->given_mom)
-		o->rule.momentum = c->p.momentum;
-	if (c->given_nesterov)
-		o->rule.nesterov = 1;
-	if (c->given_adam & 1)
-		o->rule.beta1 = c->p.beta1;
-	if (c->given_adam & 2)
-		o->rule.beta2 = c->p.beta2;
-	if (c->given_adam & 4)
-		o->rule.eps = c->p.eps;
+	for (i = 0; i < PS_RULE_NPARAMS; i++) {
+		if (c->given_rule[i] && ps_rule_set(&o->rule,
+		    ps_rule_param(i)->name, c->rule_value[i], &why) != 0) {
+			*cause = xasprintf("--%s", why);
+			free(why);
+			return PS_CMD_ERR_USAGE;
+		}
+	}
 	return PS_CMD_OK;
 }
 

@@ -27,7 +27,6 @@ static json_t	*ctl_number(double);
 static json_t	*ctl_uint(uint64_t);
 static json_t	*ctl_string_or_null(const char *);
 static char	*ctl_dump(json_t *);
-static json_t	*ctl_rule_params(const struct ps_rule *);
 static json_t	*ctl_tensor_json(const struct ps_ctl_tensor *);
 static json_t	*ctl_worker_json(const struct ps_ctl_worker *);
 static int	 ctl_members(json_t *, const char *, const char *const *,
@@ -321,33 +320,6 @@ ctl_dump(json_t *o)
 }
 
 static json_t *
-ctl_rule_params(const struct ps_rule *r)
-{
-	json_t	*o = json_object();
-
-	switch (r->kind) {
-	case PS_RULE_ADD:
-	case PS_RULE_ELEPHAS:
-		break;
-	case PS_RULE_SGD:
-		json_object_set_new(o, "lr", ctl_number(r->lr));
-		break;
-	case PS_RULE_MOMENTUM:
-		json_object_set_new(o, "lr", ctl_number(r->lr));
-		json_object_set_new(o, "momentum", ctl_number(r->momentum));
-		json_object_set_new(o, "nesterov", json_boolean(r->nesterov));
-		break;
-	case PS_RULE_ADAM:
-		json_object_set_new(o, "lr", ctl_number(r->lr));
-		json_object_set_new(o, "beta1", ctl_number(r->beta1));
-		json_object_set_new(o, "beta2", ctl_number(r->beta2));
-		json_object_set_new(o, "eps", ctl_number(r->eps));
-		break;
-	}
-	return o;
-}
-
-static json_t *
 ctl_tensor_json(const struct ps_ctl_tensor *t)
 {
 	json_t		*o, *shape;
@@ -403,7 +375,8 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 	json_object_set_new(o, "state", ctl_string_or_null(st->state));
 	json_object_set_new(o, "mode", ctl_string_or_null(st->mode));
 	json_object_set_new(o, "rule", ctl_string_or_null(st->rule));
-	json_object_set_new(o, "rule_params", ctl_rule_params(&st->rule_params));
+	json_object_set_new(o, "rule_params",
+	    ps_rule_params_json(&st->rule_params));
 	json_object_set_new(o, "sync_workers", st->sync_workers > 0 ?
 	    ctl_uint(st->sync_workers) : json_null());
 	json_object_set_new(o, "staleness", st->staleness >= 0 ?

@@ -62,10 +62,6 @@ struct ps_accum {
 	struct store_scratch	 sc;
 };
 
-static const char *store_rule_names[] = {
-	"add", "elephas", "sgd", "momentum", "adam"
-};
-
 static uint64_t	 store_hash(const char *, size_t);
 static size_t	 store_hash_size(size_t);
 static size_t	*store_hash_slot(size_t *, size_t, const struct ps_tensor *,
@@ -94,86 +90,6 @@ static uint64_t	 store_commit(struct ps_store *, size_t, int *, char **);
 static void	 store_tensor_free(struct ps_tensor *);
 static int	 store_init(struct ps_store *, const struct ps_tview *, size_t,
 		     int, int *, char **);
-
-/* Fills r with the defaults for kind. */
-void
-ps_rule_defaults(struct ps_rule *r, enum ps_rule_kind kind)
-{
-	memset(r, 0, sizeof *r);
-	r->kind = kind;
-	r->lr = 0.01;
-	r->momentum = 0.9;
-	r->nesterov = 0;
-	r->beta1 = 0.9;
-	r->beta2 = 0.999;
-	r->eps = 1e-8;
-}
-
-int
-ps_rule_parse(const char *s, enum ps_rule_kind *kind)
-{
-	size_t	i;
-
-	for (i = 0; i < sizeof store_rule_names / sizeof *store_rule_names;
-	    i++) {
-		if (strcmp(s, store_rule_names[i]) == 0) {
-			*kind = (enum ps_rule_kind)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *
-ps_rule_name(enum ps_rule_kind kind)
-{
-	if ((unsigned)kind >=
-	    sizeof store_rule_names / sizeof *store_rule_names)
-		return "unknown";
-	return store_rule_names[kind];
-}
-
-int
-ps_rule_has_m(enum ps_rule_kind kind)
-{
-	return kind == PS_RULE_MOMENTUM || kind == PS_RULE_ADAM;
-}
-
-int
-ps_rule_has_v(enum ps_rule_kind kind)
-{
-	return kind == PS_RULE_ADAM;
-}
-
-int
-ps_rule_check(const struct ps_rule *r, char **cause)
-{
-	if ((unsigned)r->kind > PS_RULE_ADAM) {
-		*cause = xasprintf("unknown update rule %d", (int)r->kind);
-		return -1;
-	}
-	if (!isfinite(r->lr) || r->lr < 0) {
-		*cause = xasprintf("lr %g is not a finite number >= 0", r->lr);
-		return -1;
-	}
-	if (!(r->momentum >= 0 && r->momentum <= 1)) {
-		*cause = xasprintf("momentum %g is not in [0, 1]", r->momentum);
-		return -1;
-	}
-	if (!(r->beta1 >= 0 && r->beta1 < 1)) {
-		*cause = xasprintf("beta1 %g is not in [0, 1)", r->beta1);
-		return -1;
-	}
-	if (!(r->beta2 >= 0 && r->beta2 < 1)) {
-		*cause = xasprintf("beta2 %g is not in [0, 1)", r->beta2);
-		return -1;
-	}
-	if (!isfinite(r->eps) || r->eps <= 0) {
-		*cause = xasprintf("eps %g is not a finite number > 0", r->eps);
-		return -1;
-	}
-	return 0;
-}
 
 struct ps_store *
 ps_store_new(const struct ps_rule *rule)

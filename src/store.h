@@ -2,7 +2,8 @@
  * The parameter store: one model, an ordered set of named float32 tensors,
  * with a model version, a version per tensor, an update rule and its
  * optimizer state.  No I/O, no locking: the server's service thread owns the
- * live store; other threads work on a ps_store_clone().
+ * live store; other threads work on a ps_store_clone().  The update rules
+ * themselves (names, parameters, JSON) are rule.h's.
  *
  * Every mutating call validates its whole input first and changes nothing
  * when it returns -1: no partial updates, ever.
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rule.h"
 #include "tensor.h"
 
 /*
@@ -22,24 +24,6 @@
  * reserved: init and push refuse them.
  */
 #define PS_STATE_PREFIX	"__psctl."
-
-enum ps_rule_kind {
-	PS_RULE_ADD = 0,	/* w += u */
-	PS_RULE_ELEPHAS,	/* w -= u (Elephas's delta = old - new) */
-	PS_RULE_SGD,		/* w -= lr * g */
-	PS_RULE_MOMENTUM,	/* v = mu v + g; w -= lr (nesterov ? g + mu v : v) */
-	PS_RULE_ADAM		/* bias-corrected Adam, step t per tensor */
-};
-
-struct ps_rule {
-	enum ps_rule_kind kind;
-	double		 lr;		/* sgd, momentum, adam; default 0.01 */
-	double		 momentum;	/* momentum; default 0.9 */
-	int		 nesterov;	/* momentum; default 0 */
-	double		 beta1;		/* adam; default 0.9 */
-	double		 beta2;		/* adam; default 0.999 */
-	double		 eps;		/* adam; default 1e-8 */
-};
 
 struct ps_tensor {
 	char		*name;		/* owned, NUL-terminated */
@@ -65,21 +49,6 @@ struct ps_tensor {
 	double		 vmax;
 	int		 bounds_stale;	/* recompute the bounds before use */
 };
-
-/* Fills r with the defaults for kind. */
-void		 ps_rule_defaults(struct ps_rule *, enum ps_rule_kind);
-/* Parses "add", "elephas", "sgd", "momentum", "adam"; -1 if unknown. */
-int		 ps_rule_parse(const char *, enum ps_rule_kind *);
-const char	*ps_rule_name(enum ps_rule_kind);
-/* 1 when the rule keeps m (momentum, adam) / v (adam) state. */
-int		 ps_rule_has_m(enum ps_rule_kind);
-int		 ps_rule_has_v(enum ps_rule_kind);
-/*
- * Checks a rule's parameters: lr finite and >= 0, momentum in [0, 1],
- * beta1 and beta2 in [0, 1), eps finite and > 0.  Returns 0, or -1 with
- * *cause (allocated, caller frees) naming the parameter.
- */
-int		 ps_rule_check(const struct ps_rule *, char **cause);
 
 /*
  * A new, empty store (no tensors, version 0) that applies rule, which must
