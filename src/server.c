@@ -887,8 +887,9 @@ ps_server_apply(struct ps_server *srv, const struct ps_tview *v, size_t n,
 	uint64_t	version;
 	int64_t		t0 = ps_server_now_us();
 
-	if ((version = ps_store_apply(srv->store, v, n, code, cause)) == 0)
+	if (ps_store_apply(srv->store, v, n, code, cause) != 0)
 		return 0;
+	version = ps_store_version(srv->store);
 	ps_hist_observe(&srv->apply_seconds,
 	    (double)(ps_server_now_us() - t0) / 1e6);
 	srv->updates++;
@@ -915,20 +916,24 @@ ps_server_round_ready(const struct ps_server *srv)
 uint64_t
 ps_server_round_end(struct ps_server *srv)
 {
-	uint64_t	 version;
+	uint64_t	 version, before = ps_store_version(srv->store);
 	size_t		 n;
 	int64_t		 t0 = ps_server_now_us();
+	char		*cause;
 
-	version = ps_store_apply_mean(srv->store, srv->accum);
+	if (ps_store_apply_mean(srv->store, srv->accum, &cause) != 0) {
+		ps_log_warn("%s: %s", __func__, cause);
+		free(cause);
+	}
+	version = ps_store_version(srv->store);
 	n = ps_mode_round_end(srv->mode);
-	if (version != 0) {
+	if (version != before) {
 		ps_hist_observe(&srv->apply_seconds,
 		    (double)(ps_server_now_us() - t0) / 1e6);
 		srv->updates++;
 		srv->rounds++;
 		server_changed(srv);
-	} else
-		version = ps_store_version(srv->store);
+	}
 	ps_log_debug("round %llu: mean of %zu pushes applied, version %llu",
 	    (unsigned long long)ps_mode_rounds(srv->mode), n,
 	    (unsigned long long)version);

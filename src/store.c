@@ -8,6 +8,9 @@
  * write.  Nothing is written before the first phase has passed for the
  * whole input, so a refusal leaves the store byte-identical.
  *
+ * No I/O: a refusal is returned to the caller with its cause, and only a
+ * broken invariant (a bug) is fatal.
+ *
  * Overflow: finite inputs can still overflow (w = 3e38 plus u = 3e38).
  * Each tensor carries upper bounds on |w|, |m| and |v|; when the bound of
  * the result is safely below FLT_MAX the update is written directly, else
@@ -86,7 +89,7 @@ static int	 store_safe(const struct ps_store *, struct ps_tensor *,
 		     const float *, double);
 static double	 store_change_sq(const struct ps_store *,
 		     const struct ps_tensor *, const float *, float, float);
-static uint64_t	 store_commit(struct ps_store *, size_t, int *, char **);
+static int	 store_commit(struct ps_store *, size_t, int *, char **);
 static void	 store_tensor_free(struct ps_tensor *);
 static int	 store_init(struct ps_store *, const struct ps_tview *, size_t,
 		     int, int *, char **);
@@ -850,10 +853,10 @@ store_change_sq(const struct ps_store *s, const struct ps_tensor *t,
 
 /*
  * Applies the k entries of s->sc (distinct tensors, validated) as one
- * update.  Returns the new version, or 0 with *code and *cause and nothing
- * written when some result would not be finite.
+ * update.  Returns 0, or -1 with *code and *cause and nothing written when
+ * some result would not be finite.
  */
-static uint64_t
+static int
 store_commit(struct ps_store *s, size_t k, int *code, char **cause)
 {
 	const struct ps_rule	*r = &s->rule;
@@ -870,7 +873,7 @@ store_commit(struct ps_store *s, size_t k, int *code, char **cause)
 			store_fail(code, cause, PS_E_NONFINITE, "tensor "
 			    "\"%s\": the update would make it non-finite",
 			    t->name);
-			return 0;
+			return -1;
 		}
 	}
 
@@ -916,15 +919,15 @@ store_commit(struct ps_store *s, size_t k, int *code, char **cause)
 		total += sq;
 	}
 	s->last_update_l2 = sqrt(total);
-	return s->version;
+	return 0;
 }
 
-uint64_t
+int
 ps_store_apply(struct ps_store *s, const struct ps_tview *v, size_t n,
     int *code, char **cause)
 {
 	if (store_check(s, v, n, &s->sc, code, cause) != 0)
-		return 0;
+		return -1;
 	return store_commit(s, n, code, cause);
 }
 
@@ -1079,22 +1082,20 @@ ps_accum_reset(struct ps_accum *a)
 	a->updates = 0;
 }
 
-uint64_t
-ps_store_apply_mean(struct ps_store *s, struct ps_accum *a)
+int
+ps_store_apply_mean(struct ps_store *s, struct ps_accum *a, char **cause)
 {
 	struct store_scratch	*sc = &s->sc;
 	size_t			 i, k = 0;
-	uint64_t		 version;
-	char			*cause;
-	int			 code;
+	char			*why;
+	int			 code, rc;
 
 	if (a->updates == 0)
 		return 0;
 	if (!store_accum_fits(a, s)) {
-		ps_log_warn("%s: the accumulator was made for another model",
-		    __func__);
+		*cause = xstrdup("the accumulator was made for another model");
 		ps_accum_reset(a);
-		return 0;
+		return -1;
 	}
 	for (i = 0; i < a->count; i++) {
 		if (a->contrib[i] == 0)
@@ -1106,12 +1107,11 @@ ps_store_apply_mean(struct ps_store *s, struct ps_accum *a)
 		sc->umax[k] = a->sbound[i] / a->contrib[i] * STORE_SLACK;
 		k++;
 	}
-	version = store_commit(s, k, &code, &cause);
-	if (version == 0) {
-		ps_log_warn("%s: round of %zu updates dropped: %s", __func__,
-		    a->updates, cause);
-		free(cause);
+	if ((rc = store_commit(s, k, &code, &why)) != 0) {
+		*cause = xasprintf("round of %zu updates dropped: %s",
+		    a->updates, why);
+		free(why);
 	}
 	ps_accum_reset(a);
-	return version;
+	return rc;
 }

@@ -131,15 +131,16 @@ int		 ps_store_check(const struct ps_store *,
 		     const struct ps_tview *, size_t n, int *code, char **cause);
 /*
  * Checks, then applies the update under the store's rule: the model
- * version rises by one, and each named tensor's version becomes it, its
- * steps rise by one and its update_l2 is the norm of the change to w.
- * Returns the new version, or 0 with *code and *cause and the store untouched.
- * Besides ps_store_check()'s refusals: PS_E_NONFINITE when finite values
- * would still overflow the model or its optimizer state to infinity or NaN
- * (decided before writing, from the bounds, exactly when they are not
- * enough).
+ * version rises by one (ps_store_version() is the new one), and each
+ * named tensor's version becomes it, its steps rise by one and its
+ * update_l2 is the norm of the change to w.  Returns 0, or -1 with *code
+ * and *cause and the store untouched.  Besides ps_store_check()'s
+ * refusals: PS_E_NONFINITE when finite values would still overflow the
+ * model or its optimizer state to infinity or NaN (decided before
+ * writing, from the bounds, exactly when they are not enough).  No copy
+ * and no allocation: the hot path.
  */
-uint64_t	 ps_store_apply(struct ps_store *, const struct ps_tview *,
+int		 ps_store_apply(struct ps_store *, const struct ps_tview *,
 		     size_t n, int *code, char **cause);
 
 /* L2 norm of tensor i, recomputed only when stale. */
@@ -167,10 +168,13 @@ int		 ps_accum_add(struct ps_accum *, const struct ps_store *,
 size_t		 ps_accum_updates(const struct ps_accum *);
 void		 ps_accum_reset(struct ps_accum *);
 /*
- * Returns the new version, or 0 when nothing was accumulated or when the
- * mean would overflow the model to non-finite values (logged; the round
- * is dropped, the store untouched).  The accumulator is reset either way.
+ * Applies the round's mean as one update (the version rises by one), or
+ * nothing when nothing was accumulated (the version stays): 0 either way.
+ * -1 with *cause when the mean would overflow the model to non-finite
+ * values or the accumulator was made for another model: the round is
+ * dropped, the store untouched.  The accumulator is reset in every case.
  */
-uint64_t	 ps_store_apply_mean(struct ps_store *, struct ps_accum *);
+int		 ps_store_apply_mean(struct ps_store *, struct ps_accum *,
+		     char **cause);
 
 #endif

@@ -234,7 +234,7 @@ make_store(const struct ps_rule *rule)
 				buf[i][j] = rng_float() / 10;
 			nu++;
 		}
-		if (ps_store_apply(s, u, nu, &code, &cause) == 0)
+		if (ps_store_apply(s, u, nu, &code, &cause) != 0)
 			bail_out("ps_store_apply: %s", cause);
 	}
 	for (i = 0; i < 4; i++)
@@ -997,7 +997,7 @@ test_chunks(void)
 		bail_out("init: %s", cause);
 	for (i = 0; i < BIG_N; i++)
 		g[i] = rng_float();
-	if (ps_store_apply(s, &v, 1, &code, &cause) == 0)
+	if (ps_store_apply(s, &v, 1, &code, &cause) != 0)
 		bail_out("apply: %s", cause);
 	free(g);
 	if (ps_ckpt_save(s, p, NULL, &cause) != 0)

@@ -51,6 +51,45 @@ view(const char *name, unsigned ndim, const uint64_t *d, const float *data,
 	return v;
 }
 
+/*
+ * ps_store_apply(), its result read as the new version or 0 for a
+ * refusal; any return other than 0 or -1 is a failed test of its own.
+ */
+static uint64_t
+apply(struct ps_store *s, const struct ps_tview *v, size_t n, int *code,
+    char **cause)
+{
+	int	r;
+
+	if ((r = ps_store_apply(s, v, n, code, cause)) == -1)
+		return 0;
+	if (r != 0)
+		bail_out("ps_store_apply returned %d", r);
+	return ps_store_version(s);
+}
+
+/*
+ * ps_store_apply_mean(): the new version, or 0 when nothing was applied
+ * (an empty round, or one dropped with a cause).
+ */
+static uint64_t
+mean(struct ps_store *s, struct ps_accum *a)
+{
+	uint64_t	 before = ps_store_version(s);
+	char		*cause = NULL;
+	int		 r;
+
+	if ((r = ps_store_apply_mean(s, a, &cause)) == -1) {
+		if (cause == NULL)
+			bail_out("ps_store_apply_mean: -1 without a cause");
+		free(cause);
+		return 0;
+	}
+	if (r != 0 || cause != NULL)
+		bail_out("ps_store_apply_mean returned %d", r);
+	return ps_store_version(s) != before ? ps_store_version(s) : 0;
+}
+
 /* Views of the reference model's tensors over bufs. */
 static void
 model_views(struct ps_tview *v, float *bufs[NT])
@@ -202,7 +241,7 @@ rule_vs_reference(enum ps_rule_kind kind, int nesterov, double lr, int *l2ok,
 			bufs[i] = g[i];
 		}
 		model_views(v, bufs);
-		ver = ps_store_apply(s, v, NT, &code, &cause);
+		ver = apply(s, v, NT, &code, &cause);
 		if (ver != step)
 			*verok = 0;
 		for (i = 0; i < NT; i++) {
@@ -253,7 +292,7 @@ hand(enum ps_rule_kind kind, int nesterov, double lr, float w, float g,
 		bail_out("init: %s", cause);
 	v = view("w", 1, &d, &g, 1);
 	for (i = 0; i < steps; i++) {
-		if (ps_store_apply(s, &v, 1, &code, &cause) == 0)
+		if (apply(s, &v, 1, &code, &cause) == 0)
 			bail_out("apply: %s", cause);
 	}
 	out = ps_store_tensor(s, 0)->data[0];
@@ -505,7 +544,7 @@ test_init_shapes(void)
 	t->data[0] = 3e38f;
 	t->data[1] = 0;
 	u = view("w", 1, &d2, g, 2);
-	ok(ps_store_apply(s, &u, 1, &code, &cause) == 0 &&
+	ok(apply(s, &u, 1, &code, &cause) == 0 &&
 	    code == PS_E_NONFINITE && ps_store_tensor(s, 0)->data[0] == 3e38f,
 	    "an update that would overflow the written 3e38 is refused");
 	free(cause);
@@ -572,7 +611,7 @@ test_refusals(void)
 	for (i = 0; i < NT; i++)
 		bufs[i] = g[i];
 	model_views(v, bufs);
-	if (ps_store_apply(s, v, NT, &code, &cause) != 1)
+	if (apply(s, v, NT, &code, &cause) != 1)
 		bail_out("apply: %s", cause);
 	c = ps_store_clone(s);
 	ok(same_store(s, c), "a clone is identical to its store");
@@ -580,7 +619,7 @@ test_refusals(void)
 #define REFUSE(nviews, want, what) do {					\
 	cause = NULL;							\
 	code = 0;							\
-	ver = ps_store_apply(s, v, (nviews), &code, &cause);		\
+	ver = apply(s, v, (nviews), &code, &cause);		\
 	ok(ver == 0 && code == (want), "push refuses %s (%s)", (what),	\
 	    cause ? cause : "");					\
 	ok(same_store(s, c) && ps_store_version(s) == 1,		\
@@ -617,7 +656,7 @@ test_refusals(void)
 #undef REFUSE
 
 	/* The same push, now valid, goes through. */
-	ok(ps_store_apply(s, v, NT, &code, &cause) == 2,
+	ok(apply(s, v, NT, &code, &cause) == 2,
 	    "the corrected push is applied as version 2");
 	ps_store_free(c);
 	ps_store_free(s);
@@ -625,7 +664,7 @@ test_refusals(void)
 	ps_rule_defaults(&r, PS_RULE_ADD);
 	s = ps_store_new(&r);
 	cause = NULL;
-	ok(ps_store_apply(s, v, 1, &code, &cause) == 0 &&
+	ok(apply(s, v, 1, &code, &cause) == 0 &&
 	    code == PS_E_NO_MODEL && ps_store_empty(s),
 	    "a push before init is refused with no-model");
 	free(cause);
@@ -657,14 +696,14 @@ test_overflow(void)
 	u[0] = 3e38f;
 	u[1] = 0;
 	v = view("w", 1, &d, u, 2);
-	ok(ps_store_apply(s, &v, 1, &code, &cause) == 0 &&
+	ok(apply(s, &v, 1, &code, &cause) == 0 &&
 	    code == PS_E_NONFINITE && same_store(s, c),
 	    "finite values that would overflow w are refused, w untouched");
 	free(cause);
 	cause = NULL;
 	u[0] = 0;
 	u[1] = 3e38f;
-	ok(ps_store_apply(s, &v, 1, &code, &cause) == 1 &&
+	ok(apply(s, &v, 1, &code, &cause) == 1 &&
 	    ps_store_tensor(s, 0)->data[1] == 3e38f,
 	    "large values that do not overflow are applied");
 	is_near(ps_store_last_update_l2(s), 3e38, 1e-6,
@@ -693,7 +732,7 @@ test_overflow(void)
 		bail_out("init: %s", cause);
 	c = ps_store_clone(s);
 	v = view("w", 1, &d, g, 2);
-	ok(ps_store_apply(s, &v, 1, &code, &cause) == 0 &&
+	ok(apply(s, &v, 1, &code, &cause) == 0 &&
 	    code == PS_E_NONFINITE && same_store(s, c),
 	    "adam refuses a g whose square would overflow v");
 	free(cause);
@@ -732,7 +771,7 @@ test_versions_norms_clone(void)
 	for (j = 0; j < 15; j++)
 		u[j] = 0.5f;
 	one = view(names[1], ndims[1], dims[1], u, sizes[1]);
-	ok(ps_store_apply(s, &one, 1, &code, &cause) == 1,
+	ok(apply(s, &one, 1, &code, &cause) == 1,
 	    "an update of one tensor is version 1");
 	t = ps_store_tensor(s, 1);
 	ok(t->version == 1 && t->steps == 1 &&
@@ -749,7 +788,7 @@ test_versions_norms_clone(void)
 
 	c = ps_store_clone(s);
 	model_views(v, (float *[]){ u, u, u });
-	ok(ps_store_apply(s, v, NT, &code, &cause) == 2,
+	ok(apply(s, v, NT, &code, &cause) == 2,
 	    "an update of every tensor is version 2");
 	change = sqrt(15 * 0.25 + 7 * 0.25 + 0.25);
 	is_near(ps_store_last_update_l2(s), change, 1e-12,
@@ -757,7 +796,7 @@ test_versions_norms_clone(void)
 	ok(ps_store_version(c) == 1 && ps_store_tensor(c, 0)->data[0] ==
 	    w0[0][0] && ps_store_tensor(c, 0)->data != ps_store_tensor(s,
 	    0)->data, "the clone did not see the update");
-	ok(ps_store_apply(c, &one, 1, &code, &cause) == 2 &&
+	ok(apply(c, &one, 1, &code, &cause) == 2 &&
 	    ps_store_tensor(s, 1)->version == 2 &&
 	    ps_store_tensor(s, 1)->steps == 2 &&
 	    ps_store_tensor(c, 1)->steps == 2 &&
@@ -765,7 +804,7 @@ test_versions_norms_clone(void)
 	    ps_store_tensor(s, 0)->steps == 1,
 	    "an update of the clone leaves the store alone");
 	ps_store_set_version(s, 41);
-	ok(ps_store_apply(s, &one, 1, &code, &cause) == 42,
+	ok(apply(s, &one, 1, &code, &cause) == 42,
 	    "set_version moves the version the next update builds on");
 	ps_store_free(c);
 	ps_store_free(s);
@@ -846,7 +885,7 @@ test_mean(void)
 	s = new_store(PS_RULE_SGD, 0.5, bufs);
 	ps_store_set_version(s, 10);
 	a = ps_accum_new(s);
-	ok(ps_store_apply_mean(s, a) == 0,
+	ok(mean(s, a) == 0,
 	    "an empty round applies nothing");
 	for (j = 0; j < 3; j++) {
 		for (k = 0; k < NT && order[j][k] != -1; k++) {
@@ -867,7 +906,7 @@ test_mean(void)
 	free(cause);
 	cause = NULL;
 
-	ver = ps_store_apply_mean(s, a);
+	ver = mean(s, a);
 	ok(ver == 11, "the round is one update: version 10 becomes 11");
 	for (i = 0; i < NT; i++) {
 		t = ps_store_tensor(s, i);
@@ -891,7 +930,7 @@ test_mean(void)
 	    ps_store_tensor(s, 1)->steps == 1 &&
 	    ps_store_tensor(s, 2)->steps == 1,
 	    "every tensor the round touched steps once, to version 11");
-	ok(ps_accum_updates(a) == 0 && ps_store_apply_mean(s, a) == 0,
+	ok(ps_accum_updates(a) == 0 && mean(s, a) == 0,
 	    "the round resets the accumulator");
 
 	/* The next round starts from zero sums. */
@@ -900,7 +939,7 @@ test_mean(void)
 		bail_out("accum: %s", cause);
 	want = ps_store_tensor(s, 1)->data[4] - 0.5 * (double)u[1][1][4];
 	kept = ps_store_tensor(s, 2)->data[0];
-	ok(ps_store_apply_mean(s, a) == 12 &&
+	ok(mean(s, a) == 12 &&
 	    fabs(ps_store_tensor(s, 1)->data[4] - want) < 1e-6,
 	    "a second round of one update applies that update alone");
 	ok(ps_store_tensor(s, 1)->version == 12 &&
@@ -908,6 +947,20 @@ test_mean(void)
 	    ps_store_tensor(s, 2)->version == 11 &&
 	    ps_store_tensor(s, 2)->data[0] == kept,
 	    "tensors the round did not name keep their version and values");
+
+	/* A mean that would overflow the model: dropped, with its cause. */
+	ps_store_tensor_mut(s, 2)->data[0] = 3e38f;
+	u[0][2][0] = -3e38f;
+	v[0] = view(names[2], ndims[2], dims[2], u[0][2], sizes[2]);
+	if (ps_accum_add(a, s, v, 1, &code, &cause) != 0)
+		bail_out("accum: %s", cause);
+	ok(ps_store_apply_mean(s, a, &cause) == -1 && cause != NULL &&
+	    strstr(cause, "\"scale\": the update would make it non-finite") !=
+	    NULL && ps_store_version(s) == 12 &&
+	    ps_store_tensor(s, 2)->data[0] == 3e38f &&
+	    ps_accum_updates(a) == 0, "a round whose mean would overflow is "
+	    "dropped and says why (%s)", cause != NULL ? cause : "");
+	free(cause);
 	ps_accum_free(a);
 	ps_store_free(s);
 }
@@ -935,7 +988,7 @@ test_kernels(void)
 int
 main(void)
 {
-	plan(108);
+	plan(109);
 	test_parse();
 	test_rules();
 	test_init();

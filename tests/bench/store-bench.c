@@ -96,7 +96,7 @@ main(int argc, char **argv)
 	for (k = 0; k < rounds; k++) {
 		t = now();
 		for (op = 0; op < OPS; op++) {
-			if (ps_store_apply(s, &v, 1, &code, &cause) == 0) {
+			if (ps_store_apply(s, &v, 1, &code, &cause) != 0) {
 				fprintf(stderr, "store-bench: apply: %s\n",
 				    cause);
 				return 1;
