@@ -1,5 +1,8 @@
 /*
- * psctl serve: parse the options, build the server, serve until a signal.
+ * psctl serve: the options read into a serve_conf one at a time
+ * (serve_parse), checked against each other and completed with the mode's
+ * and the rule's defaults (serve_validate), then the server built from
+ * them and served until a signal (serve_run).
  */
 #include "config.h"
 

@@ -637,6 +637,8 @@ ps_cmd_man(const struct ps_cmd_entry *e, char *page, size_t len,
 	const char	*m = e != NULL && e->man != NULL ? e->man : "psctl.1";
 	const char	*dot = strrchr(m, '.');
 
+	if (dot == NULL)
+		fatalx("%s: .man is \"%s\", not PAGE.SECTION", e->name, m);
 	snprintf(page, len, "%.*s", (int)(dot - m), m);
 	snprintf(section, seclen, "%s", dot + 1);
 }
