@@ -314,17 +314,17 @@ def main(module, description, server_args, evaluate, baseline, cfg,
             sys.exit("unknown launcher %r" % x)
     base_acc, base_s = baseline(cfg)
     rows = []
+    runs = [("async", launchers[0], 1)] if not a.no_reference else []
+    runs += [(m, x, a.workers) for x in launchers for m in modes]
+    print(HEADER)
     try:
-        if not a.no_reference:
-            rows.append(one_run(module, exe, server_args, evaluate, "async",
-                                launchers[0], 1, cfg, a.staleness))
-        for x in launchers:
-            for m in modes:
-                rows.append(one_run(module, exe, server_args, evaluate, m, x,
-                                    a.workers, cfg, a.staleness))
+        for m, x, k in runs:
+            rows.append(one_run(module, exe, server_args, evaluate, m, x, k,
+                                cfg, a.staleness))
+            print_row(rows[-1], base_acc)
     finally:
         close_dask()
-    print_table(rows, base_acc, base_s)
+    print_notes(base_s)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"baseline": base_acc, "baseline_seconds": base_s,
@@ -334,14 +334,19 @@ def main(module, description, server_args, evaluate, baseline, cfg,
     return rows, base_acc
 
 
-def print_table(rows, base_acc, base_s):
-    print("%-6s %-16s %7s %9s %8s %9s %9s" % (
-        "mode", "launcher", "workers", "accuracy", "updates", "wall s",
-        "baseline"))
-    for r in rows:
-        print("%-6s %-16s %7d %9.4f %8d %9.2f %9.4f" % (
-            r["mode"], r["launcher"], r["workers"], r["accuracy"],
-            r["updates"], r["seconds"], base_acc))
+HEADER = "%-6s %-16s %7s %9s %8s %9s %9s" % (
+    "mode", "launcher", "workers", "accuracy", "updates", "wall s",
+    "baseline")
+
+
+def print_row(r, base_acc):
+    """One row of the table, printed as soon as its run is over."""
+    print("%-6s %-16s %7d %9.4f %8d %9.2f %9.4f" % (
+        r["mode"], r["launcher"], r["workers"], r["accuracy"],
+        r["updates"], r["seconds"], base_acc), flush=True)
+
+
+def print_notes(base_s):
     print("wall s: from the first worker's start of training to the last "
           "worker's last push.")
     print("baseline: the same model trained in one process without psctl "
