@@ -5,8 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
-
-#include <jansson.h>
+#include <stdlib.h>
 
 #include "cmd.h"
 #include "cmd-ctl.h"
@@ -34,17 +33,19 @@ static enum ps_cmd_retval
 cmd_checkpoint_exec(struct ps_cmd *self)
 {
 	struct ps_ctl_reply	 r;
-	json_t			*path;
+	struct ps_ctl_result	 res;
 	enum ps_cmd_retval	 ret;
+	char			*cause;
 
 	ret = ps_cmd_ctl_named(self, PS_CTL_CHECKPOINT, CKPT_WAIT, &r);
 	if (ret != PS_CMD_OK)
 		return ret;
-	path = json_object_get(r.result, "path");
-	if (json_is_string(path))
-		printf("%s\n", json_string_value(path));
+	if (ps_ctl_result_parse(PS_CTL_CHECKPOINT, r.result, &res,
+	    &cause) == 0)
+		printf("%s\n", res.path);
 	else {
-		ps_cmd_error(self, "the reply has no path");
+		ps_cmd_error(self, "%s", cause);
+		free(cause);
 		ret = PS_CMD_ERR_PROTOCOL;
 	}
 	ps_ctl_reply_clear(&r);

@@ -4,9 +4,9 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
-
-#include <jansson.h>
+#include <stdlib.h>
 
 #include "cmd.h"
 #include "cmd-ctl.h"
@@ -33,16 +33,21 @@ static enum ps_cmd_retval
 cmd_reset_exec(struct ps_cmd *self)
 {
 	struct ps_ctl_reply	 r;
-	json_t			*from;
+	struct ps_ctl_result	 res;
 	enum ps_cmd_retval	 ret;
+	char			*cause;
 
 	ret = ps_cmd_ctl_named(self, PS_CTL_RESET, RESET_WAIT, &r);
 	if (ret != PS_CMD_OK)
 		return ret;
-	from = json_object_get(r.result, "from");
-	printf("reset to %s, model version %lld\n", json_is_string(from) ?
-	    json_string_value(from) : "?", (long long)json_integer_value(
-	    json_object_get(r.result, "model_version")));
+	if (ps_ctl_result_parse(PS_CTL_RESET, r.result, &res, &cause) == 0)
+		printf("reset to %s, model version %" PRIu64 "\n", res.from,
+		    res.model_version);
+	else {
+		ps_cmd_error(self, "%s", cause);
+		free(cause);
+		ret = PS_CMD_ERR_PROTOCOL;
+	}
 	ps_ctl_reply_clear(&r);
-	return PS_CMD_OK;
+	return ret;
 }

@@ -5,8 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
-
-#include <jansson.h>
+#include <stdlib.h>
 
 #include "cmd.h"
 #include "cmd-ctl.h"
@@ -35,8 +34,9 @@ cmd_stop_exec(struct ps_cmd *self)
 {
 	struct ps_cmd_ctl	 c;
 	struct ps_ctl_reply	 r;
-	json_t			*path;
+	struct ps_ctl_result	 res;
 	enum ps_cmd_retval	 ret;
+	char			*cause;
 
 	if ((ret = ps_cmd_ctl_init(&c, self, PS_CMD_CTL_TIMEOUT)) != PS_CMD_OK ||
 	    (ret = ps_cmd_ctl_open(&c)) != PS_CMD_OK)
@@ -44,9 +44,14 @@ cmd_stop_exec(struct ps_cmd *self)
 	ret = ps_cmd_ctl_call(&c, PS_CTL_STOP, NULL,
 	    ps_args_has(self->args, "checkpoint"), STOP_WAIT, &r);
 	if (ret == PS_CMD_OK) {
-		path = json_object_get(r.result, "checkpoint");
-		if (json_is_string(path))
-			printf("%s\n", json_string_value(path));
+		if (ps_ctl_result_parse(PS_CTL_STOP, r.result, &res,
+		    &cause) != 0) {
+			/* The server stops all the same: say so, and wait. */
+			ps_cmd_error(self, "%s", cause);
+			free(cause);
+			ret = PS_CMD_ERR_PROTOCOL;
+		} else if (res.checkpoint != NULL)
+			printf("%s\n", res.checkpoint);
 		ps_ctl_reply_clear(&r);
 		/* The server closes every connection as it goes. */
 		if (ps_cmd_ctl_wait_close(&c, c.timeout) != 0)
