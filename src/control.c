@@ -102,9 +102,17 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 		*cause = xstrdup("the checkpoint name is empty");
 		return -1;
 	}
-	if (len > PS_CTL_NAME_MAX) {
+	/*
+	 * The limit is on the name without its suffix, so that the file
+	 * name a name becomes is itself accepted (a reset names the file).
+	 */
+	if (len >= slen && strcmp(name + len - slen, PS_CTL_CKPT_SUFFIX) == 0)
+		slen = 0;
+	if (len + slen - strlen(PS_CTL_CKPT_SUFFIX) > PS_CTL_NAME_MAX) {
 		*cause = xasprintf("the checkpoint name is %zu bytes, over "
-		    "the limit of %d", len, PS_CTL_NAME_MAX);
+		    "the limit of %d (not counting \"%s\")",
+		    len + slen - strlen(PS_CTL_CKPT_SUFFIX), PS_CTL_NAME_MAX,
+		    PS_CTL_CKPT_SUFFIX);
 		return -1;
 	}
 	if (name[0] == '.') {
@@ -133,8 +141,6 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 		*cause = xstrdup("the checkpoint name is not valid UTF-8");
 		return -1;
 	}
-	if (len >= slen && strcmp(name + len - slen, PS_CTL_CKPT_SUFFIX) == 0)
-		slen = 0;
 	if (len + slen + 1 > outlen) {
 		*cause = xstrdup("the checkpoint name is too long");
 		return -1;

@@ -143,9 +143,10 @@ int		 ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *,
  * Checks an operator-chosen checkpoint name and writes the file name
  * (name, plus PS_CTL_CKPT_SUFFIX unless it already ends so) to out
  * (outlen >= sizeof ((struct ps_ctl_req *)0)->name).  Refused: empty,
- * longer than PS_CTL_NAME_MAX, a '/' or '\\', a leading '.', "..",
- * control characters, invalid UTF-8.  So a name cannot leave the
- * checkpoint directory.  Returns 0, or -1 with *cause.
+ * longer than PS_CTL_NAME_MAX without the suffix, a '/' or '\\', a
+ * leading '.', "..", control characters, invalid UTF-8.  So a name cannot
+ * leave the checkpoint directory, and the file name it becomes is itself
+ * a valid name for the same file.  Returns 0, or -1 with *cause.
  */
 int		 ps_ctl_name_valid(const char *name, char *out, size_t outlen,
 		     char **cause);

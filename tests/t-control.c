@@ -126,6 +126,7 @@ static void
 test_names(void)
 {
 	char	 out[PS_CTL_NAME_MAX + 32], longname[PS_CTL_NAME_MAX + 2];
+	char	 file[PS_CTL_NAME_MAX + 32];
 	char	*cause = NULL;
 
 	ok(ps_ctl_name_valid("ckpt-7", out, sizeof out, &cause) == 0 &&
@@ -166,6 +167,17 @@ test_names(void)
 	ok(ps_ctl_name_valid(longname, out, sizeof out, &cause) == 0 &&
 	    strlen(out) == PS_CTL_NAME_MAX + strlen(".safetensors"),
 	    "a name of exactly %d bytes fits with its suffix", PS_CTL_NAME_MAX);
+	/* Found by tests/fuzz/fuzz-control: the file name was refused. */
+	snprintf(file, sizeof file, "%s", out);
+	ok(ps_ctl_name_valid(file, out, sizeof out, &cause) == 0 &&
+	    strcmp(out, file) == 0, "the file name a %d-byte name becomes "
+	    "is accepted, as itself", PS_CTL_NAME_MAX);
+	snprintf(file, sizeof file, "a%s.safetensors", longname);
+	ok(ps_ctl_name_valid(file, out, sizeof out, &cause) == -1 &&
+	    strstr(cause, "201 bytes") != NULL,
+	    "%d bytes before the suffix are refused (%s)",
+	    PS_CTL_NAME_MAX + 1, cause);
+	free(cause);
 }
 
 static void
@@ -606,7 +618,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(99);
+	plan(101);
 	test_requests();
 	test_names();
 	test_status();
