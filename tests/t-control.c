@@ -128,6 +128,7 @@ test_names(void)
 	char	 out[PS_CTL_NAME_MAX + 32], longname[PS_CTL_NAME_MAX + 2];
 	char	 file[PS_CTL_NAME_MAX + 32];
 	char	*cause = NULL;
+	int	 rc;
 
 	ok(ps_ctl_name_valid("ckpt-7", out, sizeof out, &cause) == 0 &&
 	    strcmp(out, "ckpt-7.safetensors") == 0,
@@ -173,10 +174,12 @@ test_names(void)
 	    strcmp(out, file) == 0, "the file name a %d-byte name becomes "
 	    "is accepted, as itself", PS_CTL_NAME_MAX);
 	snprintf(file, sizeof file, "a%s.safetensors", longname);
-	ok(ps_ctl_name_valid(file, out, sizeof out, &cause) == -1 &&
-	    strstr(cause, "201 bytes") != NULL,
+	/* Called before ok(): its arguments are evaluated in any order. */
+	cause = NULL;
+	rc = ps_ctl_name_valid(file, out, sizeof out, &cause);
+	ok(rc == -1 && cause != NULL && strstr(cause, "201 bytes") != NULL,
 	    "%d bytes before the suffix are refused (%s)",
-	    PS_CTL_NAME_MAX + 1, cause);
+	    PS_CTL_NAME_MAX + 1, cause != NULL ? cause : "no cause");
 	free(cause);
 }
 
