@@ -11,6 +11,7 @@
  * rename over the target, fsync of the directory.  Loading checks every
  * field before use and refuses what does not verify.  Neither keeps any
  * global state: both may run on any thread, on different stores at once.
+ * checkpoint-save.c saves, checkpoint-load.c loads.
  */
 #ifndef PS_CHECKPOINT_H
 #define PS_CHECKPOINT_H

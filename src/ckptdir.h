@@ -2,7 +2,7 @@
  * The checkpoint directory (--checkpoint-dir): the names the server gives
  * its own checkpoints, pruning them (--keep), and sweeping the temporary
  * files a crash mid-write leaves (ps_ckpt_save() writes ".NAME.tmp.PID").
- * Directory listings only; the files themselves are checkpoint.c's.
+ * Directory listings only; the files themselves are checkpoint.h's.
  * Called on the service thread: a listing of a small directory is quick.
  */
 #ifndef PS_CKPTDIR_H

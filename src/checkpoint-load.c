@@ -1,23 +1,16 @@
 /*
- * Checkpoints: the safetensors layout, saved atomically and loaded with
- * every field checked before it is used (psctl-checkpoint(5) is the
- * normative text).
+ * Loading a checkpoint (checkpoint.h), every field checked before it is
+ * used (psctl-checkpoint(5) is the normative text).
  *
- * Saving writes the header with both checksums as "00000000", then the data
- * straight from the store's buffers in CKPT_CHUNK writes, computing the
- * data CRC on each chunk just before it is written (while it is in cache),
- * then patches the two checksums into the header text (8 hex digits each,
- * so its length cannot change) and rewrites the header in place.
+ * The loader reads and parses the header and checks the layout, then
+ * creates the store from names and shapes only (ps_store_init_shapes())
+ * and reads the data section once, in file order, in CKPT_CHUNK
+ * pread(2)s: F32 straight into the store's buffers, other dtypes through
+ * one bounce buffer and converted.  Each chunk is added to the data CRC
+ * and checked finite just after it is read, while it is in cache.  Any
+ * refusal frees the store: a half-loaded store never escapes.
  *
- * Loading reads and parses the header and checks the layout, then creates
- * the store from names and shapes only (ps_store_init_shapes()) and reads
- * the data section once, in file order, in CKPT_CHUNK pread(2)s: F32
- * straight into the store's buffers, other dtypes through one bounce
- * buffer and converted.  Each chunk is added to the data CRC and checked
- * finite just after it is read, while it is in cache.  Any refusal frees
- * the store: a half-loaded store never escapes.
- *
- * No global state: both directions may run on any thread.
+ * No global state: any thread, any number of loads at once.
  */
 #include "config.h"
 
@@ -35,23 +28,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint-int.h"
 #include "checkpoint.h"
-#include "crc32c.h"
 #include "kernel.h"
 #include "log.h"
 #include "utf8.h"
 #include "xmalloc.h"
-
-#define CKPT_CHUNK	(8U << 20)	/* bytes per write(2) and CRC step */
-#define CKPT_CRC_KEY	"\"psctl.crc32c\":\""
-#define CKPT_HCRC_KEY	"\"psctl.header_crc32c\":\""
-#define CKPT_ZEROS	"00000000"
-
-/* One buffer of the data section, in file order. */
-struct ckpt_part {
-	const void	*data;
-	size_t		 bytes;
-};
 
 /* A load in progress: everything it owns, freed by ckpt_load_free(). */
 struct ckpt_load {
@@ -84,18 +66,7 @@ struct ckpt_load {
 	enum ps_ckpt_error error;
 };
 
-static int	ckpt_write_all(int, const void *, size_t);
-static int	ckpt_pwrite_all(int, const void *, size_t, off_t);
 static int	ckpt_pread_all(int, void *, size_t, off_t);
-static void	ckpt_add_entry(json_t *, const char *,
-		    const struct ps_tensor *, const float *, struct ckpt_part *,
-		    size_t *, uint64_t *);
-static char	*ckpt_header(const struct ps_store *,
-		    const struct ps_ckpt_extra *, struct ckpt_part **,
-		    size_t *);
-static void	ckpt_hex8(char *, uint32_t);
-static uint32_t	ckpt_header_crc(const char *, size_t, size_t);
-static int	ckpt_split(const char *, char **, const char **);
 static int	ckpt_fail(struct ckpt_load *, enum ps_ckpt_error,
 		    const char *, ...)
 		    __attribute__((__format__(__printf__, 3, 4)));
@@ -131,53 +102,6 @@ static void	ckpt_load_free(struct ckpt_load *);
 /* Ordering context for ckpt_cmp_offset() and ckpt_cmp_name(). */
 static _Thread_local const struct ps_ckpt_entry *ckpt_sort_ents;
 
-static int
-ckpt_write_all(int fd, const void *buf, size_t len)
-{
-	const char	*p = buf;
-	ssize_t		 r;
-
-	while (len > 0) {
-		r = write(fd, p, len > CKPT_CHUNK ? CKPT_CHUNK : len);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-static int
-ckpt_pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char	*p = buf;
-	ssize_t		 r;
-
-	while (len > 0) {
-		r = pwrite(fd, p, len > CKPT_CHUNK ? CKPT_CHUNK : len, off);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += r;
-		off += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Returns 0, or -1 with errno (0 when the file ended first). */
 static int
 ckpt_pread_all(int fd, void *buf, size_t len, off_t off)
@@ -201,288 +125,6 @@ ckpt_pread_all(int fd, void *buf, size_t len, off_t off)
 		len -= (size_t)r;
 	}
 	return 0;
-}
-
-/* Adds one F32 entry to the header and its buffer to the parts. */
-static void
-ckpt_add_entry(json_t *root, const char *name, const struct ps_tensor *t,
-    const float *buf, struct ckpt_part *parts, size_t *np, uint64_t *off)
-{
-	json_t		*e, *shape;
-	size_t		 bytes = t->n * sizeof (float);
-	unsigned	 d;
-
-	shape = json_array();
-	for (d = 0; d < t->ndim; d++)
-		json_array_append_new(shape, json_integer(
-		    (json_int_t)t->dims[d]));
-	e = json_object();
-	json_object_set_new(e, "dtype", json_string("F32"));
-	json_object_set_new(e, "shape", shape);
-	json_object_set_new(e, "data_offsets", json_pack("[II]",
-	    (json_int_t)*off, (json_int_t)(*off + bytes)));
-	json_object_set_new(root, name, e);
-	parts[*np].data = buf;
-	parts[*np].bytes = bytes;
-	(*np)++;
-	*off += bytes;
-}
-
-/*
- * The header text (JSON, not padded) with both checksums "00000000", and
- * the parts of the data section in the same order as its entries: the
- * model's tensors in order, then for each of them its m and its v.
- */
-static char *
-ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
-    struct ckpt_part **partsp, size_t *nparts)
-{
-	const struct ps_tensor	*t;
-	const struct ps_rule	*rule = ps_store_rule(s);
-	struct ckpt_part	*parts;
-	json_t			*root, *meta, *list, *e;
-	char			*text, *name, num[32];
-	size_t			 count, i, np = 0;
-	uint64_t		 off = 0;
-
-	count = ps_store_count(s);
-	parts = xcalloc(3 * count, sizeof *parts);
-	root = json_object();
-	meta = json_object();
-	list = json_array();
-	json_object_set_new(root, "__metadata__", meta);
-	for (i = 0; i < count; i++) {
-		t = ps_store_tensor(s, i);
-		ckpt_add_entry(root, t->name, t, t->data, parts, &np, &off);
-		e = json_object();
-		json_object_set_new(e, "name", json_string(t->name));
-		json_object_set_new(e, "version",
-		    json_integer((json_int_t)t->version));
-		json_object_set_new(e, "steps",
-		    json_integer((json_int_t)t->steps));
-		json_array_append_new(list, e);
-	}
-	for (i = 0; i < count; i++) {
-		t = ps_store_tensor(s, i);
-		if (t->m != NULL) {
-			name = xasprintf("%sm.%s", PS_STATE_PREFIX, t->name);
-			ckpt_add_entry(root, name, t, t->m, parts, &np, &off);
-			free(name);
-		}
-		if (t->v != NULL) {
-			name = xasprintf("%sv.%s", PS_STATE_PREFIX, t->name);
-			ckpt_add_entry(root, name, t, t->v, parts, &np, &off);
-			free(name);
-		}
-	}
-
-	json_object_set_new(meta, "format", json_string("pt"));
-	json_object_set_new(meta, "psctl.version",
-	    json_string(PSCTL_VERSION));
-	snprintf(num, sizeof num, "%" PRIu64, ps_store_version(s));
-	json_object_set_new(meta, "psctl.model_version", json_string(num));
-	json_object_set_new(meta, "psctl.rule",
-	    json_string(ps_rule_name(rule->kind)));
-	text = ps_rule_params_text(rule);
-	json_object_set_new(meta, "psctl.rule_params", json_string(text));
-	free(text);
-	if (extra != NULL && extra->mode != NULL)
-		json_object_set_new(meta, "psctl.mode",
-		    json_string(extra->mode));
-	text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(list);
-	if (text == NULL)
-		fatalx("%s: json_dumps failed", __func__);
-	json_object_set_new(meta, "psctl.tensors", json_string(text));
-	free(text);
-	json_object_set_new(meta, "psctl.crc32c", json_string(CKPT_ZEROS));
-	json_object_set_new(meta, "psctl.header_crc32c",
-	    json_string(CKPT_ZEROS));
-
-	text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(root);
-	if (text == NULL)
-		fatalx("%s: json_dumps failed", __func__);
-	*partsp = parts;
-	*nparts = np;
-	return text;
-}
-
-static void
-ckpt_hex8(char *p, uint32_t v)
-{
-	static const char	hex[] = "0123456789abcdef";
-	int			i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = hex[v & 0xf];
-		v >>= 4;
-	}
-}
-
-/*
- * CRC-32C of the len header bytes (the 8-byte length and the padded JSON)
- * with the 8 digits at offset at counted as "00000000".
- */
-static uint32_t
-ckpt_header_crc(const char *hdr, size_t len, size_t at)
-{
-	uint32_t	crc;
-
-	crc = ps_crc32c(0, hdr, at);
-	crc = ps_crc32c(crc, CKPT_ZEROS, 8);
-	return ps_crc32c(crc, hdr + at + 8, len - at - 8);
-}
-
-/* Splits path into its directory (allocated) and last component. */
-static int
-ckpt_split(const char *path, char **dir, const char **base)
-{
-	const char	*slash;
-
-	slash = strrchr(path, '/');
-	if (slash == NULL) {
-		*dir = xstrdup(".");
-		*base = path;
-	} else {
-		*dir = slash == path ? xstrdup("/") :
-		    xstrndup(path, (size_t)(slash - path));
-		*base = slash + 1;
-	}
-	if (**base == '\0' || strcmp(*base, ".") == 0 ||
-	    strcmp(*base, "..") == 0) {
-		free(*dir);
-		*dir = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-int
-ps_ckpt_save(const struct ps_store *s, const char *path,
-    const struct ps_ckpt_extra *extra, char **cause)
-{
-	struct ckpt_part	*parts = NULL;
-	size_t			 nparts, tlen, hlen, i, off, k, at;
-	char			*text = NULL, *hdr = NULL, *dir = NULL;
-	char			*tmp = NULL, *p;
-	const char		*base, *step;
-	const unsigned char	*q;
-	uint32_t		 crc;
-	uint64_t		 n;
-	unsigned		 attempt;
-	int			 fd = -1, dfd, saved;
-
-	*cause = NULL;
-	if (ps_store_count(s) == 0) {
-		*cause = xasprintf("there is no model to save");
-		return -1;
-	}
-	if (ckpt_split(path, &dir, &base) != 0) {
-		*cause = xasprintf("%s: not a file name", path);
-		return -1;
-	}
-
-	text = ckpt_header(s, extra, &parts, &nparts);
-	tlen = strlen(text);
-	hlen = (tlen + 7) & ~(size_t)7;
-	hdr = xmalloc(8 + hlen);
-	n = hlen;
-	for (i = 0; i < 8; i++)
-		hdr[i] = (char)(unsigned char)(n >> (8 * i));
-	memcpy(hdr + 8, text, tlen);
-	memset(hdr + 8 + tlen, ' ', hlen - tlen);
-
-	for (attempt = 0; attempt < 100; attempt++) {
-		free(tmp);
-		if (attempt == 0)
-			tmp = xasprintf("%s/.%s.tmp.%ld", dir, base,
-			    (long)getpid());
-		else
-			tmp = xasprintf("%s/.%s.tmp.%ld.%u", dir, base,
-			    (long)getpid(), attempt);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd != -1 || errno != EEXIST)
-			break;
-	}
-	if (fd == -1) {
-		*cause = xasprintf("create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-
-	step = "write";
-	if (ckpt_write_all(fd, hdr, 8 + hlen) != 0)
-		goto fail;
-	crc = 0;
-	for (i = 0; i < nparts; i++) {
-		q = parts[i].data;
-		for (off = 0; off < parts[i].bytes; off += k) {
-			k = parts[i].bytes - off;
-			if (k > CKPT_CHUNK)
-				k = CKPT_CHUNK;
-			crc = ps_crc32c(crc, q + off, k);
-			if (ckpt_write_all(fd, q + off, k) != 0)
-				goto fail;
-		}
-	}
-	p = memmem(hdr + 8, tlen, CKPT_CRC_KEY CKPT_ZEROS,
-	    sizeof CKPT_CRC_KEY CKPT_ZEROS - 1);
-	if (p == NULL)
-		fatalx("%s: no data checksum in the header", __func__);
-	ckpt_hex8(p + sizeof CKPT_CRC_KEY - 1, crc);
-	p = memmem(hdr + 8, tlen, CKPT_HCRC_KEY CKPT_ZEROS,
-	    sizeof CKPT_HCRC_KEY CKPT_ZEROS - 1);
-	if (p == NULL)
-		fatalx("%s: no header checksum in the header", __func__);
-	at = (size_t)(p - hdr) + sizeof CKPT_HCRC_KEY - 1;
-	ckpt_hex8(hdr + at, ckpt_header_crc(hdr, 8 + hlen, at));
-	if (ckpt_pwrite_all(fd, hdr, 8 + hlen, 0) != 0)
-		goto fail;
-
-	step = "fsync";
-	if (fsync(fd) != 0)
-		goto fail;
-	step = "close";
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		*cause = xasprintf("rename %s to %s: %s", tmp, path,
-		    strerror(errno));
-		goto fail_unlink;
-	}
-
-	/* The rename is done: from here on, the new file is in place. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		*cause = xasprintf("open directory %s: %s", dir,
-		    strerror(errno));
-		goto out;
-	}
-	if (fsync(dfd) != 0) {
-		saved = errno;
-		close(dfd);
-		*cause = xasprintf("fsync directory %s: %s", dir,
-		    strerror(saved));
-		goto out;
-	}
-	close(dfd);
-	goto out;
-
-fail:
-	*cause = xasprintf("%s %s: %s", step, tmp, strerror(errno));
-	if (fd != -1)
-		close(fd);
-fail_unlink:
-	unlink(tmp);
-out:
-	free(tmp);
-	free(dir);
-	free(hdr);
-	free(text);
-	free(parts);
-	return *cause == NULL ? 0 : -1;
 }
 
 static int
