@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,6 +63,8 @@ struct ckpt_load {
 	int		 has_rule;
 	struct ps_rule	 rule;
 	uint64_t	 model_version;
+	int		 has_model_l2;
+	double		 model_l2;
 	char		*cause;
 	enum ps_ckpt_error error;
 };
@@ -73,6 +76,7 @@ static int	ckpt_fail(struct ckpt_load *, enum ps_ckpt_error,
 static int	ckpt_json_u64(json_t *, uint64_t *);
 static int	ckpt_parse_u64(const char *, uint64_t *);
 static int	ckpt_parse_hex8(const char *, uint32_t *);
+static int	ckpt_parse_l2(const char *, double *);
 static int	ckpt_read_header(struct ckpt_load *, const char *);
 static int	ckpt_parse_entry(struct ckpt_load *, const char *, json_t *,
 		    struct ps_ckpt_entry *);
@@ -192,6 +196,23 @@ ckpt_parse_hex8(const char *s, uint32_t *v)
 	return 0;
 }
 
+/* A JSON number >= 0, and nothing else (the locale does not matter). */
+static int
+ckpt_parse_l2(const char *s, double *v)
+{
+	json_t	*j;
+	int	 rc = -1;
+
+	j = json_loads(s, JSON_DECODE_ANY, NULL);
+	if (j != NULL && json_is_number(j) && json_number_value(j) >= 0 &&
+	    isfinite(json_number_value(j)) && !isspace((unsigned char)*s)) {
+		*v = json_number_value(j);
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
 /* Opens the file, reads and parses the header. */
 static int
 ckpt_read_header(struct ckpt_load *l, const char *path)
@@ -199,7 +220,7 @@ ckpt_read_header(struct ckpt_load *l, const char *path)
 	struct stat	st;
 	json_error_t	jerr;
 	uint64_t	n;
-	unsigned char	len[8];
+	unsigned char	len[9];
 	int		i;
 
 	if ((l->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -213,9 +234,17 @@ ckpt_read_header(struct ckpt_load *l, const char *path)
 	if (l->size < 8)
 		return ckpt_fail(l, PS_CKPT_E_INVALID, "the file is %" PRIu64
 		    " bytes, too short for a safetensors header", l->size);
-	if (ckpt_pread_all(l->fd, len, 8, 0) != 0)
+	if (ckpt_pread_all(l->fd, len, l->size > 8 ? 9 : 8, 0) != 0)
 		return ckpt_fail(l, PS_CKPT_E_IO, "read: %s", errno == 0 ?
 		    "the file shrank" : strerror(errno));
+	/*
+	 * The header begins with "{" (psctl-checkpoint(5)): a file that
+	 * does not is something else (a text file's first 8 bytes make a
+	 * header length of some 10^17), and is called that.
+	 */
+	if (l->size > 8 && len[8] != '{')
+		return ckpt_fail(l, PS_CKPT_E_INVALID, "not a safetensors "
+		    "file");
 	for (n = 0, i = 7; i >= 0; i--)
 		n = n << 8 | len[i];
 	if (n > PS_CKPT_HEADER_MAX)
@@ -632,6 +661,12 @@ ckpt_parse_meta(struct ckpt_load *l, struct ps_ckpt_info *info)
 				return ckpt_fail(l, PS_CKPT_E_INVALID,
 				    "psctl.model_version %s is not a decimal "
 				    "integer", ps_utf8_quote(s, q, sizeof q));
+		} else if (strcmp(key, "psctl.model_l2") == 0) {
+			if (ckpt_parse_l2(s, &l->model_l2) != 0)
+				return ckpt_fail(l, PS_CKPT_E_INVALID,
+				    "psctl.model_l2 %s is not a number >= 0",
+				    ps_utf8_quote(s, q, sizeof q));
+			l->has_model_l2 = 1;
 		} else if (strcmp(key, "psctl.version") == 0) {
 			if (strlen(s) >= sizeof info->psctl_version)
 				return ckpt_fail(l, PS_CKPT_E_INVALID,
@@ -1072,6 +1107,8 @@ ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
 		return NULL;
 	}
 	info->model_version = l.model_version;
+	info->has_model_l2 = l.has_model_l2;
+	info->model_l2 = l.model_l2;
 	info->has_crc = l.has_crc;
 	info->has_rule = l.has_rule;
 	if (l.has_rule)

@@ -43,6 +43,7 @@ static char	*ckpt_header(const struct ps_store *,
 		    const struct ps_ckpt_extra *, struct ckpt_part **,
 		    size_t *);
 static void	ckpt_hex8(char *, uint32_t);
+static char	*ckpt_number(double);
 static int	ckpt_split(const char *, char **, const char **);
 static int	ckpt_create_temp(const char *, const char *, char **);
 static int	ckpt_write_file(int, const struct ps_store *,
@@ -102,6 +103,25 @@ ckpt_add_entry(json_t *root, const char *name, const struct ps_tensor *t,
 }
 
 /*
+ * x as JSON writes a number (caller frees): 17 significant digits, so
+ * that it reads back exactly, whatever the locale.
+ */
+static char *
+ckpt_number(double x)
+{
+	json_t	*j;
+	char	*s;
+
+	if ((j = json_real(x)) == NULL)
+		fatalx("%s: %g is not finite", __func__, x);
+	s = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+	json_decref(j);
+	if (s == NULL)
+		fatalx("%s: json_dumps failed", __func__);
+	return s;
+}
+
+/*
  * The header text (JSON, not padded) with both checksums "00000000", and
  * the parts of the data section in the same order as its entries: the
  * model's tensors in order, then for each of them its m and its v.
@@ -154,6 +174,9 @@ ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 	    json_string(PSCTL_VERSION));
 	snprintf(num, sizeof num, "%" PRIu64, ps_store_version(s));
 	json_object_set_new(meta, "psctl.model_version", json_string(num));
+	text = ckpt_number(ps_store_model_l2_const(s));
+	json_object_set_new(meta, "psctl.model_l2", json_string(text));
+	free(text);
 	json_object_set_new(meta, "psctl.rule",
 	    json_string(ps_rule_name(rule->kind)));
 	text = ps_rule_params_text(rule);

@@ -1,9 +1,9 @@
 /*
  * Checkpoints in the safetensors layout (psctl-checkpoint(5)): an 8-byte
  * little-endian header length, a JSON header, raw little-endian data.
- * psctl's __metadata__ records its version, the model version, the rule and
- * its parameters, per-tensor versions and steps, a CRC-32C of the data
- * section and one of the header.  Optimizer state is stored as extra
+ * psctl's __metadata__ records its version, the model version and L2 norm,
+ * the rule and its parameters, per-tensor versions and steps, a CRC-32C of
+ * the data section and one of the header.  Optimizer state is stored as extra
  * tensors named PS_STATE_PREFIX "m." NAME and PS_STATE_PREFIX "v." NAME
  * (store.h), after the model's tensors.
  *
@@ -52,6 +52,8 @@ enum ps_ckpt_error {
 /* What a load found, for logs and `psctl inspect`. */
 struct ps_ckpt_info {
 	uint64_t	 model_version;	/* 0 when the file has none */
+	int		 has_model_l2;	/* the file records psctl.model_l2 */
+	double		 model_l2;	/* the model's L2 norm when saved */
 	int		 has_crc;	/* the file carries psctl.crc32c (verified) */
 	int		 converted;	/* some tensor was F16/BF16/F64 */
 	int		 has_rule;	/* the file names an update rule */

@@ -183,6 +183,8 @@ inspect_text(const char *path, struct ps_store *s,
 		free(safe);
 	}
 	printf("model version: %" PRIu64 "\n", info->model_version);
+	if (info->has_model_l2)
+		printf("model L2 norm when saved: %.6g\n", info->model_l2);
 	if (info->has_rule) {
 		ps_rule_format(&info->rule, rule, sizeof rule);
 		printf("rule: %s\n", rule);
@@ -298,6 +300,8 @@ inspect_json(const char *path, struct ps_store *s,
 	    json_string(info->psctl_version) : json_null());
 	json_object_set_new(o, "model_version",
 	    json_integer((json_int_t)info->model_version));
+	json_object_set_new(o, "model_l2", info->has_model_l2 ?
+	    json_real(info->model_l2) : json_null());
 	json_object_set_new(o, "rule", info->has_rule ?
 	    inspect_rule_json(&info->rule) : json_null());
 	json_object_set_new(o, "mode", info->mode[0] != '\0' ?

@@ -963,6 +963,21 @@ ps_store_model_l2(struct ps_store *s)
 }
 
 double
+ps_store_model_l2_const(const struct ps_store *s)
+{
+	const struct ps_tensor	*t;
+	double			 sq = 0, l2;
+	size_t			 i;
+
+	for (i = 0; i < s->count; i++) {
+		t = &s->t[i];
+		l2 = t->l2_stale ? sqrt(ps_k_sumsq(t->data, t->n)) : t->l2;
+		sq += l2 * l2;
+	}
+	return sqrt(sq);
+}
+
+double
 ps_store_last_update_l2(const struct ps_store *s)
 {
 	return s->last_update_l2;

@@ -147,6 +147,12 @@ int		 ps_store_apply(struct ps_store *, const struct ps_tview *,
 double		 ps_store_l2(struct ps_store *, size_t i);
 /* L2 norm of the whole model (sqrt of the sum of squared tensor norms). */
 double		 ps_store_model_l2(struct ps_store *);
+/*
+ * The same value, reading only: cached norms where they are fresh, a pass
+ * over the data of the others, no cache updated.  For a store that is
+ * const where it is read (a checkpoint saving a clone).
+ */
+double		 ps_store_model_l2_const(const struct ps_store *);
 /* L2 norm of the last applied update across the tensors it touched. */
 double		 ps_store_last_update_l2(const struct ps_store *);
 

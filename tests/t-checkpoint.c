@@ -408,6 +408,11 @@ test_round_trips(void)
 		    strcmp(info.psctl_version, PSCTL_VERSION) == 0 &&
 		    !info.converted, "a %s model's rule, parameters, version, "
 		    "mode and checksum come back", ps_rule_name(kinds[k]));
+		ok(back != NULL && info.has_model_l2 &&
+		    info.model_l2 == ps_store_model_l2(s) &&
+		    info.model_l2 == ps_store_model_l2(back),
+		    "its L2 norm when saved comes back exactly (%.17g)",
+		    info.model_l2);
 		if (kinds[k] == PS_RULE_ADAM && back != NULL)
 			is_int(info.state_restored, 8, "adam's m and v of "
 			    "four tensors are restored");
@@ -1228,6 +1233,17 @@ test_refusals(void)
 	    "\"learning_rate_decay\"",
 	    "an unknown rule parameter is refused and named");
 
+	write_st(p, "{\"__metadata__\":{\"psctl.model_l2\":\"-1\"},"
+	    "\"w\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]}}",
+	    data, 24);
+	is_str(refusal(p), "psctl.model_l2 \"-1\" is not a number >= 0",
+	    "a negative psctl.model_l2 is refused");
+	write_st(p, "{\"__metadata__\":{\"psctl.model_l2\":\"1.5x\"},"
+	    "\"w\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]}}",
+	    data, 24);
+	ok(contains(refusal(p), "psctl.model_l2"),
+	    "psctl.model_l2 that is not a number is refused");
+
 	write_st(p, "{\"__metadata__\":{\"psctl.tensors\":\"[{\\\"name\\\":"
 	    "\\\"v\\\"}]\"},\"w\":{\"dtype\":\"F32\",\"shape\":[6],"
 	    "\"data_offsets\":[0,24]}}", data, 24);
@@ -1237,6 +1253,7 @@ test_refusals(void)
 	/* Header length: beyond the file, over the cap. */
 	memset(hdr, 0, sizeof hdr);
 	hdr[0] = 0x40;
+	hdr[8] = '{';
 	write_file(p, hdr, sizeof hdr);
 	is_str(refusal(p), "header length 64 runs past the end of the file "
 	    "(16 bytes)", "a header length past the file is refused");
@@ -1245,6 +1262,14 @@ test_refusals(void)
 	write_file(p, hdr, sizeof hdr);
 	ok(contains(refusal(p), "over the limit"),
 	    "a header length over 100 MB is refused before reading");
+
+	/* Something else: it says so (issue 12), not "header length...". */
+	write_file(p, "# psctl\n\nA parameter server.\n", 29);
+	is_str(refusal(p), "not a safetensors file",
+	    "a text file is not a safetensors file");
+	write_file(p, "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16);
+	is_str(refusal(p), "not a safetensors file",
+	    "nor is a PNG image");
 
 	s = ps_ckpt_load(path_in("missing.safetensors"), NULL, &info, &cause);
 	ok(s == NULL && info.error == PS_CKPT_E_NOFILE &&

@@ -37,7 +37,7 @@ if "versions" in want:
 EOF
 }
 
-plan 27
+plan 32
 
 # A psctl file, written by Python from the man page.
 "$PSCTL" inspect "$data/psctl.safetensors" >"$tmp/out" 2>"$tmp/err"
@@ -122,9 +122,31 @@ while [ $((${#hdr} % 8)) -ne 0 ]; do hdr="$hdr "; done
 refused 65 "$tmp/param.safetensors" \
     "an unknown rule parameter: exit 65, one line" \
     'psctl.rule_params: unknown parameter "learning_rate_decay"$'
+# Issue 12: something else altogether says so in plain words.
+printf '# psctl\n\nA parameter server.\n' >"$tmp/README.md"
+refused 65 "$tmp/README.md" "a text file: exit 65, one line" \
+    ': not a safetensors file$'
 refused 66 "$tmp/missing.safetensors" \
     "a missing file: exit 66, one line" 'No such file or directory'
 refused 66 "$tmp" "a directory: exit 66, one line" 'not a regular file'
+
+# A file psctl saves records the model's L2 norm (psctl.model_l2), and
+# inspect shows it: numpy's file, through a server, pulled to a file.
+serve_start l2
+"$PSCTL" init --connect "$url" "$data/f32.safetensors" >/dev/null 2>&1 &&
+    "$PSCTL" pull --connect "$url" -o "$tmp/l2.safetensors" >/dev/null 2>&1
+is $? 0 "a model pulled from a server is saved to a file"
+"$PSCTL" inspect "$tmp/l2.safetensors" >"$tmp/out" 2>&1
+saved=$(sed -n 's/^model L2 norm when saved: //p' "$tmp/out")
+loaded=$(sed -n 's/^tensors: .*, L2 norm \([^ ]*\).*/\1/p' "$tmp/out")
+ok '[ -n "$saved" ] && [ "$saved" != 0 ] && [ "$saved" = "$loaded" ]' \
+    "inspect shows the L2 norm saved, that of the data ($saved, $loaded)"
+"$PSCTL" inspect --json "$tmp/l2.safetensors" >"$tmp/l2.json" 2>&1
+ok 'grep -q "\"model_l2\": [1-9]" "$tmp/l2.json"' "--json has it as model_l2"
+"$PSCTL" inspect --json "$data/f32.safetensors" >"$tmp/f32.json" 2>&1
+ok 'grep -q "\"model_l2\": null" "$tmp/f32.json"' \
+    "a file from elsewhere has none"
+serve_stop "$pid" >/dev/null
 
 "$PSCTL" inspect >/dev/null 2>&1
 is $? 64 "no file: exit 64"

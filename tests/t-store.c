@@ -747,7 +747,7 @@ test_versions_norms_clone(void)
 	struct ps_tview		 v[NT], one;
 	const struct ps_tensor	*t;
 	float			 w0[NT][15], u[15], *bufs[NT];
-	double			 sq[NT], total, change;
+	double			 sq[NT], total, change, l2;
 	size_t			 i, j;
 	char			*cause = NULL;
 	int			 code = 0;
@@ -773,6 +773,9 @@ test_versions_norms_clone(void)
 	one = view(names[1], ndims[1], dims[1], u, sizes[1]);
 	ok(apply(s, &one, 1, &code, &cause) == 1,
 	    "an update of one tensor is version 1");
+	l2 = ps_store_model_l2_const(s);
+	ok(l2 == ps_store_model_l2(s) && l2 == ps_store_model_l2_const(s),
+	    "the read-only model norm, stale or cached, is the same number");
 	t = ps_store_tensor(s, 1);
 	ok(t->version == 1 && t->steps == 1 &&
 	    ps_store_tensor(s, 0)->version == 0 &&
@@ -988,7 +991,7 @@ test_kernels(void)
 int
 main(void)
 {
-	plan(109);
+	plan(110);
 	test_parse();
 	test_rules();
 	test_init();
