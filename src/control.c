@@ -647,7 +647,9 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 	struct ps_ctl_count	*rv;
 	struct ps_ctl_param	*pv;
 	json_t			*ta, *wa, *v, *p;
+	enum ps_rule_kind	 kind;
 	const char		*key;
+	char			*why;
 	uint64_t		 u;
 	size_t			 i;
 	int			 present;
@@ -696,6 +698,16 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 	if (!json_is_object(p)) {
 		ctl_rd_fail("STATUS", "", "rule_params", p, "an object", cause);
 		goto fail;
+	}
+	/* The typed rule when this psctl knows it; a newer one's is shown. */
+	if (st->rule != NULL && ps_rule_parse(st->rule, &kind) == 0) {
+		ps_rule_defaults(&st->rule_params, kind);
+		if (ps_rule_params_from_json(&st->rule_params, p, &why) == 0)
+			st->rule_known = 1;
+		else {
+			free(why);
+			memset(&st->rule_params, 0, sizeof st->rule_params);
+		}
 	}
 	if ((st->nrule_items = json_object_size(p)) > 0) {
 		st->rule_items = pv = xcalloc(st->nrule_items, sizeof *pv);

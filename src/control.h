@@ -68,7 +68,7 @@
 #include <jansson.h>
 
 #include "metrics.h"
-#include "store.h"
+#include "rule.h"
 #include "tensor.h"
 
 /*
@@ -254,12 +254,14 @@ struct ps_ctl_status {
 	const struct ps_hist *apply_seconds;
 	const struct ps_hist *checkpoint_seconds;
 	/*
-	 * Set by ps_ctl_status_parse() only, which leaves rule_params zeroed:
-	 * "rule_params" as sent, in the server's order, so that a client
-	 * shows the parameters of a rule it does not know.
+	 * Set by ps_ctl_status_parse() only: "rule_params" as sent, in the
+	 * server's order, so that a client shows the parameters of a rule it
+	 * does not know; and whether rule_params holds the rule read back
+	 * (rule.h knows its name and parameters), else it is zeroed.
 	 */
 	const struct ps_ctl_param *rule_items;
 	size_t		 nrule_items;
+	int		 rule_known;
 	json_t		*root;		/* parsed: owned; the strings borrow from it */
 };
 

@@ -432,6 +432,10 @@ test_status_parse(void)
 	    strcmp(rd.rule_items[2].name, "nesterov") == 0 &&
 	    rd.rule_items[2].boolean && rd.rule_items[2].value == 1,
 	    "the rule's parameters read back in order, nesterov a boolean");
+	ok(rd.rule_known && rd.rule_params.kind == PS_RULE_MOMENTUM &&
+	    rd.rule_params.lr == 0.05 && rd.rule_params.momentum == 0.9 &&
+	    rd.rule_params.nesterov == 1,
+	    "and the rule itself reads back as rule.h knows it");
 	snprintf(dims, sizeof dims, "%u %llu %llu", rd.tensors[0].ndim,
 	    (unsigned long long)rd.tensors[0].dims[0],
 	    (unsigned long long)rd.tensors[0].dims[1]);
@@ -471,6 +475,18 @@ test_status_parse(void)
 	ok(status_with("a_newer_key", "{\"x\": 1}", &cause) == 0,
 	    "a key STATUS does not know is ignored");
 	free(cause);
+	if ((j = json_load_file(tap_data("snap-empty.json"), 0, &err)) == NULL)
+		bail_out("snap-empty.json: %s", err.text);
+	json_object_set_new(j, "rule", json_string("lion"));
+	json_object_set_new(j, "rule_params", json_pack("{s:f, s:f}", "lr",
+	    1e-4, "beta1", 0.9));
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	ok(r == 0 && !rd.rule_known && rd.nrule_items == 2 &&
+	    strcmp(rd.rule_items[1].name, "beta1") == 0,
+	    "a rule this psctl does not know still lists its parameters");
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	json_decref(j);
 	status_refused("workers", NULL, "\"workers\"");
 	status_refused("tensors", "{}", "\"tensors\" is not an array");
 	status_refused("pushes_total", "-1", "\"pushes_total\" is not a count");
@@ -621,7 +637,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(101);
+	plan(103);
 	test_requests();
 	test_names();
 	test_status();
