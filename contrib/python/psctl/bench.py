@@ -166,7 +166,11 @@ def _worker(a, url, token, idx, barrier, t0, out):
         if res["first_error"] is None:
             res["first_error"] = "worker %d: %s: %s" % (idx, what, e)
 
-    while now < deadline:
+    # Each worker makes at least one call of each kind it does, even past
+    # the deadline on a loaded machine: a figure from no calls is none.
+    tried_pull, tried_push = not do_pull, not do_push
+    while now < deadline or (c is not None and
+                             not (tried_pull and tried_push)):
         if c is None:
             try:
                 c = Client(url, token=token, name="pybench-%d" % idx,
@@ -179,6 +183,7 @@ def _worker(a, url, token, idx, barrier, t0, out):
                 now = clock()
                 continue
         if do_push:
+            tried_push = True
             t = clock()
             try:
                 c.push(update)
@@ -191,9 +196,10 @@ def _worker(a, url, token, idx, barrier, t0, out):
                     c.close()
                     c = None
                     continue
-            if now >= deadline:
+            if now >= deadline and tried_pull:
                 break
         if do_pull:
+            tried_pull = True
             t = clock()
             try:
                 c.pull()
