@@ -49,6 +49,7 @@ struct psctl {
 	char			 errbuf[512];
 
 	uint64_t		 worker_id;
+	char			 secret[PS_RESUME_LEN + 1]; /* "" if none */
 	uint64_t		 version;	/* as of the last reply */
 	uint64_t		 base;		/* version of the last init/pull */
 	uint64_t		 next_id;
@@ -80,6 +81,8 @@ static int	 client_views(struct psctl *, const struct psctl_tensor *,
 static int	 client_request(struct psctl *, int, const char *, size_t,
 		     uint64_t, uint64_t, size_t);
 static int	 client_list_set(struct psctl *, struct client_list *, int);
+static int	 client_hello(struct psctl *, const struct psctl_opts *,
+		     const char *);
 static void	 client_list_free(struct client_list *);
 
 static int
@@ -368,6 +371,60 @@ client_list_free(struct client_list *l)
 	free(l->names);
 }
 
+/*
+ * Says HELLO, presenting o's resume secret when it resumes a worker, and
+ * keeps the reply: the worker id, the model's names and shapes, and the
+ * resume secret (the records named "__..." are not model tensors).
+ */
+static int
+client_hello(struct psctl *c, const struct psctl_opts *o, const char *name)
+{
+	const struct ps_tview	*v;
+	size_t			 n = 0, len, i, j;
+
+	if (o->resume_id != 0 && o->resume_secret != NULL) {
+		len = strlen(o->resume_secret);
+		if (len != PS_RESUME_LEN || strncmp(o->resume_secret,
+		    PS_RESUME_PREFIX, sizeof PS_RESUME_PREFIX - 1) != 0)
+			return client_fail(c, PSCTL_E_ARG, "resume_secret is "
+			    "not what psctl_resume_secret() gives");
+		if (client_grow(c, (void **)&c->views, &c->views_cap, 1,
+		    sizeof *c->views) == -1)
+			return -1;
+		memset(&c->views[0], 0, sizeof c->views[0]);
+		c->views[0].name = o->resume_secret;
+		c->views[0].namelen = len;
+		c->views[0].dtype = PS_DTYPE_NONE;
+		n = 1;
+	}
+	if (client_request(c, PS_OP_HELLO, name, strlen(name), 0,
+	    o->resume_id, n) == -1) {
+		if (c->err == PSCTL_E_SERVER &&
+		    c->server_code == PSCTL_SERVER_UNAUTHORIZED)
+			c->err = PSCTL_E_AUTH;
+		return -1;
+	}
+	/* Take the "__" records out of the reply: they are not tensors. */
+	for (i = j = 0; i < c->msg.count; i++) {
+		v = &c->msg.t[i];
+		if (v->namelen < 2 || memcmp(v->name, "__", 2) != 0) {
+			c->msg.t[j++] = *v;
+			continue;
+		}
+		if (v->namelen == PS_RESUME_LEN && memcmp(v->name,
+		    PS_RESUME_PREFIX, sizeof PS_RESUME_PREFIX - 1) == 0) {
+			memcpy(c->secret, v->name, PS_RESUME_LEN);
+			c->secret[PS_RESUME_LEN] = '\0';
+		}
+	}
+	c->msg.count = j;
+	if (client_list_set(c, &c->model, 0) == -1)
+		return -1;
+	c->worker_id = c->msg.h.arg;
+	c->base = c->version;
+	return 0;
+}
+
 struct psctl *
 psctl_connect(const struct psctl_opts *opts, char *err, size_t errlen,
     enum psctl_errcode *code)
@@ -414,12 +471,8 @@ psctl_connect(const struct psctl_opts *opts, char *err, size_t errlen,
 		client_fail(c, client_map(werr), "%s", why);
 		goto fail;
 	}
-	if (client_request(c, PS_OP_HELLO, name, strlen(name), 0,
-	    o->resume_id, 0) == -1 ||
-	    client_list_set(c, &c->model, 0) == -1)
+	if (client_hello(c, o, name) == -1)
 		goto fail;
-	c->worker_id = c->msg.h.arg;
-	c->base = c->version;
 	return c;
 
 fail:
@@ -450,6 +503,12 @@ uint64_t
 psctl_worker_id(const struct psctl *c)
 {
 	return c->worker_id;
+}
+
+const char *
+psctl_resume_secret(const struct psctl *c)
+{
+	return c->secret[0] != '\0' ? c->secret : NULL;
 }
 
 const struct psctl_tensor *

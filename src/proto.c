@@ -347,24 +347,26 @@ proto_op_check(const unsigned char *p, const struct ps_msg *m, int *code,
 		    m->h.status, ps_op_name(m->h.op)));
 	switch (m->h.op) {
 	case PS_OP_HELLO:
-		if (m->count != 0)
+		if (m->count > 1)
 			return (proto_fail(code, PS_E_MALFORMED, err, errlen,
-			    "header at byte 32: hello with %zu records",
-			    m->count));
-		break;
+			    "header at byte 32: hello with %zu records, at "
+			    "most 1", m->count));
+		/* FALLTHROUGH */
 	case PS_OP_PULL:
 		for (i = 0; i < m->count; i++) {
 			if (m->t[i].dtype != PS_DTYPE_NONE)
 				return (proto_fail(code, PS_E_DTYPE, err,
-				    errlen, "record %zu at byte %zu: pull names "
+				    errlen, "record %zu at byte %zu: %s names "
 				    "a tensor with dtype %s, not NONE", i,
 				    proto_rec_offset(p, &m->t[i]) + 2,
+				    ps_op_name(m->h.op),
 				    ps_dtype_name(m->t[i].dtype)));
 			if (m->t[i].ndim != 0)
 				return (proto_fail(code, PS_E_MALFORMED, err,
-				    errlen, "record %zu at byte %zu: pull names "
+				    errlen, "record %zu at byte %zu: %s names "
 				    "a tensor with %u dimensions, not 0", i,
 				    proto_rec_offset(p, &m->t[i]) + 3,
+				    ps_op_name(m->h.op),
 				    m->t[i].ndim));
 		}
 		break;

@@ -27,9 +27,11 @@
  *
  * Every record and every data block thus starts 8-byte aligned relative to
  * the message start.  Ops:
- *	HELLO	text = worker name (may be empty); arg = worker id to resume (0 new)
+ *	HELLO	text = worker name (may be empty); arg = worker id to resume
+ *		(0 new); a resume's one record names its secret (dtype NONE)
  *		reply: arg = worker id, version = model version, text = server
- *		description, records = the model's names and shapes (dtype NONE)
+ *		description, records = the model's names and shapes (dtype
+ *		NONE), then the worker's resume secret (PS_RESUME_PREFIX)
  *	INIT	records = the full model, F32 (F16/BF16 accepted)
  *		reply: version, records = the model as it now is (F32)
  *	PULL	records = names wanted (dtype NONE, ndim 0), none = all
@@ -44,7 +46,8 @@
  * what breaks them):
  *	- status is 0 except in ERROR, where it is non-zero (any value: an
  *	  unknown code is a generic failure); ERROR carries no records;
- *	- HELLO carries no records; PULL records have dtype NONE and ndim 0;
+ *	- HELLO carries at most one record, dtype NONE and ndim 0; PULL
+ *	  records have dtype NONE and ndim 0;
  *	  INIT and PUSH records carry data (dtype F32, F16 or BF16);
  *	- text and names are UTF-8 without NUL (no overlongs, surrogates or
  *	  code points above U+10FFFF); text is at most PS_PROTO_TEXT_MAX bytes;
@@ -66,6 +69,14 @@
 #define PS_PROTO_RECHDR		8
 #define PS_PROTO_TEXT_MAX	4096
 #define PS_WORKER_PROTOCOL	"psctl.worker.v1"
+/*
+ * A worker's resume secret, as the last record of HELLO's reply and the
+ * one record of a resuming HELLO: this prefix, then 32 lowercase hex
+ * digits (128 random bits).  Names starting with "__" in a HELLO reply are
+ * never model tensors.
+ */
+#define PS_RESUME_PREFIX	"__resume/"
+#define PS_RESUME_LEN		(sizeof PS_RESUME_PREFIX - 1 + 32)
 
 enum ps_op {
 	PS_OP_HELLO = 1,

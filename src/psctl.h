@@ -89,6 +89,8 @@ struct psctl_opts {
 	const char	*ca_file;	/* wss: CA to verify the server with */
 	const char	*name;		/* worker name shown to operators; may be NULL */
 	uint64_t	 resume_id;	/* worker id to resume; 0 = new worker */
+	const char	*resume_secret;	/* with resume_id: what
+					   psctl_resume_secret() said */
 	int		 timeout_ms;	/* longest wait for the server; 0 = 30 s */
 	size_t		 max_message;	/* largest reply accepted; 0 = 2 GiB */
 };
@@ -109,8 +111,11 @@ struct psctl;
  * NULL for all defaults.  Returns a connection (free with psctl_close()),
  * or NULL with a reason in err (errlen bytes) and, if code is not NULL, the
  * error code: PSCTL_E_UNAVAILABLE when nothing answers at the URL,
- * PSCTL_E_AUTH when the token is refused, PSCTL_E_TLS, PSCTL_E_PROTOCOL
- * when something other than a psctl server answers.
+ * PSCTL_E_AUTH when the token is refused, or the resume: resuming a worker
+ * the server knows takes its resume_secret (then connect again with
+ * resume_id 0 for a new worker), PSCTL_E_TLS, PSCTL_E_PROTOCOL when
+ * something other than a psctl server answers.  A resume_id the server
+ * does not know gives a new worker: compare psctl_worker_id().
  */
 struct psctl	*psctl_connect(const struct psctl_opts *, char *err,
 		     size_t errlen, enum psctl_errcode *code);
@@ -118,6 +123,13 @@ void		 psctl_close(struct psctl *);	/* NULL is a no-op */
 
 /* The id the server gave this worker (pass it as resume_id to resume). */
 uint64_t	 psctl_worker_id(const struct psctl *);
+/*
+ * The worker's resume secret ("__resume/" and 32 hex digits): pass it as
+ * resume_secret with resume_id to resume this worker on a new connection,
+ * and keep it as private as the token.  NULL from a server that sends
+ * none.  Borrowed: valid until psctl_close().
+ */
+const char	*psctl_resume_secret(const struct psctl *);
 /*
  * The model's tensors as of hello or the last init or whole-model pull:
  * names and shapes, and data only right after an init or whole pull (NULL

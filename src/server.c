@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -107,6 +108,7 @@ static void	server_created(struct ps_server *);
 static void	server_changed(struct ps_server *);
 static void	server_requests(struct ps_server *);
 static int	server_busy(struct ps_server *);
+static void	server_secret(char *);
 
 int64_t
 ps_server_now_us(void)
@@ -684,6 +686,35 @@ ps_server_worker_find(struct ps_server *srv, uint64_t id)
 	return NULL;
 }
 
+/*
+ * A new resume secret into out (PS_RESUME_LEN + 1 bytes): the prefix and
+ * 128 bits from getrandom(2) in lowercase hex.  Without randomness no
+ * secret can be trusted: fatal.
+ */
+static void
+server_secret(char *out)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 r[16];
+	size_t			 got = 0, i, plen = sizeof PS_RESUME_PREFIX - 1;
+	ssize_t			 n;
+
+	while (got < sizeof r) {
+		n = getrandom(r + got, sizeof r - got, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fatal("getrandom");
+		got += (size_t)n;
+	}
+	memcpy(out, PS_RESUME_PREFIX, plen);
+	for (i = 0; i < sizeof r; i++) {
+		out[plen + 2 * i] = hex[r[i] >> 4];
+		out[plen + 2 * i + 1] = hex[r[i] & 15];
+	}
+	out[PS_RESUME_LEN] = '\0';
+}
+
 struct ps_worker *
 ps_server_worker_hello(struct ps_server *srv, struct ps_worker *w,
     char *name, struct ps_conn *conn, const char *address)
@@ -705,6 +736,7 @@ ps_server_worker_hello(struct ps_server *srv, struct ps_worker *w,
 	} else {
 		w = xcalloc(1, sizeof *w);
 		w->id = ++srv->next_worker_id;
+		server_secret(w->resume);
 		w->name = name;
 		w->connected_us = now;
 		TAILQ_INSERT_HEAD(&srv->workers, w, entry);

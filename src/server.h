@@ -26,6 +26,7 @@
 
 #include "metrics.h"
 #include "mode.h"
+#include "proto.h"
 #include "store.h"
 #include "tensor.h"
 
@@ -100,6 +101,9 @@ struct ps_worker {
 	int64_t			 last_seen_us;	/* last message in or reply out */
 	int64_t			 left_us;	/* when it went, if gone */
 	uint64_t		 last_seq;	/* highest push sequence accepted */
+	char			 resume[PS_RESUME_LEN + 1]; /* "__resume/" and
+						   32 hex digits: proves a
+						   resume (never logged) */
 	struct ps_conn		*conn;		/* borrowed; NULL when gone */
 	struct ps_rate		 push_rate;	/* ctlsrv.c's tick */
 	struct ps_rate		 pull_rate;
@@ -330,9 +334,10 @@ struct ps_buf	*ps_server_model_body(struct ps_server *, uint64_t *version);
 struct ps_worker *ps_server_worker_find(struct ps_server *, uint64_t id);
 /*
  * A HELLO on conn from address: resumes w (name stolen; NULL keeps its
- * name) or, w NULL, makes a new worker named name (stolen).  The caller
- * first ends w's former connection if it has one.  The worker joins the
- * mode; it is logged.  Returns it.
+ * name) or, w NULL, makes a new worker named name (stolen) with a new
+ * resume secret from getrandom(2).  The caller first checks the secret
+ * of a resume and ends w's former connection if it has one.  The worker
+ * joins the mode; it is logged.  Returns it.
  */
 struct ps_worker *ps_server_worker_hello(struct ps_server *,
 		     struct ps_worker *w, char *name, struct ps_conn *conn,

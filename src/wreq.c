@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "log.h"
 #include "mode.h"
 #include "proto.h"
@@ -278,8 +279,27 @@ wreq_hello(struct ps_conn *c)
 		    "connection");
 		return;
 	}
+	if (c->msg.h.arg == 0 && c->msg.count != 0) {
+		wreq_error(c, PS_E_MALFORMED, "a new worker's HELLO (arg 0) "
+		    "carries no records");
+		return;
+	}
 	if (c->msg.h.arg != 0)
 		w = ps_server_worker_find(srv, c->msg.h.arg);
+	/*
+	 * A resume proves it holds the worker's secret; a refused one
+	 * changes nothing (the owner keeps its connection and sequence) and
+	 * leaves this connection free to say HELLO again.
+	 */
+	if (w != NULL && (c->msg.count != 1 ||
+	    !ps_auth_equal(c->msg.t[0].name, c->msg.t[0].namelen, w->resume,
+	    PS_RESUME_LEN))) {
+		wreq_error(c, PS_E_UNAUTHORIZED, "worker %llu: %s",
+		    (unsigned long long)w->id, c->msg.count == 0 ? "a resume "
+		    "must present the worker's resume secret" : "wrong resume "
+		    "secret");
+		return;
+	}
 	if (w != NULL && (old = w->conn) != NULL) {
 		/* The worker reconnected before we saw it go. */
 		old->w = NULL;
@@ -293,11 +313,18 @@ wreq_hello(struct ps_conn *c)
 		name = wreq_name(c->msg.text, c->msg.textlen);
 	c->w = w = ps_server_worker_hello(srv, w, name, c, c->address);
 
-	/* The reply: the worker's id and the model's names and shapes. */
+	/*
+	 * The reply: the worker's id, the model's names and shapes, and last
+	 * the worker's resume secret.
+	 */
 	n = ps_store_count(store);
-	v = xcalloc(n > 0 ? n : 1, sizeof *v);
+	v = xcalloc(n + 1, sizeof *v);
 	for (i = 0; i < n; i++)
 		ps_server_view(store, i, 0, &v[i]);
+	v[n].name = w->resume;
+	v[n].namelen = PS_RESUME_LEN;
+	v[n].dtype = PS_DTYPE_NONE;
+	n++;
 	if (ps_mode_kind(mode) == PS_MODE_SYNC)
 		text = xasprintf("psctl %s: mode sync (%u workers), rule %s",
 		    PSCTL_VERSION, ps_mode_workers(mode), ps_rule_name(rule));

@@ -308,14 +308,14 @@ def decode(buf, max_message=None, max_tensors=None):
             raise ProtoError(E_MALFORMED, "error with records")
     elif status != 0:
         raise ProtoError(E_MALFORMED, "status %d on %s" % (status, OPS[op]))
-    if op == HELLO and count:
-        raise ProtoError(E_MALFORMED, "hello with records")
-    if op == PULL:
+    if op == HELLO and count > 1:
+        raise ProtoError(E_MALFORMED, "hello with %d records" % count)
+    if op in (HELLO, PULL):
         for t in tensors:
             if t.dtype != NONE:
-                raise ProtoError(E_DTYPE, "pull with data")
+                raise ProtoError(E_DTYPE, "%s with data" % OPS[op])
             if t.shape:
-                raise ProtoError(E_MALFORMED, "pull with a shape")
+                raise ProtoError(E_MALFORMED, "%s with a shape" % OPS[op])
     if op in (INIT, PUSH):
         for t in tensors:
             if t.dtype == NONE:

@@ -66,7 +66,9 @@ the command with PSCTL_URL and PSCTL_TOKEN removed from its environment
 (url becomes --connect URL, token PSCTL_TOKEN) and returns (exit code,
 stdout, stderr).  status_json(url, token) is `psctl status --json`,
 parsed.  Worker(url, name, hello=True, token=None) is one
-psctl.worker.v1 connection: request(op, **fields) sends a request,
+psctl.worker.v1 connection (.id and .secret, the worker's resume secret,
+come from its HELLO; resume(id, secret) says HELLO resuming another
+worker, secret None for no record): request(op, **fields) sends a request,
 numbered from 1, and returns the decoded reply or error (a psproto
 Message); call() is request() that raises psproto.ProtoError on an error
 reply; init(dict), push(dict, seq=0) return the new version; pull(names)
@@ -461,9 +463,22 @@ class Worker(_Conn):
         self.name = name
         self.id = None
         self.hello = None
+        self.secret = None
         if hello:
             self.hello = self.call(psproto.HELLO, text=name)
             self.id = self.hello.arg
+            self.secret = resume_secret(self.hello)
+
+    def resume(self, wid, secret):
+        """HELLO resuming worker wid with its secret (None: no record);
+        returns the reply or error, keeping id and secret on a reply."""
+        recs = [(secret, None)] if secret is not None else []
+        r = self.request(self.P.HELLO, arg=wid, text=self.name,
+                         records=recs)
+        if r.op == self.P.REPLY:
+            self.hello, self.id = r, r.arg
+            self.secret = resume_secret(r)
+        return r
 
     def send(self, op, **kw):
         """Sends a request (psproto.encode's fields); returns its id."""
@@ -550,6 +565,13 @@ class Control(_Conn):
             if m.get("id") == rid:
                 return m
             self.events.append(m)
+
+
+def resume_secret(hello):
+    """The "__resume/..." record's name in a HELLO reply, or None."""
+    names = [t.name for t in hello.tensors
+             if t.name.startswith("__resume/")]
+    return names[-1] if names else None
 
 
 def model_of(msg):

@@ -41,7 +41,7 @@ _Static_assert((int)PSCTL_SERVER_MALFORMED == (int)PS_E_MALFORMED &&
     (int)PSCTL_SERVER_UNAUTHORIZED == (int)PS_E_UNAUTHORIZED,
     "psctl.h's server codes match tensor.h's");
 
-#define NSUITE	31	/* run against each server */
+#define NSUITE	35	/* run against each server */
 #define NFAKE	8	/* connection tests against the fake only */
 
 static uint64_t	rng = 0x2545f4914f6cdd1dULL;
@@ -85,8 +85,8 @@ same(const struct psctl_tensor *a, const struct psctl_tensor *b)
 }
 
 static struct psctl *
-conn(const char *url, const char *name, uint64_t resume, char *err,
-    size_t errlen, enum psctl_errcode *code)
+conn(const char *url, const char *name, uint64_t resume, const char *secret,
+    char *err, size_t errlen, enum psctl_errcode *code)
 {
 	struct psctl_opts	o;
 
@@ -94,6 +94,7 @@ conn(const char *url, const char *name, uint64_t resume, char *err,
 	o.url = url;
 	o.name = name;
 	o.resume_id = resume;
+	o.resume_secret = secret;
 	o.timeout_ms = 10000;
 	return psctl_connect(&o, err, errlen, code);
 }
@@ -109,7 +110,8 @@ suite(const char *url, const char *who)
 	const struct psctl_tensor	*got;
 	struct psctl			*c, *c2;
 	enum psctl_errcode		 code;
-	const char			*names[1] = { "b" };
+	const char			*names[1] = { "b" }, *secret;
+	char				 keep[64];
 	uint64_t			 v = 99, id;
 	size_t				 n, i;
 	float				 want_w[12], want_b[5];
@@ -118,7 +120,7 @@ suite(const char *url, const char *who)
 
 	diag("against %s at %s", who, url);
 	/* Hello. */
-	c = conn(url, "w0", 0, err, sizeof err, &code);
+	c = conn(url, "w0", 0, NULL, err, sizeof err, &code);
 	ok(c != NULL, "%s: connects and says hello (%s)", who,
 	    c != NULL ? "ok" : err);
 	if (c == NULL)
@@ -126,12 +128,31 @@ suite(const char *url, const char *who)
 	ok(psctl_worker_id(c) >= 1, "%s: the server gave a worker id", who);
 	psctl_model(c, &n);
 	is_int(n, 0, "%s: there is no model before init", who);
-	c2 = conn(url, "leaving", 0, err, sizeof err, &code);
+	secret = psctl_resume_secret(c);
+	ok(secret != NULL && strlen(secret) == 41 &&
+	    strncmp(secret, "__resume/", 9) == 0 &&
+	    strspn(secret + 9, "0123456789abcdef") == 32,
+	    "%s: hello gave a resume secret, not a model tensor", who);
+	c2 = conn(url, "leaving", 0, NULL, err, sizeof err, &code);
 	id = c2 != NULL ? psctl_worker_id(c2) : 0;
+	snprintf(keep, sizeof keep, "%s", c2 != NULL &&
+	    psctl_resume_secret(c2) != NULL ? psctl_resume_secret(c2) : "");
 	psctl_close(c2);
-	c2 = conn(url, "back", id, err, sizeof err, &code);
+	c2 = conn(url, "thief", id, NULL, err, sizeof err, &code);
+	ok(c2 == NULL && code == PSCTL_E_AUTH,
+	    "%s: a resume without the secret is refused (%s)", who, err);
+	psctl_close(c2);
+	c2 = conn(url, "thief", id, secret, err, sizeof err, &code);
+	ok(c2 == NULL && code == PSCTL_E_AUTH,
+	    "%s: a resume with another worker's secret is refused (%s)", who,
+	    err);
+	psctl_close(c2);
+	c2 = conn(url, "back", id, keep, err, sizeof err, &code);
 	ok(c2 != NULL && id != 0 && psctl_worker_id(c2) == id,
-	    "%s: a worker that left resumes its id", who);
+	    "%s: a worker that left resumes its id with its secret", who);
+	ok(c2 != NULL && psctl_resume_secret(c2) != NULL &&
+	    strcmp(psctl_resume_secret(c2), keep) == 0,
+	    "%s: the resumed hello gives the same secret again", who);
 	psctl_close(c2);
 
 	/* Errors from the server leave the connection usable. */
@@ -171,7 +192,7 @@ suite(const char *url, const char *who)
 	ok(okay, "%s: init left the caller's arrays unchanged", who);
 
 	/* A second worker: same model back; a different one refused. */
-	c2 = conn(url, "w1", 0, err, sizeof err, &code);
+	c2 = conn(url, "w1", 0, NULL, err, sizeof err, &code);
 	ok(c2 != NULL, "%s: a second worker connects", who);
 	if (c2 == NULL)
 		bail_out("no second connection");
@@ -307,28 +328,28 @@ fake_only(const char *psctl_url, int port, int rawport)
 		bail_out("bind: %s", strerror(errno));
 	close(fd);
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d", ntohs(sin.sin_port));
-	c = conn(url, NULL, 0, err, sizeof err, &code);
+	c = conn(url, NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_UNAVAILABLE,
 	    "a closed port gives PSCTL_E_UNAVAILABLE (%s)", err);
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d/auth", port);
-	c = conn(url, NULL, 0, err, sizeof err, &code);
+	c = conn(url, NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_AUTH, "a refused token gives "
 	    "PSCTL_E_AUTH (%s)", err);
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
-	c = conn(url, NULL, 0, err, sizeof err, &code);
+	c = conn(url, NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_PROTOCOL, "a server that echoes the "
 	    "hello is not a psctl server (%s)", err);
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d/status/404", rawport);
-	c = conn(url, NULL, 0, err, sizeof err, &code);
+	c = conn(url, NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_PROTOCOL && strstr(err, "404") != NULL,
 	    "an HTTP 404 is a protocol error that names the status");
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d/close/4003", port);
-	c = conn(url, NULL, 0, err, sizeof err, &code);
+	c = conn(url, NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_CLOSED && strstr(err, "4003") != NULL,
 	    "a server that closes instead of answering gives PSCTL_E_CLOSED");
-	c = conn("ftp://x", NULL, 0, err, sizeof err, &code);
+	c = conn("ftp://x", NULL, 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_ARG, "a bad URL is PSCTL_E_ARG");
-	c = conn(psctl_url, "bad\xff", 0, err, sizeof err, &code);
+	c = conn(psctl_url, "bad\xff", 0, NULL, err, sizeof err, &code);
 	ok(c == NULL && code == PSCTL_E_ARG, "a worker name that is not "
 	    "UTF-8 is PSCTL_E_ARG");
 }

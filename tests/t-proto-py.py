@@ -210,8 +210,10 @@ def man_examples():
     ok(hello.op == P.HELLO and hello.id == 1 and hello.text == "w0",
        "the first is a hello, id 1, from worker \"w0\"")
     ok(hreply.op == P.REPLY and hreply.id == 1 and hreply.arg == 1 and
-       [(t.name, t.shape) for t in hreply.tensors] == [("b", (2,))],
-       "the second replies with worker id 1 and the model's one name")
+       [(t.name, t.shape) for t in hreply.tensors] ==
+       [("b", (2,)), ("__resume/0f1e2d3c4b5a69788796a5b4c3d2e1f0", ())],
+       "the second replies with worker id 1, the model's one name and the "
+       "resume secret")
     ok(pull.op == P.PULL and pull.id == 2 and
        [t.name for t in pull.tensors] == ["b"],
        "the third pulls \"b\" with id 2")
@@ -222,7 +224,7 @@ def man_examples():
        "the fourth returns b = [0.5, -1.0] at the same version")
 
 
-LIVE_TESTS = 9
+LIVE_TESTS = 10
 
 
 def live_server():
@@ -242,9 +244,13 @@ def live_checks(url):
     ok(m.op == P.ERROR and m.id == 1 and m.status == P.E_PROTOCOL,
        "live: a pull before HELLO is answered with error protocol")
     m = P.call(ws, P.encode(P.HELLO, id=2, text="w0"))
+    secret = m.tensors[-1].name if m.tensors else ""
     ok(m.op == P.REPLY and m.id == 2 and m.arg != 0 and m.version == 0 and
-       not m.tensors and m.text.startswith("psctl "),
-       "live: HELLO gets a worker id, version 0 and no names before INIT")
+       len(m.tensors) == 1 and re.fullmatch("__resume/[0-9a-f]{32}", secret)
+       and m.tensors[0].dtype == P.NONE and m.tensors[0].shape == () and
+       m.text.startswith("psctl "),
+       "live: HELLO gets a worker id, version 0 and only its resume secret "
+       "before INIT")
     wid = m.arg
     b = np.array([0.5, -1.0], dtype=np.float32)
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
@@ -283,10 +289,15 @@ def live_checks(url):
     ws.close()
     ws = P.connect(url)
     m = P.call(ws, P.encode(P.HELLO, id=1, arg=wid))
+    ok(m.op == P.ERROR and m.status == P.E_UNAUTHORIZED,
+       "live: HELLO resuming without the secret is refused: unauthorized")
+    m = P.call(ws, P.encode(P.HELLO, id=2, arg=wid,
+                            records=[(secret, None)]))
     ok(m.op == P.REPLY and m.arg == wid and m.version == v0 + 1 and
        [(t.name, t.dtype, t.shape) for t in m.tensors] ==
-       [("b", P.NONE, (2,)), ("w", P.NONE, (2, 3))],
-       "live: HELLO resumes the worker and lists names and shapes")
+       [("b", P.NONE, (2,)), ("w", P.NONE, (2, 3)), (secret, P.NONE, ())],
+       "live: HELLO with the secret resumes the worker and lists names "
+       "and shapes, then the secret")
     ws.close()
 
 

@@ -25,7 +25,7 @@ main(void)
 	const char			*names[] = { "b" };
 	float				 w[6], b[3], dw[6], db[3], wrong[6];
 	struct tap_server		 srv;
-	char				 err[256], *dir;
+	char				 err[256], secret[64], *dir;
 	uint64_t			 version = 99, id;
 	size_t				 n, i;
 	int				 status, good;
@@ -44,6 +44,8 @@ main(void)
 	if (c == NULL)
 		bail_out("connect: %s", err);
 	id = psctl_worker_id(c);
+	snprintf(secret, sizeof secret, "%s", psctl_resume_secret(c) != NULL ?
+	    psctl_resume_secret(c) : "");
 	ok(id >= 1, "the server gives a worker id (%llu)",
 	    (unsigned long long)id);
 	psctl_model(c, &n);
@@ -128,6 +130,7 @@ main(void)
 	psctl_close(c);
 
 	o.resume_id = id;
+	o.resume_secret = secret;
 	c = psctl_connect(&o, err, sizeof err, NULL);
 	ok(c != NULL && psctl_worker_id(c) == id,
 	    "a new connection can resume worker %llu", (unsigned long long)id);

@@ -95,6 +95,7 @@ class FakeModel:
     model = None        # shared by connections: name -> float32 array
     version = 0
     next_worker = 1
+    secrets = {}        # worker id -> its "__resume/..." secret
 
     def __init__(self, psproto):
         self.p = psproto
@@ -115,9 +116,17 @@ class FakeModel:
         except p.ProtoError as e:
             return p.encode(p.ERROR, id=0, status=e.code, text=str(e))
         if m.op == p.HELLO:
-            wid = m.arg or cls.next_worker
-            cls.next_worker += 1
+            wid = m.arg
+            if wid in cls.secrets:
+                if [t.name for t in m.tensors] != [cls.secrets[wid]]:
+                    return self.error(m, p.E_UNAUTHORIZED, "wrong resume "
+                                      "secret")
+            else:
+                wid = cls.next_worker
+                cls.next_worker += 1
+                cls.secrets[wid] = "__resume/" + os.urandom(16).hex()
             recs = [(n, None, a.shape) for n, a in (cls.model or {}).items()]
+            recs.append((cls.secrets[wid], None))
             return p.encode(p.REPLY, id=m.id, arg=wid, version=cls.version,
                             text="fake psctl for %s" % m.text, records=recs)
         if m.op == p.INIT:
