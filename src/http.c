@@ -23,6 +23,7 @@
 #include "proto.h"
 #include "server.h"
 #include "store.h"
+#include "wsguard.h"
 #include "xmalloc.h"
 
 /* HTTP bodies go out in pieces of this size. */
@@ -73,6 +74,10 @@ ps_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 1;
 		vhd->srv = ps_server_from_wsi(wsi);
 		vhd->ctl = lws_get_protocol(wsi)->user;
+		break;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		/* Every connection's frames are checked (wsguard.h). */
+		ps_wsguard_accept(wsi);
 		break;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		if ((vhd = http_vhd(wsi)) == NULL)

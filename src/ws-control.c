@@ -26,6 +26,7 @@
 #include "sendq.h"
 #include "server.h"
 #include "ws-control.h"
+#include "wsguard.h"
 #include "xmalloc.h"
 
 /* A subscriber that reads slower than this much queued output skips snapshots. */
@@ -87,6 +88,7 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	struct ps_ctlconn	*c = user;
 	struct ps_server	*srv;
+	const char		*why;
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
@@ -107,12 +109,22 @@ ps_ws_control_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		    PS_AUTH_OPERATOR);
 	case LWS_CALLBACK_ESTABLISHED:
 		ctlconn_established(c, wsi);
+		ps_wsguard_established(wsi);
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		return ctlconn_receive(c, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if ((why = ps_wsguard_broken(wsi)) != NULL) {
+			/* Broken framing (wsguard.h): close 1002. */
+			ps_log_info("control connection from %s: closing with "
+			    "1002: %s", c->address, why);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+			    (unsigned char *)why, strlen(why));
+			return -1;
+		}
 		return ctlconn_writeable(c);
 	case LWS_CALLBACK_CLOSED:
+		ps_wsguard_closed(wsi);
 		ctlconn_closed(c);
 		break;
 	default:

@@ -30,6 +30,7 @@
 #include "server.h"
 #include "wreq.h"
 #include "ws-worker.h"
+#include "wsguard.h"
 #include "xmalloc.h"
 
 /* Reasons reading is off (lws rx flow control reason bits b1..b5). */
@@ -127,6 +128,7 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	struct conn		*c = user;
 	struct ps_server	*srv;
+	const char		*why;
 
 	switch (reason) {
 	case LWS_CALLBACK_PROTOCOL_INIT:
@@ -142,12 +144,19 @@ ps_ws_worker_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		return ps_auth_filter(ps_server_auth(srv), wsi, PS_AUTH_WORKER);
 	case LWS_CALLBACK_ESTABLISHED:
 		conn_established(c, wsi);
+		ps_wsguard_established(wsi);
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		return conn_receive(c, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if ((why = ps_wsguard_broken(wsi)) != NULL) {
+			/* Broken framing (wsguard.h): close 1002. */
+			conn_refuse(c, LWS_CLOSE_STATUS_PROTOCOL_ERR, why);
+			return -1;
+		}
 		return conn_writeable(c);
 	case LWS_CALLBACK_CLOSED:
+		ps_wsguard_closed(wsi);
 		conn_closed(c);
 		break;
 	default:
