@@ -395,6 +395,8 @@ cmd_top_exec(struct ps_cmd *self)
 
 	t.m = ps_top_model_new(t.ctl.url, t.interval);
 	t.m->readonly = t.readonly;
+	/* A frame for a script lists every worker. */
+	t.m->show_gone = t.batch;
 	if (t.batch)
 		ret = top_batch(&t);
 	else

@@ -33,7 +33,7 @@ fake() {
 	fi
 }
 
-plan 22
+plan 23
 D=$PS_TEST_DATA
 
 fake replay "$D/snap-async-1.json" "$D/snap-async-2.json"
@@ -61,8 +61,11 @@ ok 'has "$tmp/out" "   3 LAGGING trainer-slow 10.0.0.3:40100           4.0    4.
     "a worker at 4 pushes/s against the fastest 10 in async mode is LAGGING, in words"
 ok 'has "$tmp/out" "   4 SILENT  w4" && has "$tmp/out" "   5 GONE    w5"' \
     "silent and gone workers are marked in words"
-ok 'has "$tmp/out" "WORKERS 5  sort: ID asc  1 LAGGING  1 SILENT  1 GONE"' \
-    "the worker title counts the marks"
+ok 'has "$tmp/out" "WORKERS 5  sort: STATE desc  1 LAGGING  1 SILENT  1 GONE"' \
+    "the worker title counts the marks; workers sort by STATE at first"
+ok 'grep -A 6 "^WORKERS 5 " "$tmp/out" | tail -n 5 | awk "{ print \$2 }" |
+    tr "\n" " " | grep -q "^SILENT LAGGING active active GONE $"' \
+    "live trouble first, GONE last, and a batch frame lists GONE workers"
 
 # Nothing listens on a port just closed.
 fake gone "$D/snap-empty.json"

@@ -51,7 +51,7 @@ order(const struct ps_top_model *m, enum ps_top_table t)
 {
 	static char	 buf[256];
 	const size_t	*o = t == PS_TOP_TENSORS ? m->torder : m->worder;
-	size_t		 n = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
+	size_t		 n = ps_top_model_rows(m, t);
 	size_t		 i, off = 0;
 
 	buf[0] = '\0';
@@ -211,8 +211,12 @@ test_sort(void)
 	apply_file(m, "snap-async-1.json", 100.0);
 	is_str(order(m, PS_TOP_TENSORS), "0,1,2,3",
 	    "tensors start in the model's order");
-	is_str(order(m, PS_TOP_WORKERS), "0,1,2,3,4",
-	    "workers start in id order");
+	is_str(order(m, PS_TOP_WORKERS), "3,2,0,1",
+	    "workers start by STATE: SILENT, LAGGING, then active, GONE folded");
+	is_int(m->ngone_folded, 1, "the folded GONE worker is counted");
+	ps_top_model_show_gone(m, 1);
+	is_str(order(m, PS_TOP_WORKERS), "3,2,0,1,4",
+	    "shown, the GONE worker comes after every live one");
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_NAME, 0), "1,0,3,2",
 	    "tensors by name, a-z");
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_NAME, 1), "2,3,0,1",
@@ -234,8 +238,10 @@ test_sort(void)
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_INDEX, 1), "3,2,1,0",
 	    "tensors in reverse model order");
 
-	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_STATE, 0), "4,3,2,0,1",
-	    "workers by state, worst first");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_STATE, 0), "3,2,0,1,4",
+	    "workers by state: live trouble first, GONE last");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_STATE, 1), "0,1,2,3,4",
+	    "inverted, GONE is still last");
 	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_NAME, 0), "2,0,1,3,4",
 	    "workers by name");
 	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_ADDRESS, 0), "2,0,1,3,4",
@@ -449,8 +455,8 @@ test_messages(void)
 	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED, "closed", 110.0,
 	    109.5);
 	ok(m->prompt == PS_TOP_ACT_NONE &&
-	    strcmp(m->msg, "not connected: stop refused") == 0,
-	    "losing the connection closes an open question");
+	    strcmp(m->msg, "not connected: stop refused (closed)") == 0,
+	    "losing the connection closes an open question, saying why");
 	ps_top_model_free(m);
 }
 
@@ -481,6 +487,7 @@ static void
 test_text(void)
 {
 	struct ps_top_model	*m;
+	struct ps_text_layout	 lay;
 	struct ps_text_line	 l;
 	char			 buf[64], *out = NULL, *line;
 	size_t			 len = 0;
@@ -501,12 +508,14 @@ test_text(void)
 	ps_top_model_connected(m, 99.0);
 	apply_file(m, "snap-async-1.json", 100.0);
 	m->focus = PS_TOP_WORKERS;
+	ps_top_model_show_gone(m, 1);
 	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_LAG);
-	ps_text_title(m, PS_TOP_WORKERS, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, &l);
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strstr(buf, "WORKERS 5  sort: LAG desc") == buf,
 	    "the worker title names the sort column: %s", buf);
-	ps_text_row(m, PS_TOP_WORKERS, 0, 100.0, 12, &l);
+	ps_text_layout(m, PS_TOP_WORKERS, 200, 0, &lay);
+	ps_text_row(m, PS_TOP_WORKERS, 0, 100.0, &lay, &l);
 	is_int(l.seg[0].cls, PS_TEXT_GONE, "the gone worker's row is marked");
 	ok(strstr(l.seg[0].text, "GONE") != NULL,
 	    "and says GONE in words, not only in colour");
@@ -541,10 +550,193 @@ test_text(void)
 	ps_top_model_free(m);
 }
 
+/* Appends a worker to a snapshot's array. */
+static void
+add_worker(json_t *snap, int id, const char *name, const char *state,
+    double seen)
+{
+	json_array_append_new(json_object_get(snap, "workers"), json_pack(
+	    "{s:i, s:s, s:s, s:s, s:i, s:i, s:f, s:f, s:i, s:i, s:f, s:i, "
+	    "s:i}", "id", id, "name", name, "address", "127.0.0.1:60000",
+	    "state", state, "pushes", 1, "pulls", 0, "pushes_per_s", 0.0,
+	    "pulls_per_s", 0.0, "clock", 1, "lag", 0, "last_seen_s", seen,
+	    "bytes_in", 100, "bytes_out", 0));
+}
+
+/* The layout's columns as "ID,STATE,NAME" and the name column's width. */
+static const char *
+columns(const struct ps_text_layout *lay, enum ps_top_table t)
+{
+	static char	 buf[256];
+	size_t		 off = 0;
+	int		 i;
+
+	buf[0] = '\0';
+	for (i = 0; i < lay->ncols; i++)
+		off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s",
+		    i > 0 ? "," : "", t == PS_TOP_TENSORS ?
+		    ps_top_tcol_name(lay->col[i]) :
+		    ps_top_wcol_name(lay->col[i]));
+	snprintf(buf + off, sizeof buf - off, " %d", lay->flex);
+	return buf;
+}
+
+static void
+test_workers_shown(void)
+{
+	struct ps_top_model		*m;
+	const struct ps_top_worker	*w;
+	json_t				*j;
+	char				*cause = NULL;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	j = load("snap-async-1.json");
+	add_worker(j, 6, "psctl push", "gone", 40.0);
+	add_worker(j, 7, "psctl push", "active", 0.0);
+	add_worker(j, 8, "psctl init", "gone", 50.0);
+	if (ps_top_model_apply(m, j, 100.0, &cause) != 0)
+		bail_out("apply: %s", cause);
+	is_str(order(m, PS_TOP_WORKERS), "3,2,0,1,6",
+	    "gone one-shot connections (psctl push, init) are not rows; a "
+	    "live one is");
+	is_int(m->ngone_folded, 1, "and are not counted as folded GONE");
+	ps_top_model_show_gone(m, 1);
+	is_str(order(m, PS_TOP_WORKERS), "3,2,0,1,6,4",
+	    "g shows the GONE worker, never the gone one-shots");
+	ps_top_model_show_gone(m, 0);
+
+	/* The selection. */
+	m->focus = PS_TOP_WORKERS;
+	w = ps_top_model_selected_worker(m);
+	ok(w != NULL && w->id == 4,
+	    "the first row, the SILENT worker, is selected at first");
+	ps_top_model_select(m, 1);
+	w = ps_top_model_selected_worker(m);
+	ok(w != NULL && w->id == 3, "Down selects the next row (id 3)");
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_ID);
+	w = ps_top_model_selected_worker(m);
+	ok(w != NULL && w->id == 3 && m->sel[PS_TOP_WORKERS] == 2,
+	    "a new sort order keeps the same worker selected, on its new row");
+	ps_top_model_select(m, 1000);
+	w = ps_top_model_selected_worker(m);
+	ok(m->sel[PS_TOP_WORKERS] == 4 && w->id == 7,
+	    "End selects the last row shown");
+	ps_top_model_select(m, -1000);
+	is_int(m->sel[PS_TOP_WORKERS], 0, "Home the first");
+	ps_top_model_select(m, 4);
+	json_object_set_new(j, "workers", json_array());
+	add_worker(j, 4, "w4", "silent", 20.0);
+	add_worker(j, 9, "w9", "active", 0.0);
+	ps_top_model_apply(m, j, 101.0, &cause);
+	ok(m->sel[PS_TOP_WORKERS] == 1 &&
+	    ps_top_model_selected_worker(m)->id == 9,
+	    "when the selected worker leaves the list, the row is kept, clamped");
+	json_decref(j);
+
+	/* The console's own SILENT threshold. */
+	m->silent_s = 0.5;
+	apply_file(m, "snap-async-1.json", 102.0);
+	is_str(ps_top_mark_name(m->workers[2].mark), "SILENT",
+	    "with a 0.5 s threshold a worker last seen 0.9 s ago is SILENT");
+	is_str(ps_top_mark_name(m->workers[1].mark), "active",
+	    "one seen 0.3 s ago is not");
+	ps_top_model_free(m);
+}
+
+static void
+test_narrow(void)
+{
+	static const char *const names[] = {
+		"trainer-a-gpu0", "trainer-a-gpu1", "trainer-b-gpu0", "w1"
+	};
+	struct ps_top_model	*m;
+	struct ps_text_layout	 lay;
+	struct ps_text_line	 l;
+	char			 buf[512];
+	size_t			 r;
+	int			 wide;
+
+	ps_text_shorten("trainer-node3-gpu0", 12, 4, buf, sizeof buf);
+	is_str(buf, "trainer~gpu0",
+	    "a long name keeps its ends around the ellipsis");
+	ps_text_set_utf8(1);
+	ps_text_shorten("trainer-node3-gpu0", 12, 4, buf, sizeof buf);
+	is_str(buf, "trainer\xe2\x80\xa6gpu0",
+	    "with UTF-8 the ellipsis is one character: trainer...gpu0");
+	ps_text_set_utf8(0);
+	ps_text_shorten("w1", 12, 4, buf, sizeof buf);
+	is_str(buf, "w1", "a name that fits is left alone");
+	is_int(ps_text_shorten_tail(names, 4, 12), 6,
+	    "the split keeps shortened names distinct (tail 6, not 5)");
+	is_int(ps_text_shorten_tail(names, 2, 12), 5,
+	    "half the width when that is enough");
+
+	m = ps_top_model_new("ws://x", 1.0);
+	ps_top_model_connected(m, 99.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	ps_text_layout(m, PS_TOP_WORKERS, 200, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS),
+	    "ID,STATE,NAME,ADDRESS,PUSH/S,PULL/S,CLOCK,LAG,SEEN 12",
+	    "200 columns show every worker column");
+	ps_text_layout(m, PS_TOP_WORKERS, 80, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS),
+	    "ID,STATE,NAME,PUSH/S,PULL/S,CLOCK,LAG,SEEN 12",
+	    "80 columns drop ADDRESS, and names stay whole");
+	ps_text_layout(m, PS_TOP_WORKERS, 60, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS),
+	    "ID,STATE,NAME,PUSH/S,PULL/S,CLOCK,LAG,SEEN 11",
+	    "60 columns shorten the names rather than drop a number");
+	ps_text_layout(m, PS_TOP_WORKERS, 50, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS),
+	    "ID,STATE,NAME,PUSH/S,CLOCK,LAG,SEEN 8",
+	    "50 columns drop PULL/S next");
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_PULLS);
+	ps_text_layout(m, PS_TOP_WORKERS, 50, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS),
+	    "ID,STATE,NAME,PUSH/S,PULL/S,LAG,SEEN 9",
+	    "but never the sort column: CLOCK goes instead");
+	ps_text_layout(m, PS_TOP_WORKERS, 30, 1, &lay);
+	is_str(columns(&lay, PS_TOP_WORKERS), "STATE,NAME,PULL/S 12",
+	    "30 columns keep STATE, NAME and the sort column");
+	for (wide = 0, r = 0; r < ps_top_model_rows(m, PS_TOP_WORKERS); r++) {
+		ps_text_row(m, PS_TOP_WORKERS, r, 100.0, &lay, &l);
+		if (ps_text_width(&l) > 30)
+			wide = 1;
+	}
+	ok(!wide && lay.total <= 30, "and no row is wider than the screen");
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_STATE);
+	ps_text_layout(m, PS_TOP_WORKERS, 60, 1, &lay);
+	ps_text_row(m, PS_TOP_WORKERS, 1, 100.0, &lay, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strstr(buf, " LAGGING train~-slow ") != NULL,
+	    "a row shows the shortened name: %s", buf);
+	ps_text_layout(m, PS_TOP_TENSORS, 80, 1, &lay);
+	is_str(columns(&lay, PS_TOP_TENSORS),
+	    "#,NAME,SHAPE,L2,UPDATE_L2,RATIO,UPD/S 12",
+	    "tensors fit whole in 80 columns");
+	ps_text_layout(m, PS_TOP_TENSORS, 70, 1, &lay);
+	is_str(columns(&lay, PS_TOP_TENSORS),
+	    "#,NAME,L2,UPDATE_L2,RATIO,UPD/S 12",
+	    "at 70 they drop SHAPE to keep names whole");
+	ps_text_title(m, PS_TOP_WORKERS, 1, 2, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strncmp(buf, "WORKERS 4  rows 2-3 of 4  sort: ", 32) == 0,
+	    "the title says which rows are shown: %s", buf);
+	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED,
+	    "connect to 127.0.0.1:7070: Connection refused (retrying a long "
+	    "while)", 101.0, 100.0);
+	is_str(m->msg, "disconnected: connect to 127.0.0.1:7070: Connection "
+	    "refused (retrying a long while)",
+	    "the reason for a disconnection is on the status line, whole");
+	ps_top_model_free(m);
+}
+
 int
 main(void)
 {
-	plan(128);
+	plan(159);
+	test_workers_shown();
+	test_narrow();
 	test_apply();
 	test_rates();
 	test_sort();

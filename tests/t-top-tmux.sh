@@ -118,6 +118,7 @@ lags_ok() {
 	}
 	/^WORKERS / { on = 1; getline; next }
 	on && !NF { on = 0 }
+	on { sub(/^>/, " ") }
 	on && $2 != "GONE" {
 		n++
 		clock[n] = whole($7)
@@ -181,12 +182,12 @@ sockpath=$(tm display -p '#{socket_path}')
 
 see 'row 1 "^psctl top  ws://127\.0\.0\.1:[0-9]+  CONNECTED  every 0\.3s"' \
     "top connects and says so on its first row, with the -d interval"
-see 'has "^TENSORS 3 " && has "^ +1 bench/0 +6667 " &&
-    has "^ +2 bench/1 +6667 " && has "^ +3 bench/2 +6666 "' \
+see 'has "^TENSORS 3 " && has "^[ >] +1 bench/0 +6667 " &&
+    has "^[ >] +2 bench/1 +6667 " && has "^[ >] +3 bench/2 +6666 "' \
     "the tensor table lists the bench's 3 tensors, 20000 parameters split 6667+6667+6666"
 live='(active|waiting|LAGGING)'
-see 'has "^ +[0-9]+ $live +bench-0 +127\.0\.0\.1:[0-9]+ " &&
-    has "^ +[0-9]+ $live +bench-1 +127\.0\.0\.1:[0-9]+ "' \
+see 'has "^[ >] +[0-9]+ $live +bench-0 +127\.0\.0\.1:[0-9]+ " &&
+    has "^[ >] +[0-9]+ $live +bench-1 +127\.0\.0\.1:[0-9]+ "' \
     "the worker table has a live row for each of the 2 bench workers"
 see 'has "^workers 2  pushes/s "' "the header counts 2 workers connected"
 

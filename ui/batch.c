@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,8 +33,9 @@ void
 ps_batch_frame(FILE *fp, const struct ps_top_model *m, double now,
     unsigned long frame)
 {
+	struct ps_text_layout	lay;
 	struct ps_text_line	lines[PS_TEXT_HEADER_MAX], l;
-	int			n, i, t, flex;
+	int			n, i, t;
 	size_t			r, rows;
 
 	n = ps_text_header(m, now, 60, ps_text_ramp_ascii, lines);
@@ -45,14 +47,15 @@ ps_batch_frame(FILE *fp, const struct ps_top_model *m, double now,
 	}
 	for (t = 0; t < PS_TOP_NTABLES; t++) {
 		fputc('\n', fp);
-		ps_text_title(m, t, &l);
+		rows = ps_top_model_rows(m, t);
+		ps_text_title(m, t, 0, rows, &l);
 		batch_line(fp, &l);
-		flex = ps_text_flex_width(m, t, 64);
-		ps_text_heading(m, t, flex, &l);
+		/* Every column: a frame is as wide as it needs. */
+		ps_text_layout(m, t, INT_MAX / 2, 0, &lay);
+		ps_text_heading(m, t, &lay, &l);
 		batch_line(fp, &l);
-		rows = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
 		for (r = 0; r < rows; r++) {
-			ps_text_row(m, t, r, now, flex, &l);
+			ps_text_row(m, t, r, now, &lay, &l);
 			batch_line(fp, &l);
 		}
 	}

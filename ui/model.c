@@ -32,7 +32,13 @@ static void	 model_shape(const struct ps_ctl_tensor *, char *, size_t,
 		     double *);
 static void	 model_apply_status(struct ps_top_model *,
 		     const struct ps_ctl_status *, double);
-static enum ps_top_wmark model_mark(const char *, double, double);
+static enum ps_top_wmark model_mark(const char *, double, double, double,
+		     double);
+static int	 model_oneshot(const char *);
+static int	 model_shown(const struct ps_top_model *, enum ps_top_table,
+		     size_t);
+static long long model_key(const struct ps_top_model *, enum ps_top_table,
+		     size_t);
 static void	 model_rates(struct ps_top_model *, double);
 static void	 model_history(struct ps_top_model *, double);
 static int	 model_tcmp(const struct ps_top_model *, size_t, size_t);
@@ -82,10 +88,13 @@ ps_top_model_new(const char *url, double interval)
 	m->prev_version = NAN;
 	m->prev_time = NAN;
 	m->lag_limit = NAN;
+	m->silent_s = PS_TOP_SILENT_S;
 	m->next_id = 1;
 	for (t = 0; t < PS_TOP_NTABLES; t++) {
-		m->sort_col[t] = 0;
-		m->sort_desc[t] = model_default_desc(t, 0);
+		/* Workers by STATE: live trouble on the first screen. */
+		m->sort_col[t] = t == PS_TOP_WORKERS ? PS_TOP_W_STATE : 0;
+		m->sort_desc[t] = model_default_desc(t, m->sort_col[t]);
+		m->sel_key[t] = -1;
 	}
 	model_server_init(&m->srv);
 	return m;
@@ -282,6 +291,9 @@ model_mark_rates(struct ps_top_worker *wv, size_t nw)
 			fastest = wv[i].pushes_per_s;
 	}
 	for (i = 0; i < nw; i++) {
+		/* A one-shot command makes one call: it has no pace. */
+		if (wv[i].oneshot)
+			continue;
 		if ((wv[i].mark == PS_TOP_MARK_ACTIVE ||
 		    wv[i].mark == PS_TOP_MARK_WAITING) &&
 		    wv[i].pushes_per_s < PS_TOP_RATE_ASYNC * fastest)
@@ -289,13 +301,18 @@ model_mark_rates(struct ps_top_worker *wv, size_t nw)
 	}
 }
 
-/* The mark for a worker in the server's state with this lag. */
+/*
+ * The mark for a worker in the server's state with this lag, last heard
+ * from seen seconds ago: SILENT when the server says so or when that is
+ * over the console's own threshold.
+ */
 static enum ps_top_wmark
-model_mark(const char *state, double lag, double limit)
+model_mark(const char *state, double lag, double limit, double seen,
+    double silent_s)
 {
 	if (strcmp(state, "gone") == 0)
 		return PS_TOP_MARK_GONE;
-	if (strcmp(state, "silent") == 0)
+	if (strcmp(state, "silent") == 0 || (!isnan(seen) && seen > silent_s))
 		return PS_TOP_MARK_SILENT;
 	if (!isnan(lag) && lag > limit)
 		return PS_TOP_MARK_LAGGING;
@@ -411,7 +428,9 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		wv[i].last_seen = w->last_seen_s;
 		wv[i].bytes_in = (double)w->bytes_in;
 		wv[i].bytes_out = (double)w->bytes_out;
-		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit);
+		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit,
+		    wv[i].last_seen, m->silent_s);
+		wv[i].oneshot = model_oneshot(wv[i].name);
 	}
 	if (isnan(limit))
 		model_mark_rates(wv, nw);
@@ -433,11 +452,22 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	model_rates(m, now);
 	model_history(m, now);
 	ps_top_model_sort(m);
-	for (i = 0; i < PS_TOP_NTABLES; i++) {
-		nt = i == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
-		if (m->scroll[i] >= nt)
-			m->scroll[i] = nt > 0 ? nt - 1 : 0;
+}
+
+/* 1 for the name a one-shot psctl command gives its connection. */
+static int
+model_oneshot(const char *name)
+{
+	static const char *const cmds[] = { "init", "push", "pull" };
+	size_t	n = strlen(PS_TOP_ONESHOT_PREFIX), i;
+
+	if (strncmp(name, PS_TOP_ONESHOT_PREFIX, n) != 0)
+		return 0;
+	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		if (strcmp(name + n, cmds[i]) == 0)
+			return 1;
 	}
+	return 0;
 }
 
 /*
@@ -696,11 +726,20 @@ ps_top_model_disconnected(struct ps_top_model *m, enum ps_top_conn why_kind,
 	m->conn_error = xstrdup(why != NULL ? why : "connection lost");
 	/* Replies to requests on the old connection will never come. */
 	memset(m->pending, 0, sizeof m->pending);
+	/*
+	 * The reason, whole, on the status line: the header's first row
+	 * may be too narrow for it.  The result of an action in the last
+	 * 10 s stays a while: "server stopping" says why better.
+	 */
 	if (a != PS_TOP_ACT_NONE) {
 		m->prompt = PS_TOP_ACT_NONE;
 		ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
-		    "not connected: %s refused", ps_top_action_name(a));
-	}
+		    "not connected: %s refused (%s)", ps_top_action_name(a),
+		    m->conn_error);
+	} else if (m->msg_kind != PS_TOP_MSG_OK || now - m->msg_time >= 10)
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s: %s",
+		    why_kind == PS_TOP_AUTH_REFUSED ? "token refused" :
+		    "disconnected", m->conn_error);
 }
 
 void
@@ -820,7 +859,11 @@ model_wcmp(const struct ps_top_model *m, size_t i, size_t j)
 
 	switch (m->sort_col[PS_TOP_WORKERS]) {
 	case PS_TOP_W_STATE:
-		c = model_cmp_num(a->mark, b->mark, d);
+		/* GONE after the live workers, whatever the direction. */
+		c = (a->mark == PS_TOP_MARK_GONE) - (b->mark == PS_TOP_MARK_GONE);
+		if (c == 0)
+			c = model_cmp_num(ps_top_mark_rank(a->mark),
+			    ps_top_mark_rank(b->mark), d);
 		break;
 	case PS_TOP_W_NAME:
 		c = model_cmp_str(a->name, b->name, d);
@@ -876,31 +919,140 @@ model_msort(const struct ps_top_model *m, size_t *v, size_t *tmp, size_t n,
 	memcpy(v, tmp, n * sizeof *v);
 }
 
+/* 1 when the table shows entry i (model index). */
+static int
+model_shown(const struct ps_top_model *m, enum ps_top_table t, size_t i)
+{
+	const struct ps_top_worker	*w;
+
+	if (t == PS_TOP_TENSORS)
+		return 1;
+	w = &m->workers[i];
+	if (w->mark == PS_TOP_MARK_GONE && (w->oneshot || !m->show_gone))
+		return 0;
+	return 1;
+}
+
+/* What the selection remembers of entry i: see sel_key. */
+static long long
+model_key(const struct ps_top_model *m, enum ps_top_table t, size_t i)
+{
+	return t == PS_TOP_TENSORS ? (long long)i : m->workers[i].id;
+}
+
 void
 ps_top_model_sort(struct ps_top_model *m)
 {
-	size_t	*tmp, i, n;
+	size_t	*tmp, i, n, k, *order, total, *shown;
+	int	 t;
 
 	free(m->torder);
 	free(m->worder);
 	m->torder = m->worder = NULL;
-	n = m->ntensors > m->nworkers ? m->ntensors : m->nworkers;
-	if (n == 0)
-		return;
-	tmp = xcalloc(n, sizeof *tmp);
-	if (m->ntensors > 0) {
-		m->torder = xcalloc(m->ntensors, sizeof *m->torder);
-		for (i = 0; i < m->ntensors; i++)
-			m->torder[i] = i;
-		model_msort(m, m->torder, tmp, m->ntensors, model_tcmp);
+	m->ntshown = m->nwshown = 0;
+	m->ngone_folded = 0;
+	for (i = 0; i < m->nworkers; i++) {
+		if (m->workers[i].mark == PS_TOP_MARK_GONE &&
+		    !m->workers[i].oneshot && !m->show_gone)
+			m->ngone_folded++;
 	}
-	if (m->nworkers > 0) {
-		m->worder = xcalloc(m->nworkers, sizeof *m->worder);
-		for (i = 0; i < m->nworkers; i++)
-			m->worder[i] = i;
-		model_msort(m, m->worder, tmp, m->nworkers, model_wcmp);
+	n = m->ntensors > m->nworkers ? m->ntensors : m->nworkers;
+	tmp = n > 0 ? xcalloc(n, sizeof *tmp) : NULL;
+	for (t = 0; t < PS_TOP_NTABLES; t++) {
+		total = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
+		shown = t == PS_TOP_TENSORS ? &m->ntshown : &m->nwshown;
+		order = NULL;
+		k = 0;
+		if (total > 0) {
+			order = xcalloc(total, sizeof *order);
+			for (i = 0; i < total; i++) {
+				if (model_shown(m, t, i))
+					order[k++] = i;
+			}
+			model_msort(m, order, tmp, k, t == PS_TOP_TENSORS ?
+			    model_tcmp : model_wcmp);
+		}
+		*shown = k;
+		if (t == PS_TOP_TENSORS)
+			m->torder = order;
+		else
+			m->worder = order;
+		/* The selection follows what it held, else keeps its row. */
+		for (i = 0; i < k && m->sel_key[t] != -1; i++) {
+			if (model_key(m, t, order[i]) == m->sel_key[t]) {
+				m->sel[t] = i;
+				break;
+			}
+		}
+		if (k == 0) {
+			m->sel[t] = 0;
+			m->scroll[t] = 0;
+			continue;
+		}
+		if (m->sel[t] >= k)
+			m->sel[t] = k - 1;
+		if (m->scroll[t] >= k)
+			m->scroll[t] = k - 1;
+		m->sel_key[t] = model_key(m, t, order[m->sel[t]]);
 	}
 	free(tmp);
+}
+
+size_t
+ps_top_model_rows(const struct ps_top_model *m, enum ps_top_table t)
+{
+	return t == PS_TOP_TENSORS ? m->ntshown : m->nwshown;
+}
+
+size_t
+ps_top_model_index(const struct ps_top_model *m, enum ps_top_table t,
+    size_t row)
+{
+	const size_t	*order = t == PS_TOP_TENSORS ? m->torder : m->worder;
+
+	return order != NULL ? order[row] : row;
+}
+
+void
+ps_top_model_select(struct ps_top_model *m, long long delta)
+{
+	enum ps_top_table	t = m->focus;
+	size_t			n = ps_top_model_rows(m, t);
+	long long		r;
+
+	if (n == 0)
+		return;
+	r = (long long)m->sel[t];
+	if (delta < -r)
+		r = 0;
+	else if (delta > (long long)n - 1 - r)
+		r = (long long)n - 1;
+	else
+		r += delta;
+	m->sel[t] = (size_t)r;
+	m->sel_key[t] = model_key(m, t, ps_top_model_index(m, t, m->sel[t]));
+}
+
+const struct ps_top_worker *
+ps_top_model_selected_worker(const struct ps_top_model *m)
+{
+	if (m->nwshown == 0)
+		return NULL;
+	return &m->workers[ps_top_model_index(m, PS_TOP_WORKERS,
+	    m->sel[PS_TOP_WORKERS])];
+}
+
+void
+ps_top_model_show_gone(struct ps_top_model *m, int show)
+{
+	m->show_gone = show;
+	ps_top_model_sort(m);
+}
+
+int
+ps_top_mark_rank(enum ps_top_wmark k)
+{
+	return k == PS_TOP_MARK_GONE ? 0 : 1 + (int)k;
 }
 
 void

@@ -29,6 +29,13 @@
  */
 #define PS_TOP_LAG_SYNC		1
 #define PS_TOP_RATE_ASYNC	0.5
+/* A live worker not heard from for this long is SILENT (seconds). */
+#define PS_TOP_SILENT_S		10.0
+/*
+ * The names psctl's one-shot commands (init, push, pull) give their
+ * connection: such a worker is never listed once it has gone.
+ */
+#define PS_TOP_ONESHOT_PREFIX	"psctl "
 
 enum ps_top_conn {
 	PS_TOP_CONNECTING = 0,	/* no connection attempt has finished yet */
@@ -69,12 +76,16 @@ enum ps_top_wcol {
 	PS_TOP_W_NCOLS
 };
 
-/* A worker's mark, worst last: the table sorts STATE by this order. */
+/*
+ * A worker's mark, live trouble last: sorting STATE (descending, its
+ * default) puts SILENT, then LAGGING, first, and GONE after every live
+ * worker whatever the direction (ps_top_mark_rank()).
+ */
 enum ps_top_wmark {
 	PS_TOP_MARK_ACTIVE = 0,
 	PS_TOP_MARK_WAITING,	/* blocked in a barrier or SSP wait: normal */
 	PS_TOP_MARK_LAGGING,	/* lag over the mode's limit */
-	PS_TOP_MARK_SILENT,	/* the server has not heard from it lately */
+	PS_TOP_MARK_SILENT,	/* not heard from lately */
 	PS_TOP_MARK_GONE	/* disconnected or timed out */
 };
 
@@ -129,6 +140,7 @@ struct ps_top_worker {
 	double		 last_seen;	/* seconds, at snapshot time */
 	double		 bytes_in;
 	double		 bytes_out;
+	int		 oneshot;	/* a psctl init/push/pull connection */
 };
 
 struct ps_top_sample {
@@ -218,12 +230,31 @@ struct ps_top_model {
 	size_t		 hist_head;	/* next slot to write */
 	size_t		 hist_len;
 
-	/* Presentation state the keys change. */
+	/* Thresholds, set by the caller (options) before use. */
+	double		 silent_s;	/* SILENT after this long unheard */
+
+	/* Presentation state the keys change; it lasts the session. */
 	enum ps_top_table focus;
 	int		 sort_col[PS_TOP_NTABLES];
 	int		 sort_desc[PS_TOP_NTABLES];
-	size_t		*torder;	/* owned: display order of tensors */
-	size_t		*worder;	/* owned: display order of workers */
+	int		 show_gone;	/* list GONE workers (else folded) */
+	/*
+	 * The rows shown, in display order: model indices of the tensors
+	 * and workers that pass the folding, ntshown and nwshown of them.
+	 */
+	size_t		*torder;	/* owned */
+	size_t		 ntshown;
+	size_t		*worder;	/* owned */
+	size_t		 nwshown;
+	size_t		 ngone_folded;	/* GONE workers folded away */
+	/*
+	 * The selected row of each table (display row, < its rows shown
+	 * unless there are none), and what it holds: a tensor's model
+	 * index, a worker's id, so that the selection stays on it when the
+	 * order changes.
+	 */
+	size_t		 sel[PS_TOP_NTABLES];
+	long long	 sel_key[PS_TOP_NTABLES];	/* -1: none yet */
 	size_t		 scroll[PS_TOP_NTABLES];
 	int		 paused;
 	json_t		*held;		/* owned: newest snapshot while paused */
@@ -309,8 +340,29 @@ void		 ps_top_model_sort_by(struct ps_top_model *, enum ps_top_table,
 		     int col);
 void		 ps_top_model_sort_step(struct ps_top_model *, int delta);
 void		 ps_top_model_sort_invert(struct ps_top_model *);
-/* Recomputes both display orders (apply does this itself). */
+/*
+ * Recomputes both display orders and the rows shown, keeping the
+ * selection on the same tensor and worker (apply does this itself).
+ */
 void		 ps_top_model_sort(struct ps_top_model *);
+/* Rows a table shows (after folding). */
+size_t		 ps_top_model_rows(const struct ps_top_model *,
+		     enum ps_top_table);
+/* The model index of the row-th row shown. */
+size_t		 ps_top_model_index(const struct ps_top_model *,
+		     enum ps_top_table, size_t row);
+/*
+ * Moves the focused table's selection by delta rows, clamped to the rows
+ * shown (a large delta reaches an end).
+ */
+void		 ps_top_model_select(struct ps_top_model *, long long delta);
+/* The selected worker, or NULL when the worker table shows none. */
+const struct ps_top_worker *ps_top_model_selected_worker(
+		     const struct ps_top_model *);
+/* Shows or folds the GONE workers. */
+void		 ps_top_model_show_gone(struct ps_top_model *, int);
+/* Where STATE sorts a mark: GONE lowest, then live trouble highest. */
+int		 ps_top_mark_rank(enum ps_top_wmark);
 
 /* Pauses or resumes; resuming applies the snapshot held meanwhile. */
 void		 ps_top_model_pause(struct ps_top_model *, int paused,

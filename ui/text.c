@@ -13,6 +13,7 @@
 
 #include "model.h"
 #include "text.h"
+#include "xmalloc.h"
 
 #define TEXT_WINDOW	180.0	/* seconds the sparklines cover */
 
@@ -25,27 +26,35 @@ static void	 text_spark(struct ps_text_line *,
 		     int, const char *const *);
 static size_t	 text_index(const struct ps_top_model *, enum ps_top_table,
 		     size_t);
+static const struct ps_text_col *text_cols_of(enum ps_top_table, int *);
+static const char *text_name(const struct ps_top_model *, enum ps_top_table,
+		     size_t);
 
+static size_t	 text_bytes(const char *, int);
+
+static const char *text_ellipsis = "~";
+
+/* title, width, right, flex, prio (0: never dropped), yields */
 const struct ps_text_col ps_text_tcols[PS_TOP_T_NCOLS] = {
-	[PS_TOP_T_INDEX] =	{ "#",		4,  1, 0 },
-	[PS_TOP_T_NAME] =	{ "NAME",	24, 0, 1 },
-	[PS_TOP_T_SHAPE] =	{ "SHAPE",	12, 1, 0 },
-	[PS_TOP_T_L2] =		{ "L2",		10, 1, 0 },
-	[PS_TOP_T_UPDATE] =	{ "UPDATE_L2",	10, 1, 0 },
-	[PS_TOP_T_RATIO] =	{ "RATIO",	9,  1, 0 },
-	[PS_TOP_T_RATE] =	{ "UPD/S",	8,  1, 0 },
+	[PS_TOP_T_INDEX] =	{ "#",		4,  1, 0, 2, 1 },
+	[PS_TOP_T_NAME] =	{ "NAME",	24, 0, 1, 0, 0 },
+	[PS_TOP_T_SHAPE] =	{ "SHAPE",	12, 1, 0, 1, 1 },
+	[PS_TOP_T_L2] =		{ "L2",		10, 1, 0, 6, 0 },
+	[PS_TOP_T_UPDATE] =	{ "UPDATE_L2",	10, 1, 0, 4, 0 },
+	[PS_TOP_T_RATIO] =	{ "RATIO",	9,  1, 0, 5, 0 },
+	[PS_TOP_T_RATE] =	{ "UPD/S",	8,  1, 0, 3, 0 },
 };
 
 const struct ps_text_col ps_text_wcols[PS_TOP_W_NCOLS] = {
-	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0 },
-	[PS_TOP_W_STATE] =	{ "STATE",	7,  0, 0 },
-	[PS_TOP_W_NAME] =	{ "NAME",	12, 0, 1 },
-	[PS_TOP_W_ADDRESS] =	{ "ADDRESS",	21, 0, 0 },
-	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0 },
-	[PS_TOP_W_PULLS] =	{ "PULL/S",	6,  1, 0 },
-	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0 },
-	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0 },
-	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0 },
+	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0, 6, 0 },
+	[PS_TOP_W_STATE] =	{ "STATE",	7,  0, 0, 0, 0 },
+	[PS_TOP_W_NAME] =	{ "NAME",	12, 0, 1, 0, 0 },
+	[PS_TOP_W_ADDRESS] =	{ "ADDRESS",	21, 0, 0, 1, 1 },
+	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0, 5, 0 },
+	[PS_TOP_W_PULLS] =	{ "PULL/S",	6,  1, 0, 2, 0 },
+	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0, 3, 0 },
+	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0, 4, 0 },
+	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0, 7, 0 },
 };
 
 const char *const ps_text_ramp_ascii[8] = {
@@ -55,6 +64,171 @@ const char *const ps_text_ramp_utf8[8] = {
 	"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
 	"\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88"
 };
+
+void
+ps_text_set_utf8(int utf8)
+{
+	text_ellipsis = utf8 ? "\xe2\x80\xa6" : "~";
+}
+
+/* Bytes of the first n characters of UTF-8 s (all of s if shorter). */
+static size_t
+text_bytes(const char *s, int n)
+{
+	size_t	b = 0;
+
+	while (s[b] != '\0' && n-- > 0) {
+		b++;
+		while (((unsigned char)s[b] & 0xc0) == 0x80)
+			b++;
+	}
+	return b;
+}
+
+void
+ps_text_shorten(const char *s, int width, int tail, char *out, size_t outlen)
+{
+	int	cols = text_cols(s), head;
+	size_t	hb, tb, eb = strlen(text_ellipsis);
+
+	if (cols <= width || width < 2) {
+		snprintf(out, outlen, "%s", s);
+		return;
+	}
+	if (tail > width - 2)
+		tail = width - 2;
+	if (tail < 0)
+		tail = 0;
+	head = width - 1 - tail;
+	hb = text_bytes(s, head);
+	tb = strlen(s) - text_bytes(s, cols - tail);
+	if (hb + eb + tb + 1 > outlen) {
+		snprintf(out, outlen, "%s", s);
+		return;
+	}
+	memcpy(out, s, hb);
+	memcpy(out + hb, text_ellipsis, eb);
+	memcpy(out + hb + eb, s + strlen(s) - tb, tb + 1);
+}
+
+int
+ps_text_shorten_tail(const char *const *names, size_t n, int width)
+{
+	char	a[PS_TEXT_SEGLEN], b[PS_TEXT_SEGLEN];
+	int	half = (width - 1) / 2, tail;
+	size_t	i, j;
+
+	for (tail = half; tail <= width - 2; tail++) {
+		for (i = 0; i < n; i++) {
+			ps_text_shorten(names[i], width, tail, a, sizeof a);
+			for (j = i + 1; j < n; j++) {
+				ps_text_shorten(names[j], width, tail, b,
+				    sizeof b);
+				if (strcmp(a, b) == 0 &&
+				    strcmp(names[i], names[j]) != 0)
+					break;
+			}
+			if (j < n)
+				break;
+		}
+		if (i == n)
+			return tail;
+	}
+	return half;
+}
+
+static const struct ps_text_col *
+text_cols_of(enum ps_top_table t, int *n)
+{
+	*n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	return t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
+}
+
+/* The name of the row-th row shown. */
+static const char *
+text_name(const struct ps_top_model *m, enum ps_top_table t, size_t row)
+{
+	size_t	i = text_index(m, t, row);
+
+	return t == PS_TOP_TENSORS ? m->tensors[i].name : m->workers[i].name;
+}
+
+void
+ps_text_layout(const struct ps_top_model *m, enum ps_top_table t, int width,
+    int gutter, struct ps_text_layout *lay)
+{
+	const struct ps_text_col	*cols;
+	const char			**names;
+	int				 ncols, on[PS_TEXT_MAXCOLS], c, k, fixed;
+	int				 data = 4, want, pass, low;
+	size_t				 i, n = ps_top_model_rows(m, t);
+
+	cols = text_cols_of(t, &ncols);
+	for (i = 0; i < n; i++) {
+		if ((k = text_cols(text_name(m, t, i))) > data)
+			data = k;
+	}
+	if (data > PS_TEXT_FLEX_MAX)
+		data = PS_TEXT_FLEX_MAX;
+	for (c = 0; c < ncols; c++)
+		on[c] = 1;
+	/*
+	 * Pass 0 drops by priority until a PS_TEXT_FLEX_MIN name column
+	 * fits; pass 1 drops the columns that yield until names fit whole
+	 * up to PS_TEXT_FLEX_WANT.
+	 */
+	for (pass = 0; pass < 2; pass++) {
+		want = pass == 0 ? PS_TEXT_FLEX_MIN :
+		    (data < PS_TEXT_FLEX_WANT ? data : PS_TEXT_FLEX_WANT);
+		for (;;) {
+			fixed = gutter;
+			for (c = 0, k = 0; c < ncols; c++) {
+				if (!on[c])
+					continue;
+				fixed += (k++ > 0) + (cols[c].flex ? 0 :
+				    cols[c].width);
+			}
+			if (fixed + want <= width)
+				break;
+			low = -1;
+			for (c = 0; c < ncols; c++) {
+				if (!on[c] || cols[c].prio == 0 ||
+				    c == m->sort_col[t] ||
+				    (pass == 1 && !cols[c].yields))
+					continue;
+				if (low == -1 || cols[c].prio < cols[low].prio)
+					low = c;
+			}
+			if (low == -1)
+				break;
+			on[low] = 0;
+		}
+	}
+	lay->gutter = gutter;
+	lay->flex = width - fixed < data ? width - fixed : data;
+	if (lay->flex < 4)
+		lay->flex = 4;
+	lay->ncols = 0;
+	lay->total = gutter;
+	for (c = 0; c < ncols; c++) {
+		if (!on[c])
+			continue;
+		lay->col[lay->ncols] = c;
+		lay->width[lay->ncols] = cols[c].flex ? lay->flex :
+		    cols[c].width;
+		lay->total += (lay->ncols > 0) + lay->width[lay->ncols];
+		lay->ncols++;
+	}
+	/* The split that keeps the shortened names distinct. */
+	lay->tail = (lay->flex - 1) / 2;
+	if (data > lay->flex && n > 0) {
+		names = xcalloc(n, sizeof *names);
+		for (i = 0; i < n; i++)
+			names[i] = text_name(m, t, i);
+		lay->tail = ps_text_shorten_tail(names, n, lay->flex);
+		free(names);
+	}
+}
 
 void
 ps_text_add(struct ps_text_line *l, enum ps_text_class cls, const char *fmt,
@@ -507,31 +681,42 @@ text_mark_class(enum ps_top_wmark k)
 
 void
 ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
-    struct ps_text_line *l)
+    size_t first, size_t count, struct ps_text_line *l)
 {
-	size_t	i, count[PS_TOP_MARK_GONE + 1];
+	size_t	i, count_mark[PS_TOP_MARK_GONE + 1];
+	size_t	n = ps_top_model_rows(m, t);
 	int	col = m->sort_col[t];
 	enum ps_text_class cls;
 
 	l->n = 0;
 	cls = m->focus == t ? PS_TEXT_TITLE_FOCUS : PS_TEXT_TITLE;
-	if (t == PS_TOP_TENSORS) {
-		ps_text_add(l, cls, "TENSORS %zu", m->ntensors);
-		ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s",
-		    ps_top_tcol_name(col), m->sort_desc[t] ? "desc" : "asc");
+	ps_text_add(l, cls, "%s %zu", t == PS_TOP_TENSORS ? "TENSORS" :
+	    "WORKERS", n);
+	if (count < n)
+		ps_text_add(l, PS_TEXT_PLAIN, "  rows %zu-%zu of %zu", first + 1,
+		    first + count, n);
+	ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s", t == PS_TOP_TENSORS ?
+	    ps_top_tcol_name(col) : ps_top_wcol_name(col),
+	    m->sort_desc[t] ? "desc" : "asc");
+	if (t == PS_TOP_TENSORS)
 		return;
+	memset(count_mark, 0, sizeof count_mark);
+	for (i = 0; i < m->nworkers; i++) {
+		if (!m->workers[i].oneshot ||
+		    m->workers[i].mark != PS_TOP_MARK_GONE)
+			count_mark[m->workers[i].mark]++;
 	}
-	ps_text_add(l, cls, "WORKERS %zu", m->nworkers);
-	ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s",
-	    ps_top_wcol_name(col), m->sort_desc[t] ? "desc" : "asc");
-	memset(count, 0, sizeof count);
-	for (i = 0; i < m->nworkers; i++)
-		count[m->workers[i].mark]++;
-	for (i = PS_TOP_MARK_LAGGING; i <= PS_TOP_MARK_GONE; i++) {
-		if (count[i] > 0)
-			ps_text_add(l, text_mark_class(i), "  %zu %s", count[i],
-			    ps_top_mark_name(i));
+	for (i = PS_TOP_MARK_LAGGING; i < PS_TOP_MARK_GONE; i++) {
+		if (count_mark[i] > 0)
+			ps_text_add(l, text_mark_class(i), "  %zu %s",
+			    count_mark[i], ps_top_mark_name(i));
 	}
+	if (m->ngone_folded > 0)
+		ps_text_add(l, PS_TEXT_GONE, "  +%zu GONE (g shows)",
+		    m->ngone_folded);
+	else if (count_mark[PS_TOP_MARK_GONE] > 0)
+		ps_text_add(l, PS_TEXT_GONE, "  %zu GONE",
+		    count_mark[PS_TOP_MARK_GONE]);
 	if (isnan(m->lag_limit))
 		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of the "
 		    "fastest push rate)", PS_TOP_RATE_ASYNC * 100);
@@ -544,30 +729,7 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 static size_t
 text_index(const struct ps_top_model *m, enum ps_top_table t, size_t row)
 {
-	const size_t	*order = t == PS_TOP_TENSORS ? m->torder : m->worder;
-
-	return order != NULL ? order[row] : row;
-}
-
-int
-ps_text_flex_width(const struct ps_top_model *m, enum ps_top_table t, int max)
-{
-	int	w, k;
-	size_t	i;
-
-	w = 4;	/* the heading "NAME" */
-	if (t == PS_TOP_TENSORS) {
-		for (i = 0; i < m->ntensors; i++) {
-			if ((k = text_cols(m->tensors[i].name)) > w)
-				w = k;
-		}
-	} else {
-		for (i = 0; i < m->nworkers; i++) {
-			if ((k = text_cols(m->workers[i].name)) > w)
-				w = k;
-		}
-	}
-	return w < max ? w : max;
+	return ps_top_model_index(m, t, row);
 }
 
 void
@@ -649,20 +811,22 @@ ps_text_cell(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 }
 
 void
-ps_text_heading(const struct ps_top_model *m, enum ps_top_table t, int flex,
-    struct ps_text_line *l)
+ps_text_heading(const struct ps_top_model *m, enum ps_top_table t,
+    const struct ps_text_layout *lay, struct ps_text_line *l)
 {
 	const struct ps_text_col	*cols;
 	char			 cell[PS_TEXT_SEGLEN];
-	int			 n, c, width;
+	int			 n, i, c;
 
-	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
-	n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	cols = text_cols_of(t, &n);
 	l->n = 0;
-	for (c = 0; c < n; c++) {
-		width = cols[c].flex ? flex : cols[c].width;
-		text_pad(cell, sizeof cell, cols[c].title, width, cols[c].right);
-		if (c > 0)
+	if (lay->gutter)
+		ps_text_add(l, PS_TEXT_HEADING, " ");
+	for (i = 0; i < lay->ncols; i++) {
+		c = lay->col[i];
+		text_pad(cell, sizeof cell, cols[c].title, lay->width[i],
+		    cols[c].right);
+		if (i > 0)
 			ps_text_add(l, PS_TEXT_HEADING, " ");
 		ps_text_add(l, c == m->sort_col[t] ? PS_TEXT_HEADING_SORT :
 		    PS_TEXT_HEADING, "%s", cell);
@@ -671,30 +835,42 @@ ps_text_heading(const struct ps_top_model *m, enum ps_top_table t, int flex,
 
 void
 ps_text_row(const struct ps_top_model *m, enum ps_top_table t, size_t row,
-    double now, int flex, struct ps_text_line *l)
+    double now, const struct ps_text_layout *lay, struct ps_text_line *l)
 {
 	const struct ps_text_col	*cols;
 	char			 text[PS_TEXT_SEGLEN], cell[PS_TEXT_SEGLEN];
-	char			 padded[PS_TEXT_SEGLEN];
+	char			 padded[PS_TEXT_SEGLEN], name[PS_TEXT_SEGLEN];
 	enum ps_text_class	 cls = PS_TEXT_ROW;
-	int			 n, c, width;
+	int			 n, i, c, sel;
 	size_t			 off = 0, k;
 
-	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
-	n = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
+	cols = text_cols_of(t, &n);
 	if (t == PS_TOP_WORKERS)
 		cls = text_mark_class(m->workers[text_index(m, t, row)].mark);
+	sel = row == m->sel[t];
+	if (sel && m->focus == t && lay->gutter)
+		cls = PS_TEXT_SELECTED;
 	text[0] = '\0';
-	for (c = 0; c < n; c++) {
-		width = cols[c].flex ? flex : cols[c].width;
+	if (lay->gutter) {
+		text[off++] = sel ? '>' : ' ';
+		text[off] = '\0';
+	}
+	for (i = 0; i < lay->ncols; i++) {
+		c = lay->col[i];
 		ps_text_cell(m, t, row, c, now, cell, sizeof cell);
 		if (cols[c].right)
-			text_fit_number(cell, sizeof cell, width);
-		text_pad(padded, sizeof padded, cell, width, cols[c].right);
+			text_fit_number(cell, sizeof cell, lay->width[i]);
+		if (cols[c].flex) {
+			ps_text_shorten(cell, lay->width[i], lay->tail, name,
+			    sizeof name);
+			snprintf(cell, sizeof cell, "%s", name);
+		}
+		text_pad(padded, sizeof padded, cell, lay->width[i],
+		    cols[c].right);
 		k = strlen(padded);
 		if (off + k + 2 > sizeof text)
 			break;
-		if (c > 0)
+		if (i > 0)
 			text[off++] = ' ';
 		memcpy(text + off, padded, k + 1);
 		off += k;

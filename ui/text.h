@@ -31,6 +31,7 @@ enum ps_text_class {
 	PS_TEXT_LAGGING,
 	PS_TEXT_SILENT,
 	PS_TEXT_GONE,
+	PS_TEXT_SELECTED,	/* the selected row of the focused table */
 	PS_TEXT_SPARK,
 	PS_TEXT_GOOD,		/* connected, checkpoint ok */
 	PS_TEXT_BAD,		/* DISCONNECTED, checkpoint failed */
@@ -59,12 +60,44 @@ struct ps_text_line {
 	struct ps_text_seg seg[PS_TEXT_MAXSEG];
 };
 
-/* A table column: heading, width and alignment; the name column flexes. */
+/*
+ * A table column: heading, width and alignment; the name column flexes.
+ * A terminal too narrow for every column drops them by priority, lowest
+ * first, never the sort column, the name or STATE (ps_text_layout()).
+ */
 struct ps_text_col {
 	const char	*title;
 	int		 width;
 	int		 right;		/* right-aligned (numbers) */
 	int		 flex;		/* width follows the data */
+	int		 prio;		/* dropped lowest first; 0: never */
+	int		 yields;	/* dropped to keep names whole, too */
+};
+
+/* Most columns a table has. */
+#define PS_TEXT_MAXCOLS		12
+/* The name column: as wide as the longest name, within these. */
+#define PS_TEXT_FLEX_MIN	8
+#define PS_TEXT_FLEX_MAX	64
+/* Names yield columns (text_col.yields) to be at least this wide. */
+#define PS_TEXT_FLEX_WANT	20
+
+/*
+ * Which columns a table shows at a width, and how: the columns in display
+ * order with their widths, whether rows begin with a gutter for the
+ * selection mark, and how long names are shortened: names wider than the
+ * name column keep their first and last characters around an ellipsis,
+ * split alike for the whole column and so that the names shown stay
+ * distinct ("trainer…gpu0" and "trainer…gpu1").
+ */
+struct ps_text_layout {
+	int		 ncols;
+	int		 col[PS_TEXT_MAXCOLS];
+	int		 width[PS_TEXT_MAXCOLS];
+	int		 gutter;
+	int		 flex;		/* the name column's width */
+	int		 tail;		/* characters a shortened name keeps at its end */
+	int		 total;		/* columns a row takes */
 };
 
 extern const struct ps_text_col ps_text_tcols[PS_TOP_T_NCOLS];
@@ -73,6 +106,34 @@ extern const struct ps_text_col ps_text_wcols[PS_TOP_W_NCOLS];
 /* Sparkline glyphs: 8 levels, ASCII and UTF-8 block elements. */
 extern const char *const ps_text_ramp_ascii[8];
 extern const char *const ps_text_ramp_utf8[8];
+
+/*
+ * The ellipsis shortened names and texts get: "~" (the default, for any
+ * terminal) or "\u2026" when utf8 is set.
+ */
+void	 ps_text_set_utf8(int utf8);
+/*
+ * s shortened in the middle to width columns into out (outlen bytes):
+ * the first width - 1 - tail characters, the ellipsis, the last tail;
+ * s itself when it fits.
+ */
+void	 ps_text_shorten(const char *s, int width, int tail, char *out,
+	     size_t outlen);
+/*
+ * The tail for shortening names[0 .. n) to width columns so that those
+ * shortened stay distinct: half the width first, then longer tails; half
+ * when none works.
+ */
+int	 ps_text_shorten_tail(const char *const *names, size_t n, int width);
+/*
+ * Lays out table t for width columns (gutter: rows begin with a column
+ * for the selection mark).  Columns are dropped by priority until the
+ * rest fit with a name column of PS_TEXT_FLEX_MIN, and the columns that
+ * yield until names fit up to PS_TEXT_FLEX_WANT; the name column takes
+ * what is left, up to the longest name shown.
+ */
+void	 ps_text_layout(const struct ps_top_model *, enum ps_top_table,
+	     int width, int gutter, struct ps_text_layout *);
 
 /* Appends a segment (printf-style); silently drops past PS_TEXT_MAXSEG. */
 void	 ps_text_add(struct ps_text_line *, enum ps_text_class,
@@ -96,17 +157,24 @@ void	 ps_text_rate(double, char *, size_t);	/* "23.5" */
 int	 ps_text_header(const struct ps_top_model *, double now,
 	     int spark_cols, const char *const *ramp,
 	     struct ps_text_line *lines);
-/* A table's title line: "TENSORS 4  sort: L2 desc". */
+/*
+ * A table's title line: "WORKERS 4  rows 1-3 of 4  sort: STATE desc  1
+ * SILENT  +2 GONE (g)": the rows shown are rows first .. first + count - 1
+ * (no "rows" when that is all of them).
+ */
 void	 ps_text_title(const struct ps_top_model *, enum ps_top_table,
-	     struct ps_text_line *);
-/* Width of the flexible column for the data, at most max. */
-int	 ps_text_flex_width(const struct ps_top_model *, enum ps_top_table,
-	     int max);
-/* Column headings and one row (row-th in display order). */
+	     size_t first, size_t count, struct ps_text_line *);
+/*
+ * Column headings and one row (row-th in display order), laid out by
+ * lay; a row with a gutter begins with '>' when it is the table's
+ * selected row, and the focused table's selected row is drawn
+ * PS_TEXT_SELECTED.
+ */
 void	 ps_text_heading(const struct ps_top_model *, enum ps_top_table,
-	     int flex, struct ps_text_line *);
+	     const struct ps_text_layout *, struct ps_text_line *);
 void	 ps_text_row(const struct ps_top_model *, enum ps_top_table,
-	     size_t row, double now, int flex, struct ps_text_line *);
+	     size_t row, double now, const struct ps_text_layout *,
+	     struct ps_text_line *);
 /* One cell's text, for the row-th tensor or worker in display order. */
 void	 ps_text_cell(const struct ps_top_model *, enum ps_top_table,
 	     size_t row, int col, double now, char *buf, size_t len);

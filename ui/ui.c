@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <langinfo.h>
+#include <limits.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ static const struct {
 	[PS_TEXT_SILENT] =		{ COLOR_MAGENTA, -1, A_BOLD,
 					  A_BOLD | A_UNDERLINE },
 	[PS_TEXT_GONE] =		{ COLOR_RED, -1, A_DIM, A_DIM },
+	[PS_TEXT_SELECTED] =		{ COLOR_BLACK, COLOR_WHITE, A_BOLD,
+					  A_REVERSE | A_BOLD },
 	[PS_TEXT_SPARK] =		{ COLOR_GREEN, -1, A_NORMAL, A_NORMAL },
 	[PS_TEXT_GOOD] =		{ COLOR_GREEN, -1, A_BOLD, A_BOLD },
 	[PS_TEXT_BAD] =			{ COLOR_WHITE, COLOR_RED, A_BOLD,
@@ -101,7 +104,9 @@ const struct ps_ui_key ps_ui_keys[] = {
 	{ 'S', PS_UI_STOP, "S", "S", "Stop",
 	  "stop the server (asks [y/N])" },
 	{ '\t', PS_UI_TAB, "Tab", "Tab", "Table",
-	  "move sorting and scrolling to the other table" },
+	  "move the selection, sorting and scrolling to the other table" },
+	{ 'g', PS_UI_GONE, "g", "g", "Gone",
+	  "show or fold the GONE workers" },
 	{ '<', PS_UI_SORT_LEFT, "<", "<>", "Sort",
 	  "sort by the column to the left" },
 	{ '>', PS_UI_SORT_RIGHT, ">", NULL, NULL,
@@ -114,15 +119,13 @@ const struct ps_ui_key ps_ui_keys[] = {
 	{ '-', PS_UI_SLOWER, "-", NULL, NULL,
 	  "refresh less often (60 s at least)" },
 	{ UI_CTRL('l'), PS_UI_REDRAW, "C-l", NULL, NULL, "redraw the screen" },
-	{ KEY_UP, PS_UI_UP, "Up", NULL, NULL, "scroll the table up a row" },
-	{ 'k', PS_UI_UP, "k", NULL, NULL, NULL },
-	{ KEY_DOWN, PS_UI_DOWN, "Down", NULL, NULL,
-	  "scroll the table down a row" },
-	{ 'j', PS_UI_DOWN, "j", NULL, NULL, NULL },
-	{ KEY_PPAGE, PS_UI_PGUP, "PgUp", NULL, NULL, "scroll up a page" },
-	{ KEY_NPAGE, PS_UI_PGDN, "PgDn", NULL, NULL, "scroll down a page" },
-	{ KEY_HOME, PS_UI_HOME, "Home", NULL, NULL, "first row" },
-	{ KEY_END, PS_UI_END, "End", NULL, NULL, "last row" },
+	{ KEY_UP, PS_UI_UP, "Up", NULL, NULL,
+	  "select the row above (the table scrolls to it)" },
+	{ KEY_DOWN, PS_UI_DOWN, "Down", NULL, NULL, "select the row below" },
+	{ KEY_PPAGE, PS_UI_PGUP, "PgUp", NULL, NULL, "up a page" },
+	{ KEY_NPAGE, PS_UI_PGDN, "PgDn", NULL, NULL, "down a page" },
+	{ KEY_HOME, PS_UI_HOME, "Home", NULL, NULL, "select the first row" },
+	{ KEY_END, PS_UI_END, "End", NULL, NULL, "select the last row" },
 	{ 0, PS_UI_NONE, NULL, NULL, NULL, NULL }
 };
 
@@ -160,6 +163,7 @@ ps_ui_init(int color, char **cause)
 	setlocale(LC_ALL, "");
 	cs = nl_langinfo(CODESET);
 	ui_utf8 = cs != NULL && strcmp(cs, "UTF-8") == 0;
+	ps_text_set_utf8(ui_utf8);
 
 	/* Handlers first, so that curses does not install its own. */
 	memset(&sa, 0, sizeof sa);
@@ -252,42 +256,46 @@ ps_ui_line(WINDOW *w, int y, const struct ps_text_line *l)
 		wclrtoeol(w);
 }
 
+/*
+ * The first row to show so that the selection is in view: the table's
+ * scroll position, moved the least that shows sel, and a last page full
+ * when there is enough to fill it.
+ */
+size_t
+ps_ui_first_row(size_t scroll, size_t sel, size_t n, size_t rows)
+{
+	if (rows == 0)
+		return 0;
+	if (sel < scroll)
+		scroll = sel;
+	if (sel >= scroll + rows)
+		scroll = sel - rows + 1;
+	if (scroll + rows > n)
+		scroll = n > rows ? n - rows : 0;
+	return scroll;
+}
+
 void
 ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
     double now)
 {
-	const struct ps_text_col	*cols;
+	struct ps_text_layout	 lay;
 	struct ps_text_line	 l;
-	int			 h = getmaxy(w), width = getmaxx(w), fixed = 0;
-	int			 ncols, c, flex, rows, r;
-	size_t			 n, scroll;
+	int			 h = getmaxy(w), width = getmaxx(w);
+	int			 rows, r;
+	size_t			 n, first, shown;
 
-	cols = t == PS_TOP_TENSORS ? ps_text_tcols : ps_text_wcols;
-	ncols = t == PS_TOP_TENSORS ? PS_TOP_T_NCOLS : PS_TOP_W_NCOLS;
-	n = t == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
+	n = ps_top_model_rows(m, t);
 	rows = h - 2;
 	if (rows < 0)
 		rows = 0;
 	ps_ui_table_rows[t] = rows;
-
-	/* The flexible column gets what the others leave, up to its data. */
-	for (c = 0; c < ncols; c++) {
-		if (!cols[c].flex)
-			fixed += cols[c].width;
-		if (c > 0)
-			fixed++;	/* the space between columns */
-	}
-	flex = ps_text_flex_width(m, t, width - fixed > 4 ? width - fixed : 4);
-
-	scroll = m->scroll[t];
-	if (scroll + (size_t)rows > n)
-		scroll = n > (size_t)rows ? n - (size_t)rows : 0;
-	ps_text_title(m, t, &l);
-	if (n > (size_t)rows && rows > 0)
-		ps_text_add(&l, PS_TEXT_PLAIN, "  rows %zu-%zu of %zu",
-		    scroll + 1, scroll + (size_t)rows, n);
+	ps_text_layout(m, t, width, 1, &lay);
+	first = ps_ui_first_row(m->scroll[t], m->sel[t], n, (size_t)rows);
+	shown = n - first < (size_t)rows ? n - first : (size_t)rows;
+	ps_text_title(m, t, first, shown, &l);
 	ps_ui_line(w, 0, &l);
-	ps_text_heading(m, t, flex, &l);
+	ps_text_heading(m, t, &lay, &l);
 	ps_ui_line(w, 1, &l);
 	if (n == 0 && rows > 0) {
 		l.n = 0;
@@ -295,8 +303,8 @@ ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
 		ps_ui_line(w, 2, &l);
 		return;
 	}
-	for (r = 0; r < rows && scroll + (size_t)r < n; r++) {
-		ps_text_row(m, t, scroll + (size_t)r, now, flex, &l);
+	for (r = 0; r < rows && first + (size_t)r < n; r++) {
+		ps_text_row(m, t, first + (size_t)r, now, &lay, &l);
 		ps_ui_line(w, 2 + r, &l);
 	}
 }
@@ -413,40 +421,38 @@ ui_lookup(int key)
 	return PS_UI_NONE;
 }
 
+/* Moves the focused table's selection; the view scrolls to keep it. */
 static void
 ui_scroll(struct ps_top_model *m, enum ps_ui_action a)
 {
-	size_t	 n, *s = &m->scroll[m->focus], page;
-	int	 rows = ps_ui_table_rows[m->focus];
+	enum ps_top_table	 t = m->focus;
+	int			 rows = ps_ui_table_rows[t];
+	long long		 page = rows > 1 ? rows : 1;
 
-	n = m->focus == PS_TOP_TENSORS ? m->ntensors : m->nworkers;
-	page = rows > 1 ? (size_t)rows : 1;
 	switch (a) {
 	case PS_UI_UP:
-		if (*s > 0)
-			(*s)--;
+		ps_top_model_select(m, -1);
 		break;
 	case PS_UI_DOWN:
-		(*s)++;
+		ps_top_model_select(m, 1);
 		break;
 	case PS_UI_PGUP:
-		*s = *s > page ? *s - page : 0;
+		ps_top_model_select(m, -page);
 		break;
 	case PS_UI_PGDN:
-		*s += page;
+		ps_top_model_select(m, page);
 		break;
 	case PS_UI_HOME:
-		*s = 0;
+		ps_top_model_select(m, LLONG_MIN / 2);
 		break;
 	case PS_UI_END:
-		*s = n;
+		ps_top_model_select(m, LLONG_MAX / 2);
 		break;
 	default:
 		break;
 	}
-	/* The last page is full when there is enough to fill it. */
-	if (*s + page > n)
-		*s = n > page ? n - page : 0;
+	m->scroll[t] = ps_ui_first_row(m->scroll[t], m->sel[t],
+	    ps_top_model_rows(m, t), rows > 0 ? (size_t)rows : 1);
 }
 
 int
@@ -479,6 +485,12 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 	case PS_UI_TAB:
 		m->focus = m->focus == PS_TOP_TENSORS ? PS_TOP_WORKERS :
 		    PS_TOP_TENSORS;
+		break;
+	case PS_UI_GONE:
+		ps_top_model_show_gone(m, !m->show_gone);
+		ps_top_model_status(m, PS_TOP_MSG_INFO, now, "%s",
+		    m->show_gone ? "GONE workers shown; g folds them" :
+		    "GONE workers folded; g shows them");
 		break;
 	case PS_UI_SORT_LEFT:
 		ps_top_model_sort_step(m, -1);

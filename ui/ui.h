@@ -29,6 +29,7 @@ enum ps_ui_action {
 	PS_UI_QUIT,
 	PS_UI_HELP,
 	PS_UI_TAB,		/* move the keys' focus to the other table */
+	PS_UI_GONE,		/* show or fold GONE workers */
 	PS_UI_SORT_LEFT,
 	PS_UI_SORT_RIGHT,
 	PS_UI_INVERT,
@@ -39,7 +40,7 @@ enum ps_ui_action {
 	PS_UI_CHECKPOINT,
 	PS_UI_RESET,
 	PS_UI_STOP,
-	PS_UI_UP,		/* scroll the focused table */
+	PS_UI_UP,		/* move the focused table's selection */
 	PS_UI_DOWN,
 	PS_UI_PGUP,
 	PS_UI_PGDN,
@@ -113,10 +114,18 @@ attr_t		 ps_ui_attr(enum ps_text_class);
 void		 ps_ui_line(WINDOW *, int y, const struct ps_text_line *);
 /*
  * Draws a table in w: title, column headings, then the rows from the
- * table's scroll position; records the rows shown in ps_ui_table_rows.
+ * table's scroll position moved to show the selection, with the columns
+ * that fit (ps_text_layout()); records the rows shown in
+ * ps_ui_table_rows.
  */
 void		 ps_ui_table(const struct ps_top_model *, enum ps_top_table,
 		     WINDOW *, double now);
+/*
+ * The first of n rows to show in a window of rows rows, from the scroll
+ * position, so that row sel is in view.
+ */
+size_t		 ps_ui_first_row(size_t scroll, size_t sel, size_t n,
+		     size_t rows);
 /* The sparkline glyphs for this terminal (UTF-8 blocks or ASCII). */
 const char *const *ps_ui_ramp(void);
 /* Rows the table views showed at the last draw (for paging). */

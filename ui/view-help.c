@@ -34,7 +34,11 @@ static const char *const view_help_text[] = {
 	"STATE    active, waiting (in a barrier), LAGGING (lag over the "
 	"limit: the",
 	"         staleness in ssp, 1 in sync; in async under half the fastest",
-	"         push rate), SILENT, GONE.",
+	"         push rate), SILENT, GONE (folded: g shows them).  Sorting by",
+	"         STATE puts SILENT and LAGGING first, GONE last.",
+	"NARROW   columns are dropped (ADDRESS first), long names shortened "
+	"in the",
+	"         middle (trainer~gpu0); > marks the selected row.",
 	"DISCONNECTED  the last frame stays, marked STALE; actions are "
 	"refused until",
 	"         psctl top reconnects, which it does by itself.",
