@@ -16,6 +16,7 @@
 #include "cmd.h"
 #include "cmd-ctl.h"
 #include "control.h"
+#include "utf8.h"
 
 static enum ps_cmd_retval	cmd_status_exec(struct ps_cmd *);
 
@@ -91,7 +92,21 @@ st_shape(const struct ps_ctl_tensor *t, char *buf, size_t len)
 static const char *
 st_str(const char *s, const char *dflt)
 {
-	return s != NULL ? s : dflt;
+	static char	buf[8][4 * 256 + 64];
+	static int	next;
+	char		*b;
+
+	/*
+	 * Names, addresses and reasons come from peers: escaped, so that no
+	 * control character reaches the terminal (ps_utf8_escape()).  Eight
+	 * buffers: one printf() uses at most that many.
+	 */
+	if (s == NULL)
+		return dflt;
+	b = buf[next];
+	next = (next + 1) % 8;
+	ps_utf8_escape(s, b, sizeof buf[0]);
+	return b;
 }
 
 static void
@@ -115,7 +130,7 @@ st_print(const struct ps_ctl_status *st)
 	printf(", rule %s", st_str(st->rule, "?"));
 	for (i = 0; i < st->nrule_items; i++) {
 		p = &st->rule_items[i];
-		printf("%s%s ", i == 0 ? " (" : ", ", p->name);
+		printf("%s%s ", i == 0 ? " (" : ", ", st_str(p->name, "?"));
 		if (p->boolean)
 			printf("%s", p->value != 0 ? "true" : "false");
 		else
@@ -133,7 +148,8 @@ st_print(const struct ps_ctl_status *st)
 	    st->pulls_total, st->pulls_per_s, st->rejected_total,
 	    st->resets_total);
 	if (ck->dir != NULL) {
-		printf("checkpoints in %s: %" PRIu64 " written", ck->dir,
+		printf("checkpoints in %s: %" PRIu64 " written",
+		    st_str(ck->dir, "?"),
 		    ck->count);
 		if (ck->failed > 0)
 			printf(", %" PRIu64 " failed", ck->failed);

@@ -1,13 +1,14 @@
 /*
  * Protocol [0] of psctl serve: plain HTTP on the worker port (/metrics,
  * /livez, /readyz, /healthz) and the first look at every WebSocket
- * upgrade, where a refusal can still be a proper HTTP answer: 401 without
- * a valid token, 403 for a worker token on the control protocol, 503
- * while stopping.  Its state (the server and the control plane) is its
+ * upgrade, where a refusal can still be a proper HTTP answer: 400 unless
+ * it names exactly one subprotocol of ours, 401 without a valid token,
+ * 403 for a worker token on the control protocol, 503 while stopping.  Its state (the server and the control plane) is its
  * per-vhost memory, made in PROTOCOL_INIT.  Service thread only.
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,9 @@ struct http_vhd {
 };
 
 static struct http_vhd *http_vhd(struct lws *);
-static int	http_confirm_upgrade(struct http_vhd *, struct lws *);
+static int	http_confirm_upgrade(struct http_vhd *, struct lws *,
+		    const char *);
+static void	http_refused(const char *, const char *, const char *);
 static int	http_request(struct http_vhd *, struct lws *,
 		    struct http_resp *, const char *);
 static int	http_start(struct lws *, struct http_resp *, unsigned,
@@ -82,7 +85,7 @@ ps_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		if ((vhd = http_vhd(wsi)) == NULL)
 			return -1;
-		return http_confirm_upgrade(vhd, wsi);
+		return http_confirm_upgrade(vhd, wsi, in);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* A WebSocket without a subprotocol of ours. */
 		return 1;
@@ -116,34 +119,42 @@ http_vhd(struct lws *wsi)
 }
 
 /*
- * HTTP_CONFIRM_UPGRADE: the token check of every WebSocket upgrade, where
- * a refusal can still be a proper HTTP answer (401 without a valid token,
- * 403 for a worker token on the control protocol, 503 while stopping).
+ * HTTP_CONFIRM_UPGRADE: the checks of every WebSocket upgrade, where a
+ * refusal can still be a proper HTTP answer (psctl-protocol(7)): 400
+ * unless the request names exactly one subprotocol and it is ours, 503
+ * while stopping, 401 without a valid token, 403 for a worker token on
+ * the control protocol.
  */
 static int
-http_confirm_upgrade(struct http_vhd *vhd, struct lws *wsi)
+http_confirm_upgrade(struct http_vhd *vhd, struct lws *wsi, const char *up)
 {
 	struct ps_server	*srv = vhd->srv;
 	enum ps_auth_role	 role;
 	const char		*want;
 	char			 buf[256], ip[64];
 
-	want = http_wanted_protocol(wsi, buf, sizeof buf);
-	if (want == NULL)
-		return 0;	/* lws refuses it: no protocol of ours */
+	if (up == NULL || strcmp(up, "websocket") != 0)
+		return 0;	/* not a WebSocket: lws's business */
 	lws_get_peer_simple(wsi, ip, sizeof ip);
+	want = http_wanted_protocol(wsi, buf, sizeof buf);
+	if (want == NULL) {
+		http_refused(ip, "a handshake", "not exactly one subprotocol");
+		return http_now(wsi, HTTP_STATUS_BAD_REQUEST, "name exactly "
+		    "one subprotocol: " PS_WORKER_PROTOCOL " or "
+		    PS_CONTROL_PROTOCOL "\n", 0);
+	}
 	if (ps_server_state(srv) >= PS_SERVER_DRAINING)
 		return http_now(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
 		    "the server is stopping\n", 0);
 	role = ps_auth_role(ps_server_auth(srv), wsi);
 	if (role == PS_AUTH_NONE) {
-		ps_log_warn("%s: %s refused: no valid token", ip, want);
+		http_refused(ip, want, "no valid token");
 		return http_now(wsi, HTTP_STATUS_UNAUTHORIZED,
 		    "a valid token is needed (Authorization: Bearer)\n", 1);
 	}
 	if (strcmp(want, PS_CONTROL_PROTOCOL) == 0 &&
 	    role != PS_AUTH_OPERATOR) {
-		ps_log_warn("%s: %s refused: a worker token", ip, want);
+		http_refused(ip, want, "a worker token");
 		return http_now(wsi, HTTP_STATUS_FORBIDDEN,
 		    "the control protocol needs the operator token\n", 0);
 	}
@@ -151,26 +162,53 @@ http_confirm_upgrade(struct http_vhd *vhd, struct lws *wsi)
 }
 
 /*
- * Which of our protocols an upgrade will get: the first of the client's
- * list that we speak, as lws picks it.  NULL for none.
+ * Logs a refused handshake, at most one line a second (as refused pushes
+ * are): a peer knocking in a loop must not flood the log.
+ */
+static void
+http_refused(const char *ip, const char *what, const char *why)
+{
+	static int64_t		 last_log;
+	static uint64_t		 quiet;
+	int64_t			 now = ps_server_now_us();
+
+	if (last_log != 0 && now - last_log < 1000000) {
+		quiet++;
+		return;
+	}
+	if (quiet != 0)
+		ps_log_warn("%s: %s refused: %s (and %llu earlier refusals "
+		    "not logged)", ip, what, why, (unsigned long long)quiet);
+	else
+		ps_log_warn("%s: %s refused: %s", ip, what, why);
+	last_log = now;
+	quiet = 0;
+}
+
+/*
+ * The one protocol of ours the upgrade names, or NULL when it names none
+ * of them, both, or one of them among others (psctl-protocol(7): exactly
+ * one).  lws would pick the first of the list that it speaks.
  */
 static const char *
 http_wanted_protocol(struct lws *wsi, char *buf, size_t len)
 {
-	char	*tok, *save = NULL;
-	int	 n;
+	const char	*want = NULL;
+	char		*tok, *save = NULL;
+	int		 n, count = 0;
 
 	n = lws_hdr_copy(wsi, buf, (int)len, WSI_TOKEN_PROTOCOL);
 	if (n <= 0)
 		return NULL;
 	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
 	    tok = strtok_r(NULL, ", \t", &save)) {
+		count++;
 		if (strcmp(tok, PS_WORKER_PROTOCOL) == 0)
-			return PS_WORKER_PROTOCOL;
-		if (strcmp(tok, PS_CONTROL_PROTOCOL) == 0)
-			return PS_CONTROL_PROTOCOL;
+			want = PS_WORKER_PROTOCOL;
+		else if (strcmp(tok, PS_CONTROL_PROTOCOL) == 0)
+			want = PS_CONTROL_PROTOCOL;
 	}
-	return NULL;
+	return count == 1 ? want : NULL;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 int			 ps_log_level = PS_LOG_INFO;
 static int		 log_fd = STDERR_FILENO;
@@ -79,13 +80,19 @@ ps_log_quiet(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/*
+ * Writes one line.  The message is escaped (ps_utf8_escape()): it quotes
+ * what peers sent (tensor and worker names, reasons, lws's lines), and a
+ * control character in it must neither reach a terminal nor start a
+ * forged line.
+ */
 static void
 log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 {
-	char		line[2048], stamp[32];
+	char		line[2048], msg[2048], stamp[32];
 	struct timespec	ts;
 	struct tm	tm;
-	size_t		n;
+	size_t		n, m;
 	int		k;
 
 	if (level < 0)
@@ -98,20 +105,23 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 	k = snprintf(line, sizeof line, "%s.%03ldZ psctl %s: ", stamp,
 	    ts.tv_nsec / 1000000, log_names[level]);
 	n = k > 0 ? (size_t)k : 0;
-	k = vsnprintf(line + n, sizeof line - n, fmt, ap);
-	if (k > 0)
-		n += (size_t)k;
+	k = vsnprintf(msg, sizeof msg, fmt, ap);
+	m = k > 0 ? (size_t)k : 0;
+	if (m > sizeof msg - 1)
+		m = sizeof msg - 1;
+	if (suffix != NULL) {
+		k = snprintf(msg + m, sizeof msg - m, ": %s", suffix);
+		if (k > 0)
+			m += (size_t)k;
+		if (m > sizeof msg - 1)
+			m = sizeof msg - 1;
+	}
+	while (m > 0 && msg[m - 1] == '\n')
+		m--;
+	msg[m] = '\0';
+	n += ps_utf8_escape(msg, line + n, sizeof line - n);
 	if (n > sizeof line - 2)
 		n = sizeof line - 2;
-	if (suffix != NULL) {
-		k = snprintf(line + n, sizeof line - n, ": %s", suffix);
-		if (k > 0)
-			n += (size_t)k;
-		if (n > sizeof line - 2)
-			n = sizeof line - 2;
-	}
-	while (n > 0 && line[n - 1] == '\n')
-		n--;
 	line[n++] = '\n';
 	pthread_mutex_lock(&log_lock);
 	if (log_fd != -1 && write(log_fd, line, n) == -1) {

@@ -95,3 +95,34 @@ ps_utf8_quote(const char *s, char *buf, size_t len)
 	buf[o] = '\0';
 	return buf;
 }
+
+size_t
+ps_utf8_escape(const char *s, char *buf, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	char			 e[8];
+	size_t			 o = 0, k, j;
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(e, sizeof e, "\\x%02x", *p);
+			k = 4;
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			snprintf(e, sizeof e, "\\u%04x", p[1]);
+			k = 6;
+			p++;
+		} else if (*p == '\\') {
+			memcpy(e, "\\\\", 2);
+			k = 2;
+		} else {
+			e[0] = (char)*p;
+			k = 1;
+		}
+		for (j = 0; j < k; j++, o++)
+			if (o + 1 < len)
+				buf[o] = e[j];
+	}
+	if (len > 0)
+		buf[o < len ? o : len - 1] = '\0';
+	return o;
+}

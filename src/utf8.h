@@ -32,5 +32,14 @@ size_t		 ps_utf8_cut(const char *s, size_t len, size_t max);
  * PS_UTF8_QUOTE_MAX bytes or what buf holds.  Returns buf.
  */
 const char	*ps_utf8_quote(const char *s, char *buf, size_t len);
+/*
+ * Writes NUL-terminated s into buf (len bytes, 0 allowed) with every
+ * control character escaped, so that text from a peer cannot drive the
+ * terminal or forge a line: C0 controls and DEL as \xNN, C1 controls
+ * (U+0080 to U+009F) as \u00NN, a backslash as \\; the rest as it is.
+ * Returns the length of the whole escaped text, as snprintf() does: the
+ * output was cut when that is len or more.
+ */
+size_t		 ps_utf8_escape(const char *s, char *buf, size_t len);
 
 #endif

@@ -203,6 +203,16 @@ ps_wreq_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 		return;
 	}
 	if (r != 0) {
+		/*
+		 * A push refused in validation (a dtype, too many records,
+		 * bad UTF-8...) is counted as a refused push, as one the
+		 * model refuses is.
+		 */
+		if (c->w != NULL && len >= PS_PROTO_HDRLEN &&
+		    memcmp(buf, "PSW1", 4) == 0 && c->msg.h.op == PS_OP_PUSH) {
+			wreq_push_reject(c, code, xstrdup(err));
+			return;
+		}
 		wreq_error(c, code, "%s", err);
 		return;
 	}

@@ -88,12 +88,38 @@ test_quote(void)
 	    "a small buffer cuts sooner, still closed (%s)", buf);
 }
 
+static void
+test_escape(void)
+{
+	char	buf[64];
+	size_t	n;
+
+	n = ps_utf8_escape("dense/kernel", buf, sizeof buf);
+	ok(n == 12 && strcmp(buf, "dense/kernel") == 0,
+	    "ps_utf8_escape leaves plain text alone");
+	n = ps_utf8_escape("a\x1b]0;x\x07\n\x7f", buf, sizeof buf);
+	is_str(buf, "a\\x1b]0;x\\x07\\x0a\\x7f",
+	    "C0 controls and DEL become \\xNN");
+	ok(n == strlen(buf), "it returns the escaped length (%zu)", n);
+	ps_utf8_escape("\xc2\x9b" "2J b\xc3\xa4r \xc2\xa0", buf, sizeof buf);
+	is_str(buf, "\\u009b2J b\xc3\xa4r \xc2\xa0",
+	    "C1 controls become \\u00NN; other characters stay");
+	ps_utf8_escape("a\\b", buf, sizeof buf);
+	is_str(buf, "a\\\\b", "a backslash is doubled");
+	n = ps_utf8_escape("\x1b\x1b\x1b", buf, 6);
+	ok(n == 12 && strcmp(buf, "\\x1b\\") == 0,
+	    "a short buffer is cut and terminated; the length is the whole");
+	ok(ps_utf8_escape("\x01", NULL, 0) == 4, "a NULL buffer of 0 bytes "
+	    "only measures");
+}
+
 int
 main(void)
 {
 	test_valid();
 	test_cut();
 	test_quote();
+	test_escape();
 	done_testing();
 	return exit_status();
 }

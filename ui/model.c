@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "model.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 static char	*model_str(const char *);
@@ -120,7 +121,16 @@ ps_top_model_free(struct ps_top_model *m)
 static char *
 model_str(const char *v)
 {
-	return xstrdup(v != NULL ? v : "-");
+	char	*s;
+	size_t	 n;
+
+	/* Peers' text, escaped: no control character reaches the screen. */
+	if (v == NULL)
+		return xstrdup("-");
+	n = ps_utf8_escape(v, NULL, 0);
+	s = xmalloc(n + 1);
+	ps_utf8_escape(v, s, n + 1);
+	return s;
 }
 
 /* A STATUS count or sentinel-coded option as a double: NAN for none. */
