@@ -24,6 +24,10 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <libwebsockets.h>
 
 #include "auth.h"
@@ -222,6 +226,15 @@ ps_server_new(struct ps_server_opts *o, int *load_failed, char **cause)
 	char			*why = NULL;
 
 	*load_failed = 0;
+	/*
+	 * Large buffers (messages, reply bodies, snapshots) are mapped on
+	 * their own and unmapped when freed, so memory let go goes back to
+	 * the system: glibc's default moves that threshold up to 32 MiB as
+	 * such buffers are freed, after which they stay in the heap.
+	 */
+#if defined(M_MMAP_THRESHOLD)
+	mallopt(M_MMAP_THRESHOLD, PS_SERVER_MMAP_THRESHOLD);
+#endif
 	srv = xcalloc(1, sizeof *srv);
 	srv->o = *o;
 	memset(o, 0, sizeof *o);

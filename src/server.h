@@ -41,6 +41,8 @@ struct ps_buf;
 #define PS_SERVER_DEFAULT_MAX_TENSORS	65536
 /* Read and write sizes (LIMITS.md: 64 KiB .. 1 MiB all perform alike). */
 #define PS_SERVER_IO_CHUNK		(256 * 1024)
+/* Allocations from this size up are mapped on their own (mallopt). */
+#define PS_SERVER_MMAP_THRESHOLD	(1024 * 1024)
 /* Workers that left, kept for status and resume. */
 #define PS_SERVER_GONE_MAX		64
 /* Error codes counted (enum ps_errcode values are below this). */

@@ -114,11 +114,16 @@ ps_wreq_closed(struct ps_conn *c)
 void
 ps_wreq_too_large(struct ps_conn *c)
 {
+	/* Refused unread: counted with the refused pushes, as too_large. */
 	c->vhd->total->errors++;
 	c->vhd->total->error_codes[PS_E_TOO_LARGE]++;
+	c->vhd->total->push_rejects++;
+	c->vhd->total->push_reject_codes[PS_E_TOO_LARGE]++;
 	if (c->w != NULL) {
 		c->w->c.errors++;
 		c->w->c.error_codes[PS_E_TOO_LARGE]++;
+		c->w->c.push_rejects++;
+		c->w->c.push_reject_codes[PS_E_TOO_LARGE]++;
 	}
 }
 

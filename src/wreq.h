@@ -111,7 +111,11 @@ void		 ps_wreq_closed(struct ps_conn *);
  */
 void		 ps_wreq_message(struct ps_conn *, const uint8_t *buf,
 		     size_t len);
-/* Counts a message refused for its size before it was read whole. */
+/*
+ * Counts a message refused for its size before it was read whole: an
+ * error, and a refused push of code too_large (status "rejected",
+ * /metrics rejected_total).
+ */
 void		 ps_wreq_too_large(struct ps_conn *);
 
 /*

@@ -50,6 +50,21 @@
 /* Graceful stop: how long connections get to drain. */
 #define CONN_STOP_US		(3 * LWS_US_PER_SEC)
 
+/*
+ * Receive buffers.  A message's buffer starts at CONN_GROW_MIN (or the
+ * message's size when that is smaller) and doubles as bytes arrive, never
+ * past the end of the frame being read: a header announcing a gigabyte
+ * costs what actually arrives.  Once the message is handled, a buffer of
+ * at most CONN_KEEP_BYTES stays with its connection for the next message;
+ * a larger one goes back to the protocol's pool (at most CONN_POOL_MAX
+ * buffers), where the next large message takes it instead of faulting in
+ * fresh pages, and what does not fit in the pool is freed.
+ */
+#define CONN_GROW_MIN		((size_t)64 << 10)
+#define CONN_KEEP_BYTES		((size_t)4 << 10)
+#define CONN_POOL_MAX		4
+#define CONN_POOL_BYTES		((size_t)64 << 20)
+
 /* A whole message read while the connection's request was parked. */
 struct conn_msg {
 	uint8_t			*buf;		/* owned */
@@ -74,9 +89,18 @@ struct conn {
 	char			 close_reason[96];
 };
 
+/* A large receive buffer no connection holds now. */
+struct ww_rxbuf {
+	uint8_t			*p;		/* owned */
+	size_t			 cap;
+};
+
 /* The protocol's state on the vhost: lws's per-vhost memory. */
 struct ww_vhd {
 	struct ps_wreq_vhd	 p;		/* the handlers' part */
+	struct ww_rxbuf		 pool[CONN_POOL_MAX];
+	size_t			 npool;
+	size_t			 pool_bytes;
 	struct lws_context	*ctx;		/* borrowed */
 	lws_sorted_usec_list_t	 deadline;	/* stopping: the drain's end */
 	int			 late;		/* the deadline passed */
@@ -93,6 +117,12 @@ static void	conn_established(struct conn *, struct lws *);
 static int	conn_receive(struct conn *, const void *, size_t);
 static int	conn_writeable(struct conn *);
 static void	conn_closed(struct conn *);
+static int	conn_grow(struct conn *, size_t, size_t);
+static void	conn_handle(struct conn *, uint8_t *, size_t, size_t);
+static void	conn_done(struct conn *);
+static void	conn_release(struct conn *, uint8_t *, size_t);
+static void	conn_too_large(struct conn *, int);
+static void	ww_pool_free(struct ww_vhd *);
 static void	conn_backlog_add(struct conn *, size_t);
 static void	conn_backlog_drain(struct conn *);
 static void	conn_backlog_free(struct conn *);
@@ -198,6 +228,15 @@ ww_destroy(struct lws *wsi)
 		return;
 	lws_sul_cancel(&vhd->deadline);
 	ps_server_unhook(vhd->p.srv, vhd);
+	ww_pool_free(vhd);
+}
+
+static void
+ww_pool_free(struct ww_vhd *vhd)
+{
+	while (vhd->npool > 0)
+		free(vhd->pool[--vhd->npool].p);
+	vhd->pool_bytes = 0;
 }
 
 static void
@@ -208,11 +247,30 @@ ww_reset(void *arg, uint64_t version)
 	ps_wreq_reset(&vhd->p, version);
 }
 
+/*
+ * Once a second: workers silent too long leave, and a connection whose
+ * frame header announced more than --max-message-bytes is answered 1009
+ * even when no byte of the payload follows (RECEIVE, which checks the
+ * same, is only called for payload).  lws has parsed the length by then:
+ * lws_remaining_packet_payload() is the frame's declared length less what
+ * was read of it, and while the length's own bytes are still arriving it
+ * only grows, so a value over the limit is final.
+ */
 static void
 ww_tick(void *arg, int64_t now)
 {
 	struct ww_vhd	*vhd = arg;
+	struct ps_conn	*pc;
+	struct conn	*c;
+	size_t		 max = vhd->p.max_message;
 
+	TAILQ_FOREACH(pc, &vhd->p.conns, entry) {
+		c = (struct conn *)pc;
+		if (pc->closing || !c->live)
+			continue;
+		if (lws_remaining_packet_payload(pc->wsi) > max - c->rxlen)
+			conn_too_large(c, 0);
+	}
 	ps_wreq_tick(&vhd->p, now);
 }
 
@@ -294,12 +352,17 @@ conn_established(struct conn *c, struct lws *wsi)
 static void
 conn_closed(struct conn *c)
 {
+	uint8_t	*p;
+
 	if (!c->live)
 		return;
 	c->live = 0;
 	conn_backlog_free(c);
-	free(c->rx);
+	p = c->rx;
 	c->rx = NULL;
+	conn_release(c, p, c->rxcap);
+	c->rxcap = 0;
+	c->rxlen = 0;
 	ps_wreq_closed(&c->c);
 }
 
@@ -357,11 +420,33 @@ conn_flow(struct conn *c, unsigned bit, int enable)
 	}
 }
 
+/*
+ * A message over --max-message-bytes: counted as too_large, and the
+ * connection closed with 1009, at once (now) from RECEIVE, else once what
+ * is queued is written.
+ */
+static void
+conn_too_large(struct conn *c, int now)
+{
+	char	reason[96];
+
+	snprintf(reason, sizeof reason, "message over the limit of %zu bytes",
+	    c->c.vhd->max_message);
+	ps_wreq_too_large(&c->c);
+	if (now)
+		conn_refuse(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
+	else {
+		ps_log_info("%s: closing with %d: %s", c->c.address,
+		    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
+		conn_close(&c->c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
+	}
+}
+
 static int
 conn_receive(struct conn *c, const void *in, size_t len)
 {
 	struct ps_conn	*pc = &c->c;
-	size_t		 max = pc->vhd->max_message, remaining, cap, n;
+	size_t		 max = pc->vhd->max_message, remaining, n, cap;
 	uint8_t		*p;
 	char		 reason[96];
 
@@ -374,21 +459,16 @@ conn_receive(struct conn *c, const void *in, size_t len)
 	}
 	remaining = lws_remaining_packet_payload(pc->wsi);
 	if (len > max - c->rxlen || remaining > max - c->rxlen - len) {
-		snprintf(reason, sizeof reason, "message over the limit of "
-		    "%zu bytes", max);
-		ps_wreq_too_large(pc);
-		conn_refuse(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
+		conn_too_large(c, 1);
 		return -1;
 	}
-	if (c->rxlen + len > c->rxcap) {
-		/* Size for the whole frame when lws tells us its length. */
-		cap = c->rxlen + len + remaining;
-		if (cap < c->rxcap * 2)
-			cap = c->rxcap * 2;
-		if (cap > max)
-			cap = max;
-		c->rx = xrealloc(c->rx, cap);
-		c->rxcap = cap;
+	if (conn_grow(c, c->rxlen + len, c->rxlen + len + remaining) != 0) {
+		/* This message is refused; the server and the model go on. */
+		snprintf(reason, sizeof reason, "out of memory for a message "
+		    "of %zu bytes", c->rxlen + len + remaining);
+		ps_log_warn("%s: %s", pc->address, reason);
+		conn_refuse(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, reason);
+		return -1;
 	}
 	if (len != 0) {
 		memcpy(c->rx + c->rxlen, in, len);
@@ -402,15 +482,140 @@ conn_receive(struct conn *c, const void *in, size_t len)
 		conn_backlog_add(c, n);
 		return 0;
 	}
-	/* The request in hand lives in held; rx takes held's old buffer. */
-	p = pc->held;
-	cap = pc->heldcap;
-	pc->held = c->rx;
-	pc->heldcap = c->rxcap;
+	p = c->rx;
+	cap = c->rxcap;
+	c->rx = NULL;
+	c->rxcap = 0;
+	conn_handle(c, p, cap, n);
+	return 0;
+}
+
+/*
+ * Makes room for need bytes in rx, growing with what arrives: doubling,
+ * from CONN_GROW_MIN, never past end (where the frame being read ends).
+ * A large buffer comes from the pool when it has one.  Returns -1, with
+ * rx as it was, when memory is short.
+ */
+static int
+conn_grow(struct conn *c, size_t need, size_t end)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+	struct ww_rxbuf	*b;
+	size_t		 cap, i, best;
+	uint8_t		*p;
+
+	if (c->rxlen == 0 && end > CONN_GROW_MIN && c->rxcap < end &&
+	    vhd->npool > 0) {
+		/* The smallest pooled buffer that holds the frame, else the largest. */
+		best = 0;
+		for (i = 1; i < vhd->npool; i++) {
+			b = &vhd->pool[i];
+			if (vhd->pool[best].cap >= end) {
+				if (b->cap >= end && b->cap < vhd->pool[best].cap)
+					best = i;
+			} else if (b->cap > vhd->pool[best].cap)
+				best = i;
+		}
+		free(c->rx);	/* at most a small one, kept */
+		c->rx = vhd->pool[best].p;
+		c->rxcap = vhd->pool[best].cap;
+		vhd->pool_bytes -= c->rxcap;
+		vhd->pool[best] = vhd->pool[--vhd->npool];
+	}
+	if (need <= c->rxcap)
+		return 0;
+	cap = c->rxcap * 2;
+	if (cap < CONN_GROW_MIN)
+		cap = CONN_GROW_MIN;
+	if (cap > end)
+		cap = end;
+	if (cap < need)
+		cap = need;
+	if ((p = realloc(c->rx, cap)) == NULL)
+		return -1;
 	c->rx = p;
 	c->rxcap = cap;
-	ps_wreq_message(pc, pc->held, n);
 	return 0;
+}
+
+/*
+ * Hands one whole message (buf, whose allocation of cap bytes moves into
+ * the connection's held) to the handlers, after letting the previous one's
+ * buffer go.
+ */
+static void
+conn_handle(struct conn *c, uint8_t *buf, size_t cap, size_t n)
+{
+	struct ps_conn	*pc = &c->c;
+
+	conn_done(c);
+	pc->held = buf;
+	pc->heldcap = cap;
+	ps_wreq_message(pc, pc->held, n);
+	conn_done(c);
+}
+
+/*
+ * The request in hand is answered (not parked): its buffer goes, so that
+ * no connection keeps a large one between messages.
+ */
+static void
+conn_done(struct conn *c)
+{
+	struct ps_conn	*pc = &c->c;
+
+	if (pc->park != PS_PARK_NONE || pc->held == NULL)
+		return;
+	conn_release(c, pc->held, pc->heldcap);
+	pc->held = NULL;
+	pc->heldcap = 0;
+}
+
+/*
+ * Lets a buffer of cap bytes go (p is not c->rx): a small one stays for
+ * the connection's next message when it has none; a large one goes to the
+ * pool, which frees its smallest when full.
+ */
+static void
+conn_release(struct conn *c, uint8_t *p, size_t cap)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+	struct ww_rxbuf	*b;
+	size_t		 i, small;
+
+	if (p == NULL)
+		return;
+	if (cap <= CONN_KEEP_BYTES) {
+		if (c->rx == NULL && c->live) {
+			c->rx = p;
+			c->rxcap = cap;
+		} else
+			free(p);
+		return;
+	}
+	if (vhd->npool == CONN_POOL_MAX ||
+	    vhd->pool_bytes + cap > CONN_POOL_BYTES) {
+		small = 0;
+		for (i = 1; i < vhd->npool; i++)
+			if (vhd->pool[i].cap < vhd->pool[small].cap)
+				small = i;
+		if (vhd->npool == 0 || vhd->pool[small].cap >= cap) {
+			free(p);
+			return;
+		}
+		b = &vhd->pool[small];
+		free(b->p);
+		vhd->pool_bytes -= b->cap;
+		*b = vhd->pool[--vhd->npool];
+		if (vhd->pool_bytes + cap > CONN_POOL_BYTES) {
+			free(p);
+			return;
+		}
+	}
+	vhd->pool[vhd->npool].p = p;
+	vhd->pool[vhd->npool].cap = cap;
+	vhd->npool++;
+	vhd->pool_bytes += cap;
 }
 
 /* Keeps a message read while parked (rx's buffer moves into the item). */
@@ -450,12 +655,10 @@ conn_backlog_drain(struct conn *c)
 		STAILQ_REMOVE_HEAD(&c->backlog, entry);
 		c->nbacklog--;
 		c->backlog_bytes -= m->len;
-		free(pc->held);
-		pc->held = m->buf;
-		pc->heldcap = m->cap;
-		ps_wreq_message(pc, pc->held, m->len);
+		conn_handle(c, m->buf, m->cap, m->len);
 		free(m);
 	}
+	conn_done(c);
 	if (c->nbacklog < CONN_BACKLOG_MSGS &&
 	    c->backlog_bytes < CONN_BACKLOG_BYTES)
 		conn_flow(c, CONN_FLOW_PARK, 1);
@@ -468,7 +671,7 @@ conn_backlog_free(struct conn *c)
 
 	while ((m = STAILQ_FIRST(&c->backlog)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->backlog, entry);
-		free(m->buf);
+		conn_release(c, m->buf, m->cap);
 		free(m);
 	}
 	c->nbacklog = 0;
