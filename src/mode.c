@@ -243,6 +243,19 @@ ps_mode_push(struct ps_mode *m, uint64_t id)
 	m->round_pushes++;
 }
 
+void
+ps_mode_unpush(struct ps_mode *m, uint64_t id)
+{
+	struct mode_worker	*w;
+
+	if (m->kind != PS_MODE_SYNC || (w = mode_find(m, id)) == NULL ||
+	    !w->in_round)
+		return;
+	w->in_round = 0;
+	m->round_pushes--;
+	mode_evict(m);
+}
+
 int
 ps_mode_round_complete(const struct ps_mode *m)
 {

@@ -69,6 +69,11 @@ int		 ps_mode_push_waits(const struct ps_mode *, uint64_t id);
  * said 0): async and ssp advance its clock; sync adds it to the round.
  */
 void		 ps_mode_push(struct ps_mode *, uint64_t id);
+/*
+ * sync: takes id's push out of the current round (it was answered with an
+ * error): id may push in this round again.  Others: no-op.
+ */
+void		 ps_mode_unpush(struct ps_mode *, uint64_t id);
 /* sync: 1 when the server should apply the round now; else 0. */
 int		 ps_mode_round_complete(const struct ps_mode *);
 /*

@@ -951,6 +951,13 @@ ps_server_round_add(struct ps_server *srv, const struct ps_tview *v,
 	return ps_accum_add(srv->accum, srv->store, v, n, code, cause);
 }
 
+void
+ps_server_round_clear(struct ps_server *srv)
+{
+	if (srv->accum != NULL)
+		ps_accum_reset(srv->accum);
+}
+
 int
 ps_server_round_ready(const struct ps_server *srv)
 {

@@ -301,6 +301,12 @@ uint64_t	 ps_server_apply(struct ps_server *, const struct ps_tview *,
 int		 ps_server_round_add(struct ps_server *,
 		     const struct ps_tview *, size_t n, int *code,
 		     char **cause);
+/*
+ * sync: empties the round's sum, so that the caller can add the pushes
+ * that stay in it again, in their order (a push answered with an error
+ * leaves the round: the sum is made again without it, exactly).
+ */
+void		 ps_server_round_clear(struct ps_server *);
 /* 1 when the sync round is complete (every live worker pushed). */
 int		 ps_server_round_ready(const struct ps_server *);
 /*

@@ -27,6 +27,29 @@
 /* Replies up to this size go out as one frame (see wreq_send). */
 #define WREQ_COALESCE_MAX	((size_t)64 << 10)
 
+/*
+ * A push still in the sync round whose connection closed: its buffers,
+ * moved from the connection, until the round ends, so that the round's
+ * sum can be made again if another push leaves it.
+ */
+struct ps_wreq_kept {
+	uint64_t		 round_seq;
+	uint64_t		 wid;
+	uint8_t			*held;		/* owned */
+	struct ps_msg		 msg;		/* owned views into held */
+	struct ps_tview		*cv;		/* owned */
+	float			*scratch;	/* owned */
+	const struct ps_tview	*v;		/* msg.t or cv */
+	TAILQ_ENTRY(ps_wreq_kept) entry;
+};
+
+/* One push of the round, for wreq_round_redo(). */
+struct wreq_part {
+	uint64_t		 round_seq;
+	struct ps_conn		*c;		/* NULL for a kept one */
+	struct ps_wreq_kept	*k;
+};
+
 static void	wreq_hello(struct ps_conn *);
 static void	wreq_init(struct ps_conn *);
 static void	wreq_pull(struct ps_conn *);
@@ -48,6 +71,11 @@ static int	wreq_retry(struct ps_conn *);
 static void	wreq_round_done(struct ps_conn *, uint64_t, const char *);
 static void	wreq_wake(struct ps_wreq_vhd *);
 static char	*wreq_name(const char *, size_t);
+static void	wreq_keep(struct ps_conn *);
+static void	wreq_kept_free(struct ps_wreq_vhd *);
+static void	wreq_round_out(struct ps_conn *);
+static void	wreq_round_redo(struct ps_wreq_vhd *);
+static int	wreq_part_cmp(const void *, const void *);
 
 void
 ps_wreq_vhd_init(struct ps_wreq_vhd *vhd, struct ps_server *srv,
@@ -61,6 +89,13 @@ ps_wreq_vhd_init(struct ps_wreq_vhd *vhd, struct ps_server *srv,
 	vhd->max_tensors = ps_server_opts(srv)->max_tensors;
 	TAILQ_INIT(&vhd->conns);
 	TAILQ_INIT(&vhd->parked);
+	TAILQ_INIT(&vhd->kept);
+}
+
+void
+ps_wreq_vhd_free(struct ps_wreq_vhd *vhd)
+{
+	wreq_kept_free(vhd);
 }
 
 void
@@ -85,6 +120,10 @@ ps_wreq_closed(struct ps_conn *c)
 	struct ps_wreq_vhd	*vhd = c->vhd;
 	enum ps_server_state	 state = ps_server_state(srv);
 
+	/* Its push stays in the round (psctl-protocol(7)): keep its data. */
+	if (c->in_round && state == PS_SERVER_SERVING)
+		wreq_keep(c);
+	c->in_round = 0;
 	if (c->park != PS_PARK_NONE) {
 		TAILQ_REMOVE(&vhd->parked, c, park_entry);
 		c->park = PS_PARK_NONE;
@@ -138,6 +177,7 @@ ps_wreq_reset(struct ps_wreq_vhd *vhd, uint64_t version)
 			wreq_round_done(c, version,
 			    "update dropped: the model was reset");
 	}
+	wreq_kept_free(vhd);
 	wreq_wake(vhd);
 }
 
@@ -686,12 +726,167 @@ wreq_push_sync(struct ps_conn *c)
 		return;
 	}
 	ps_mode_push(mode, c->w->id);
+	c->in_round = 1;
+	c->round_seq = ++c->vhd->round_next;
+	c->round_wid = c->w->id;
+	c->prev_seq = c->w->last_seq;
 	if (c->msg.h.arg != 0)
 		c->w->last_seq = c->msg.h.arg;
 	c->w->c.pushes++;
 	c->vhd->total->pushes++;
 	wreq_park(c, PS_PARK_PUSH_ROUND);
 	wreq_wake(c->vhd);
+}
+
+/*
+ * c closes with its push in the round: the round keeps the push, and its
+ * buffers move here so that wreq_round_redo() can add it again.
+ */
+static void
+wreq_keep(struct ps_conn *c)
+{
+	struct ps_wreq_kept	*k;
+	const struct ps_tview	*v;
+
+	wreq_f32(c, &v);
+	k = xcalloc(1, sizeof *k);
+	k->round_seq = c->round_seq;
+	k->wid = c->round_wid;
+	k->held = c->held;
+	k->msg = c->msg;
+	k->cv = c->cv;
+	k->scratch = c->scratch;
+	k->v = v == c->cv ? k->cv : k->msg.t;
+	c->held = NULL;
+	c->heldcap = 0;
+	ps_msg_init(&c->msg);
+	c->cv = NULL;
+	c->cvcap = 0;
+	c->scratch = NULL;
+	c->scratchcap = 0;
+	TAILQ_INSERT_TAIL(&c->vhd->kept, k, entry);
+}
+
+/* The round ended or was dropped: the kept pushes go. */
+static void
+wreq_kept_free(struct ps_wreq_vhd *vhd)
+{
+	struct ps_wreq_kept	*k;
+
+	while ((k = TAILQ_FIRST(&vhd->kept)) != NULL) {
+		TAILQ_REMOVE(&vhd->kept, k, entry);
+		free(k->held);
+		ps_msg_free(&k->msg);
+		free(k->cv);
+		free(k->scratch);
+		free(k);
+	}
+}
+
+/*
+ * c's push, in the round, was answered with an error: it never changes
+ * the model.  It leaves the round (its worker may push in it again, and
+ * its sequence number goes back), and the round's sum is made again from
+ * the pushes that stay, in their order, so that it is exactly the sum
+ * they would have made alone.
+ */
+static void
+wreq_round_out(struct ps_conn *c)
+{
+	struct ps_server	*srv = c->srv;
+	struct ps_worker	*w;
+
+	c->in_round = 0;
+	ps_mode_unpush(ps_server_mode(srv), c->round_wid);
+	w = ps_server_worker_find(srv, c->round_wid);
+	if (w != NULL && c->msg.h.arg != 0 && w->last_seq == c->msg.h.arg)
+		w->last_seq = c->prev_seq;
+	/* Stopping: no round is applied any more (wreq_wake). */
+	if (ps_server_state(srv) == PS_SERVER_SERVING)
+		wreq_round_redo(c->vhd);
+}
+
+static int
+wreq_part_cmp(const void *a, const void *b)
+{
+	const struct wreq_part	*x = a, *y = b;
+
+	return x->round_seq < y->round_seq ? -1 :
+	    x->round_seq > y->round_seq;
+}
+
+static void
+wreq_round_redo(struct ps_wreq_vhd *vhd)
+{
+	struct ps_server	*srv = vhd->srv;
+	struct ps_wreq_kept	*k, *knext;
+	struct ps_conn		*c;
+	struct wreq_part	*part;
+	struct ps_worker	*w;
+	const struct ps_tview	*v;
+	size_t			 n = 0, i, count;
+	char			*cause;
+	int			 code;
+
+	TAILQ_FOREACH(c, &vhd->conns, entry)
+		n += c->in_round;
+	TAILQ_FOREACH(k, &vhd->kept, entry)
+		n++;
+	part = xcalloc(n > 0 ? n : 1, sizeof *part);
+	n = 0;
+	TAILQ_FOREACH(c, &vhd->conns, entry) {
+		if (!c->in_round)
+			continue;
+		part[n].round_seq = c->round_seq;
+		part[n++].c = c;
+	}
+	TAILQ_FOREACH(k, &vhd->kept, entry) {
+		part[n].round_seq = k->round_seq;
+		part[n++].k = k;
+	}
+	qsort(part, n, sizeof *part, wreq_part_cmp);
+	ps_server_round_clear(srv);
+	for (i = 0; i < n; i++) {
+		if ((c = part[i].c) != NULL) {
+			wreq_f32(c, &v);
+			count = c->msg.count;
+		} else {
+			v = part[i].k->v;
+			count = part[i].k->msg.count;
+		}
+		cause = NULL;
+		if (ps_server_round_add(srv, v, count, &code, &cause) == 0)
+			continue;
+		/*
+		 * Fewer pushes overflowed where more did not (they had
+		 * cancelled out): this one leaves the round too.
+		 */
+		ps_log_warn("sync round: a push leaves the round: %s", cause);
+		if (c != NULL) {
+			c->in_round = 0;
+			ps_mode_unpush(ps_server_mode(srv), c->round_wid);
+			if ((w = ps_server_worker_find(srv, c->round_wid)) !=
+			    NULL && c->msg.h.arg != 0 &&
+			    w->last_seq == c->msg.h.arg)
+				w->last_seq = c->prev_seq;
+			wreq_error(c, code, "%s", cause);
+		} else {
+			for (k = TAILQ_FIRST(&vhd->kept); k != NULL; k = knext) {
+				knext = TAILQ_NEXT(k, entry);
+				if (k != part[i].k)
+					continue;
+				ps_mode_unpush(ps_server_mode(srv), k->wid);
+				TAILQ_REMOVE(&vhd->kept, k, entry);
+				free(k->held);
+				ps_msg_free(&k->msg);
+				free(k->cv);
+				free(k->scratch);
+				free(k);
+			}
+		}
+		free(cause);
+	}
+	free(part);
 }
 
 /*
@@ -706,11 +901,13 @@ wreq_wake(struct ps_wreq_vhd *vhd)
 	struct ps_conn		*c, *next;
 	uint64_t		 version;
 
-	if (ps_server_state(srv) == PS_SERVER_STOPPED)
+	/* Once stopping, no round is applied: its pushes got ERROR shutdown. */
+	if (ps_server_state(srv) != PS_SERVER_SERVING)
 		return;
 again:
 	if (ps_server_round_ready(srv)) {
 		version = ps_server_round_end(srv);
+		wreq_kept_free(vhd);
 		for (c = TAILQ_FIRST(&vhd->parked); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, park_entry);
 			if (c->park == PS_PARK_PUSH_ROUND)
@@ -754,6 +951,7 @@ wreq_retry(struct ps_conn *c)
 static void
 wreq_round_done(struct ps_conn *c, uint64_t version, const char *text)
 {
+	c->in_round = 0;
 	wreq_send(c, PS_OP_REPLY, 0, c->msg.h.id, version, 0, text,
 	    text != NULL ? strlen(text) : 0, NULL, 0);
 }
@@ -805,6 +1003,9 @@ wreq_error(struct ps_conn *c, int code, const char *fmt, ...)
 	    ps_op_name(c->msg.h.op) != NULL ? ps_op_name(c->msg.h.op) : "?",
 	    c->address, (unsigned long long)c->msg.h.id,
 	    ps_errcode_name(code), (int)len, text);
+	/* A push answered with an error never changes the model. */
+	if (c->in_round)
+		wreq_round_out(c);
 	wreq_send(c, PS_OP_ERROR, (uint16_t)code, c->msg.h.id,
 	    ps_store_version(ps_server_store(c->srv)), 0, text, len, NULL, 0);
 	free(text);

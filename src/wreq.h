@@ -66,10 +66,18 @@ struct ps_conn {
 
 	enum ps_park		 park;
 	int64_t			 park_us;
+	/* sync: this request's push is in the round's sum (wreq.c). */
+	int			 in_round;
+	uint64_t		 round_seq;	/* its order in the round */
+	uint64_t		 round_wid;	/* the worker that pushed it */
+	uint64_t		 prev_seq;	/* that worker's last_seq before */
 	TAILQ_ENTRY(ps_conn)	 park_entry;
 	TAILQ_ENTRY(ps_conn)	 entry;
 };
 TAILQ_HEAD(ps_conns, ps_conn);
+/* A push still in the sync round whose connection has closed (wreq.c). */
+struct ps_wreq_kept;
+TAILQ_HEAD(ps_wreq_kepts, ps_wreq_kept);
 
 /* What the handlers need of the transport, which provides it. */
 struct ps_wreq_ops {
@@ -91,6 +99,8 @@ struct ps_wreq_vhd {
 	size_t				 max_tensors;	/* --max-tensors */
 	struct ps_conns			 conns;		/* every open one */
 	struct ps_conns			 parked;	/* in arrival order */
+	uint64_t			 round_next;	/* sync: push order */
+	struct ps_wreq_kepts		 kept;		/* owned */
 };
 
 /* Sets vhd up for srv's options, with the transport's ops (borrowed). */
@@ -127,5 +137,7 @@ void		 ps_wreq_too_large(struct ps_conn *);
 void		 ps_wreq_reset(struct ps_wreq_vhd *, uint64_t version);
 void		 ps_wreq_tick(struct ps_wreq_vhd *, int64_t now_us);
 void		 ps_wreq_stopping(struct ps_wreq_vhd *);
+/* PROTOCOL_DESTROY: frees what vhd owns. */
+void		 ps_wreq_vhd_free(struct ps_wreq_vhd *);
 
 #endif

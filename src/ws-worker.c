@@ -228,6 +228,7 @@ ww_destroy(struct lws *wsi)
 		return;
 	lws_sul_cancel(&vhd->deadline);
 	ps_server_unhook(vhd->p.srv, vhd);
+	ps_wreq_vhd_free(&vhd->p);
 	ww_pool_free(vhd);
 }
 

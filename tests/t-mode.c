@@ -72,6 +72,13 @@ test_sync_round(void)
 	is_int(ps_mode_round_pushes(m), 2,
 	    "a duplicate push is not counted twice");
 	ok(!ps_mode_round_complete(m), "two of three do not complete it");
+	ps_mode_unpush(m, B);
+	ok(ps_mode_round_pushes(m) == 1 && !ps_mode_in_round(m, B) &&
+	    !ps_mode_push_waits(m, B) && ps_mode_pull_ready(m, B),
+	    "a push taken out of the round: B may push in it again");
+	ps_mode_unpush(m, B);
+	is_int(ps_mode_round_pushes(m), 1, "taking it out twice is a no-op");
+	ps_mode_push(m, B);
 	ps_mode_push(m, C);
 	ok(ps_mode_round_complete(m), "the third distinct push completes it");
 	is_int(ps_mode_round_end(m), 3, "the round had three pushes");
@@ -201,7 +208,7 @@ test_many(void)
 int
 main(void)
 {
-	plan(56);
+	plan(58);
 	test_parse();
 	test_async();
 	test_sync_round();
