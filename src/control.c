@@ -342,6 +342,8 @@ ctl_tensor_json(const struct ps_ctl_tensor *t)
 	json_object_set_new(o, "version", ctl_uint(t->version));
 	json_object_set_new(o, "updates_total", ctl_uint(t->updates_total));
 	json_object_set_new(o, "updates_per_s", ctl_number(t->updates_per_s));
+	json_object_set_new(o, "growth_1m", ctl_number(t->growth_1m));
+	json_object_set_new(o, "growth_reset", ctl_number(t->growth_reset));
 	return o;
 }
 
@@ -364,6 +366,11 @@ ctl_worker_json(const struct ps_ctl_worker *w)
 	json_object_set_new(o, "last_seen_s", ctl_number(w->last_seen_s));
 	json_object_set_new(o, "bytes_in", ctl_uint(w->bytes_in));
 	json_object_set_new(o, "bytes_out", ctl_uint(w->bytes_out));
+	json_object_set_new(o, "update_l2", ctl_number(w->update_l2));
+	json_object_set_new(o, "update_l2_max", ctl_number(w->update_l2_max));
+	json_object_set_new(o, "last_push_s", ctl_number(w->last_push_s));
+	json_object_set_new(o, "pushes_per_s_1m",
+	    ctl_number(w->pushes_per_s_1m));
 	return o;
 }
 
@@ -371,7 +378,7 @@ json_t *
 ps_ctl_status_json(const struct ps_ctl_status *st)
 {
 	const struct ps_ctl_ckpt_status	*c = &st->checkpoint;
-	json_t				*o, *a, *ck;
+	json_t				*o, *a, *ck, *rd;
 	size_t				 i;
 
 	o = json_object();
@@ -397,10 +404,25 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 	for (i = 0; i < st->ntensors; i++)
 		json_array_append_new(a, ctl_tensor_json(&st->tensors[i]));
 	json_object_set_new(o, "tensors", a);
+	json_object_set_new(o, "growth_window_s",
+	    ctl_number(st->growth_window_s));
 	a = json_array();
 	for (i = 0; i < st->nworkers; i++)
 		json_array_append_new(a, ctl_worker_json(&st->workers[i]));
 	json_object_set_new(o, "workers", a);
+	if (st->round.present) {
+		rd = json_object();
+		json_object_set_new(rd, "number", ctl_uint(st->round.number));
+		a = json_array();
+		for (i = 0; i < st->round.nwaiting; i++)
+			json_array_append_new(a,
+			    ctl_uint(st->round.waiting_on[i]));
+		json_object_set_new(rd, "waiting_on", a);
+		json_object_set_new(rd, "waiting_s",
+		    ctl_number(st->round.waiting_s));
+		json_object_set_new(o, "round", rd);
+	} else
+		json_object_set_new(o, "round", json_null());
 
 	json_object_set_new(o, "workers_connected",
 	    ctl_uint(st->workers_connected));
@@ -508,6 +530,56 @@ ctl_rd_num(json_t *o, const char *doc, const char *where, const char *key,
 	return 0;
 }
 
+/* A double added to STATUS later: absent reads as null, NAN. */
+static int
+ctl_rd_new_num(json_t *o, const char *where, const char *key, double *out,
+    char **cause)
+{
+	if (json_object_get(o, key) == NULL) {
+		*out = NAN;
+		return 0;
+	}
+	return ctl_rd_num(o, "STATUS", where, key, out, cause);
+}
+
+/* "round": null or absent (present 0), or the sync round. */
+static int
+ctl_rd_round(json_t *o, struct ps_ctl_round *r, char **cause)
+{
+	json_t		*rd, *a, *v;
+	uint64_t	*ids;
+	size_t		 i;
+
+	memset(r, 0, sizeof *r);
+	rd = json_object_get(o, "round");
+	if (rd == NULL || json_is_null(rd))
+		return 0;
+	if (!json_is_object(rd))
+		return ctl_rd_fail("STATUS", "", "round", rd, "an object or "
+		    "null", cause);
+	a = json_object_get(rd, "waiting_on");
+	if (!json_is_array(a))
+		return ctl_rd_fail("STATUS", "round.", "waiting_on", a,
+		    "an array", cause);
+	if (ctl_rd_uint(rd, "STATUS", "round.", "number", &r->number,
+	    cause) != 0 ||
+	    ctl_rd_num(rd, "STATUS", "round.", "waiting_s", &r->waiting_s,
+	    cause) != 0)
+		return -1;
+	if ((r->nwaiting = json_array_size(a)) > 0) {
+		r->waiting_on = ids = xcalloc(r->nwaiting, sizeof *ids);
+		json_array_foreach(a, i, v) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0)
+				return ctl_rd_fail("STATUS", "round.",
+				    "waiting_on", a, "an array of worker ids",
+				    cause);
+			ids[i] = (uint64_t)json_integer_value(v);
+		}
+	}
+	r->present = 1;
+	return 0;
+}
+
 /* A string (ctl_string_or_null), borrowed; null reads as NULL. */
 static int
 ctl_rd_str(json_t *o, const char *doc, const char *where, const char *key,
@@ -573,6 +645,9 @@ ctl_rd_tensor(json_t *o, size_t i, struct ps_ctl_tensor *t, char **cause)
 	    ctl_rd_uint(o, "STATUS", where, "updates_total", &t->updates_total,
 	    cause) != 0 ||
 	    ctl_rd_num(o, "STATUS", where, "updates_per_s", &t->updates_per_s,
+	    cause) != 0 ||
+	    ctl_rd_new_num(o, where, "growth_1m", &t->growth_1m, cause) != 0 ||
+	    ctl_rd_new_num(o, where, "growth_reset", &t->growth_reset,
 	    cause) != 0)
 		return -1;
 	return 0;
@@ -606,7 +681,14 @@ ctl_rd_worker(json_t *o, size_t i, struct ps_ctl_worker *w, char **cause)
 	    ctl_rd_uint(o, "STATUS", where, "clock", &w->clock, cause) != 0 ||
 	    ctl_rd_num(o, "STATUS", where, "last_seen_s", &w->last_seen_s, cause) != 0 ||
 	    ctl_rd_uint(o, "STATUS", where, "bytes_in", &w->bytes_in, cause) != 0 ||
-	    ctl_rd_uint(o, "STATUS", where, "bytes_out", &w->bytes_out, cause) != 0)
+	    ctl_rd_uint(o, "STATUS", where, "bytes_out", &w->bytes_out, cause) != 0 ||
+	    ctl_rd_new_num(o, where, "update_l2", &w->update_l2, cause) != 0 ||
+	    ctl_rd_new_num(o, where, "update_l2_max", &w->update_l2_max,
+	    cause) != 0 ||
+	    ctl_rd_new_num(o, where, "last_push_s", &w->last_push_s,
+	    cause) != 0 ||
+	    ctl_rd_new_num(o, where, "pushes_per_s_1m", &w->pushes_per_s_1m,
+	    cause) != 0)
 		return -1;
 	return 0;
 }
@@ -787,6 +869,10 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 	if (ctl_rd_checkpoint(json_object_get(o, "checkpoint"),
 	    &st->checkpoint, cause) != 0)
 		goto fail;
+	if (ctl_rd_new_num(o, "", "growth_window_s", &st->growth_window_s,
+	    cause) != 0 ||
+	    ctl_rd_round(o, &st->round, cause) != 0)
+		goto fail;
 	return 0;
 
 fail:
@@ -802,6 +888,7 @@ ps_ctl_status_clear(struct ps_ctl_status *st)
 	free((void *)(uintptr_t)st->workers);
 	free((void *)(uintptr_t)st->rejected);
 	free((void *)(uintptr_t)st->rule_items);
+	free((void *)(uintptr_t)st->round.waiting_on);
 	json_decref(st->root);
 	memset(st, 0, sizeof *st);
 }

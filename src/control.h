@@ -37,12 +37,18 @@
  *	  "model_l2": 31.6, "last_update_l2": 0.02,
  *	  "tensors": [{"name": "dense/kernel", "shape": [784, 128],
  *	      "l2_norm": 12.1, "update_l2": 0.01, "version": 811,
- *	      "updates_total": 400, "updates_per_s": 20.5}, ...],
+ *	      "updates_total": 400, "updates_per_s": 20.5,
+ *	      "growth_1m": 0.02 or null, "growth_reset": 0.5 or null}, ...],
+ *	  "growth_window_s": 60.0 or null,
  *	  "workers": [{"id": 3, "name": "w3", "address": "127.0.0.1:50122",
  *	      "state": "active" | "waiting" | "silent" | "gone",
  *	      "pushes": 200, "pulls": 201, "pushes_per_s": 10.0,
  *	      "pulls_per_s": 10.0, "clock": 200, "lag": 3,
- *	      "last_seen_s": 0.2, "bytes_in": 800000, "bytes_out": 801000}, ...],
+ *	      "last_seen_s": 0.2, "bytes_in": 800000, "bytes_out": 801000,
+ *	      "update_l2": 0.8 or null, "update_l2_max": 1.2 or null,
+ *	      "last_push_s": 0.1 or null, "pushes_per_s_1m": 9.5 or null}, ...],
+ *	  "round": {"number": 48, "waiting_on": [3, 5], "waiting_s": 8.5}
+ *	      or null,
  *	  "workers_connected": 4, "workers_expected": 4 or null,
  *	  "pushes_total": 800, "pulls_total": 804, "rejected_total": 2,
  *	  "rejected": {"shape": 1, "nonfinite": 1, ...},	  by ps_errcode_name()
@@ -58,6 +64,39 @@
  * "lag" is the fastest live worker's clock minus this worker's; "clock" is
  * the worker's push count.  Workers that left stay listed as "gone" for a
  * while (at most 64 of them).
+ *
+ * What an operator looks at to find a cause:
+ * - workers[].pushes_per_s and pulls_per_s are smoothed over about 5 s,
+ *   but read 0 as soon as the worker has made no such request for three
+ *   of its own recent intervals between them (smoothed), and at least
+ *   0.5 s: a worker that stopped shows 0 within a refresh, not a decaying
+ *   rate.  "pushes_per_s_1m" is its pushes per second over the
+ *   last minute (since it connected, if later; null for its first few
+ *   seconds): a worker is slowing down, against its own pace, when
+ *   pushes_per_s falls well below pushes_per_s_1m (psctl-top(1)'s LAGGING
+ *   in async mode).  "last_push_s": seconds since its last accepted push,
+ *   null before the first.
+ * - workers[].update_l2: the L2 norm of the values of the worker's last
+ *   accepted push, as it sent them (before the rule's learning rate; in
+ *   sync mode, its own push, not the round's mean); null before its first.
+ *   "update_l2_max": the largest of those in the last minute (55 to 60 s,
+ *   in 5 s steps), null when it pushed nothing in that time.  A worker
+ *   pushing huge updates has the largest.
+ * - tensors[].growth_1m: the relative change of the tensor's L2 norm over
+ *   "growth_window_s" seconds, l2_norm / (its L2 norm then) - 1: 0.5 is a
+ *   50 % rise, -0.1 a 10 % fall.  The window is about a minute (55 to 60
+ *   s, sampled every 5 s), or since the model was created, loaded or reset
+ *   when that is later; growth_window_s is null (and every growth_1m too)
+ *   until the first sample.  "growth_reset": the same since the model was
+ *   created, loaded or last reset.  Either is null when the norm it
+ *   compares with was 0.  The exploding tensor has the largest.
+ * - "round", in sync mode (null in the others): "number" is the current,
+ *   unfinished round's (1 + rounds completed); "waiting_on" the ids of the
+ *   live workers that have not pushed in it yet, listed once someone has
+ *   (an empty round waits on no one: [] and "waiting_s" 0); "waiting_s"
+ *   the seconds since its first push.
+ * ps_ctl_status_parse() reads the fields of this list as null when a
+ * server older than them leaves them out.
  */
 #ifndef PS_CONTROL_H
 #define PS_CONTROL_H
@@ -161,6 +200,8 @@ struct ps_ctl_tensor {
 	uint64_t	 version;
 	uint64_t	 updates_total;
 	double		 updates_per_s;
+	double		 growth_1m;	/* NAN: null */
+	double		 growth_reset;	/* NAN: null */
 };
 
 struct ps_ctl_worker {
@@ -177,6 +218,19 @@ struct ps_ctl_worker {
 	double		 last_seen_s;
 	uint64_t	 bytes_in;
 	uint64_t	 bytes_out;
+	double		 update_l2;	/* NAN: null (no push yet) */
+	double		 update_l2_max;	/* NAN: null (none in the minute) */
+	double		 last_push_s;	/* NAN: null (no push yet) */
+	double		 pushes_per_s_1m; /* NAN: null */
+};
+
+/* The current sync round ("round"); present 0 for null. */
+struct ps_ctl_round {
+	int		 present;
+	uint64_t	 number;
+	const uint64_t	*waiting_on;	/* worker ids */
+	size_t		 nwaiting;
+	double		 waiting_s;
 };
 
 /* A labelled count: rejected pushes by ps_errcode_name(). */
@@ -233,8 +287,10 @@ struct ps_ctl_status {
 	double		 last_update_l2;
 	const struct ps_ctl_tensor *tensors;
 	size_t		 ntensors;
+	double		 growth_window_s; /* NAN: null */
 	const struct ps_ctl_worker *workers;
 	size_t		 nworkers;
+	struct ps_ctl_round round;
 	unsigned	 workers_connected;
 	unsigned	 workers_expected;	/* 0: null */
 	uint64_t	 pushes_total;

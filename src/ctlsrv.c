@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,10 @@ struct ps_ctlsrv {
 	struct ps_rate		 pushes, pulls, bytes_in, bytes_out;
 	struct ps_rate		*tensor_rates;	/* owned, one per tensor */
 	size_t			 ntensor_rates;
+	/* Growth: each tensor's L2 norm, sampled, and as created or reset. */
+	struct ps_history	*tensor_l2s;	/* owned, ntensor_rates */
+	double			*tensor_base;	/* owned, ntensor_rates */
+	double			 l2_sampled;	/* when, seconds; 0: never */
 	int64_t			 last_periodic_us;
 	uint64_t		 periodic_version; /* saved by the last periodic */
 	int			 initial_queued; /* its job was queued */
@@ -60,6 +65,9 @@ static void	ctl_stopping(void *);
 static int	ctl_busy(void *);
 static void	ctl_destroy(void *);
 static void	ctl_rates(struct ps_ctlsrv *);
+static void	ctl_sample_l2(struct ps_ctlsrv *, int);
+static double	ctl_recent(double, int64_t, double, int64_t);
+static double	ctl_growth(double, double);
 static int	ctl_loopback(const char *);
 static void	ctl_notify(const char *);
 static void	ctl_final_done(void *, const char *);
@@ -164,6 +172,8 @@ ps_ctlsrv_free(struct ps_ctlsrv *ctl)
 	}
 	ps_ctl_opts_free(&ctl->o);
 	free(ctl->tensor_rates);
+	free(ctl->tensor_l2s);
+	free(ctl->tensor_base);
 	free(ctl);
 }
 
@@ -257,7 +267,15 @@ ctl_created(void *arg)
 		    ctl->ntensor_rates : 1, sizeof *ctl->tensor_rates);
 		for (i = 0; i < ctl->ntensor_rates; i++)
 			ps_rate_init(&ctl->tensor_rates[i], PS_RATE_TAU);
+		free(ctl->tensor_l2s);
+		free(ctl->tensor_base);
+		ctl->tensor_l2s = xcalloc(ctl->ntensor_rates > 0 ?
+		    ctl->ntensor_rates : 1, sizeof *ctl->tensor_l2s);
+		ctl->tensor_base = xcalloc(ctl->ntensor_rates > 0 ?
+		    ctl->ntensor_rates : 1, sizeof *ctl->tensor_base);
 	}
+	/* Created, loaded or reset: growth counts from this model. */
+	ctl_sample_l2(ctl, 1);
 	/* With a directory, the model as first created is a file. */
 	if (ctl->o.ckpt_dir == NULL || ctl->initial_queued ||
 	    ps_server_state(srv) == PS_SERVER_STARTING)
@@ -433,6 +451,60 @@ ctl_final_done(void *arg, const char *path)
 		ctl->link.close_all(ctl->link.arg);
 }
 
+/*
+ * Samples every tensor's L2 norm for growth_1m when one is due (every
+ * PS_WINDOW_STEP), or, with fresh, starts over: the model is new, and
+ * these norms are what growth_reset compares with.
+ */
+static void
+ctl_sample_l2(struct ps_ctlsrv *ctl, int fresh)
+{
+	struct ps_store	*s = ps_server_store(ctl->srv);
+	double		 now = (double)ps_server_now_us() / 1e6, l2;
+	size_t		 i, n = ps_store_count(s);
+
+	if (n == 0 || n != ctl->ntensor_rates)
+		return;
+	if (!fresh && ctl->l2_sampled > 0 &&
+	    now - ctl->l2_sampled < PS_WINDOW_STEP)
+		return;
+	for (i = 0; i < n; i++) {
+		l2 = ps_store_l2(s, i);
+		if (fresh) {
+			ps_history_clear(&ctl->tensor_l2s[i]);
+			ctl->tensor_base[i] = l2;
+		}
+		ps_history_add(&ctl->tensor_l2s[i], l2, now);
+	}
+	ctl->l2_sampled = now;
+}
+
+/*
+ * A request rate as STATUS shows it: the smoothed rate, or 0 once the
+ * worker has been quiet (no such request since last_us) for three of its
+ * own smoothed intervals between them (gap_s), and at least 0.5 s.
+ */
+static double
+ctl_recent(double rate, int64_t last_us, double gap_s, int64_t now)
+{
+	double	quiet = 3.0 * gap_s;
+
+	if (last_us == 0)
+		return 0;
+	if (quiet < 0.5)
+		quiet = 0.5;
+	return (double)(now - last_us) / 1e6 > quiet ? 0 : rate;
+}
+
+/* now / then - 1, NAN (null) when then is 0 or not a number. */
+static double
+ctl_growth(double now, double then)
+{
+	if (!(then > 0) || isnan(now))
+		return NAN;
+	return now / then - 1.0;
+}
+
 static void
 ctl_rates(struct ps_ctlsrv *ctl)
 {
@@ -458,7 +530,9 @@ ctl_rates(struct ps_ctlsrv *ctl)
 		}
 		ps_rate_update(&w->push_rate, w->c.pushes, now);
 		ps_rate_update(&w->pull_rate, w->c.pulls, now);
+		ps_history_add(&w->push_hist, (double)w->c.pushes, now);
 	}
+	ctl_sample_l2(ctl, 0);
 }
 
 /* Every second: rates, and the periodic checkpoint when it is due. */
@@ -500,9 +574,12 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	struct ps_ctl_tensor	*ts;
 	struct ps_ctl_worker	*ws;
 	struct ps_ctl_count	*rej;
+	struct ps_mode		*mode = ps_server_mode(srv);
 	struct ps_worker	*w;
-	int64_t			 now = ps_server_now_us();
-	uint64_t		 maxclock = 0;
+	struct ps_ctl_round	*rd = &st->round;
+	int64_t			 now = ps_server_now_us(), started;
+	uint64_t		 maxclock = 0, *ids;
+	double			 tnow = (double)now / 1e6, t0, v0;
 	size_t			 i, n;
 
 	memset(st, 0, sizeof *st);
@@ -537,11 +614,23 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 		ts[i].update_l2 = t->update_l2;
 		ts[i].version = t->version;
 		ts[i].updates_total = t->steps;
+		ts[i].growth_1m = ts[i].growth_reset = NAN;
 		if (i < ctl->ntensor_rates)
 			ts[i].updates_per_s = ps_rate_get(&ctl->tensor_rates[i]);
+		if (i >= ctl->ntensor_rates || n != ctl->ntensor_rates)
+			continue;
+		ts[i].growth_reset = ctl_growth(ts[i].l2_norm,
+		    ctl->tensor_base[i]);
+		if (ps_history_minute(&ctl->tensor_l2s[i], tnow, &t0, &v0) == 0) {
+			ts[i].growth_1m = ctl_growth(ts[i].l2_norm, v0);
+			st->growth_window_s = tnow - t0;
+		}
 	}
 	st->tensors = ts;
 	st->ntensors = n;
+	if (n == 0 || n != ctl->ntensor_rates ||
+	    ps_history_minute(&ctl->tensor_l2s[0], tnow, &t0, &v0) != 0)
+		st->growth_window_s = NAN;
 	st->model_l2 = n > 0 ? ps_store_model_l2(s) : 0;
 	st->last_update_l2 = ps_store_last_update_l2(s);
 
@@ -561,9 +650,20 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 		ws[i].pushes = w->c.pushes;
 		ws[i].pulls = w->c.pulls;
 		if (w->rates_init) {
-			ws[i].pushes_per_s = ps_rate_get(&w->push_rate);
-			ws[i].pulls_per_s = ps_rate_get(&w->pull_rate);
+			ws[i].pushes_per_s = ctl_recent(ps_rate_get(&w->push_rate),
+			    w->last_push_us, w->push_gap_s, now);
+			ws[i].pulls_per_s = ctl_recent(ps_rate_get(&w->pull_rate),
+			    w->last_pull_us, w->pull_gap_s, now);
 		}
+		ws[i].pushes_per_s_1m = NAN;
+		if (ps_history_minute(&w->push_hist, tnow, &t0, &v0) == 0 &&
+		    tnow - t0 >= 1.0)
+			ws[i].pushes_per_s_1m = ((double)w->c.pushes - v0) /
+			    (tnow - t0);
+		ws[i].update_l2 = w->last_push_us != 0 ? w->update_l2 : NAN;
+		ws[i].update_l2_max = ps_winmax_get(&w->update_l2_max, tnow);
+		ws[i].last_push_s = w->last_push_us != 0 ?
+		    (double)(now - w->last_push_us) / 1e6 : NAN;
 		ws[i].clock = w->c.pushes;
 		ws[i].lag = w->conn != NULL ?
 		    (int64_t)(maxclock - w->c.pushes) : 0;
@@ -575,6 +675,24 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	st->workers = ws;
 	st->nworkers = n;
 	st->workers_connected = ps_server_workers_connected(srv);
+
+	/* sync: the round, and whom it waits for once someone pushed. */
+	if (o->mode == PS_MODE_SYNC) {
+		rd->present = 1;
+		rd->number = ps_mode_rounds(mode) + 1;
+		started = ps_server_round_started_us(srv);
+		ids = xcalloc(n > 0 ? n : 1, sizeof *ids);
+		rd->waiting_on = ids;
+		if (started != 0) {
+			rd->waiting_s = (double)(now - started) / 1e6;
+			TAILQ_FOREACH(w, ps_server_workers(srv), entry) {
+				if (w->conn != NULL &&
+				    ps_mode_live(mode, w->id) &&
+				    !ps_mode_in_round(mode, w->id))
+					ids[rd->nwaiting++] = w->id;
+			}
+		}
+	}
 
 	st->pushes_total = total->pushes;
 	st->pulls_total = total->pulls;
@@ -609,5 +727,6 @@ ps_ctlsrv_status_free(struct ps_ctl_status *st)
 	free((void *)st->tensors);
 	free((void *)st->workers);
 	free((void *)st->rejected);
+	free((void *)st->round.waiting_on);
 	memset(st, 0, sizeof *st);
 }

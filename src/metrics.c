@@ -75,6 +75,82 @@ ps_rate_get(const struct ps_rate *r)
 	return r->rate;
 }
 
+void
+ps_winmax_add(struct ps_winmax *m, double v, double now)
+{
+	int64_t	 slot;
+	size_t	 i;
+
+	if (isnan(v) || !(now >= 0))
+		return;
+	slot = (int64_t)(now / PS_WINDOW_STEP) + 1;
+	i = (size_t)(slot % PS_WINDOW_SLOTS);
+	if (m->slot[i] != slot) {
+		m->slot[i] = slot;
+		m->max[i] = v;
+	} else if (v > m->max[i])
+		m->max[i] = v;
+}
+
+double
+ps_winmax_get(const struct ps_winmax *m, double now)
+{
+	int64_t	 slot;
+	double	 best = NAN;
+	size_t	 i;
+
+	if (!(now >= 0))
+		return NAN;
+	slot = (int64_t)(now / PS_WINDOW_STEP) + 1;
+	for (i = 0; i < PS_WINDOW_SLOTS; i++) {
+		if (m->slot[i] == 0 || m->slot[i] > slot ||
+		    slot - m->slot[i] >= PS_WINDOW_SLOTS)
+			continue;
+		if (isnan(best) || m->max[i] > best)
+			best = m->max[i];
+	}
+	return best;
+}
+
+void
+ps_history_add(struct ps_history *h, double v, double now)
+{
+	const size_t	 cap = PS_WINDOW_SLOTS + 1;
+
+	if (h->n > 0 && !(now - h->t[h->head] >= PS_WINDOW_STEP))
+		return;
+	h->head = h->n == 0 ? 0 : (h->head + 1) % cap;
+	h->t[h->head] = now;
+	h->v[h->head] = v;
+	if (h->n < cap)
+		h->n++;
+}
+
+void
+ps_history_clear(struct ps_history *h)
+{
+	memset(h, 0, sizeof *h);
+}
+
+int
+ps_history_minute(const struct ps_history *h, double now, double *t,
+    double *v)
+{
+	const size_t	 cap = PS_WINDOW_SLOTS + 1;
+	size_t		 k, i;
+
+	/* From the oldest held to the newest: the first within a minute. */
+	for (k = h->n; k > 0; k--) {
+		i = (h->head + cap - (k - 1)) % cap;
+		if (now - h->t[i] <= PS_WINDOW_STEP * PS_WINDOW_SLOTS) {
+			*t = h->t[i];
+			*v = h->v[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
 int
 ps_hist_init(struct ps_hist *h, const double *le, size_t nb)
 {

@@ -41,6 +41,49 @@ void		 ps_rate_init(struct ps_rate *, double tau);
 void		 ps_rate_update(struct ps_rate *, uint64_t n, double now);
 double		 ps_rate_get(const struct ps_rate *);
 
+/*
+ * A minute of history, for "the largest in the last minute" and "the
+ * change over the last minute", in slots of PS_WINDOW_STEP seconds.  A
+ * zeroed struct is empty; both take the time as ps_rate_update() does.
+ */
+#define PS_WINDOW_STEP	5.0
+#define PS_WINDOW_SLOTS	12	/* 12 x 5 s: a minute */
+
+/* The largest value added in the last minute (55 to 60 s: whole slots). */
+struct ps_winmax {
+	double		 max[PS_WINDOW_SLOTS];
+	int64_t		 slot[PS_WINDOW_SLOTS];	/* floor(t / step) + 1; 0: empty */
+};
+
+void		 ps_winmax_add(struct ps_winmax *, double v, double now);
+/* The largest value added in the last minute, or NAN when none was. */
+double		 ps_winmax_get(const struct ps_winmax *, double now);
+
+/*
+ * Samples of a value, at most one per PS_WINDOW_STEP seconds, the last
+ * minute of them kept: what it was about a minute ago.
+ */
+struct ps_history {
+	double		 t[PS_WINDOW_SLOTS + 1];
+	double		 v[PS_WINDOW_SLOTS + 1];
+	size_t		 head;		/* the newest sample's index */
+	size_t		 n;		/* samples held */
+};
+
+/*
+ * Records v at now, unless the newest sample is younger than
+ * PS_WINDOW_STEP (or now is not after it): call it as often as you like.
+ */
+void		 ps_history_add(struct ps_history *, double v, double now);
+/* Forgets every sample. */
+void		 ps_history_clear(struct ps_history *);
+/*
+ * The oldest sample at most 60 s old as of now: 0 with *t and *v, or -1
+ * when there is none.
+ */
+int		 ps_history_minute(const struct ps_history *, double now,
+		     double *t, double *v);
+
 #define PS_HIST_MAX	32
 
 /*

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@
 #include "auth.h"
 #include "checkpoint.h"
 #include "demo.h"
+#include "kernel.h"
 #include "log.h"
 #include "mode.h"
 #include "proto.h"
@@ -97,6 +99,7 @@ struct ps_server {
 	struct ps_counters	 total;
 	uint64_t		 updates;	/* updates applied to the store */
 	uint64_t		 rounds;	/* sync rounds applied */
+	int64_t			 round_first_us; /* the round's first push; 0 */
 	uint64_t		 resets;
 
 	lws_sorted_usec_list_t	 tick;		/* 1 s: the hooks' tick */
@@ -113,6 +116,7 @@ static void	server_changed(struct ps_server *);
 static void	server_requests(struct ps_server *);
 static int	server_busy(struct ps_server *);
 static void	server_secret(char *);
+static void	server_gap(int64_t *, double *);
 
 int64_t
 ps_server_now_us(void)
@@ -809,6 +813,46 @@ ps_server_worker_leave(struct ps_server *srv, struct ps_worker *w,
 	}
 }
 
+void
+ps_server_worker_pushed(struct ps_server *srv, struct ps_worker *w,
+    const struct ps_tview *v, size_t n)
+{
+	double	 sq = 0;
+	size_t	 i;
+
+	(void)srv;
+	for (i = 0; i < n; i++) {
+		if (v[i].dtype == PS_DTYPE_F32)
+			sq += ps_k_sumsq((const float *)v[i].data,
+			    v[i].nbytes / sizeof (float));
+	}
+	w->update_l2 = sqrt(sq);
+	server_gap(&w->last_push_us, &w->push_gap_s);
+	ps_winmax_add(&w->update_l2_max, w->update_l2,
+	    (double)w->last_push_us / 1e6);
+}
+
+void
+ps_server_worker_pulled(struct ps_server *srv, struct ps_worker *w)
+{
+	(void)srv;
+	server_gap(&w->last_pull_us, &w->pull_gap_s);
+}
+
+/* A request now: its time, and the smoothed time between such requests. */
+static void
+server_gap(int64_t *last_us, double *gap_s)
+{
+	int64_t	now = ps_server_now_us();
+	double	gap;
+
+	if (*last_us != 0) {
+		gap = (double)(now - *last_us) / 1e6;
+		*gap_s = *gap_s == 0 ? gap : *gap_s + 0.2 * (gap - *gap_s);
+	}
+	*last_us = now;
+}
+
 const char *
 ps_server_worker_state(const struct ps_server *srv, const struct ps_worker *w,
     int64_t now)
@@ -948,7 +992,21 @@ ps_server_round_add(struct ps_server *srv, const struct ps_tview *v,
 {
 	if (srv->accum == NULL)
 		srv->accum = ps_accum_new(srv->store);
-	return ps_accum_add(srv->accum, srv->store, v, n, code, cause);
+	if (ps_accum_add(srv->accum, srv->store, v, n, code, cause) != 0)
+		return -1;
+	/* The mode counts the round's pushes after this (a redo: before). */
+	if (ps_mode_round_pushes(srv->mode) == 0)
+		srv->round_first_us = ps_server_now_us();
+	return 0;
+}
+
+int64_t
+ps_server_round_started_us(const struct ps_server *srv)
+{
+	/* A round emptied by refusals (round_clear) has not started. */
+	if (ps_mode_round_pushes(srv->mode) == 0)
+		return 0;
+	return srv->round_first_us;
 }
 
 void
@@ -979,6 +1037,7 @@ ps_server_round_end(struct ps_server *srv)
 	}
 	version = ps_store_version(srv->store);
 	n = ps_mode_round_end(srv->mode);
+	srv->round_first_us = 0;
 	if (version != before) {
 		ps_hist_observe(&srv->apply_seconds,
 		    (double)(ps_server_now_us() - t0) / 1e6);
@@ -1028,6 +1087,7 @@ ps_server_reset(struct ps_server *srv, struct ps_store *s, char **cause)
 	srv->accum = NULL;
 	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC)
 		ps_mode_round_end(srv->mode);
+	srv->round_first_us = 0;
 	if (!ps_store_empty(s))
 		server_created(srv);
 	server_changed(srv);

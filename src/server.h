@@ -110,6 +110,14 @@ struct ps_worker {
 	struct ps_rate		 push_rate;	/* ctlsrv.c's tick */
 	struct ps_rate		 pull_rate;
 	int			 rates_init;
+	struct ps_history	 push_hist;	/* ctlsrv.c's tick: c.pushes */
+	/* Kept by ps_server_worker_pushed() and _pulled(). */
+	double			 update_l2;	/* of its last accepted push */
+	struct ps_winmax	 update_l2_max;	/* the same, over a minute */
+	int64_t			 last_push_us;	/* 0: none accepted yet */
+	int64_t			 last_pull_us;	/* 0: none answered yet */
+	double			 push_gap_s;	/* smoothed time between them */
+	double			 pull_gap_s;
 	TAILQ_ENTRY(ps_worker)	 entry;
 };
 TAILQ_HEAD(ps_workers, ps_worker);
@@ -307,6 +315,11 @@ int		 ps_server_round_add(struct ps_server *,
  * leaves the round: the sum is made again without it, exactly).
  */
 void		 ps_server_round_clear(struct ps_server *);
+/*
+ * sync: when the current round's first push was added (ps_server_now_us()),
+ * or 0 while the round is empty.
+ */
+int64_t		 ps_server_round_started_us(const struct ps_server *);
 /* 1 when the sync round is complete (every live worker pushed). */
 int		 ps_server_round_ready(const struct ps_server *);
 /*
@@ -356,6 +369,15 @@ struct ps_worker *ps_server_worker_hello(struct ps_server *,
  */
 void		 ps_server_worker_leave(struct ps_server *, struct ps_worker *,
 		     const char *why);
+/*
+ * w's push of n views (F32, as applied or added to the round) was
+ * accepted: its L2 norm becomes w's update_l2 and counts in its minute's
+ * largest, last_push_us is now and push_gap_s follows.
+ */
+void		 ps_server_worker_pushed(struct ps_server *, struct ps_worker *w,
+		     const struct ps_tview *v, size_t n);
+/* A pull of w's was answered: last_pull_us and pull_gap_s. */
+void		 ps_server_worker_pulled(struct ps_server *, struct ps_worker *w);
 /* "active", "waiting", "silent" or "gone" as of now_us. */
 const char	*ps_server_worker_state(const struct ps_server *,
 		     const struct ps_worker *, int64_t now_us);

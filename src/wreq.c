@@ -536,6 +536,7 @@ wreq_pull_answer(struct ps_conn *c)
 	uint32_t		 count = 0;
 
 	c->w->c.pulls++;
+	ps_server_worker_pulled(c->srv, c->w);
 	c->vhd->total->pulls++;
 	if (c->msg.count == 0) {
 		wreq_model(c);
@@ -687,6 +688,7 @@ wreq_push(struct ps_conn *c)
 		return;
 	}
 	ps_mode_push(mode, c->w->id);
+	ps_server_worker_pushed(srv, c->w, v, c->msg.count);
 	if (seq != 0)
 		c->w->last_seq = seq;
 	c->w->c.pushes++;
@@ -730,6 +732,7 @@ wreq_push_sync(struct ps_conn *c)
 	c->round_seq = ++c->vhd->round_next;
 	c->round_wid = c->w->id;
 	c->prev_seq = c->w->last_seq;
+	ps_server_worker_pushed(srv, c->w, v, c->msg.count);
 	if (c->msg.h.arg != 0)
 		c->w->last_seq = c->msg.h.arg;
 	c->w->c.pushes++;

@@ -200,7 +200,7 @@ test_status(void)
 		"pushes_total", "pulls_total", "rejected_total", "rejected",
 		"pushes_per_s", "pulls_per_s", "bytes_in_per_s",
 		"bytes_out_per_s", "bytes_in_total", "bytes_out_total",
-		"resets_total", "checkpoint", NULL
+		"resets_total", "checkpoint", "growth_window_s", "round", NULL
 	};
 	size_t			 i, missing = 0;
 
@@ -273,6 +273,18 @@ test_status(void)
 	    "127.0.0.1:50122", "the worker's address is listed");
 	is_int(json_integer_value(json_object_get(v, "lag")), -1,
 	    "a worker's lag may be negative");
+	ok(json_is_number(json_object_get(v, "update_l2")) &&
+	    json_is_number(json_object_get(v, "update_l2_max")) &&
+	    json_is_number(json_object_get(v, "last_push_s")) &&
+	    json_is_number(json_object_get(v, "pushes_per_s_1m")),
+	    "a worker has update_l2, update_l2_max, last_push_s, "
+	    "pushes_per_s_1m");
+	ok(json_is_null(json_object_get(j, "round")),
+	    "round is null outside sync mode");
+	v = json_array_get(json_object_get(j, "tensors"), 0);
+	ok(json_is_number(json_object_get(v, "growth_1m")) &&
+	    json_is_number(json_object_get(v, "growth_reset")),
+	    "a tensor has growth_1m and growth_reset");
 	is_int(json_integer_value(json_object_get(json_object_get(j,
 	    "rejected"), "shape")), 2, "rejections are listed by code");
 	v = json_object_get(j, "checkpoint");
@@ -372,6 +384,7 @@ test_status_parse(void)
 	json_error_t		 err;
 	json_t			*j;
 	char			*cause = NULL, dims[64];
+	const uint64_t		 waiting[] = { 3, 5 };
 	int			 r;
 
 	/* What the server writes reads back as it was. */
@@ -411,6 +424,18 @@ test_status_parse(void)
 	st.checkpoint.last_ok = 0;
 	st.checkpoint.last_error = "disk full";
 	st.checkpoint.last_age_s = 4.5;
+	t.growth_1m = 0.5;
+	t.growth_reset = NAN;
+	st.growth_window_s = 42;
+	w.update_l2 = 2.5;
+	w.update_l2_max = 3e6;
+	w.last_push_s = NAN;
+	w.pushes_per_s_1m = 9.5;
+	st.round.present = 1;
+	st.round.number = 48;
+	st.round.waiting_on = waiting;
+	st.round.nwaiting = 2;
+	st.round.waiting_s = 8.5;
 	j = ps_ctl_status_json(&st);
 	r = ps_ctl_status_parse(j, &rd, &cause);
 	/* The parsed strings live as long as rd, not as the caller's j. */
@@ -448,6 +473,18 @@ test_status_parse(void)
 	    "a worker reads back, a negative lag included");
 	ok(rd.nrejected == 1 && strcmp(rd.rejected[0].name, "shape") == 0 &&
 	    rd.rejected[0].n == 2, "rejections read back by code");
+	ok(rd.tensors[0].growth_1m == 0.5 && isnan(rd.tensors[0].growth_reset)
+	    && rd.growth_window_s == 42,
+	    "growth_1m, growth_reset (null) and growth_window_s read back");
+	ok(rd.workers[0].update_l2 == 2.5 && rd.workers[0].update_l2_max == 3e6
+	    && isnan(rd.workers[0].last_push_s) &&
+	    rd.workers[0].pushes_per_s_1m == 9.5,
+	    "update_l2, update_l2_max, last_push_s (null), pushes_per_s_1m "
+	    "read back");
+	ok(rd.round.present && rd.round.number == 48 && rd.round.nwaiting == 2
+	    && rd.round.waiting_on[0] == 3 && rd.round.waiting_on[1] == 5 &&
+	    rd.round.waiting_s == 8.5,
+	    "the sync round reads back: number, waiting_on, waiting_s");
 	ok(rd.checkpoint.have_last && !rd.checkpoint.last_ok &&
 	    strcmp(rd.checkpoint.last_error, "disk full") == 0 &&
 	    rd.checkpoint.last_age_s == 4.5 && rd.checkpoint.last_path == NULL,
@@ -466,6 +503,11 @@ test_status_parse(void)
 	    rd.sync_workers == 0 && rd.staleness == -1,
 	    "a recorded async snapshot parses%s%s", cause != NULL ? ": " : "",
 	    cause != NULL ? cause : "");
+	ok(r == 0 && !rd.round.present && isnan(rd.growth_window_s) &&
+	    isnan(rd.tensors[0].growth_1m) && isnan(rd.workers[0].update_l2) &&
+	    isnan(rd.workers[0].pushes_per_s_1m),
+	    "an older server's STATUS without the newer fields reads them "
+	    "as null");
 	if (r == 0)
 		ps_ctl_status_clear(&rd);
 	json_decref(j);
@@ -501,6 +543,12 @@ test_status_parse(void)
 	    "\"version\": 0, \"updates_total\": 0, \"updates_per_s\": 0}]",
 	    "over 8 dimensions");
 	status_refused("workers", "[{\"id\": 1}]", "\"workers[0].lag\"");
+	status_refused("round", "3", "\"round\" is not an object");
+	status_refused("round", "{\"number\": 1, \"waiting_on\": [\"w3\"], "
+	    "\"waiting_s\": 1}", "\"round.waiting_on\"");
+	status_refused("round", "{\"number\": 1, \"waiting_on\": []}",
+	    "\"round.waiting_s\"");
+	status_refused("growth_window_s", "\"1m\"", "\"growth_window_s\"");
 
 	r = status_text("[1]", &rd, &cause);
 	ok(r == -1 && cause != NULL, "a STATUS that is not an object is "
@@ -637,7 +685,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(103);
+	plan(114);
 	test_requests();
 	test_names();
 	test_status();

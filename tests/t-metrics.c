@@ -16,6 +16,7 @@
 
 static void	test_rate(void);
 static void	test_hist(void);
+static void	test_window(void);
 static void	test_prom(void);
 static void	render_fixture(void);
 
@@ -99,6 +100,46 @@ test_hist(void)
 	    "the apply-time bounds are valid");
 	ok(ps_hist_init(&h, ps_hist_ckpt_bounds, ps_hist_ckpt_nbounds) == 0,
 	    "the checkpoint-time bounds are valid");
+}
+
+/* The minute windows: the largest in the last minute, a minute ago. */
+static void
+test_window(void)
+{
+	struct ps_winmax	m;
+	struct ps_history	h;
+	double			t, v;
+	int			i;
+
+	memset(&m, 0, sizeof m);
+	ok(isnan(ps_winmax_get(&m, 100.0)), "an empty window has no largest");
+	ps_winmax_add(&m, 3.0, 100.0);
+	ps_winmax_add(&m, 7.0, 101.0);
+	ps_winmax_add(&m, 2.0, 130.0);
+	is_near(ps_winmax_get(&m, 130.0), 7.0, 0, "the largest of the minute");
+	is_near(ps_winmax_get(&m, 154.0), 7.0, 0,
+	    "still there 54 s later");
+	is_near(ps_winmax_get(&m, 161.0), 2.0, 0,
+	    "gone a minute later; the later, smaller one stays");
+	ok(isnan(ps_winmax_get(&m, 200.0)), "nothing in the last minute");
+	ps_winmax_add(&m, 1.0, 200.0);
+	is_near(ps_winmax_get(&m, 200.0), 1.0, 0,
+	    "a slot reused a minute on starts afresh");
+
+	memset(&h, 0, sizeof h);
+	ok(ps_history_minute(&h, 10.0, &t, &v) == -1, "no history yet");
+	/* One sample per second for two minutes: kept every 5 s. */
+	for (i = 0; i <= 120; i++)
+		ps_history_add(&h, 1000.0 + i, (double)i);
+	ok(ps_history_minute(&h, 120.0, &t, &v) == 0, "a sample a minute ago");
+	is_near(t, 60.0, 0, "taken 60 s before now");
+	is_near(v, 1060.0, 0, "with the value of then");
+	ok(ps_history_minute(&h, 130.0, &t, &v) == 0 && t == 70.0,
+	    "10 s later, the oldest within the minute");
+	ps_history_clear(&h);
+	ps_history_add(&h, 5.0, 200.0);
+	ok(ps_history_minute(&h, 203.0, &t, &v) == 0 && t == 200.0 &&
+	    v == 5.0, "after a clear, the one sample there is");
 }
 
 static void
@@ -238,9 +279,10 @@ main(int argc, char **argv)
 		render_fixture();
 		return 0;
 	}
-	plan(32);
+	plan(44);
 	test_rate();
 	test_hist();
+	test_window();
 	test_prom();
 	return exit_status();
 }
