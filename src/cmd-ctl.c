@@ -146,16 +146,26 @@ ps_cmd_ctl_call(struct ps_cmd_ctl *c, enum ps_ctl_cmd cmd, const char *name,
 {
 	json_int_t		 id = c->next_id++;
 	enum ps_cmd_retval	 ret;
-	char			*req, *cause = NULL;
+	char			*req;
+
+	req = ps_ctl_request(id, cmd, name, PS_CTL_INTERVAL_DEF, checkpoint);
+	ret = ps_cmd_ctl_call_text(c, id, req, wait, r);
+	free(req);
+	return ret;
+}
+
+enum ps_cmd_retval
+ps_cmd_ctl_call_text(struct ps_cmd_ctl *c, json_int_t id, const char *req,
+    double wait, struct ps_ctl_reply *r)
+{
+	enum ps_cmd_retval	 ret;
+	char			*cause = NULL;
 	void			*buf;
 	size_t			 len;
-	int			 is_text, ms, sent;
+	int			 is_text, ms;
 
 	memset(r, 0, sizeof *r);
-	req = ps_ctl_request(id, cmd, name, PS_CTL_INTERVAL_DEF, checkpoint);
-	sent = ps_cmd_ctl_send(c, req);
-	free(req);
-	if (sent != 0)
+	if (ps_cmd_ctl_send(c, req) != 0)
 		return ps_cmd_ctl_fail(c, ps_wsc_errcode(c->wsc),
 		    ps_wsc_error(c->wsc), 1, 0);
 	ms = (int)ceil((wait > 0 ? wait : c->timeout) * 1000);

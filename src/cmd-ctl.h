@@ -66,6 +66,12 @@ int	ps_cmd_ctl_send(struct ps_cmd_ctl *, const char *text);
 enum ps_cmd_retval ps_cmd_ctl_call(struct ps_cmd_ctl *, enum ps_ctl_cmd,
 	    const char *name, int checkpoint, double wait,
 	    struct ps_ctl_reply *r);
+/*
+ * ps_cmd_ctl_call() for a request already encoded (text, borrowed) with
+ * id, taken from c->next_id++ (ps_ctl_request_worker()'s, say).
+ */
+enum ps_cmd_retval ps_cmd_ctl_call_text(struct ps_cmd_ctl *, json_int_t id,
+	    const char *text, double wait, struct ps_ctl_reply *r);
 /* Waits up to wait seconds for the server to close the connection. */
 int	ps_cmd_ctl_wait_close(struct ps_cmd_ctl *, double wait);
 void	ps_cmd_ctl_close(struct ps_cmd_ctl *);

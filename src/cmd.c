@@ -29,6 +29,8 @@ extern const struct ps_cmd_entry ps_cmd_status_entry;
 extern const struct ps_cmd_entry ps_cmd_checkpoint_entry;
 extern const struct ps_cmd_entry ps_cmd_reset_entry;
 extern const struct ps_cmd_entry ps_cmd_stop_entry;
+extern const struct ps_cmd_entry ps_cmd_kick_entry;
+extern const struct ps_cmd_entry ps_cmd_unblock_entry;
 extern const struct ps_cmd_entry ps_cmd_bench_entry;
 extern const struct ps_cmd_entry ps_cmd_top_entry;
 extern const struct ps_cmd_entry ps_cmd_help_entry;
@@ -43,6 +45,8 @@ const struct ps_cmd_entry *const ps_cmd_table[] = {
 	&ps_cmd_checkpoint_entry,
 	&ps_cmd_reset_entry,
 	&ps_cmd_stop_entry,
+	&ps_cmd_kick_entry,
+	&ps_cmd_unblock_entry,
 	&ps_cmd_bench_entry,
 	&ps_cmd_top_entry,
 	&ps_cmd_help_entry,
@@ -551,7 +555,8 @@ ps_cmd_ctl_retval(const char *code, int watching)
 {
 	static const char *const data[] = {
 		PS_CTL_E_BAD_REQUEST, PS_CTL_E_UNKNOWN_CMD, PS_CTL_E_NOT_FOUND,
-		PS_CTL_E_MISMATCH, PS_CTL_E_NO_MODEL, PS_CTL_E_NO_CKPT_DIR, NULL
+		PS_CTL_E_MISMATCH, PS_CTL_E_NO_MODEL, PS_CTL_E_NO_CKPT_DIR,
+		PS_CTL_E_AMBIGUOUS, NULL
 	};
 	size_t	i;
 

@@ -31,6 +31,7 @@ static json_t	*ctl_tensor_json(const struct ps_ctl_tensor *);
 static json_t	*ctl_worker_json(const struct ps_ctl_worker *);
 static int	 ctl_members(json_t *, const char *, const char *const *,
 		     char **);
+static int	 ctl_worker(json_t *, struct ps_ctl_req *, char **);
 static int	 ctl_rd_fail(const char *, const char *, const char *,
 		     json_t *, const char *, char **);
 static int	 ctl_rd_uint(json_t *, const char *, const char *,
@@ -52,7 +53,7 @@ static int	 ctl_rd_checkpoint(json_t *, struct ps_ctl_ckpt_status *,
 
 static const char *const ctl_cmd_names[] = {
 	NULL, "status", "subscribe", "unsubscribe", "checkpoint", "reset",
-	"stop"
+	"stop", "kick", "unblock"
 };
 #define CTL_NCMDS	(sizeof ctl_cmd_names / sizeof ctl_cmd_names[0])
 
@@ -151,6 +152,51 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 	return 0;
 }
 
+/* A kick's or unblock's "worker": an id from 1, or a name. */
+static int
+ctl_worker(json_t *v, struct ps_ctl_req *req, char **cause)
+{
+	const char	*name;
+	size_t		 len, i;
+
+	if (v == NULL) {
+		*cause = xstrdup("the request has no \"worker\" (an id or a "
+		    "name)");
+		return -1;
+	}
+	if (json_is_integer(v)) {
+		if (json_integer_value(v) < 1) {
+			*cause = xstrdup("\"worker\" must be an id from 1 or "
+			    "a name");
+			return -1;
+		}
+		req->worker_id = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		*cause = xstrdup("\"worker\" must be an id (a number) or a "
+		    "name (a string)");
+		return -1;
+	}
+	name = json_string_value(v);
+	len = json_string_length(v);
+	if (len == 0 || len > PS_CTL_WORKER_MAX) {
+		*cause = xasprintf("a worker name is 1 to %d bytes",
+		    PS_CTL_WORKER_MAX);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			*cause = xstrdup("the worker name contains a control "
+			    "character");
+			return -1;
+		}
+	}
+	memcpy(req->worker_name, name, len);
+	req->worker_name[len] = '\0';
+	return 0;
+}
+
 int
 ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
     const char **code, char **cause)
@@ -159,6 +205,8 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 	static const char *const sub[] = { "interval", NULL };
 	static const char *const named[] = { "name", NULL };
 	static const char *const stop[] = { "checkpoint", NULL };
+	static const char *const kick[] = { "worker", "block", NULL };
+	static const char *const unblock[] = { "worker", NULL };
 	json_t		*root, *id, *cmd, *v;
 	json_error_t	 jerr;
 	const char	*s;
@@ -208,7 +256,8 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 	if (i == CTL_NCMDS) {
 		*code = PS_CTL_E_UNKNOWN_CMD;
 		*cause = xasprintf("unknown command \"%.64s\" (known: status, "
-		    "subscribe, unsubscribe, checkpoint, reset, stop)", s);
+		    "subscribe, unsubscribe, checkpoint, reset, stop, kick, "
+		    "unblock)", s);
 		goto fail;
 	}
 	req->cmd = (enum ps_ctl_cmd)i;
@@ -262,6 +311,23 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 				goto fail;
 			}
 			req->checkpoint = json_is_true(v);
+		}
+		break;
+	case PS_CTL_KICK:
+	case PS_CTL_UNBLOCK:
+		if (ctl_members(root, s, req->cmd == PS_CTL_KICK ? kick :
+		    unblock, cause) != 0 ||
+		    ctl_worker(json_object_get(root, "worker"), req,
+		    cause) != 0)
+			goto fail;
+		if ((v = json_object_get(root, "block")) != NULL &&
+		    !json_is_null(v)) {
+			if (!json_is_boolean(v)) {
+				*cause = xstrdup("\"block\" must be true or "
+				    "false");
+				goto fail;
+			}
+			req->block = json_is_true(v);
 		}
 		break;
 	}
@@ -423,6 +489,16 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 		json_object_set_new(o, "round", rd);
 	} else
 		json_object_set_new(o, "round", json_null());
+	a = json_array();
+	for (i = 0; i < st->nblocked; i++) {
+		rd = json_object();
+		json_object_set_new(rd, "id", st->blocked[i].id != 0 ?
+		    ctl_uint(st->blocked[i].id) : json_null());
+		json_object_set_new(rd, "name",
+		    ctl_string_or_null(st->blocked[i].name));
+		json_array_append_new(a, rd);
+	}
+	json_object_set_new(o, "blocked", a);
 
 	json_object_set_new(o, "workers_connected",
 	    ctl_uint(st->workers_connected));
@@ -577,6 +653,40 @@ ctl_rd_round(json_t *o, struct ps_ctl_round *r, char **cause)
 		}
 	}
 	r->present = 1;
+	return 0;
+}
+
+/* "blocked": absent (an older server) reads as none. */
+static int
+ctl_rd_blocked(json_t *o, struct ps_ctl_status *st, char **cause)
+{
+	struct ps_ctl_block	*bv;
+	json_t			*a, *v, *id;
+	char			 where[48];
+	size_t			 i;
+
+	a = json_object_get(o, "blocked");
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return ctl_rd_fail("STATUS", "", "blocked", a, "an array",
+		    cause);
+	if ((st->nblocked = json_array_size(a)) == 0)
+		return 0;
+	st->blocked = bv = xcalloc(st->nblocked, sizeof *bv);
+	json_array_foreach(a, i, v) {
+		snprintf(where, sizeof where, "blocked[%zu].", i);
+		if (!json_is_object(v))
+			return ctl_rd_fail("STATUS", "", where, v,
+			    "an object", cause);
+		id = json_object_get(v, "id");
+		if (!json_is_null(id) && ctl_rd_uint(v, "STATUS", where, "id",
+		    &bv[i].id, cause) != 0)
+			return -1;
+		if (ctl_rd_str(v, "STATUS", where, "name", &bv[i].name,
+		    cause) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -871,7 +981,8 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 		goto fail;
 	if (ctl_rd_new_num(o, "", "growth_window_s", &st->growth_window_s,
 	    cause) != 0 ||
-	    ctl_rd_round(o, &st->round, cause) != 0)
+	    ctl_rd_round(o, &st->round, cause) != 0 ||
+	    ctl_rd_blocked(o, st, cause) != 0)
 		goto fail;
 	return 0;
 
@@ -889,6 +1000,7 @@ ps_ctl_status_clear(struct ps_ctl_status *st)
 	free((void *)(uintptr_t)st->rejected);
 	free((void *)(uintptr_t)st->rule_items);
 	free((void *)(uintptr_t)st->round.waiting_on);
+	free((void *)(uintptr_t)st->blocked);
 	json_decref(st->root);
 	memset(st, 0, sizeof *st);
 }
@@ -978,6 +1090,27 @@ ps_ctl_stop_result(const char *checkpoint)
 
 	json_object_set_new(o, "stopping", json_true());
 	json_object_set_new(o, "checkpoint", ctl_string_or_null(checkpoint));
+	return o;
+}
+
+json_t *
+ps_ctl_kick_result(uint64_t id, const char *name, int kicked, int blocked)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "id", id != 0 ? ctl_uint(id) : json_null());
+	json_object_set_new(o, "name", ctl_string_or_null(name));
+	json_object_set_new(o, "kicked", json_boolean(kicked));
+	json_object_set_new(o, "blocked", json_boolean(blocked));
+	return o;
+}
+
+json_t *
+ps_ctl_unblock_result(size_t unblocked)
+{
+	json_t	*o = json_object();
+
+	json_object_set_new(o, "unblocked", ctl_uint(unblocked));
 	return o;
 }
 
@@ -1102,6 +1235,30 @@ ps_ctl_request(json_int_t id, enum ps_ctl_cmd cmd, const char *name,
 	default:
 		break;
 	}
+	return ctl_dump(o);
+}
+
+char *
+ps_ctl_request_worker(json_int_t id, enum ps_ctl_cmd cmd, const char *worker,
+    int block)
+{
+	json_t		*o = json_object();
+	const char	*p;
+	uint64_t	 n = 0;
+	int		 digits = worker[0] >= '1' && worker[0] <= '9';
+
+	for (p = worker; digits && *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || n > (uint64_t)INT64_MAX / 10)
+			digits = 0;
+		else
+			n = n * 10 + (uint64_t)(*p - '0');
+	}
+	json_object_set_new(o, "id", json_integer(id));
+	json_object_set_new(o, "cmd", json_string(ps_ctl_cmd_name(cmd)));
+	json_object_set_new(o, "worker", digits && n <= (uint64_t)INT64_MAX ?
+	    json_integer((json_int_t)n) : ctl_string_or_null(worker));
+	if (cmd == PS_CTL_KICK)
+		json_object_set_new(o, "block", json_boolean(block));
 	return ctl_dump(o);
 }
 
@@ -1242,6 +1399,30 @@ ps_ctl_result_parse(enum ps_ctl_cmd cmd, json_t *o, struct ps_ctl_result *res,
 		break;
 	case PS_CTL_STOP:
 		if (ctl_rd_str(o, doc, "", "checkpoint", &res->checkpoint,
+		    cause) != 0)
+			return -1;
+		break;
+	case PS_CTL_KICK:
+		v = json_object_get(o, "id");
+		if (!json_is_null(v) && ctl_rd_uint(o, doc, "", "id",
+		    &res->worker_id, cause) != 0)
+			return -1;
+		if (ctl_rd_str(o, doc, "", "name", &res->worker_name,
+		    cause) != 0)
+			return -1;
+		v = json_object_get(o, "kicked");
+		if (!json_is_boolean(v))
+			return ctl_rd_fail(doc, "", "kicked", v,
+			    "true or false", cause);
+		res->kicked = json_is_true(v);
+		v = json_object_get(o, "blocked");
+		if (!json_is_boolean(v))
+			return ctl_rd_fail(doc, "", "blocked", v,
+			    "true or false", cause);
+		res->blocked = json_is_true(v);
+		break;
+	case PS_CTL_UNBLOCK:
+		if (ctl_rd_uint(o, doc, "", "unblocked", &res->unblocked,
 		    cause) != 0)
 			return -1;
 		break;

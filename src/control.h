@@ -10,6 +10,9 @@
  *	{"id": 4, "cmd": "checkpoint", "name": "before-lr-drop"}   name optional
  *	{"id": 5, "cmd": "reset", "name": "ckpt-000042.safetensors"} name optional
  *	{"id": 6, "cmd": "stop", "checkpoint": true}		checkpoint optional
+ *	{"id": 7, "cmd": "kick", "worker": 3 or "name", "block": true}
+ *	    block optional (false)
+ *	{"id": 8, "cmd": "unblock", "worker": 3 or "name"}
  * Replies:
  *	{"id": 1, "ok": true, "result": STATUS}
  *	{"id": 2, "ok": true, "result": {"interval": 1.0}}
@@ -18,10 +21,22 @@
  *	     "model_version": 812, "bytes": 4000128, "seconds": 0.021}}
  *	{"id": 5, "ok": true, "result": {"from": PATH or "initial", "model_version": 813}}
  *	{"id": 6, "ok": true, "result": {"stopping": true, "checkpoint": PATH or null}}
+ *	{"id": 7, "ok": true, "result": {"id": 3 or null, "name": "w3" or null,
+ *	     "kicked": true, "blocked": true}}
+ *	{"id": 8, "ok": true, "result": {"unblocked": 1}}
  *	{"id": 9, "ok": false, "error": {"code": "bad_request", "message": "..."}}
  *	   codes: bad_request, unknown_command, no_model, no_checkpoint_dir,
  *	   not_found, mismatch (a checkpoint for reset holds another model),
- *	   busy, io, forbidden, shutting_down
+ *	   busy, io, forbidden, shutting_down, ambiguous (a worker name that
+ *	   several live workers have: the message lists them)
+ * kick: "worker" is an id (a JSON integer) or a name (a string, matched
+ * exactly against the live workers' names).  The worker's connection is
+ * closed with 1008 and a reason that names the operator's action; with
+ * "block", its id and its name are refused at HELLO (ERROR unauthorized)
+ * until unblocked.  A worker that is gone can still be blocked (kicked
+ * false); a name no live worker has is blocked as a name alone (id null).
+ * unblock lifts every block with that id or that name: "unblocked" counts
+ * them, and none is not_found.  STATUS "blocked" lists the blocks.
  * Events, after subscribe, every interval until unsubscribe or close:
  *	{"event": "snapshot", "seq": 17, "snapshot": STATUS}
  *
@@ -59,7 +74,8 @@
  *	  "checkpoint": {"dir": "/var/lib/psctl" or null, "in_progress": false,
  *	      "count": 3, "failed": 0, "last_path": PATH or null, "last_age_s": 4.2 or null,
  *	      "last_ok": true or null, "last_error": null or "text",
- *	      "last_seconds": 0.02 or null}
+ *	      "last_seconds": 0.02 or null},
+ *	  "blocked": [{"id": 3 or null, "name": "w3" or null}, ...]
  *	}
  * "lag" is the fastest live worker's clock minus this worker's; "clock" is
  * the worker's push count.  Workers that left stay listed as "gone" for a
@@ -95,8 +111,10 @@
  *   live workers that have not pushed in it yet, listed once someone has
  *   (an empty round waits on no one: [] and "waiting_s" 0); "waiting_s"
  *   the seconds since its first push.
- * ps_ctl_status_parse() reads the fields of this list as null when a
- * server older than them leaves them out.
+ * - "blocked": the operators' blocks (kick with block): an id, a name or
+ *   both, refused at HELLO; [] when none.
+ * ps_ctl_status_parse() reads the fields of this list as null (blocked
+ * as none) when a server older than them leaves them out.
  */
 #ifndef PS_CONTROL_H
 #define PS_CONTROL_H
@@ -131,6 +149,7 @@
 #define PS_CTL_E_IO		"io"
 #define PS_CTL_E_FORBIDDEN	"forbidden"
 #define PS_CTL_E_SHUTTING_DOWN	"shutting_down"
+#define PS_CTL_E_AMBIGUOUS	"ambiguous"
 
 /* Subscribe intervals, seconds. */
 #define PS_CTL_INTERVAL_MIN	0.1
@@ -140,6 +159,8 @@
 #define PS_CTL_NAME_MAX		200
 /* Requests longer than this are refused unread. */
 #define PS_CTL_REQUEST_MAX	4096
+/* Longest worker name a kick or unblock may carry, bytes (as HELLO keeps). */
+#define PS_CTL_WORKER_MAX	128
 /* Checkpoint files end with this; names without it get it appended. */
 #define PS_CTL_CKPT_SUFFIX	".safetensors"
 
@@ -149,7 +170,9 @@ enum ps_ctl_cmd {
 	PS_CTL_UNSUBSCRIBE,
 	PS_CTL_CHECKPOINT,
 	PS_CTL_RESET,
-	PS_CTL_STOP
+	PS_CTL_STOP,
+	PS_CTL_KICK,
+	PS_CTL_UNBLOCK
 };
 
 /* A validated request. */
@@ -161,6 +184,10 @@ struct ps_ctl_req {
 	int		 has_name;	/* checkpoint, reset */
 	char		 name[PS_CTL_NAME_MAX + sizeof PS_CTL_CKPT_SUFFIX];
 	int		 checkpoint;	/* stop: 1 for a final checkpoint */
+	/* kick, unblock: the worker, by id (worker_id) or by name */
+	uint64_t	 worker_id;	/* 0: by name */
+	char		 worker_name[PS_CTL_WORKER_MAX + 1];
+	int		 block;		/* kick: block it too */
 };
 
 /* The name on the wire of a command, or NULL. */
@@ -222,6 +249,12 @@ struct ps_ctl_worker {
 	double		 update_l2_max;	/* NAN: null (none in the minute) */
 	double		 last_push_s;	/* NAN: null (no push yet) */
 	double		 pushes_per_s_1m; /* NAN: null */
+};
+
+/* An operator's block ("blocked"). */
+struct ps_ctl_block {
+	uint64_t	 id;		/* 0: null */
+	const char	*name;		/* NULL: null */
 };
 
 /* The current sync round ("round"); present 0 for null. */
@@ -291,6 +324,8 @@ struct ps_ctl_status {
 	const struct ps_ctl_worker *workers;
 	size_t		 nworkers;
 	struct ps_ctl_round round;
+	const struct ps_ctl_block *blocked;	/* NULL when none */
+	size_t		 nblocked;
 	unsigned	 workers_connected;
 	unsigned	 workers_expected;	/* 0: null */
 	uint64_t	 pushes_total;
@@ -354,6 +389,10 @@ json_t		*ps_ctl_checkpoint_result(const char *path,
 		     uint64_t model_version, uint64_t bytes, double seconds);
 json_t		*ps_ctl_reset_result(const char *from, uint64_t model_version);
 json_t		*ps_ctl_stop_result(const char *checkpoint);
+/* kick's (id 0 and name NULL are null) and unblock's results. */
+json_t		*ps_ctl_kick_result(uint64_t id, const char *name, int kicked,
+		     int blocked);
+json_t		*ps_ctl_unblock_result(size_t unblocked);
 
 /*
  * The /metrics page for a status (Prometheus text 0.0.4), appended to p.
@@ -367,6 +406,13 @@ void		 ps_ctl_metrics(struct ps_prom *, const struct ps_ctl_status *);
  */
 char		*ps_ctl_request(json_int_t id, enum ps_ctl_cmd, const char *name,
 		     double interval, int checkpoint);
+
+/*
+ * A kick or unblock request (caller frees): worker is sent as an id when
+ * it is all digits (no leading 0), else as a name.
+ */
+char		*ps_ctl_request_worker(json_int_t id, enum ps_ctl_cmd,
+		     const char *worker, int block);
 
 /* A reply or an event as read by a client. */
 struct ps_ctl_reply {
@@ -406,6 +452,11 @@ struct ps_ctl_result {
 	double		 seconds;	/* checkpoint: time to write it */
 	const char	*from;		/* reset: a checkpoint's path, "initial" */
 	const char	*checkpoint;	/* stop: the final checkpoint, or NULL */
+	uint64_t	 worker_id;	/* kick: 0 for null */
+	const char	*worker_name;	/* kick: NULL for null */
+	int		 kicked;	/* kick */
+	int		 blocked;	/* kick */
+	uint64_t	 unblocked;	/* unblock */
 };
 
 /*

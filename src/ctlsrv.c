@@ -386,6 +386,111 @@ ps_ctlsrv_stop(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 }
 
 void
+ps_ctlsrv_kick(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
+    const char *address, const struct ps_ctl_req *req)
+{
+	struct ps_server	*srv = ctl->srv;
+	struct ps_worker	*w, *found = NULL;
+	const char		*name = NULL, *who;
+	char			*list = NULL, *p;
+	size_t			 n = 0, k;
+	int			 kicked = 0;
+	uint64_t		 id = req->worker_id;
+
+	who = id != 0 ? NULL : req->worker_name;
+	if (req->cmd == PS_CTL_UNBLOCK) {
+		k = ps_server_unblock(srv, id, who);
+		if (k == 0) {
+			ctl_send(ctl, c, id != 0 ? ps_ctl_reply_error(1,
+			    req->id, PS_CTL_E_NOT_FOUND, "worker %llu is not "
+			    "blocked", (unsigned long long)id) :
+			    ps_ctl_reply_error(1, req->id, PS_CTL_E_NOT_FOUND,
+			    "no block on the name \"%s\"", who));
+			return;
+		}
+		if (id != 0)
+			ps_log_info("worker %llu unblocked from %s",
+			    (unsigned long long)id, address);
+		else
+			ps_log_info("worker name \"%s\" unblocked from %s",
+			    who, address);
+		ctl_send(ctl, c, ps_ctl_reply_ok(req->id,
+		    ps_ctl_unblock_result(k)));
+		return;
+	}
+
+	/* The worker: by id, live or gone; by name, the one live worker. */
+	if (id != 0)
+		found = ps_server_worker_find(srv, id);
+	else {
+		TAILQ_FOREACH(w, ps_server_workers(srv), entry) {
+			if (w->conn == NULL || strcmp(w->name, who) != 0)
+				continue;
+			found = w;
+			n++;
+			p = xasprintf("%s%s%llu (%s)", list != NULL ? list : "",
+			    list != NULL ? ", " : "", (unsigned long long)w->id,
+			    w->address);
+			free(list);
+			list = p;
+		}
+		if (n > 1) {
+			ctl_send(ctl, c, ps_ctl_reply_error(1, req->id,
+			    PS_CTL_E_AMBIGUOUS, "%zu live workers are named "
+			    "\"%s\": %s; give the id", n, who, list));
+			free(list);
+			return;
+		}
+		free(list);
+	}
+	if (found == NULL || (found->conn == NULL && !req->block)) {
+		if (id != 0 && found == NULL && !req->block)
+			ctl_send(ctl, c, ps_ctl_reply_error(1, req->id,
+			    PS_CTL_E_NOT_FOUND, "no worker %llu",
+			    (unsigned long long)id));
+		else if (id != 0 && !req->block)
+			ctl_send(ctl, c, ps_ctl_reply_error(1, req->id,
+			    PS_CTL_E_NOT_FOUND, "worker %llu (%s) is gone "
+			    "already (kick --block blocks it)",
+			    (unsigned long long)id, found->name));
+		else if (!req->block)
+			ctl_send(ctl, c, ps_ctl_reply_error(1, req->id,
+			    PS_CTL_E_NOT_FOUND, "no live worker is named "
+			    "\"%s\"", who));
+		if (!req->block)
+			return;
+	}
+	if (found != NULL) {
+		id = found->id;
+		name = found->name;
+	} else
+		name = who;
+	if (req->block && ps_server_block(srv, id, name) != 0) {
+		ctl_send(ctl, c, ps_ctl_reply_error(1, req->id,
+		    PS_CTL_E_BUSY, "%d workers are blocked already: unblock "
+		    "some first", PS_SERVER_BLOCKS_MAX));
+		return;
+	}
+	if (id != 0)
+		ps_log_info("worker %llu (%s) %s from %s",
+		    (unsigned long long)id, name != NULL ? name : "",
+		    req->block ? (found != NULL &&
+		    found->conn != NULL ? "kicked and blocked" : "blocked") :
+		    "kicked", address);
+	else
+		ps_log_info("worker name \"%s\" blocked from %s", name,
+		    address);
+	/* Answered before the close: the worker may be freed by it. */
+	if (found != NULL && found->conn != NULL)
+		kicked = 1;
+	ctl_send(ctl, c, ps_ctl_reply_ok(req->id, ps_ctl_kick_result(id,
+	    name, kicked, req->block)));
+	if (kicked)
+		ps_server_kick(srv, found, req->block ? "kicked and blocked "
+		    "by an operator" : "kicked by an operator");
+}
+
+void
 ps_ctlsrv_forget(struct ps_ctlsrv *ctl, struct ps_ctlconn *c)
 {
 	struct ps_ctl_waiter	*w;
@@ -577,6 +682,9 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	struct ps_mode		*mode = ps_server_mode(srv);
 	struct ps_worker	*w;
 	struct ps_ctl_round	*rd = &st->round;
+	const struct ps_server_block *blocks;
+	struct ps_ctl_block	*bl;
+	size_t			 nb;
 	int64_t			 now = ps_server_now_us(), started;
 	uint64_t		 maxclock = 0, *ids;
 	double			 tnow = (double)now / 1e6, t0, v0;
@@ -694,6 +802,17 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 		}
 	}
 
+	/* The operators' blocks: the server's own, borrowed. */
+	blocks = ps_server_blocks(srv, &nb);
+	if (nb > 0) {
+		st->blocked = bl = xcalloc(nb, sizeof *bl);
+		for (i = 0; i < nb; i++) {
+			bl[i].id = blocks[i].id;
+			bl[i].name = blocks[i].name;
+		}
+		st->nblocked = nb;
+	}
+
 	st->pushes_total = total->pushes;
 	st->pulls_total = total->pulls;
 	/* Refused pushes, by the worker protocol's error names. */
@@ -728,5 +847,6 @@ ps_ctlsrv_status_free(struct ps_ctl_status *st)
 	free((void *)st->workers);
 	free((void *)st->rejected);
 	free((void *)st->round.waiting_on);
+	free((void *)st->blocked);
 	memset(st, 0, sizeof *st);
 }

@@ -85,6 +85,14 @@ void		 ps_ctlsrv_reset(struct ps_ctlsrv *, struct ps_ctlconn *c,
 /* Stops the server, with a final checkpoint when final. */
 void		 ps_ctlsrv_stop(struct ps_ctlsrv *, struct ps_ctlconn *c,
 		     const char *address, json_int_t id, int final);
+/*
+ * kick and unblock (req->cmd), answered at once: kick closes a live
+ * worker's connection (ps_server_kick()) and with block blocks its id
+ * and name; a name several live workers have is refused (ambiguous) with
+ * their list.  unblock lifts the blocks of an id or a name.
+ */
+void		 ps_ctlsrv_kick(struct ps_ctlsrv *, struct ps_ctlconn *c,
+		     const char *address, const struct ps_ctl_req *req);
 /* c closed: its waiting requests are not answered. */
 void		 ps_ctlsrv_forget(struct ps_ctlsrv *, struct ps_ctlconn *c);
 

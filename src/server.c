@@ -95,6 +95,10 @@ struct ps_server {
 	struct ps_workers	 workers;	/* live first, then gone */
 	size_t			 ngone;
 	uint64_t		 next_worker_id;
+	struct ps_server_block	 blocks[PS_SERVER_BLOCKS_MAX];
+	size_t			 nblocks;
+	ps_server_kick_fn	 kick;		/* the worker protocol's */
+	void			*kick_arg;
 
 	struct ps_counters	 total;
 	uint64_t		 updates;	/* updates applied to the store */
@@ -338,6 +342,8 @@ ps_server_free(struct ps_server *srv)
 		free(w->name);
 		free(w);
 	}
+	while (srv->nblocks > 0)
+		free(srv->blocks[--srv->nblocks].name);
 	ps_buf_unref(srv->body);
 	ps_accum_free(srv->accum);
 	ps_store_free(srv->initial);
@@ -851,6 +857,89 @@ server_gap(int64_t *last_us, double *gap_s)
 		*gap_s = *gap_s == 0 ? gap : *gap_s + 0.2 * (gap - *gap_s);
 	}
 	*last_us = now;
+}
+
+int
+ps_server_block(struct ps_server *srv, uint64_t id, const char *name)
+{
+	struct ps_server_block	*b;
+	size_t			 i;
+
+	if (name != NULL && *name == '\0')
+		name = NULL;
+	if (id == 0 && name == NULL)
+		return 0;
+	for (i = 0; i < srv->nblocks; i++) {
+		b = &srv->blocks[i];
+		if (b->id == id && (b->name == NULL ? name == NULL :
+		    name != NULL && strcmp(b->name, name) == 0))
+			return 0;
+	}
+	if (srv->nblocks >= PS_SERVER_BLOCKS_MAX)
+		return -1;
+	b = &srv->blocks[srv->nblocks++];
+	b->id = id;
+	b->name = name != NULL ? xstrdup(name) : NULL;
+	return 0;
+}
+
+size_t
+ps_server_unblock(struct ps_server *srv, uint64_t id, const char *name)
+{
+	struct ps_server_block	*b;
+	size_t			 i, j = 0, n = 0;
+
+	for (i = 0; i < srv->nblocks; i++) {
+		b = &srv->blocks[i];
+		if ((id != 0 && b->id == id) || (name != NULL &&
+		    b->name != NULL && strcmp(b->name, name) == 0)) {
+			free(b->name);
+			n++;
+			continue;
+		}
+		srv->blocks[j++] = *b;
+	}
+	srv->nblocks = j;
+	return n;
+}
+
+int
+ps_server_blocked(const struct ps_server *srv, uint64_t id, const char *name)
+{
+	const struct ps_server_block	*b;
+	size_t				 i;
+
+	for (i = 0; i < srv->nblocks; i++) {
+		b = &srv->blocks[i];
+		if ((id != 0 && b->id == id) || (name != NULL &&
+		    *name != '\0' && b->name != NULL &&
+		    strcmp(b->name, name) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+const struct ps_server_block *
+ps_server_blocks(const struct ps_server *srv, size_t *n)
+{
+	*n = srv->nblocks;
+	return srv->blocks;
+}
+
+void
+ps_server_set_kick(struct ps_server *srv, ps_server_kick_fn kick, void *arg)
+{
+	srv->kick = kick;
+	srv->kick_arg = arg;
+}
+
+int
+ps_server_kick(struct ps_server *srv, struct ps_worker *w, const char *reason)
+{
+	if (w->conn == NULL || srv->kick == NULL)
+		return -1;
+	srv->kick(srv->kick_arg, w, reason);
+	return 0;
 }
 
 const char *

@@ -378,6 +378,43 @@ void		 ps_server_worker_pushed(struct ps_server *, struct ps_worker *w,
 		     const struct ps_tview *v, size_t n);
 /* A pull of w's was answered: last_pull_us and pull_gap_s. */
 void		 ps_server_worker_pulled(struct ps_server *, struct ps_worker *w);
+/*
+ * Operators' blocks (psctl kick --block): a worker identity and a worker
+ * name refused at HELLO until unblocked.  id 0 is no id; a NULL or empty
+ * name is no name (an unnamed worker is blocked by its id alone).
+ */
+#define PS_SERVER_BLOCKS_MAX		256
+struct ps_server_block {
+	uint64_t	 id;
+	char		*name;		/* NULL: none */
+};
+/* Adds a block (unless the same is held): 0, or -1 when full. */
+int		 ps_server_block(struct ps_server *, uint64_t id,
+		     const char *name);
+/*
+ * Lifts every block whose id is id (when not 0) or whose name is name
+ * (when not NULL).  Returns how many.
+ */
+size_t		 ps_server_unblock(struct ps_server *, uint64_t id,
+		     const char *name);
+/* 1 when a HELLO resuming id (0: a new worker) and named name is refused. */
+int		 ps_server_blocked(const struct ps_server *, uint64_t id,
+		     const char *name);
+/* The blocks held (*n of them), borrowed until the next (un)block. */
+const struct ps_server_block *ps_server_blocks(const struct ps_server *,
+		     size_t *n);
+/*
+ * How the worker protocol closes a worker's connection for the control
+ * plane: kick(arg, w, reason) makes w leave and closes its connection
+ * with 1008 and reason.  ps_server_kick() calls it for a live worker:
+ * 0, or -1 when w has no connection or no protocol gave a kick.
+ */
+typedef void	 (*ps_server_kick_fn)(void *arg, struct ps_worker *w,
+		     const char *reason);
+void		 ps_server_set_kick(struct ps_server *, ps_server_kick_fn,
+		     void *arg);
+int		 ps_server_kick(struct ps_server *, struct ps_worker *w,
+		     const char *reason);
 /* "active", "waiting", "silent" or "gone" as of now_us. */
 const char	*ps_server_worker_state(const struct ps_server *,
 		     const struct ps_worker *, int64_t now_us);

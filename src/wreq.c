@@ -76,6 +76,7 @@ static void	wreq_kept_free(struct ps_wreq_vhd *);
 static void	wreq_round_out(struct ps_conn *);
 static void	wreq_round_redo(struct ps_wreq_vhd *);
 static int	wreq_part_cmp(const void *, const void *);
+static void	wreq_kick(void *, struct ps_worker *, const char *);
 
 void
 ps_wreq_vhd_init(struct ps_wreq_vhd *vhd, struct ps_server *srv,
@@ -90,12 +91,34 @@ ps_wreq_vhd_init(struct ps_wreq_vhd *vhd, struct ps_server *srv,
 	TAILQ_INIT(&vhd->conns);
 	TAILQ_INIT(&vhd->parked);
 	TAILQ_INIT(&vhd->kept);
+	ps_server_set_kick(srv, wreq_kick, vhd);
 }
 
 void
 ps_wreq_vhd_free(struct ps_wreq_vhd *vhd)
 {
 	wreq_kept_free(vhd);
+}
+
+/*
+ * An operator kicks w (ps_server_kick()): a request it has parked is
+ * answered with ERROR unauthorized, it leaves, and its connection closes
+ * with 1008 and reason.
+ */
+static void
+wreq_kick(void *arg, struct ps_worker *w, const char *reason)
+{
+	struct ps_wreq_vhd	*vhd = arg;
+	struct ps_conn		*c = w->conn;
+
+	if (c == NULL || c->w != w)
+		return;
+	if (c->park != PS_PARK_NONE)
+		wreq_error(c, PS_E_UNAUTHORIZED, "%s", reason);
+	ps_server_worker_leave(vhd->srv, w, "kicked by an operator");
+	c->w = NULL;
+	vhd->ops->close(c, PS_WREQ_CLOSE_POLICY, reason);
+	wreq_wake(vhd);
 }
 
 void
@@ -355,6 +378,22 @@ wreq_hello(struct ps_conn *c)
 		    "secret");
 		return;
 	}
+	if (w == NULL || c->msg.textlen != 0)
+		name = wreq_name(c->msg.text, c->msg.textlen);
+	if (ps_server_blocked(srv, w != NULL ? w->id : 0, name != NULL ?
+	    name : w->name)) {
+		if (w != NULL)
+			wreq_error(c, PS_E_UNAUTHORIZED, "worker %llu (%s): an "
+			    "operator blocked it (psctl unblock lifts that)",
+			    (unsigned long long)w->id, name != NULL ? name :
+			    w->name);
+		else
+			wreq_error(c, PS_E_UNAUTHORIZED, "worker \"%s\": an "
+			    "operator blocked it (psctl unblock lifts that)",
+			    name);
+		free(name);
+		return;
+	}
 	if (w != NULL && (old = w->conn) != NULL) {
 		/* The worker reconnected before we saw it go. */
 		old->w = NULL;
@@ -364,8 +403,6 @@ wreq_hello(struct ps_conn *c)
 		c->vhd->ops->close(old, PS_WREQ_CLOSE_POLICY,
 		    "worker resumed on another connection");
 	}
-	if (w == NULL || c->msg.textlen != 0)
-		name = wreq_name(c->msg.text, c->msg.textlen);
 	c->w = w = ps_server_worker_hello(srv, w, name, c, c->address);
 
 	/*

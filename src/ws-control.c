@@ -319,6 +319,10 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 	case PS_CTL_STOP:
 		ps_ctlsrv_stop(ctl, c, c->address, req.id, req.checkpoint);
 		break;
+	case PS_CTL_KICK:
+	case PS_CTL_UNBLOCK:
+		ps_ctlsrv_kick(ctl, c, c->address, &req);
+		break;
 	}
 }
 

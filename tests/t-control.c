@@ -81,6 +81,18 @@ test_requests(void)
 	    req.checkpoint == 0, "stop alone asks for no checkpoint");
 	ok(parse("{\"id\": -3, \"cmd\": \"status\"}", &req, &code, &cause) == 0 &&
 	    req.id == -3, "any integer id is echoed");
+	ok(parse("{\"id\": 8, \"cmd\": \"kick\", \"worker\": 3, \"block\": "
+	    "true}", &req, &code, &cause) == 0 && req.cmd == PS_CTL_KICK &&
+	    req.worker_id == 3 && req.worker_name[0] == '\0' && req.block,
+	    "kick a worker by id, blocking it");
+	ok(parse("{\"id\": 8, \"cmd\": \"kick\", \"worker\": \"sw-c\"}", &req,
+	    &code, &cause) == 0 && req.worker_id == 0 &&
+	    strcmp(req.worker_name, "sw-c") == 0 && !req.block,
+	    "kick a worker by name; block is false unless given");
+	ok(parse("{\"id\": 9, \"cmd\": \"unblock\", \"worker\": \"7\"}", &req,
+	    &code, &cause) == 0 && req.cmd == PS_CTL_UNBLOCK &&
+	    req.worker_id == 0 && strcmp(req.worker_name, "7") == 0,
+	    "unblock by name: a string of digits is a name on the wire");
 
 	refused("not json", "bad_request", "not JSON", 0);
 	refused("[1, 2]", "bad_request", "JSON object", 0);
@@ -115,6 +127,20 @@ test_requests(void)
 	    "bad_request", "not JSON", 0);
 	refused("{\"id\": 1, \"id\": 2, \"cmd\": \"status\"}", "bad_request",
 	    "duplicate", 0);
+	refused("{\"id\": 1, \"cmd\": \"kick\"}", "bad_request",
+	    "no \"worker\"", 1);
+	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": 0}", "bad_request",
+	    "an id from 1", 1);
+	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": \"\"}",
+	    "bad_request", "1 to 128 bytes", 1);
+	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": [3]}",
+	    "bad_request", "an id (a number) or a name", 1);
+	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": 3, \"block\": 1}",
+	    "bad_request", "\"block\" must be true or false", 1);
+	refused("{\"id\": 1, \"cmd\": \"unblock\", \"worker\": 3, \"block\": "
+	    "true}", "bad_request", "unknown member \"block\" in a unblock", 1);
+	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": \"a\\nb\"}",
+	    "bad_request", "control character", 1);
 
 	memset(big, ' ', sizeof big);
 	memcpy(big, "{\"id\": 1, \"cmd\": \"status\"}", 26);
@@ -200,7 +226,8 @@ test_status(void)
 		"pushes_total", "pulls_total", "rejected_total", "rejected",
 		"pushes_per_s", "pulls_per_s", "bytes_in_per_s",
 		"bytes_out_per_s", "bytes_in_total", "bytes_out_total",
-		"resets_total", "checkpoint", "growth_window_s", "round", NULL
+		"resets_total", "checkpoint", "growth_window_s", "round",
+		"blocked", NULL
 	};
 	size_t			 i, missing = 0;
 
@@ -385,6 +412,7 @@ test_status_parse(void)
 	json_t			*j;
 	char			*cause = NULL, dims[64];
 	const uint64_t		 waiting[] = { 3, 5 };
+	const struct ps_ctl_block blocks[] = { { 3, "w3" }, { 0, "sw-c" } };
 	int			 r;
 
 	/* What the server writes reads back as it was. */
@@ -436,6 +464,8 @@ test_status_parse(void)
 	st.round.waiting_on = waiting;
 	st.round.nwaiting = 2;
 	st.round.waiting_s = 8.5;
+	st.blocked = blocks;
+	st.nblocked = 2;
 	j = ps_ctl_status_json(&st);
 	r = ps_ctl_status_parse(j, &rd, &cause);
 	/* The parsed strings live as long as rd, not as the caller's j. */
@@ -485,6 +515,10 @@ test_status_parse(void)
 	    && rd.round.waiting_on[0] == 3 && rd.round.waiting_on[1] == 5 &&
 	    rd.round.waiting_s == 8.5,
 	    "the sync round reads back: number, waiting_on, waiting_s");
+	ok(rd.nblocked == 2 && rd.blocked[0].id == 3 &&
+	    strcmp(rd.blocked[0].name, "w3") == 0 && rd.blocked[1].id == 0 &&
+	    strcmp(rd.blocked[1].name, "sw-c") == 0,
+	    "the blocks read back, a name alone with id null");
 	ok(rd.checkpoint.have_last && !rd.checkpoint.last_ok &&
 	    strcmp(rd.checkpoint.last_error, "disk full") == 0 &&
 	    rd.checkpoint.last_age_s == 4.5 && rd.checkpoint.last_path == NULL,
@@ -505,7 +539,7 @@ test_status_parse(void)
 	    cause != NULL ? cause : "");
 	ok(r == 0 && !rd.round.present && isnan(rd.growth_window_s) &&
 	    isnan(rd.tensors[0].growth_1m) && isnan(rd.workers[0].update_l2) &&
-	    isnan(rd.workers[0].pushes_per_s_1m),
+	    isnan(rd.workers[0].pushes_per_s_1m) && rd.nblocked == 0,
 	    "an older server's STATUS without the newer fields reads them "
 	    "as null");
 	if (r == 0)
@@ -549,6 +583,8 @@ test_status_parse(void)
 	status_refused("round", "{\"number\": 1, \"waiting_on\": []}",
 	    "\"round.waiting_s\"");
 	status_refused("growth_window_s", "\"1m\"", "\"growth_window_s\"");
+	status_refused("blocked", "[{\"id\": \"3\", \"name\": null}]",
+	    "\"blocked[0].id\"");
 
 	r = status_text("[1]", &rd, &cause);
 	ok(r == -1 && cause != NULL, "a STATUS that is not an object is "
@@ -680,12 +716,44 @@ test_replies(void)
 	is_str(s, "{\"id\":14,\"cmd\":\"subscribe\",\"interval\":0.5}",
 	    "a subscribe request carries the interval");
 	free(s);
+	s = ps_ctl_request_worker(15, PS_CTL_KICK, "12", 1);
+	is_str(s, "{\"id\":15,\"cmd\":\"kick\",\"worker\":12,\"block\":true}",
+	    "a kick of a worker given in digits sends its id");
+	free(s);
+	s = ps_ctl_request_worker(16, PS_CTL_KICK, "012", 0);
+	is_str(s, "{\"id\":16,\"cmd\":\"kick\",\"worker\":\"012\","
+	    "\"block\":false}", "a leading 0 makes a name");
+	free(s);
+	s = ps_ctl_request_worker(17, PS_CTL_UNBLOCK, "sw-c", 0);
+	is_str(s, "{\"id\":17,\"cmd\":\"unblock\",\"worker\":\"sw-c\"}",
+	    "an unblock by name carries no block");
+	free(s);
+	s = ps_ctl_reply_ok(15, ps_ctl_kick_result(12, "sw-c", 1, 1));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_KICK, r.result, &res, &cause) == 0 &&
+	    res.worker_id == 12 && strcmp(res.worker_name, "sw-c") == 0 &&
+	    res.kicked && res.blocked, "a kick result reads back");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	s = ps_ctl_reply_ok(15, ps_ctl_kick_result(0, "sw-c", 0, 1));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_KICK, r.result, &res, &cause) == 0 &&
+	    res.worker_id == 0 && !res.kicked && res.blocked,
+	    "a kick result blocking a name alone reads back with id null");
+	ps_ctl_reply_clear(&r);
+	free(s);
+	s = ps_ctl_reply_ok(17, ps_ctl_unblock_result(2));
+	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+	    ps_ctl_result_parse(PS_CTL_UNBLOCK, r.result, &res, &cause) == 0 &&
+	    res.unblocked == 2, "an unblock result reads back");
+	ps_ctl_reply_clear(&r);
+	free(s);
 }
 
 int
 main(void)
 {
-	plan(114);
+	plan(132);
 	test_requests();
 	test_names();
 	test_status();

@@ -2,7 +2,8 @@
 """What an operator acts on (issue 12), against a live psctl serve: the
 STATUS fields that point at a cause (each worker's update norm and its
 minute's largest, its rate dropping to 0 once it stops, its rate over the
-minute; each tensor's growth; the sync round and whom it waits on).
+minute; each tensor's growth; the sync round and whom it waits on), and
+kick, block and unblock, by control message and by psctl.
 """
 
 import time
@@ -13,7 +14,7 @@ T.require("numpy", "websocket")
 import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
 
-T.plan(17)
+T.plan(33)
 T.watchdog(120)
 
 
@@ -106,6 +107,62 @@ T.ok(all(t["growth_reset"] == 0 for t in st["tensors"]),
      "after a reset every tensor has grown by 0 since")
 T.is_eq(srv.stop(), 0, "the async server stops")
 
+# --- kick, block, unblock -----------------------------------------------
+srv = T.Server("--rule", "add")
+d1 = srv.worker("dup")
+d2 = srv.worker("dup")
+bad = srv.worker("bad")
+d1.init({"a": np.zeros(4, "f4")})
+ctl = srv.control()
+r = ctl.request("kick", worker="dup")
+T.ok(not r["ok"] and r["error"]["code"] == "ambiguous" and
+     str(d1.id) in r["error"]["message"] and
+     str(d2.id) in r["error"]["message"],
+     "a name two live workers have is refused, with both ids: %s" %
+     r.get("error", {}).get("message"))
+rc, out, err = srv.psctl("kick", "bad", "--block")
+T.ok(rc == 0 and "kicked and blocked" in out,
+     "psctl kick bad --block: %s" % (out.strip() or err.strip()))
+T.is_eq(bad.wait_close(), (1008, "kicked and blocked by an operator"),
+        "the worker's connection closes with 1008 naming the operator action")
+secret = [t.name for t in bad.hello.tensors if t.name.startswith("__")]
+again = T.Worker(srv.url, "bad", hello=False)
+m = again.request(P.HELLO, text="bad")
+T.ok(m.op == P.ERROR and m.status == P.E_UNAUTHORIZED and
+     "an operator blocked it" in m.text,
+     "a new worker named bad is refused at HELLO: %s" % m.text)
+m = again.request(P.HELLO, arg=bad.id, text="renamed",
+                  records=[(n, None) for n in secret])
+T.ok(m.op == P.ERROR and m.status == P.E_UNAUTHORIZED and
+     "an operator blocked it" in m.text,
+     "resuming its id under another name is refused too: %s" % m.text)
+m = again.request(P.HELLO, text="fine")
+T.ok(m.op == P.REPLY and m.arg != bad.id,
+     "the refused connection may say HELLO again as another worker")
+st = status(srv)
+T.is_eq(st["blocked"], [{"id": bad.id, "name": "bad"}],
+        "STATUS lists the block")
+rc, out, err = srv.psctl("unblock", "bad")
+T.ok(rc == 0 and "unblocked" in out, "psctl unblock bad: %s" %
+     (out.strip() or err.strip()))
+T.ok(srv.worker("bad").id is not None,
+     "once unblocked, a worker named bad is welcome again")
+rc, out, err = srv.psctl("unblock", "bad")
+T.ok(rc == 65 and ("not blocked" in err or "no block" in err),
+     "unblocking what is not blocked exits 65: %s" % err.strip())
+rc, out, err = srv.psctl("kick", "999")
+T.ok(rc == 65 and "no worker 999" in err,
+     "kicking an id that never was exits 65: %s" % err.strip())
+r = ctl.request("kick", worker=d1.id)
+T.ok(r["ok"] and r["result"] == {"id": d1.id, "name": "dup", "kicked": True,
+                                 "blocked": False},
+     "kick by id without block: %r" % r.get("result"))
+T.is_eq(d1.wait_close(), (1008, "kicked by an operator"),
+        "its connection closes with 1008")
+T.ok(srv.worker("dup").id is not None and
+     status(srv)["blocked"] == [], "a kick alone blocks nothing")
+srv.stop()
+
 # --- sync: the round and whom it waits on --------------------------------
 srv = T.Server("--mode", "sync", "--workers", "2", "--rule", "add")
 w1 = srv.worker("sw-a")
@@ -127,5 +184,15 @@ w1.recv()
 st = status(srv)
 T.is_eq(st["round"], {"number": 2, "waiting_on": [], "waiting_s": 0},
         "the round ends with sw-b's push; round 2 waits on no one")
+# A kicked worker's push waiting in the round is answered first.
+w1.send(P.PUSH, records=[("a", np.ones(4, "f4"))])
+while not status(srv)["round"]["waiting_on"]:
+    time.sleep(0.05)
+r = srv.control().request("kick", worker="sw-a")
+m = w1.recv()
+T.ok(r["ok"] and m.op == P.ERROR and m.status == P.E_UNAUTHORIZED,
+     "kicking sw-a while its push waits for the round answers that push "
+     "with unauthorized: %s" % m.text)
+T.is_eq(w1.wait_close()[0], 1008, "and closes it with 1008")
 srv.stop()
 T.done()
