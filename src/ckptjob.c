@@ -37,7 +37,8 @@ struct ps_ckptjobs {
 	const char		*dir;		/* borrowed; NULL: no directory */
 	unsigned		 keep;		/* --keep; 0: all */
 	ps_ckptjob_send_fn	*send;		/* the control protocol's */
-	void			(*final)(void *, const char *);
+	void			(*final)(void *, const char *,
+				    const char *);
 	void			*arg;
 
 	struct ps_jobs		 jobs;		/* head runs; the rest wait */
@@ -76,7 +77,7 @@ static int	 job_reset_memory(struct ps_ckptjobs *, char **);
 
 struct ps_ckptjobs *
 ps_ckptjob_new(struct ps_server *srv, const char *dir, unsigned keep,
-    void (*final)(void *, const char *), void *arg)
+    void (*final)(void *, const char *, const char *), void *arg)
 {
 	struct ps_ckptjobs	*cj;
 
@@ -646,7 +647,8 @@ ps_ckptjob_poll(struct ps_ckptjobs *cj)
 		else
 			job_finish_load(cj, j);
 		if (why == PS_JOB_FINAL)
-			cj->final(cj->arg, j->ok ? j->path : NULL);
+			cj->final(cj->arg, j->ok ? j->path : NULL,
+			    j->ok ? NULL : j->cause != NULL ? j->cause : "?");
 		job_free(cj, j);
 	}
 }

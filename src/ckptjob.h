@@ -89,11 +89,12 @@ struct ps_ckptjobs;
  * The jobs of srv, writing into dir (borrowed; NULL: no checkpoint
  * directory, resets go back to the initial model in memory) and keeping
  * keep automatic checkpoints (0: all).  When a final checkpoint ends,
- * final(arg, path) is called, path NULL when it failed.
+ * final(arg, path, cause) is called: path NULL and why in cause when it
+ * failed.
  */
 struct ps_ckptjobs *ps_ckptjob_new(struct ps_server *srv, const char *dir,
-		     unsigned keep, void (*final)(void *, const char *path),
-		     void *arg);
+		     unsigned keep, void (*final)(void *, const char *path,
+		     const char *cause), void *arg);
 /* Waits for every job (joins its thread) and frees; NULL is a no-op. */
 void		 ps_ckptjob_free(struct ps_ckptjobs *);
 /* How replies reach waiting connections (the control protocol's send). */

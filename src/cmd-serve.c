@@ -123,7 +123,9 @@ serve_signals(void)
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+	/* A file over RLIMIT_FSIZE is a failed write (EFBIG), not a death. */
+	if (sigaction(SIGPIPE, &sa, NULL) != 0 ||
+	    sigaction(SIGXFSZ, &sa, NULL) != 0)
 		return -1;
 	sa.sa_handler = serve_signal;
 	if (sigaction(SIGINT, &sa, NULL) != 0 ||
@@ -302,6 +304,7 @@ serve_run(struct serve_conf *c)
 {
 	struct ps_server	*srv;
 	struct ps_ctlsrv	*ctl;
+	int			 final_failed;
 	char			*cause = NULL;
 	int			 r, bind_errno, load_failed;
 
@@ -366,8 +369,12 @@ serve_run(struct serve_conf *c)
 	r = ps_server_run(srv);
 	serve_srv = NULL;
 	ps_server_free(srv);
+	final_failed = ps_ctlsrv_final_failed(ctl);
 	ps_ctlsrv_free(ctl);
-	return r == 0 ? PS_CMD_OK : PS_CMD_ERR_SOFTWARE;
+	if (r != 0)
+		return PS_CMD_ERR_SOFTWARE;
+	/* The model was to be saved and was not: never a quiet exit 0. */
+	return final_failed ? PS_CMD_ERR_CANTCREAT : PS_CMD_OK;
 }
 
 static enum ps_cmd_retval

@@ -52,6 +52,12 @@ cmd_stop_exec(struct ps_cmd *self)
 			ret = PS_CMD_ERR_PROTOCOL;
 		} else if (res.checkpoint != NULL)
 			printf("%s\n", res.checkpoint);
+		else if (ps_args_has(self->args, "checkpoint")) {
+			/* Asked for a file and none was written (no model). */
+			ps_cmd_error(self, "the server is stopping without a "
+			    "checkpoint: it has no model to save");
+			ret = PS_CMD_ERR_CANTCREAT;
+		}
 		ps_ctl_reply_clear(&r);
 		/* The server closes every connection as it goes. */
 		if (ps_cmd_ctl_wait_close(&c, c.timeout) != 0)

@@ -56,6 +56,17 @@ struct ps_ctlsrv {
 	int			 stop_asked;	/* a request's final: 1, 0; -1 none */
 	int			 stop_final;	/* a final checkpoint is due */
 	struct ps_ctl_waiters	 stop_waiters;
+	/*
+	 * A stop request's final checkpoint is written before the server
+	 * stops, with the server held: if it fails the stop is refused and
+	 * serving goes on.
+	 */
+	int			 saving;	/* that checkpoint is being written */
+	int			 stop_after_save; /* a plain stop came meanwhile */
+	struct ps_ctl_waiters	 save_waiters;	/* stops that asked for it */
+	char			*final_path;	/* owned: the file written */
+	int			 final_due;	/* draining: a final is due */
+	int			 final_failed;	/* it was due and not written */
 };
 
 static void	ctl_created(void *);
@@ -70,7 +81,8 @@ static double	ctl_recent(double, int64_t, double, int64_t);
 static double	ctl_growth(double, double);
 static int	ctl_loopback(const char *);
 static void	ctl_notify(const char *);
-static void	ctl_final_done(void *, const char *);
+static void	ctl_final_done(void *, const char *, const char *);
+static void	ctl_saved(struct ps_ctlsrv *, const char *, const char *);
 static void	ctl_send(struct ps_ctlsrv *, struct ps_ctlconn *, char *);
 
 /* The control plane's part in the server's life (server.h). */
@@ -111,6 +123,7 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 	ctl->o = *o;
 	memset(o, 0, sizeof *o);
 	TAILQ_INIT(&ctl->stop_waiters);
+	TAILQ_INIT(&ctl->save_waiters);
 	ctl->stop_asked = -1;
 	ps_rate_init(&ctl->pushes, PS_RATE_TAU);
 	ps_rate_init(&ctl->pulls, PS_RATE_TAU);
@@ -170,6 +183,11 @@ ps_ctlsrv_free(struct ps_ctlsrv *ctl)
 		TAILQ_REMOVE(&ctl->stop_waiters, w, entry);
 		free(w);
 	}
+	while ((w = TAILQ_FIRST(&ctl->save_waiters)) != NULL) {
+		TAILQ_REMOVE(&ctl->save_waiters, w, entry);
+		free(w);
+	}
+	free(ctl->final_path);
 	ps_ctl_opts_free(&ctl->o);
 	free(ctl->tensor_rates);
 	free(ctl->tensor_l2s);
@@ -361,6 +379,8 @@ ps_ctlsrv_stop(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
     const char *address, json_int_t id, int final)
 {
 	struct ps_ctl_waiter	*w;
+	const char		*code;
+	char			*cause = NULL;
 
 	ps_log_info("stop requested from %s%s", address,
 	    final ? " with a final checkpoint" : "");
@@ -374,15 +394,91 @@ ps_ctlsrv_stop(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 	w->c = c;
 	w->id = id;
 	w->cmd = PS_CTL_STOP;
-	TAILQ_INSERT_TAIL(&ctl->stop_waiters, w, entry);
 	if (ps_server_state(ctl->srv) != PS_SERVER_SERVING) {
 		/* Already stopping: answered with the others. */
+		TAILQ_INSERT_TAIL(&ctl->stop_waiters, w, entry);
 		if (!ctl->stop_final)
-			ctl_final_done(ctl, NULL);
+			ctl_final_done(ctl, NULL, NULL);
 		return;
 	}
+	if (ctl->saving) {
+		/* A final checkpoint is being written: its outcome decides. */
+		if (final)
+			TAILQ_INSERT_TAIL(&ctl->save_waiters, w, entry);
+		else {
+			TAILQ_INSERT_TAIL(&ctl->stop_waiters, w, entry);
+			ctl->stop_after_save = 1;
+		}
+		return;
+	}
+	if (final && !ps_store_empty(ps_server_store(ctl->srv))) {
+		/*
+		 * Written first, the server held from the snapshot on (no
+		 * request is acknowledged that the file lacks): the stop
+		 * happens only once the file is there.
+		 */
+		ps_server_hold(ctl->srv, 1);
+		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, &code,
+		    &cause) == NULL) {
+			ps_server_hold(ctl->srv, 0);
+			ps_log_error("final checkpoint: %s: not stopping",
+			    cause);
+			ctl_send(ctl, c, ps_ctl_reply_error(1, id, code,
+			    "the final checkpoint cannot be written: %s; the "
+			    "server goes on serving", cause));
+			free(cause);
+			free(w);
+			return;
+		}
+		ctl->saving = 1;
+		TAILQ_INSERT_TAIL(&ctl->save_waiters, w, entry);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&ctl->stop_waiters, w, entry);
 	ctl->stop_asked = final ? 1 : 0;
 	ps_server_stop(ctl->srv);
+}
+
+/*
+ * A stop request's final checkpoint ended: the server stops (every stop
+ * request answered with the file), or, when it failed, serves again and
+ * the requests that asked for it are answered with the error.
+ */
+static void
+ctl_saved(struct ps_ctlsrv *ctl, const char *path, const char *cause)
+{
+	struct ps_ctl_waiter	*w;
+
+	ctl->saving = 0;
+	if (path != NULL) {
+		free(ctl->final_path);
+		ctl->final_path = xstrdup(path);
+		TAILQ_CONCAT(&ctl->stop_waiters, &ctl->save_waiters, entry);
+		ctl->stop_asked = 0;
+		ps_server_stop(ctl->srv);
+		return;
+	}
+	ps_server_hold(ctl->srv, 0);
+	ps_log_error("final checkpoint failed: %s: not stopping, serving "
+	    "again", cause != NULL ? cause : "?");
+	while ((w = TAILQ_FIRST(&ctl->save_waiters)) != NULL) {
+		TAILQ_REMOVE(&ctl->save_waiters, w, entry);
+		ctl_send(ctl, w->c, ps_ctl_reply_error(1, w->id, PS_CTL_E_IO,
+		    "the final checkpoint failed: %s; the server goes on "
+		    "serving", cause != NULL ? cause : "?"));
+		free(w);
+	}
+	if (ctl->stop_after_save) {
+		ctl->stop_after_save = 0;
+		ctl->stop_asked = 0;
+		ps_server_stop(ctl->srv);
+	}
+}
+
+int
+ps_ctlsrv_final_failed(const struct ps_ctlsrv *ctl)
+{
+	return ctl->final_failed;
 }
 
 void
@@ -500,6 +596,10 @@ ps_ctlsrv_forget(struct ps_ctlsrv *ctl, struct ps_ctlconn *c)
 		if (w->c == c)
 			w->c = NULL;
 	}
+	TAILQ_FOREACH(w, &ctl->save_waiters, entry) {
+		if (w->c == c)
+			w->c = NULL;
+	}
 }
 
 /*
@@ -518,20 +618,23 @@ ctl_stopping(void *arg)
 
 	final = ctl->stop_asked >= 0 ? ctl->stop_asked : ctl->o.ckpt_on_exit;
 	ctl_notify("STOPPING=1\nSTATUS=stopping");
-	ps_log_info("stopping%s", final ? " after a final checkpoint" : "");
+	ps_log_info("stopping%s", final || ctl->final_path != NULL ?
+	    " after a final checkpoint" : "");
 	if (final && ctl->o.ckpt_dir != NULL &&
 	    !ps_store_empty(ps_server_store(srv))) {
 		/* Taken now: pushes after this are refused, not lost. */
+		ctl->final_due = 1;
 		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, &code,
 		    &cause) != NULL)
 			ctl->stop_final = 1;
 		else {
 			ps_log_error("final checkpoint: %s", cause);
+			ctl->final_failed = 1;
 			free(cause);
 		}
 	}
 	if (!ctl->stop_final)
-		ctl_final_done(ctl, NULL);
+		ctl_final_done(ctl, NULL, NULL);
 }
 
 /*
@@ -540,12 +643,23 @@ ctl_stopping(void *arg)
  * once its replies are written.
  */
 static void
-ctl_final_done(void *arg, const char *path)
+ctl_final_done(void *arg, const char *path, const char *cause)
 {
 	struct ps_ctlsrv	*ctl = arg;
 	struct ps_ctl_waiter	*w;
 
+	if (ctl->saving) {
+		ctl_saved(ctl, path, cause);
+		return;
+	}
 	ctl->stop_final = 0;
+	if (ctl->final_due && path == NULL && !ctl->final_failed) {
+		ps_log_error("final checkpoint failed: %s: the model is not "
+		    "saved", cause != NULL ? cause : "?");
+		ctl->final_failed = 1;
+	}
+	if (path == NULL)
+		path = ctl->final_path;
 	while ((w = TAILQ_FIRST(&ctl->stop_waiters)) != NULL) {
 		TAILQ_REMOVE(&ctl->stop_waiters, w, entry);
 		ctl_send(ctl, w->c, ps_ctl_reply_ok(w->id,

@@ -63,6 +63,11 @@ struct ps_ctlsrv *ps_ctlsrv_new(struct ps_server *, struct ps_ctl_opts *o,
 void		 ps_ctlsrv_free(struct ps_ctlsrv *);
 /* After ps_server_start(): warnings, the initial checkpoint, READY=1. */
 void		 ps_ctlsrv_started(struct ps_ctlsrv *);
+/*
+ * After the run: 1 when a final checkpoint was due (--checkpoint-on-exit,
+ * or a stop that asked for one) and was not written.
+ */
+int		 ps_ctlsrv_final_failed(const struct ps_ctlsrv *);
 /* The control protocol gives its link (copied), or takes it back (NULL). */
 void		 ps_ctlsrv_link(struct ps_ctlsrv *, const struct ps_ctl_link *);
 

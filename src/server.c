@@ -73,6 +73,7 @@ struct ps_server {
 	char			 listen[128];	/* "127.0.0.1:40123" */
 	int64_t			 started_us;
 	enum ps_server_state	 state;
+	int			 held;		/* ps_server_hold() */
 	/* Asked by signal handlers (SERVER_REQ_*), done by the loop. */
 	atomic_uint		 requests;
 
@@ -434,6 +435,18 @@ enum ps_server_state
 ps_server_state(const struct ps_server *srv)
 {
 	return srv->state;
+}
+
+void
+ps_server_hold(struct ps_server *srv, int held)
+{
+	srv->held = held;
+}
+
+int
+ps_server_held(const struct ps_server *srv)
+{
+	return srv->held;
 }
 
 const struct ps_server_opts *

@@ -241,6 +241,14 @@ int		 ps_server_start(struct ps_server *, int *bind_errno,
  */
 int		 ps_server_run(struct ps_server *);
 enum ps_server_state ps_server_state(const struct ps_server *);
+/*
+ * While held, the worker protocol answers requests with error shutdown
+ * and applies no sync round: the model stays as a final checkpoint's
+ * snapshot took it, until the server stops or, the checkpoint failed,
+ * is released (held 0) and serves again.
+ */
+void		 ps_server_hold(struct ps_server *, int held);
+int		 ps_server_held(const struct ps_server *);
 /* Borrowed, valid until ps_server_free(); the options do not change. */
 const struct ps_server_opts *ps_server_opts(const struct ps_server *);
 /*

@@ -211,12 +211,11 @@ ps_wreq_tick(struct ps_wreq_vhd *vhd, int64_t now)
 	struct ps_worker	*w;
 	struct ps_conn		*c;
 	int64_t			 limit;
-	int			 left = 0;
 
 	limit = (int64_t)ps_server_opts(srv)->worker_timeout * 1000000;
-	if (limit <= 0)
-		return;
 	TAILQ_FOREACH(c, &vhd->conns, entry) {
+		if (limit <= 0)
+			break;
 		if ((w = c->w) == NULL || c->park != PS_PARK_NONE ||
 		    c->closing || now - w->last_seen_us <= limit)
 			continue;
@@ -227,10 +226,9 @@ ps_wreq_tick(struct ps_wreq_vhd *vhd, int64_t now)
 		c->w = NULL;
 		vhd->ops->close(c, PS_WREQ_CLOSE_POLICY,
 		    "silent longer than --worker-timeout");
-		left = 1;
 	}
-	if (left)
-		wreq_wake(vhd);
+	/* Timeouts, and what waited while the server was held, go on. */
+	wreq_wake(vhd);
 }
 
 void
@@ -284,7 +282,7 @@ ps_wreq_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 		wreq_error(c, code, "%s", err);
 		return;
 	}
-	if (ps_server_state(srv) != PS_SERVER_SERVING) {
+	if (ps_server_state(srv) != PS_SERVER_SERVING || ps_server_held(srv)) {
 		wreq_error(c, PS_E_SHUTDOWN, "the server is stopping");
 		return;
 	}
@@ -941,8 +939,11 @@ wreq_wake(struct ps_wreq_vhd *vhd)
 	struct ps_conn		*c, *next;
 	uint64_t		 version;
 
-	/* Once stopping, no round is applied: its pushes got ERROR shutdown. */
-	if (ps_server_state(srv) != PS_SERVER_SERVING)
+	/*
+	 * Once stopping, no round is applied: its pushes got ERROR shutdown.
+	 * While held for a final checkpoint, none is applied either.
+	 */
+	if (ps_server_state(srv) != PS_SERVER_SERVING || ps_server_held(srv))
 		return;
 again:
 	if (ps_server_round_ready(srv)) {
