@@ -18,6 +18,7 @@
 #include "control.h"
 #include "log.h"
 #include "proto.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 extern const struct ps_cmd_entry ps_cmd_serve_entry;
@@ -689,11 +690,22 @@ ps_cmd_error(const struct ps_cmd *cmd, const char *fmt, ...)
 {
 	va_list	ap;
 
-	fprintf(stderr, "psctl %s: ", cmd->entry->name);
+	char	*msg, *out;
+	size_t	 n;
+
+	/*
+	 * Messages quote what servers answer (reasons naming tensors):
+	 * control characters are escaped, never sent to the terminal.
+	 */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	n = ps_utf8_escape_controls(msg, NULL, 0);
+	out = xmalloc(n + 1);
+	ps_utf8_escape_controls(msg, out, n + 1);
+	fprintf(stderr, "psctl %s: %s\n", cmd->entry->name, out);
+	free(out);
+	free(msg);
 }
 
 const char *

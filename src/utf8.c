@@ -96,8 +96,9 @@ ps_utf8_quote(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-size_t
-ps_utf8_escape(const char *s, char *buf, size_t len)
+/* ps_utf8_escape(), doubling backslashes or not. */
+static size_t
+utf8_escape(const char *s, char *buf, size_t len, int backslash)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	char			 e[8];
@@ -111,7 +112,7 @@ ps_utf8_escape(const char *s, char *buf, size_t len)
 			snprintf(e, sizeof e, "\\u%04x", p[1]);
 			k = 6;
 			p++;
-		} else if (*p == '\\') {
+		} else if (*p == '\\' && backslash) {
 			memcpy(e, "\\\\", 2);
 			k = 2;
 		} else {
@@ -125,4 +126,16 @@ ps_utf8_escape(const char *s, char *buf, size_t len)
 	if (len > 0)
 		buf[o < len ? o : len - 1] = '\0';
 	return o;
+}
+
+size_t
+ps_utf8_escape(const char *s, char *buf, size_t len)
+{
+	return utf8_escape(s, buf, len, 1);
+}
+
+size_t
+ps_utf8_escape_controls(const char *s, char *buf, size_t len)
+{
+	return utf8_escape(s, buf, len, 0);
 }

@@ -41,5 +41,10 @@ const char	*ps_utf8_quote(const char *s, char *buf, size_t len);
  * output was cut when that is len or more.
  */
 size_t		 ps_utf8_escape(const char *s, char *buf, size_t len);
+/*
+ * The same, backslashes left as they are: for messages that already
+ * quote with ps_utf8_quote(), whose backslashes are its own.
+ */
+size_t		 ps_utf8_escape_controls(const char *s, char *buf, size_t len);
 
 #endif

@@ -4,6 +4,7 @@ psctl top and the server's log show every control character escaped,
 never the raw bytes, and --json keeps the true name."""
 import json
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -13,7 +14,7 @@ T.require("numpy", "websocket")
 import numpy as np  # noqa: E402
 
 T.watchdog(120)
-T.plan(8)
+T.plan(9)
 
 # An OSC that sets the window title, a BEL, a colour, a C1 CSI, a newline
 # that would forge a log line, and a backslash.
@@ -48,6 +49,21 @@ T.ok(rc == 0 and json.loads(out)["tensors"][0]["name"] == EVIL,
 p = T.psctl("top", "-b", "-n", "1", url=srv.url)
 T.is_eq(p[0], 0, "psctl top -b -n 1 exits 0")
 clean(p[1], "psctl top -b")
+# A command's error quotes the server's reason: an init of another model
+# is refused with a reason naming the model's first tensor.
+st = os.path.join(T.tmpdir("st"), "other.safetensors")
+hdr = json.dumps({"zz": {"dtype": "F32", "shape": [2],
+                         "data_offsets": [0, 8]},
+                  "ok": {"dtype": "F32", "shape": [1],
+                         "data_offsets": [8, 12]}}).encode()
+hdr += b" " * (-len(hdr) % 8)
+with open(st, "wb") as f:
+    f.write(struct.pack("<Q", len(hdr)) + hdr + b"\0" * 12)
+rc, out, err = srv.psctl("init", st)
+T.ok(rc != 0 and "\x1b" not in err and "\x07" not in err and
+     "evil\\x1b]0;pwned" in err,
+     "psctl init's error escapes the reason's control characters")
+T.diag(err.strip())
 srv.wait_log(r"push refused", 5)
 with open(srv.logpath, "rb") as f:
     log = f.read()

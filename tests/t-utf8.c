@@ -111,6 +111,9 @@ test_escape(void)
 	    "a short buffer is cut and terminated; the length is the whole");
 	ok(ps_utf8_escape("\x01", NULL, 0) == 4, "a NULL buffer of 0 bytes "
 	    "only measures");
+	ps_utf8_escape_controls("\"a\\\"b\"\x1b", buf, sizeof buf);
+	is_str(buf, "\"a\\\"b\"\\x1b", "ps_utf8_escape_controls leaves "
+	    "backslashes alone");
 }
 
 int
