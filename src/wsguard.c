@@ -50,7 +50,7 @@ static struct guard	*guard_get(int);
 static size_t		 guard_scan(struct guard *, const uint8_t *, size_t);
 static int		 guard_http(struct guard *, uint8_t);
 static size_t		 guard_need(const uint8_t *, size_t);
-static void		 guard_break(struct guard *, const char *);
+static int		 guard_break(struct guard *, const char *);
 
 static struct guard *
 guard_get(int fd)
@@ -110,13 +110,24 @@ ps_wsguard_broken(struct lws *wsi)
 	return g->why;
 }
 
-static void
+/*
+ * A broken frame: lws gets nothing more and the WRITEABLE closes.  Before
+ * the WebSocket is established the bytes may be the next request on an
+ * HTTP connection whose upgrade was refused: then the scan stops instead
+ * and lws has the bytes (it does not execute frames that come with the
+ * handshake).  Returns whether it broke.
+ */
+static int
 guard_break(struct guard *g, const char *why)
 {
+	if (g->wsi == NULL) {
+		g->mode = GUARD_OFF;
+		return 0;
+	}
 	g->mode = GUARD_BROKEN;
 	g->why = why;
-	if (g->wsi != NULL)
-		lws_callback_on_writable(g->wsi);
+	lws_callback_on_writable(g->wsi);
+	return 1;
 }
 
 /*
@@ -173,7 +184,7 @@ guard_need(const uint8_t *h, size_t n)
 static size_t
 guard_scan(struct guard *g, const uint8_t *buf, size_t n)
 {
-	size_t		i = 0, start, k;
+	size_t		i = 0, start = 0, k;
 	uint64_t	len;
 	unsigned	code;
 
@@ -192,19 +203,22 @@ guard_scan(struct guard *g, const uint8_t *buf, size_t n)
 				i += k;
 				break;
 			}
-			start = g->hlen == 0 ? i : 0;
+			if (g->hlen == 0)
+				start = i;	/* else it began before buf */
 			g->hdr[g->hlen++] = buf[i++];
 			if (g->hlen == 2) {
 				code = g->hdr[1] & 0x7f;
 				if (!(g->hdr[1] & 0x80)) {
-					guard_break(g, "a client frame must be "
-					    "masked");
-					return start;
+					if (guard_break(g, "a client frame must be "
+					    "masked"))
+						return start;
+					return n;
 				}
 				if ((g->hdr[0] & 0x08) && code > 125) {
-					guard_break(g, "a control frame of more "
-					    "than 125 bytes");
-					return start;
+					if (guard_break(g, "a control frame of more "
+					    "than 125 bytes"))
+						return start;
+					return n;
 				}
 			}
 			if (g->hlen < 2 || g->hlen < guard_need(g->hdr, g->hlen))
@@ -214,9 +228,10 @@ guard_scan(struct guard *g, const uint8_t *buf, size_t n)
 				len = (uint64_t)g->hdr[2] << 8 | g->hdr[3];
 			else if (code == 127) {
 				if (g->hdr[2] & 0x80) {
-					guard_break(g, "a frame length with its "
-					    "top bit set");
-					return start;
+					if (guard_break(g, "a frame length with its "
+					    "top bit set"))
+						return start;
+					return n;
 				}
 				for (len = 0, k = 2; k < 10; k++)
 					len = len << 8 | g->hdr[k];
