@@ -126,6 +126,12 @@ ps_ctl_name_valid(const char *name, char *out, size_t outlen, char **cause)
 		    name);
 		return -1;
 	}
+	/* Nor may the file name it becomes: "a." would be "a..safetensors". */
+	if (slen != 0 && name[len - 1] == '.') {
+		*cause = xasprintf("checkpoint name \"%s\" ends with '.'",
+		    name);
+		return -1;
+	}
 	for (p = (const unsigned char *)name; *p != '\0'; p++) {
 		if (*p == '/' || *p == '\\') {
 			*cause = xasprintf("checkpoint name \"%s\" contains "

@@ -210,7 +210,8 @@ int		 ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *,
  * (name, plus PS_CTL_CKPT_SUFFIX unless it already ends so) to out
  * (outlen >= sizeof ((struct ps_ctl_req *)0)->name).  Refused: empty,
  * longer than PS_CTL_NAME_MAX without the suffix, a '/' or '\\', a
- * leading '.', "..", control characters, invalid UTF-8.  So a name cannot
+ * leading '.', "..", a trailing '.' before an added suffix, control
+ * characters, invalid UTF-8.  So a name cannot
  * leave the checkpoint directory, and the file name it becomes is itself
  * a valid name for the same file.  Returns 0, or -1 with *cause.
  */

@@ -170,6 +170,21 @@ test_names(void)
 	ok(ps_ctl_name_valid(".hidden", out, sizeof out, &cause) == -1,
 	    "a leading dot is refused");
 	free(cause);
+	/*
+	 * Found by tests/fuzz/fuzz-control: "c0." wrote c0..safetensors.
+	 * Called before ok(): its arguments are evaluated in any order.
+	 */
+	cause = NULL;
+	rc = ps_ctl_name_valid("c0.", out, sizeof out, &cause);
+	ok(rc == -1 && cause != NULL && strstr(cause, "ends with '.'") != NULL,
+	    "a trailing dot is refused: the file name would hold \"..\" (%s)",
+	    cause != NULL ? cause : "no cause");
+	free(cause);
+	cause = NULL;
+	ok(ps_ctl_name_valid("v1.2", out, sizeof out, &cause) == 0 &&
+	    strcmp(out, "v1.2.safetensors") == 0 &&
+	    ps_ctl_name_valid(out, file, sizeof file, &cause) == 0,
+	    "a dot inside a name is kept, and its file name is valid");
 	ok(ps_ctl_name_valid("/etc/passwd", out, sizeof out, &cause) == -1,
 	    "an absolute path is refused");
 	free(cause);
@@ -753,7 +768,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(132);
+	plan(134);
 	test_requests();
 	test_names();
 	test_status();
