@@ -80,6 +80,9 @@ ps_log_quiet(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+static void	log_vwrite(int, const char *, va_list, const char *)
+		    __attribute__((__format__(__printf__, 2, 0)));
+
 /*
  * Writes one line.  The message is escaped (ps_utf8_escape()): it quotes
  * what peers sent (tensor and worker names, reasons, lws's lines), and a
