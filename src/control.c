@@ -446,6 +446,28 @@ ctl_worker_json(const struct ps_ctl_worker *w)
 	return o;
 }
 
+/*
+ * The rule's parameters: typed, unless STATUS was read from a server whose
+ * rule or parameters this psctl does not know; then as they were read.
+ */
+static json_t *
+ctl_rule_params(const struct ps_ctl_status *st)
+{
+	const struct ps_ctl_param	*p;
+	json_t				*o;
+	size_t				 i;
+
+	if (st->rule_known || st->nrule_items == 0)
+		return ps_rule_params_json(&st->rule_params);
+	o = json_object();
+	for (i = 0; i < st->nrule_items; i++) {
+		p = &st->rule_items[i];
+		json_object_set_new(o, p->name, p->boolean ?
+		    json_boolean(p->value != 0) : ctl_number(p->value));
+	}
+	return o;
+}
+
 json_t *
 ps_ctl_status_json(const struct ps_ctl_status *st)
 {
@@ -460,8 +482,7 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 	json_object_set_new(o, "state", ctl_string_or_null(st->state));
 	json_object_set_new(o, "mode", ctl_string_or_null(st->mode));
 	json_object_set_new(o, "rule", ctl_string_or_null(st->rule));
-	json_object_set_new(o, "rule_params",
-	    ps_rule_params_json(&st->rule_params));
+	json_object_set_new(o, "rule_params", ctl_rule_params(st));
 	json_object_set_new(o, "sync_workers", st->sync_workers > 0 ?
 	    ctl_uint(st->sync_workers) : json_null());
 	json_object_set_new(o, "staleness", st->staleness >= 0 ?

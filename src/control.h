@@ -357,7 +357,10 @@ struct ps_ctl_status {
 	json_t		*root;		/* parsed: owned; the strings borrow from it */
 };
 
-/* STATUS as a new json_t (caller json_decref()s). */
+/*
+ * STATUS as a new json_t (caller json_decref()s).  A parsed STATUS whose
+ * rule is not known (rule_known 0) has its rule_params written as read.
+ */
 json_t		*ps_ctl_status_json(const struct ps_ctl_status *);
 /*
  * The client's side of STATUS: reads o (borrowed) into st, checked against

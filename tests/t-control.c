@@ -424,7 +424,7 @@ test_status_parse(void)
 	struct ps_ctl_count	 rej = { "shape", 2 };
 	struct ps_ctl_status	 st, rd;
 	json_error_t		 err;
-	json_t			*j;
+	json_t			*j, *back;
 	char			*cause = NULL, dims[64];
 	const uint64_t		 waiting[] = { 3, 5 };
 	const struct ps_ctl_block blocks[] = { { 3, "w3" }, { 0, "sw-c" } };
@@ -578,6 +578,29 @@ test_status_parse(void)
 	if (r == 0)
 		ps_ctl_status_clear(&rd);
 	json_decref(j);
+	/*
+	 * Found by tests/fuzz/fuzz-control: adam with a parameter this psctl
+	 * does not know was written back as {"lr": 0, ...}, its own values
+	 * lost.  It is written as it was read.
+	 */
+	if ((j = json_load_file(tap_data("snap-empty.json"), 0, &err)) == NULL)
+		bail_out("snap-empty.json: %s", err.text);
+	json_object_set_new(j, "rule", json_string("adam"));
+	json_object_set_new(j, "rule_params", json_pack("{s:f, s:f, s:b}",
+	    "lh", 1e-3, "beta1", 0.9, "amsgrad", 1));
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	back = r == 0 ? ps_ctl_status_json(&rd) : NULL;
+	ok(r == 0 && !rd.rule_known && back != NULL &&
+	    json_equal(json_object_get(back, "rule_params"),
+	    json_object_get(j, "rule_params")),
+	    "parameters of a known rule that this psctl cannot read are "
+	    "written back as read");
+	json_decref(back);
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	json_decref(j);
+	free(cause);
+	cause = NULL;
 	status_refused("workers", NULL, "\"workers\"");
 	status_refused("tensors", "{}", "\"tensors\" is not an array");
 	status_refused("pushes_total", "-1", "\"pushes_total\" is not a count");
@@ -768,7 +791,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(134);
+	plan(135);
 	test_requests();
 	test_names();
 	test_status();
