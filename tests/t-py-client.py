@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 
 import psctl  # noqa: E402
 
-T.plan(59)
+T.plan(65)
 T.watchdog(240)
 
 
@@ -280,7 +280,9 @@ class Proxy:
     """A TCP proxy on 127.0.0.1 to `port`.  cut = "request" drops the next
     client data (the push never reaches the server) and closes both sides;
     cut = "reply" passes the client's data but drops the server's next data
-    (the answer) and closes both sides."""
+    (the answer) and closes both sides.  stall = "request" or "reply"
+    drops everything that side sends from its next data on, keeping the
+    connection open, until the client closes it (after its timeout)."""
 
     def __init__(self, port):
         self.port_to = port
@@ -290,6 +292,8 @@ class Proxy:
         self.port = self.lsock.getsockname()[1]
         self.cut = None
         self.cuts = 0
+        self.stall = None
+        self.stalls = 0
         self.conns = 0
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -302,12 +306,15 @@ class Proxy:
                 return
             b = socket.create_connection(("127.0.0.1", self.port_to))
             self.conns += 1
-            threading.Thread(target=self._pump, args=(a, b, "request"),
+            stalled = set()     # the sides of this connection that stall
+            threading.Thread(target=self._pump, args=(a, b, "request",
+                                                      stalled),
                              daemon=True).start()
-            threading.Thread(target=self._pump, args=(b, a, "reply"),
+            threading.Thread(target=self._pump, args=(b, a, "reply",
+                                                      stalled),
                              daemon=True).start()
 
-    def _pump(self, src, dst, side):
+    def _pump(self, src, dst, side, stalled):
         while True:
             try:
                 data = src.recv(1 << 16)
@@ -318,6 +325,12 @@ class Proxy:
                     self.cut = None
                     self.cuts += 1
                     data = b""
+                if data and self.stall == side:
+                    self.stall = None
+                    self.stalls += 1
+                    stalled.add(side)
+            if data and side in stalled:
+                continue
             if not data:
                 for s in (src, dst):
                     try:
@@ -364,6 +377,47 @@ st = status(once)
 mine = [x for x in st["workers"] if x["id"] == wid]
 T.ok(len(mine) == 1 and mine[0]["pushes"] == 3,
      "the server counts 3 pushes for the worker, not 4")
+
+# A push whose answer times out is kept and sent again, with its sequence
+# number, first thing on the next call: applied once.  (The proxy stalls
+# for ever, so the timeout is certain whatever the machine's load.)
+px.stall = "reply"
+cp.timeout = 0.5
+try:
+    cp.push({"w": np.full(4, 8, np.float32)})
+    T.ok(False, "a push whose answer stalls raises TimeoutError")
+except psctl.TimeoutError:
+    T.ok(px.stalls == 1 and cp.pending == 1, "a push whose answer stalls "
+         "raises TimeoutError, and the client keeps the push")
+cp.timeout = 30
+_, m = cp.pull()
+T.ok(cp.pending == 0 and cp.worker_id == wid and
+     np.array_equal(m["w"], w0 + 15),
+     "reply lost to a timeout: the next call resumed, sent the push again, "
+     "and the server applied it once (w = %s)" % m["w"])
+px.stall = "request"
+cp.timeout = 0.5
+u = np.full(4, 16, np.float32)
+try:
+    cp.push({"w": u})
+    T.ok(False, "a push that stalls on its way raises TimeoutError")
+except psctl.TimeoutError:
+    T.ok(px.stalls == 2 and cp.pending == 1, "a push that stalls on its way "
+         "raises TimeoutError, and the client keeps the push")
+u[:] = 1000                 # the client kept a copy
+cp.timeout = 30
+_, m = obs.pull()
+T.ok(np.array_equal(m["w"], w0 + 15), "(it never reached the server)")
+cp.push({"w": np.full(4, 32, np.float32)})
+_, m = obs.pull()
+T.ok(cp.pending == 0 and np.array_equal(m["w"], w0 + 63),
+     "request lost to a timeout: the next push sent it first, as it was "
+     "given, then itself; each applied once (w = %s)" % m["w"])
+st = status(once)
+mine = [x for x in st["workers"] if x["id"] == wid]
+T.ok(len(mine) == 1 and mine[0]["pushes"] == 6,
+     "the server counts 6 pushes for the worker (%s)"
+     % (mine[0]["pushes"] if mine else None))
 
 # A server that no longer knows the worker: the pending push is not resent.
 obs2.close()

@@ -43,7 +43,10 @@ class Client:
     the call under way, connects again (up to ``retries`` times, ``backoff``
     seconds apart, doubling) and resumes the same worker identity; a push
     that was not answered is sent again with its sequence number, so the
-    server applies it exactly once.
+    server applies it exactly once.  A push that raised
+    :class:`TimeoutError` is not lost either: the next call connects again,
+    resumes, and sends it first with its sequence number (so do not push
+    the same update again; :meth:`close` drops it).
 
     Arrays returned by :meth:`pull` are read-only views of the client's
     receive buffer, valid until the next call on this client; pass
@@ -69,12 +72,31 @@ class Client:
         self._id = 0
         self._seq = 0
         self._secret = None     # the __resume/... record's name, as bytes
+        self._pending = []      # [(seq, base, recs)]: pushes that timed out
         self.worker_id = 0      #: the id the server gave this worker
         self.version = 0        #: the model version of the last answer
         self.server = ""        #: the server's description, from HELLO
         self.reconnects = 0     #: how often the connection was made again
         self._model = []        # [(name, shape)] in model order
         self._connect()
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """The longest wait in seconds for the connection and each answer
+        (None: no limit).  Setting it applies to the connection at once."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None:
+        self._timeout = value
+        if self._ws is not None:
+            self._ws.sock.settimeout(value)
+
+    @property
+    def pending(self) -> int:
+        """How many pushes that raised :class:`TimeoutError` wait to be
+        sent again, first thing on the next call."""
+        return len(self._pending)
 
     # -- connection -------------------------------------------------------
 
@@ -157,22 +179,47 @@ class Client:
                 raise ProtocolError("%s: an answer to request %d, which "
                                     "was never sent" % (self.url, m.id))
 
-    def _call(self, build, pending_push=False):
+    def _flush(self, ws):
+        """Sends again, in order, the pushes whose answers timed out, each
+        with its sequence number: the server applies each once.  A refusal
+        is raised as the error of the call under way."""
+        while self._pending:
+            seq, base, recs = self._pending[0]
+            self._id += 1
+            ws.send_out(W.encode(ws, W.PUSH, self._id, version=base,
+                                 arg=seq, tensors=recs))
+            m = self._answer(ws, self._id)
+            del self._pending[0]
+            self.version = m.version
+            if m.op == W.ERROR:
+                raise server_error(m.status, "a push that had timed out, "
+                                   "sent again: " + m.text, m.version)
+
+    def _call(self, build, push=None):
         """Sends the request build(ws, id) encodes and returns its REPLY.
         A broken connection is made again (resuming this worker) and the
-        request sent again, up to `retries` times."""
+        request sent again, up to `retries` times.  `push` is (seq, base,
+        records) when the request is that push: if its answer times out, it
+        is kept to be sent again on the next connection."""
         attempt = 0
         while True:
             try:
                 if self._ws is None:
-                    resumed = self._connect(pending_push)
+                    unanswered = push is not None or bool(self._pending)
+                    try:
+                        resumed = self._connect(unanswered)
+                    except ResumeError:
+                        self._pending = []
+                        raise
                     self.reconnects += 1
-                    if pending_push and not resumed:
+                    if unanswered and not resumed:
+                        self._pending = []
                         raise ResumeError(self.url, "reconnected as a new "
                                           "worker while a push was "
                                           "unanswered: it may or may not "
                                           "have been applied")
                 ws = self._ws
+                self._flush(ws)
                 self._id += 1
                 n = build(ws, self._id)
                 ws.send_out(n)
@@ -191,7 +238,16 @@ class Client:
                 time.sleep(self._backoff * (1 << min(attempt - 1, 6)))
                 continue
             except socket.timeout:
-                # The answer may still come: this connection is spent.
+                # The answer may still come: this connection is spent.  A
+                # push is sent again, with its sequence number, first thing
+                # on the next connection (copied: the caller's arrays may
+                # change, or be views of a receive buffer).
+                if push is not None and all(
+                        p[0] != push[0] for p in self._pending):
+                    seq, base, recs = push
+                    self._pending.append((seq, base, [
+                        (nb, code, np.array(a, copy=True))
+                        for nb, code, a in recs]))
                 if self._ws is not None:
                     self._ws.close(abort=True)
                     self._ws = None
@@ -267,14 +323,21 @@ class Client:
         is a TypeError before a byte is sent).  The server applies it whole
         under its update rule, or refuses it whole (:class:`ShapeError`,
         :class:`UnknownTensorError`, :class:`NonFiniteError`...) and leaves
-        the model untouched.  Returns the model version after it."""
+        the model untouched.  Returns the model version after it.
+
+        A push that raises :class:`TimeoutError` may or may not have been
+        applied: the client keeps it (:attr:`pending`) and sends it again,
+        with its sequence number, on its next call, so it is applied
+        exactly once; push the next update, not this one again.  Should
+        the server refuse it then, that next call raises the refusal and is
+        not made."""
         recs = self._tensors(update)
         self._seq += 1
         seq = self._seq
         base = self.version
         m = self._call(lambda ws, i: W.encode(ws, W.PUSH, i, version=base,
                                               arg=seq, tensors=recs),
-                       pending_push=True)
+                       push=(seq, base, recs))
         return m.version
 
     # -- Elephas's names ----------------------------------------------------
@@ -300,7 +363,8 @@ class Client:
     # -- lifetime -----------------------------------------------------------
 
     def close(self) -> None:
-        """Closes the connection (the worker leaves the server's barrier)."""
+        """Closes the connection (the worker leaves the server's barrier).
+        Pushes still :attr:`pending` after a timeout are dropped."""
         if self._ws is not None:
             self._ws.close()
             self._ws = None

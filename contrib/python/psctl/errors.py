@@ -73,7 +73,8 @@ class ProtocolError(PsctlError):
 
 
 class TimeoutError(PsctlError, builtins.TimeoutError):
-    """No answer within the client's ``timeout``."""
+    """No answer within the client's ``timeout``.  The connection is
+    closed; a push that timed out is sent again on the next call."""
 
 
 class ServerError(PsctlError):
