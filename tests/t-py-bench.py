@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """python3 -m psctl bench: the flags, JSON keys and exit codes of psctl
 bench (psctl-bench(1)), checked against the C command in the same run.
-Figures are not judged: this is no benchmark."""
+Figures are not judged: this is no benchmark.  Nothing here depends on
+how fast the machine is: each worker makes at least one call of each kind
+whatever the load, so the checks are on counts (rate times seconds), never
+on rates or times."""
 
 import json
 import os
@@ -25,6 +28,11 @@ def pybench(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def calls(o, kind):
+    """How many calls of `kind` (pulls, pushes) a JSON result counted."""
+    return int(round(o[kind + "_per_s"] * o["seconds"]))
+
+
 srv = T.Server()
 args = ["--connect", srv.url, "--params", "1001", "--tensors", "3",
         "--seconds", "1", "--json"]
@@ -37,7 +45,7 @@ if rc2 != 0:
     T.diag("exit %d: %s%s" % (rc2, out2, err2))
 T.is_eq(list(p), list(c), "the same JSON keys in the same order")
 T.ok(p["workers"] == 1 and p["params"] == 1001 and p["errors"] == 0 and
-     p["pulls_per_s"] > 0 and p["pushes_per_s"] > 0 and
+     calls(p, "pulls") >= 1 and calls(p, "pushes") >= 1 and
      p["pull_p50_ms"] <= p["pull_p99_ms"],
      "pushpull: pulls and pushes counted, no errors, p50 <= p99")
 rc, out, err = pybench("--connect", srv.url, "--params", "1001", "--tensors",
@@ -54,7 +62,7 @@ T.ok(rc == 65 and "--params 1001 --tensors 3" in err,
 rc, out, err = pybench("--spawn", "--mode", "sync", "--workers", "2",
                        "--params", "100", "--seconds", "1", "--json")
 o = json.loads(out) if rc == 0 else {}
-T.ok(rc == 0 and o.get("pushes_per_s", 0) > 0 and o["errors"] == 0,
+T.ok(rc == 0 and calls(o, "pushes") >= 2 and o["errors"] == 0,
      "--spawn --mode sync starts a server for two workers (%s)" % err.strip())
 for what, argv, want in [
         ("a bad --op", ["--op", "x"], 64),
