@@ -8,7 +8,7 @@ processes load that file by its path and call them):
 
     worker(rank, nworkers, url, cfg) -> {"pushes": n, "start": t0,
         "end": t1}, t0 and t1 from time.time() once its init returned and
-        after its last push
+        after its last push; cfg["mode"] is the server's mode
     evaluate(params) -> held-out accuracy of {name: array}
 
 and calls main() with its server arguments (a function of the mode and
@@ -88,8 +88,12 @@ class Server:
 
 
 class Watcher(threading.Thread):
-    """Pulls the model every `every` seconds and records (seconds since
-    start, held-out accuracy, model version).
+    """Pulls the model every `every` seconds and keeps (seconds since
+    start, model version, a copy of the model); points() evaluates them
+    once the run is over, so that evaluating (a CNN's forward pass over
+    the held-out set costs as much as a few training steps) takes no CPU
+    from the workers while they train.  At most MAX snapshots are kept:
+    when full, every other one is dropped and the period doubles.
 
     The protocol has no observer role: the watcher is a worker that never
     pushes.  Under ssp a connected worker that never pushes is the slowest
@@ -97,11 +101,13 @@ class Watcher(threading.Thread):
     pull and leaves at once; under sync, where a worker leaving makes the
     rounds smaller, it stays connected."""
 
+    MAX = 128
+
     def __init__(self, url, evaluate, mode, every=0.05):
         super().__init__(daemon=True)
         self.url, self.evaluate, self.every = url, evaluate, every
         self.stay = mode != "ssp"
-        self.points = []
+        self.snaps = []
         self.done = threading.Event()
         self.t0 = time.monotonic()
         self.c = None
@@ -110,15 +116,21 @@ class Watcher(threading.Thread):
         try:
             if self.c is None:
                 self.c = psctl.Client(self.url, name="watcher", timeout=None)
-            v, p = self.c.pull()
-            acc = self.evaluate(p)
+            v, p = self.c.pull(copy=True)
         except psctl.NoModelError:
             return
         finally:
             if not self.stay and self.c is not None:
                 self.c.close()
                 self.c = None
-        self.points.append((time.monotonic() - self.t0, acc, v))
+        if len(self.snaps) >= self.MAX:
+            self.snaps = self.snaps[::2]
+            self.every *= 2
+        self.snaps.append((time.monotonic() - self.t0, v, p))
+
+    def points(self):
+        """[(seconds since start, held-out accuracy, model version)]."""
+        return [(t, self.evaluate(p), v) for t, v, p in self.snaps]
 
     def run(self):
         while not self.done.wait(self.every):
@@ -172,19 +184,29 @@ def launch_dask(module, k, url, cfg, _):
 
 
 def start_dask(k):
+    """A directory of its own (no purging of other runs' stale ones), and
+    only critical logs: a task's error is raised by gather() anyway, and a
+    nanny slow to kill its worker at the end (torch loaded, a busy
+    machine) is no error of the run."""
+    import logging
+    import tempfile
     from dask.distributed import Client as DaskClient, LocalCluster
     if _dask.get("k") != k:
         close_dask()
+        tmp = tempfile.mkdtemp(prefix="psctl-dask.")
         cluster = LocalCluster(n_workers=k, threads_per_worker=1,
                                processes=True, dashboard_address=None,
-                               silence_logs=40)
-        _dask.update(k=k, cluster=cluster, client=DaskClient(cluster))
+                               silence_logs=logging.CRITICAL,
+                               local_directory=tmp)
+        _dask.update(k=k, cluster=cluster, client=DaskClient(cluster),
+                     tmp=tmp)
 
 
 def close_dask():
     if "client" in _dask:
         _dask["client"].close()
         _dask["cluster"].close()
+        shutil.rmtree(_dask["tmp"], ignore_errors=True)
         _dask.clear()
 
 
@@ -203,11 +225,11 @@ def launch_mpi(module, k, url, cfg, _):
         [mpirun, "-n", str(k), "--oversubscribe", sys.executable,
          os.path.abspath(__file__), "--mpi-worker", module, url,
          json.dumps(cfg)], env=env, capture_output=True, text=True)
-    res = {}
-    for line in p.stdout.splitlines():
-        if line.startswith("RESULT "):
-            rank, _, r = line[7:].partition(" ")
-            res[int(rank)] = json.loads(r)
+    # mpirun forwards the ranks' output in pieces, which may interleave:
+    # each result is found by its own pattern (a flat JSON object), not
+    # by lines.
+    res = {int(m.group(1)): json.loads(m.group(2)) for m in
+           re.finditer(r"RESULT (\d+) (\{[^{}]*\})", p.stdout)}
     if p.returncode == 0 and len(res) == k:
         return [res[r] for r in range(k)]
     raise RuntimeError("mpirun failed (exit %d):\n%s%s" % (
@@ -279,23 +301,28 @@ def one_run(module, exe, server_args, evaluate, mode, launcher, k, cfg,
         args += ["--staleness", str(staleness)]
     pool = prepare(launcher, k)
     srv = Server(exe, args)
+    w = None
     try:
         w = Watcher(srv.url, evaluate, mode)
         w.start()
-        res = LAUNCH[launcher](module, k, srv.url, cfg, pool)
-        w.done.set()
-        w.join()
-        _, acc, version = w.points[-1]
+        res = LAUNCH[launcher](module, k, srv.url, dict(cfg, mode=mode),
+                               pool)
     finally:
+        # The watcher ends (with a last sample) before its server does.
+        if w is not None:
+            w.done.set()
+            w.join()
         srv.stop()
         if pool is not None:
             pool.close()
             pool.join()
+    curve = w.points()
+    _, acc, version = curve[-1]
     return {"mode": mode, "launcher": launcher, "workers": k,
             "accuracy": acc, "updates": version,
             "pushes": sum(r["pushes"] for r in res),
             "seconds": max(r["end"] for r in res) -
-            min(r["start"] for r in res), "curve": w.points}
+            min(r["start"] for r in res), "curve": curve}
 
 
 def main(module, description, server_args, evaluate, baseline, cfg,

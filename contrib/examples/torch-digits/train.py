@@ -61,16 +61,18 @@ def evaluate(params):
         return float((m(x).argmax(1) == y).float().mean())
 
 
-def train(model, opt, X, y, epochs, seed, straggle=None):
-    """The training loop, the same in one process and in a worker."""
+def train(model, opt, X, y, epochs, seed, straggle=None, batch=BATCH,
+          per_epoch=None):
+    """The training loop, the same in one process and in a worker:
+    `per_epoch` whole minibatches of `batch` a pass (all that fit)."""
     x, t = tensors(X, y)
     rng = np.random.default_rng(seed)
     loss_fn = torch.nn.CrossEntropyLoss()
     steps = 0
     for _ in range(epochs):
         order = torch.from_numpy(rng.permutation(len(t)))
-        for i in range(0, len(t), BATCH):
-            idx = order[i:i + BATCH]
+        for i in range(0, (per_epoch or len(t) // batch) * batch, batch):
+            idx = order[i:i + batch]
             opt.zero_grad()
             loss_fn(model(x[idx]), t[idx]).backward()
             if straggle and rng.random() < straggle[0]:
@@ -81,14 +83,21 @@ def train(model, opt, X, y, epochs, seed, straggle=None):
 
 
 def worker(rank, nworkers, url, cfg):
+    """Under sync the server averages the K workers' gradients once a
+    round: each takes BATCH/K images a step, so a round is the baseline's
+    minibatch of BATCH.  Every worker makes as many steps as the smallest
+    shard allows: under sync one that finished early would leave the
+    others' last rounds short of it."""
     torch.set_num_threads(1)
     xt, yt, _, _ = digits.data()
+    batch = BATCH // nworkers if cfg.get("mode") == "sync" else BATCH
     model = net()
     with psctl.Client(url, name="cnn-%d" % rank, timeout=None) as c:
         opt = psctl.torch.RemoteOptimizer(model, c)
         start = time.time()
         n = train(model, opt, xt[rank::nworkers], yt[rank::nworkers],
-                  cfg["epochs"], 100 + rank, cfg.get("straggle"))
+                  cfg["epochs"], 100 + rank, cfg.get("straggle"), batch,
+                  (len(xt) // nworkers) // batch)
     return {"pushes": n, "start": start, "end": time.time()}
 
 
