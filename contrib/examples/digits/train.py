@@ -12,9 +12,17 @@ same model trained in one process without psctl.
         --straggle 0.1:0.02                               # stragglers
 
 The server runs --rule sgd: each worker pulls, computes the gradient of a
-minibatch of its shard and pushes it.  Under sync the server applies the
-mean of K workers' gradients once a round, a minibatch K times larger, so
-the learning rate is K times larger too (the linear scaling rule).
+minibatch of its shard and pushes it.  Under async and ssp each worker's
+minibatch is BATCH examples and the server applies each push.  Under sync
+the server applies the mean of the K workers' gradients once a round, so
+each worker takes BATCH/K examples a step: a round is one minibatch of
+BATCH, the same SGD as one worker's, at the same learning rate.
+
+The learning rate decays linearly to zero over the run, as in the
+one-process baseline; the server's is fixed, so each worker scales the
+gradient it pushes (under --rule sgd the same thing).  The last steps are
+then small ones and the final accuracy does not hang on where the last
+step happened to land.
 """
 
 import os
@@ -100,11 +108,22 @@ def evaluate(p):
     return float((logits(p, xv).argmax(axis=1) == yv).mean())
 
 
+def decay(step, steps):
+    """The learning rate's factor at `step` of `steps`: linear to zero."""
+    return 1.0 - step / steps
+
+
 def worker(rank, nworkers, url, cfg):
     """One psctl worker on shard `rank` of `nworkers`: pull, gradient of a
     minibatch, push; `epochs` passes over the shard."""
     xt, yt, _, _ = data()
     X, y = xt[rank::nworkers], yt[rank::nworkers]
+    batch = BATCH // nworkers if cfg.get("mode") == "sync" else BATCH
+    # Whole minibatches of the smallest shard, the same number for every
+    # worker: under sync a worker that finished early would leave the
+    # others' last rounds short of it.
+    per_epoch = (len(xt) // nworkers) // batch
+    steps = cfg["epochs"] * per_epoch
     rng = np.random.default_rng(100 + rank)
     straggle = cfg.get("straggle")
     pushes = 0
@@ -113,10 +132,11 @@ def worker(rank, nworkers, url, cfg):
         start = time.time()
         for _ in range(cfg["epochs"]):
             order = rng.permutation(len(y))
-            for i in range(0, len(y), BATCH):
-                idx = order[i:i + BATCH]
+            for i in range(0, per_epoch * batch, batch):
+                idx = order[i:i + batch]
                 _, p = c.pull()
-                g = grads(p, X[idx], y[idx])
+                f = decay(pushes, steps)
+                g = {k: v * f for k, v in grads(p, X[idx], y[idx]).items()}
                 if straggle and rng.random() < straggle[0]:
                     time.sleep(straggle[1])
                 c.push(g)
@@ -130,13 +150,18 @@ def baseline(cfg):
     p = init_params(cfg["model"])
     rng = np.random.default_rng(100)
     lr = LR[cfg["model"]]
+    per_epoch = len(yt) // BATCH
+    steps = cfg["epochs"] * per_epoch
+    step = 0
     t0 = time.monotonic()
     for _ in range(cfg["epochs"]):
         order = rng.permutation(len(yt))
-        for i in range(0, len(yt), BATCH):
+        for i in range(0, per_epoch * BATCH, BATCH):
             idx = order[i:i + BATCH]
+            f = lr * decay(step, steps)
             for k, g in grads(p, xt[idx], yt[idx]).items():
-                p[k] -= lr * g
+                p[k] -= f * g
+            step += 1
     return evaluate(p), time.monotonic() - t0
 
 
@@ -153,9 +178,8 @@ def main(argv=None):
         os.path.abspath(__file__),
         "digits: %s in numpy" % {"softmax": "softmax regression",
                                  "mlp": "MLP (64-64-10)"}[model],
-        lambda mode, k: ["--rule", "sgd", "--lr", str(
-            LR[model] * (k if mode == "sync" else 1))], evaluate, baseline,
-        {"model": model}, epochs=20 if model == "softmax" else 30,
+        lambda mode, k: ["--rule", "sgd", "--lr", str(LR[model])], evaluate,
+        baseline, {"model": model}, epochs=20 if model == "softmax" else 40,
         argv=argv)
 
 
