@@ -1,14 +1,19 @@
 #!/usr/bin/python3
-"""The resume secret (issue 11 item 14) in psctl.Client, against a fake
-server that already speaks it: HELLO's reply ends with a __resume/<32 hex>
-record, which the client keeps, never lists as a model tensor, and
-presents (as the only record of its HELLO) when it resumes; a refused
-resume is a new worker, or ResumeError while a push is unanswered.  psctl
-serve does not send the record yet; t-py-client.py covers that side."""
+"""The resume secret (issue 11 item 14) in psctl.Client.  Against a fake
+server that records what the client sends: HELLO's reply ends with a
+__resume/<32 hex> record, which the client keeps, never lists as a model
+tensor, and presents (as the only record of its HELLO) when it resumes; a
+refused resume is a new worker, or ResumeError while a push is
+unanswered.  Then against psctl serve: the client resumes with its
+secret, a client claiming another worker's id with a wrong secret is
+refused (and becomes a new worker, its push applied once, the owner
+untouched), and a push pending when the resume is refused raises
+ResumeError."""
 
 import base64
 import hashlib
 import os
+import re
 import socket
 import struct
 import threading
@@ -21,7 +26,7 @@ import psproto as P  # noqa: E402
 
 import psctl  # noqa: E402
 
-T.plan(9)
+T.plan(17)
 T.watchdog(60)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -191,4 +196,74 @@ T.ok(f.hellos[-2][0] == 7 and f.hellos[-1] == (0, []) and
      "without a push pending, a refused resume says HELLO again as a new "
      "worker on the same connection")
 T.ok(c2._secret == f.secret.encode(), "and keeps the new secret")
+
+
+# -- against psctl serve --------------------------------------------------------
+def cut(client):
+    """Drops a client's connection under it, as a network failure would."""
+    client._ws.close(abort=True)
+    client._ws = None
+
+
+ONE = np.ones(3, np.float32)
+srv = T.Server("--rule", "add")
+o = psctl.Client(srv.url, name="owner", timeout=30)
+o.init({"w": np.zeros(3, np.float32)})
+wid = o.worker_id
+T.ok(o._secret is not None and
+     re.fullmatch(rb"__resume/[0-9a-f]{32}", o._secret) and
+     o.model == [("w", (3,))],
+     "psctl serve hands out a __resume/ secret, which is no model tensor")
+o.push({"w": ONE})
+cut(o)
+o.push({"w": ONE})
+T.ok(o.worker_id == wid and o.reconnects == 1,
+     "a cut connection resumes worker %d, presenting its secret" % wid)
+
+t = psctl.Client(srv.url, name="thief", timeout=30)
+tid = t.worker_id
+cut(t)
+t.worker_id = wid                       # claims the owner's id ...
+t._secret = b"__resume/" + b"0" * 32    # ... with a wrong secret
+t.push({"w": 10 * ONE})
+T.ok(t.worker_id not in (0, wid, tid) and t.reconnects == 1,
+     "a resume of worker %d with a wrong secret is refused: the client "
+     "goes on as worker %d" % (wid, t.worker_id))
+_, m = o.pull()
+T.ok(o.reconnects == 1 and o.worker_id == wid and
+     np.array_equal(m["w"], 12 * ONE),
+     "the owner kept its connection; the thief's push, not yet sent when "
+     "the resume was refused, was applied once (w = %s)" % m["w"])
+o.push({"w": ONE})
+_, m = o.pull()
+T.ok(np.array_equal(m["w"], 13 * ONE),
+     "the owner's sequence was untouched: its next push is applied")
+st = T.status_json(srv.url)
+mine = [x for x in st["workers"] if x["id"] == wid]
+T.ok(len(mine) == 1 and mine[0]["pushes"] == 3,
+     "the server counts the owner's 3 pushes")
+
+# A push unanswered (its answer timed out: a sync round one worker short)
+# when the server refuses the resume: ResumeError, not sent again.
+sy = T.Server("--rule", "add", "--mode", "sync", "--workers", "2")
+a = psctl.Client(sy.url, name="a", timeout=30)
+b = psctl.Client(sy.url, name="b", timeout=30)
+a.init({"w": np.zeros(3, np.float32)})
+a.timeout = 0.5
+try:
+    a.push({"w": ONE})
+    T.ok(False, "a push whose round never completes raises TimeoutError")
+except psctl.TimeoutError:
+    T.ok(a.pending == 1, "a push whose round never completes raises "
+         "TimeoutError and is kept")
+a.timeout = 30
+a._secret = b"__resume/" + b"f" * 32
+try:
+    a.pull()
+    T.ok(False, "a refused resume with a push pending raises ResumeError")
+except psctl.ResumeError as e:
+    T.ok(a.pending == 0, "a refused resume with a push pending raises "
+         "ResumeError and drops it (%s)" % e)
+a.close()
+b.close()
 T.done()

@@ -202,10 +202,14 @@ class Client:
         records) when the request is that push: if its answer times out, it
         is kept to be sent again on the next connection."""
         attempt = 0
+        sent = False            # this request went out, whole or in part
         while True:
             try:
                 if self._ws is None:
-                    unanswered = push is not None or bool(self._pending)
+                    # A push not sent yet is not unanswered: if the resume
+                    # is refused, it goes out from the new worker.
+                    unanswered = bool(self._pending) or (push is not None
+                                                         and sent)
                     try:
                         resumed = self._connect(unanswered)
                     except ResumeError:
@@ -222,6 +226,7 @@ class Client:
                 self._flush(ws)
                 self._id += 1
                 n = build(ws, self._id)
+                sent = True
                 ws.send_out(n)
                 m = self._answer(ws, self._id)
             except (Closed, ConnectError) as e:
