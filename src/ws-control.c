@@ -31,6 +31,8 @@
 
 /* A subscriber that reads slower than this much queued output skips snapshots. */
 #define CTLCONN_OUT_MAX		((size_t)8 << 20)
+/* The close reason when the server stops (no NUL on the wire). */
+#define CTL_STOPPING		"the server is stopping"
 
 /* One psctl.control.v1 connection: lws's per-session memory. */
 struct ps_ctlconn {
@@ -404,8 +406,8 @@ ctlconn_writeable(struct ps_ctlconn *c)
 	}
 	if (c->close_when_sent) {
 		lws_close_reason(c->wsi, (enum lws_close_status)
-		    c->close_when_sent, (unsigned char *)"the server is "
-		    "stopping", 23);
+		    c->close_when_sent, (unsigned char *)CTL_STOPPING,
+		    sizeof CTL_STOPPING - 1);
 		return -1;
 	}
 	return 0;
