@@ -117,6 +117,7 @@ class Client:
         ws = WebSocket(self.url, PROTOCOL, self._token, self._ca_file,
                        self._timeout)
         resume = self.worker_id
+        held = self._secret
         try:
             m = self._hello(ws, resume)
             if m.op == W.ERROR and m.status == 15 and resume:
@@ -155,7 +156,10 @@ class Client:
         self.version = m.version
         self.server = m.text
         self._model = model
-        resumed = resume != 0 and m.arg == resume
+        # The same id is not proof: a restarted server numbers its workers
+        # afresh and may give a new one this id.  Its secret says which.
+        resumed = (resume != 0 and m.arg == resume and
+                   (held is None or secret is None or secret == held))
         if secret is not None or not resumed:
             self._secret = secret
         return resumed
