@@ -46,6 +46,7 @@ static const struct ps_cmd_opt cmd_serve_opts[] = {
 	{ "worker-timeout", 0, 1 },
 	{ "max-message-bytes", 0, 1 },
 	{ "max-tensors", 0, 1 },
+	{ "max-inflight-bytes", 0, 1 },
 	{ "demo", 0, 0 },
 	{ "token-file", 0, 1 },
 	{ "operator-token-file", 0, 1 },
@@ -69,7 +70,8 @@ const struct ps_cmd_entry ps_cmd_serve_entry = {
 	    "[--staleness s] [--rule " PS_RULE_USAGE "] "
 	    "[--lr x] [--momentum x] [--nesterov] [--beta1 x] [--beta2 x] "
 	    "[--eps x] [--worker-timeout secs] [--max-message-bytes n] "
-	    "[--max-tensors n] [--demo] [--token-file file] "
+	    "[--max-tensors n] [--max-inflight-bytes n] [--demo] "
+	    "[--token-file file] "
 	    "[--operator-token-file file] [--tls-cert file --tls-key file] "
 	    "[--checkpoint-dir dir] [--checkpoint-every secs] [--keep n] "
 	    "[--checkpoint-on-exit] [--log-file file] [-v | --verbose] [-q]",
@@ -213,6 +215,9 @@ serve_parse(struct ps_cmd *self, struct serve_conf *c, char **cause)
 	if (*cause == NULL && ps_args_has(a, "max-tensors"))
 		c->o.max_tensors = (size_t)ps_args_strtonum(a, "max-tensors",
 		    1, 100000000, cause);
+	if (*cause == NULL && ps_args_has(a, "max-inflight-bytes"))
+		c->o.max_inflight = (size_t)ps_args_strtonum(a,
+		    "max-inflight-bytes", 1024, 1ll << 40, cause);
 	if (*cause == NULL && ps_args_has(a, "checkpoint-every"))
 		c->co.ckpt_every = (unsigned)ps_args_strtonum(a,
 		    "checkpoint-every", 1, 86400 * 365, cause);

@@ -39,6 +39,7 @@ struct ps_buf;
 #define PS_SERVER_DEFAULT_TIMEOUT	60		/* --worker-timeout, s */
 #define PS_SERVER_DEFAULT_MAX_MESSAGE	(1024UL * 1024 * 1024)
 #define PS_SERVER_DEFAULT_MAX_TENSORS	65536
+#define PS_SERVER_DEFAULT_MAX_INFLIGHT	((size_t)64 << 20)
 /* Read and write sizes (LIMITS.md: 64 KiB .. 1 MiB all perform alike). */
 #define PS_SERVER_IO_CHUNK		(256 * 1024)
 /* Allocations from this size up are mapped on their own (mallopt). */
@@ -60,6 +61,7 @@ struct ps_server_opts {
 	struct ps_rule	 rule;
 	unsigned	 worker_timeout; /* seconds; 0 = never */
 	size_t		 max_message;	/* bytes of one incoming message */
+	size_t		 max_inflight;	/* the receive budget, bytes */
 	size_t		 max_tensors;	/* records in one message */
 	int		 demo;		/* --demo */
 	unsigned	 demo_workers;	/* demo threads (3) */

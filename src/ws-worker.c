@@ -36,6 +36,7 @@
 /* Reasons reading is off (lws rx flow control reason bits b1..b5). */
 #define CONN_FLOW_PARK		(1 << 1)	/* the parked backlog is full */
 #define CONN_FLOW_SENDQ		(1 << 2)	/* too many replies queued */
+#define CONN_FLOW_BUDGET	(1 << 3)	/* waits for --max-inflight-bytes */
 
 /* Send queue high and low water marks. */
 #define CONN_HIGH_MSGS		32
@@ -51,25 +52,39 @@
 #define CONN_STOP_US		(3 * LWS_US_PER_SEC)
 
 /*
- * Receive buffers.  A message's buffer starts at CONN_GROW_MIN (or the
- * message's size when that is smaller) and doubles as bytes arrive, never
- * past the end of the frame being read: a header announcing a gigabyte
- * costs what actually arrives.  Once the message is handled, a buffer of
- * at most CONN_KEEP_BYTES stays with its connection for the next message;
- * a larger one goes back to the protocol's pool (at most CONN_POOL_MAX
- * buffers), where the next large message takes it instead of faulting in
- * fresh pages, and what does not fit in the pool is freed.
+ * Receive buffers and the receive budget (--max-inflight-bytes).
+ *
+ * A message is admitted when it starts: its first frame's declared length
+ * is charged to the budget, and a message that does not fit waits, its
+ * connection paused with rx flow control, until enough is let go (first
+ * come, first admitted).  One message is always admitted when no other
+ * large one is being read, so a message larger than the budget still goes
+ * through, one at a time; a message of at most CONN_GROW_MIN is never
+ * paused.  A message that stops arriving for --worker-timeout closes its
+ * connection, so that a peer cannot hold the budget by announcing a large
+ * frame and sending nothing more.  The charge follows the message's buffer until the request is
+ * answered (held, or kept in the backlog while one is parked), and grows
+ * past the first frame's length only as more arrives.
+ *
+ * A buffer starts at CONN_GROW_MIN (or the frame's size when smaller) and
+ * doubles as bytes arrive, never past the end of the frame being read: a
+ * header announcing a gigabyte costs what actually arrives.  Once its
+ * request is answered, a buffer of at most CONN_KEEP_BYTES stays with its
+ * connection for the next message; a larger one goes to the protocol's
+ * pool (at most CONN_POOL_MAX buffers, within what the budget leaves
+ * free), where the next large message takes it instead of faulting in
+ * fresh pages; what does not fit there is freed.
  */
 #define CONN_GROW_MIN		((size_t)64 << 10)
 #define CONN_KEEP_BYTES		((size_t)4 << 10)
 #define CONN_POOL_MAX		4
-#define CONN_POOL_BYTES		((size_t)64 << 20)
 
 /* A whole message read while the connection's request was parked. */
 struct conn_msg {
 	uint8_t			*buf;		/* owned */
 	size_t			 len;
 	size_t			 cap;
+	size_t			 charge;	/* of the budget */
 	STAILQ_ENTRY(conn_msg)	 entry;
 };
 
@@ -85,6 +100,15 @@ struct conn {
 	size_t			 nbacklog;
 	size_t			 backlog_bytes;
 	unsigned		 flow;		/* reasons rx is off (CONN_FLOW_*) */
+	/* The budget: see "Receive buffers" above. */
+	int			 admitted;	/* rx is a message admitted */
+	int			 large;		/* and counted in receiving */
+	int64_t			 progress_us;	/* last byte read or written */
+	size_t			 reserved;	/* rx's charge */
+	size_t			 held_charge;	/* c.held's charge */
+	int			 waiting;	/* on the vhd's waiting list */
+	size_t			 want;		/* what it waits to be charged */
+	TAILQ_ENTRY(conn)	 wait_entry;
 	int			 close_code;
 	char			 close_reason[96];
 };
@@ -101,6 +125,10 @@ struct ww_vhd {
 	struct ww_rxbuf		 pool[CONN_POOL_MAX];
 	size_t			 npool;
 	size_t			 pool_bytes;
+	size_t			 budget;	/* --max-inflight-bytes */
+	size_t			 inflight;	/* charged to it now */
+	size_t			 receiving;	/* large messages being read */
+	TAILQ_HEAD(, conn)	 waiting;	/* paused, first come first */
 	struct lws_context	*ctx;		/* borrowed */
 	lws_sorted_usec_list_t	 deadline;	/* stopping: the drain's end */
 	int			 late;		/* the deadline passed */
@@ -118,12 +146,18 @@ static int	conn_receive(struct conn *, const void *, size_t);
 static int	conn_writeable(struct conn *);
 static void	conn_closed(struct conn *);
 static int	conn_grow(struct conn *, size_t, size_t);
-static void	conn_handle(struct conn *, uint8_t *, size_t, size_t);
+static int	ww_fits(struct ww_vhd *, size_t);
+static void	ww_admit(struct ww_vhd *);
+static void	ww_pool_trim(struct ww_vhd *, size_t);
+static void	conn_admit(struct conn *, size_t);
+static void	conn_wait(struct conn *, size_t);
+static void	conn_complete(struct conn *, size_t);
+static void	conn_handle(struct conn *, uint8_t *, size_t, size_t, size_t);
 static void	conn_done(struct conn *);
 static void	conn_release(struct conn *, uint8_t *, size_t);
 static void	conn_too_large(struct conn *, int);
 static void	ww_pool_free(struct ww_vhd *);
-static void	conn_backlog_add(struct conn *, size_t);
+static void	conn_backlog_add(struct conn *, size_t, size_t);
 static void	conn_backlog_drain(struct conn *);
 static void	conn_backlog_free(struct conn *);
 static void	conn_queued(struct ps_conn *);
@@ -208,6 +242,8 @@ ww_init(struct lws *wsi)
 		return 1;
 	ps_wreq_vhd_init(&vhd->p, srv, &ww_ops);
 	vhd->ctx = lws_get_context(wsi);
+	vhd->budget = ps_server_opts(srv)->max_inflight;
+	TAILQ_INIT(&vhd->waiting);
 	if (ps_server_hook(srv, &ww_hooks, vhd) != 0) {
 		ps_log_error("%s: no room for the worker protocol's hooks",
 		    __func__);
@@ -249,9 +285,10 @@ ww_reset(void *arg, uint64_t version)
 }
 
 /*
- * Once a second: workers silent too long leave, and a connection whose
- * frame header announced more than --max-message-bytes is answered 1009
- * even when no byte of the payload follows (RECEIVE, which checks the
+ * Once a second: workers silent too long leave, a message that stopped
+ * arriving for --worker-timeout closes its connection, and a connection
+ * whose frame header announced more than --max-message-bytes is answered
+ * 1009 even when no byte of the payload follows (RECEIVE, which checks the
  * same, is only called for payload).  lws has parsed the length by then:
  * lws_remaining_packet_payload() is the frame's declared length less what
  * was read of it, and while the length's own bytes are still arriving it
@@ -264,13 +301,22 @@ ww_tick(void *arg, int64_t now)
 	struct ps_conn	*pc;
 	struct conn	*c;
 	size_t		 max = vhd->p.max_message;
+	int64_t		 limit;
 
+	limit = (int64_t)ps_server_opts(vhd->p.srv)->worker_timeout * 1000000;
 	TAILQ_FOREACH(pc, &vhd->p.conns, entry) {
 		c = (struct conn *)pc;
 		if (pc->closing || !c->live)
 			continue;
 		if (lws_remaining_packet_payload(pc->wsi) > max - c->rxlen)
 			conn_too_large(c, 0);
+		else if (c->admitted && limit > 0 &&
+		    now - c->progress_us > limit) {
+			ps_log_info("%s: closing with %d: a message stopped "
+			    "arriving", pc->address, PS_WREQ_CLOSE_POLICY);
+			conn_close(pc, PS_WREQ_CLOSE_POLICY, "a message stopped "
+			    "arriving for longer than --worker-timeout");
+		}
 	}
 	ps_wreq_tick(&vhd->p, now);
 }
@@ -353,11 +399,23 @@ conn_established(struct conn *c, struct lws *wsi)
 static void
 conn_closed(struct conn *c)
 {
-	uint8_t	*p;
+	struct ww_vhd	*vhd;
+	uint8_t		*p;
 
 	if (!c->live)
 		return;
 	c->live = 0;
+	vhd = (struct ww_vhd *)c->c.vhd;
+	if (c->waiting) {
+		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
+		c->waiting = 0;
+	}
+	if (c->admitted && c->large)
+		vhd->receiving--;
+	c->admitted = c->large = 0;
+	/* ps_wreq_closed() frees held. */
+	vhd->inflight -= c->reserved + c->held_charge;
+	c->reserved = c->held_charge = 0;
 	conn_backlog_free(c);
 	p = c->rx;
 	c->rx = NULL;
@@ -365,6 +423,7 @@ conn_closed(struct conn *c)
 	c->rxcap = 0;
 	c->rxlen = 0;
 	ps_wreq_closed(&c->c);
+	ww_admit(vhd);
 }
 
 /* Closes at once with code: for a peer that broke the framing rules. */
@@ -447,8 +506,7 @@ static int
 conn_receive(struct conn *c, const void *in, size_t len)
 {
 	struct ps_conn	*pc = &c->c;
-	size_t		 max = pc->vhd->max_message, remaining, n, cap;
-	uint8_t		*p;
+	size_t		 max = pc->vhd->max_message, remaining, n;
 	char		 reason[96];
 
 	if (pc->closing)
@@ -463,7 +521,24 @@ conn_receive(struct conn *c, const void *in, size_t len)
 		conn_too_large(c, 1);
 		return -1;
 	}
-	if (conn_grow(c, c->rxlen + len, c->rxlen + len + remaining) != 0) {
+	c->progress_us = ps_server_now_us();
+	if (!c->admitted && !c->waiting) {
+		/*
+		 * A message starts: admitted, or paused until it fits.  Small
+		 * ones (HELLO, PULL, small pushes) never wait.
+		 */
+		if (len + remaining <= CONN_GROW_MIN ||
+		    ww_fits((struct ww_vhd *)pc->vhd, len + remaining))
+			conn_admit(c, len + remaining);
+		else
+			conn_wait(c, len + remaining);
+	}
+	/*
+	 * While paused, lws may still hand over what it had read: that much
+	 * is kept, exactly; the rest waits in the socket.
+	 */
+	if (conn_grow(c, c->rxlen + len, c->waiting ? c->rxlen + len :
+	    c->rxlen + len + remaining) != 0) {
 		/* This message is refused; the server and the model go on. */
 		snprintf(reason, sizeof reason, "out of memory for a message "
 		    "of %zu bytes", c->rxlen + len + remaining);
@@ -475,54 +550,172 @@ conn_receive(struct conn *c, const void *in, size_t len)
 		memcpy(c->rx + c->rxlen, in, len);
 		c->rxlen += len;
 	}
-	if (!lws_is_final_fragment(pc->wsi) || remaining != 0)
+	if (!lws_is_final_fragment(pc->wsi) || remaining != 0 || c->waiting)
 		return 0;
 	n = c->rxlen;
 	c->rxlen = 0;
-	if (pc->park != PS_PARK_NONE || !STAILQ_EMPTY(&c->backlog)) {
-		conn_backlog_add(c, n);
-		return 0;
-	}
-	p = c->rx;
-	cap = c->rxcap;
-	c->rx = NULL;
-	c->rxcap = 0;
-	conn_handle(c, p, cap, n);
+	conn_complete(c, n);
 	return 0;
+}
+
+/*
+ * The message in rx (n bytes) is whole: it is handled now, or kept in the
+ * backlog while a request is parked; its charge goes with its buffer.
+ */
+static void
+conn_complete(struct conn *c, size_t n)
+{
+	struct ps_conn	*pc = &c->c;
+	struct ww_vhd	*vhd = (struct ww_vhd *)pc->vhd;
+	size_t		 cap, charge;
+	uint8_t		*p;
+
+	if (c->large)
+		vhd->receiving--;
+	c->admitted = c->large = 0;
+	charge = c->reserved;
+	c->reserved = 0;
+	if (charge > c->rxcap) {
+		/* The buffer is smaller than the first frame announced. */
+		vhd->inflight -= charge - c->rxcap;
+		charge = c->rxcap;
+	}
+	if (pc->park != PS_PARK_NONE || !STAILQ_EMPTY(&c->backlog))
+		conn_backlog_add(c, n, charge);
+	else {
+		p = c->rx;
+		cap = c->rxcap;
+		c->rx = NULL;
+		c->rxcap = 0;
+		conn_handle(c, p, cap, n, charge);
+	}
+	ww_admit(vhd);
+}
+
+/*
+ * Whether a message whose first frame is want bytes may be read now: it
+ * fits in the budget, or no other message is being read (and none waits
+ * before it).
+ */
+static int
+ww_fits(struct ww_vhd *vhd, size_t want)
+{
+	if (!TAILQ_EMPTY(&vhd->waiting))
+		return 0;
+	if (vhd->receiving == 0)
+		return 1;
+	return vhd->inflight <= vhd->budget &&
+	    want <= vhd->budget - vhd->inflight;
+}
+
+/*
+ * Admits c's message: its first frame's length (want, or the buffer it
+ * already has if larger) is charged, and a large message takes a buffer
+ * from the pool.
+ */
+static void
+conn_admit(struct conn *c, size_t want)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+	struct ww_rxbuf	*b;
+	size_t		 i, best;
+
+	if (want > CONN_GROW_MIN && c->rxcap < want && vhd->npool > 0) {
+		/* The smallest pooled buffer that holds it, else the largest. */
+		best = 0;
+		for (i = 1; i < vhd->npool; i++) {
+			b = &vhd->pool[i];
+			if (vhd->pool[best].cap >= want) {
+				if (b->cap >= want && b->cap < vhd->pool[best].cap)
+					best = i;
+			} else if (b->cap > vhd->pool[best].cap)
+				best = i;
+		}
+		b = &vhd->pool[best];
+		if (b->cap > c->rxcap) {
+			if (c->rxlen > 0)
+				memcpy(b->p, c->rx, c->rxlen);
+			free(c->rx);
+			c->rx = b->p;
+			c->rxcap = b->cap;
+			vhd->pool_bytes -= b->cap;
+			*b = vhd->pool[--vhd->npool];
+		}
+	}
+	c->admitted = 1;
+	c->reserved = want > c->rxcap ? want : c->rxcap;
+	vhd->inflight += c->reserved;
+	if ((c->large = want > CONN_GROW_MIN))
+		vhd->receiving++;
+	ww_pool_trim(vhd, 0);
+}
+
+/* Pauses c until its message (want bytes for a start) fits. */
+static void
+conn_wait(struct conn *c, size_t want)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+
+	c->waiting = 1;
+	c->want = want;
+	TAILQ_INSERT_TAIL(&vhd->waiting, c, wait_entry);
+	conn_flow(c, CONN_FLOW_BUDGET, 0);
+	ps_log_debug("%s: a message of %zu bytes waits for the receive "
+	    "budget (%zu of %zu bytes in use)", c->c.address, want,
+	    vhd->inflight, vhd->budget);
+}
+
+/*
+ * Admits waiting messages, first come first, while they fit; called
+ * whenever part of the budget is let go.
+ */
+static void
+ww_admit(struct ww_vhd *vhd)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&vhd->waiting)) != NULL) {
+		if (vhd->receiving > 0 && (vhd->inflight > vhd->budget ||
+		    c->want > vhd->budget - vhd->inflight))
+			break;
+		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
+		c->waiting = 0;
+		conn_admit(c, c->want > c->rxcap ? c->want : c->rxcap);
+		conn_flow(c, CONN_FLOW_BUDGET, 1);
+	}
+}
+
+/* Frees pooled buffers, smallest first, until the pool fits beside the
+ * charges and room more bytes. */
+static void
+ww_pool_trim(struct ww_vhd *vhd, size_t room)
+{
+	size_t	i, small;
+
+	while (vhd->npool > 0 &&
+	    vhd->inflight + vhd->pool_bytes + room > vhd->budget) {
+		small = 0;
+		for (i = 1; i < vhd->npool; i++)
+			if (vhd->pool[i].cap < vhd->pool[small].cap)
+				small = i;
+		free(vhd->pool[small].p);
+		vhd->pool_bytes -= vhd->pool[small].cap;
+		vhd->pool[small] = vhd->pool[--vhd->npool];
+	}
 }
 
 /*
  * Makes room for need bytes in rx, growing with what arrives: doubling,
  * from CONN_GROW_MIN, never past end (where the frame being read ends).
- * A large buffer comes from the pool when it has one.  Returns -1, with
- * rx as it was, when memory is short.
+ * Returns -1, with rx as it was, when memory is short.
  */
 static int
 conn_grow(struct conn *c, size_t need, size_t end)
 {
 	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
-	struct ww_rxbuf	*b;
-	size_t		 cap, i, best;
+	size_t		 cap;
 	uint8_t		*p;
 
-	if (c->rxlen == 0 && end > CONN_GROW_MIN && c->rxcap < end &&
-	    vhd->npool > 0) {
-		/* The smallest pooled buffer that holds the frame, else the largest. */
-		best = 0;
-		for (i = 1; i < vhd->npool; i++) {
-			b = &vhd->pool[i];
-			if (vhd->pool[best].cap >= end) {
-				if (b->cap >= end && b->cap < vhd->pool[best].cap)
-					best = i;
-			} else if (b->cap > vhd->pool[best].cap)
-				best = i;
-		}
-		free(c->rx);	/* at most a small one, kept */
-		c->rx = vhd->pool[best].p;
-		c->rxcap = vhd->pool[best].cap;
-		vhd->pool_bytes -= c->rxcap;
-		vhd->pool[best] = vhd->pool[--vhd->npool];
-	}
 	if (need <= c->rxcap)
 		return 0;
 	cap = c->rxcap * 2;
@@ -536,40 +729,54 @@ conn_grow(struct conn *c, size_t need, size_t end)
 		return -1;
 	c->rx = p;
 	c->rxcap = cap;
+	if (c->admitted && cap > c->reserved) {
+		/* Past the first frame: charged as it comes. */
+		vhd->inflight += cap - c->reserved;
+		c->reserved = cap;
+	}
 	return 0;
 }
 
 /*
- * Hands one whole message (buf, whose allocation of cap bytes moves into
- * the connection's held) to the handlers, after letting the previous one's
- * buffer go.
+ * Hands one whole message (buf, whose allocation of cap bytes and charge
+ * move into the connection's held) to the handlers, after letting the
+ * previous one's buffer go.
  */
 static void
-conn_handle(struct conn *c, uint8_t *buf, size_t cap, size_t n)
+conn_handle(struct conn *c, uint8_t *buf, size_t cap, size_t n,
+    size_t charge)
 {
 	struct ps_conn	*pc = &c->c;
 
 	conn_done(c);
 	pc->held = buf;
 	pc->heldcap = cap;
+	c->held_charge = charge;
 	ps_wreq_message(pc, pc->held, n);
 	conn_done(c);
 }
 
 /*
- * The request in hand is answered (not parked): its buffer goes, so that
- * no connection keeps a large one between messages.
+ * The request in hand is answered (not parked): its buffer and its charge
+ * go, so that no connection keeps a large buffer between messages.  (The
+ * handlers may have freed held already: INIT does.)
  */
 static void
 conn_done(struct conn *c)
 {
 	struct ps_conn	*pc = &c->c;
+	struct ww_vhd	*vhd = (struct ww_vhd *)pc->vhd;
 
-	if (pc->park != PS_PARK_NONE || pc->held == NULL)
+	if (pc->park != PS_PARK_NONE)
 		return;
+	if (pc->held == NULL && c->held_charge == 0)
+		return;
+	vhd->inflight -= c->held_charge;
+	c->held_charge = 0;
 	conn_release(c, pc->held, pc->heldcap);
 	pc->held = NULL;
 	pc->heldcap = 0;
+	ww_admit(vhd);
 }
 
 /*
@@ -594,24 +801,24 @@ conn_release(struct conn *c, uint8_t *p, size_t cap)
 			free(p);
 		return;
 	}
-	if (vhd->npool == CONN_POOL_MAX ||
-	    vhd->pool_bytes + cap > CONN_POOL_BYTES) {
+	/* Smaller pooled buffers make room for a larger one. */
+	while (vhd->npool == CONN_POOL_MAX || (vhd->npool > 0 &&
+	    vhd->inflight + vhd->pool_bytes + cap > vhd->budget)) {
 		small = 0;
 		for (i = 1; i < vhd->npool; i++)
 			if (vhd->pool[i].cap < vhd->pool[small].cap)
 				small = i;
-		if (vhd->npool == 0 || vhd->pool[small].cap >= cap) {
-			free(p);
-			return;
-		}
+		if (vhd->pool[small].cap >= cap)
+			break;
 		b = &vhd->pool[small];
 		free(b->p);
 		vhd->pool_bytes -= b->cap;
 		*b = vhd->pool[--vhd->npool];
-		if (vhd->pool_bytes + cap > CONN_POOL_BYTES) {
-			free(p);
-			return;
-		}
+	}
+	if (vhd->npool == CONN_POOL_MAX || vhd->inflight > vhd->budget ||
+	    vhd->pool_bytes + cap > vhd->budget - vhd->inflight) {
+		free(p);
+		return;
 	}
 	vhd->pool[vhd->npool].p = p;
 	vhd->pool[vhd->npool].cap = cap;
@@ -619,9 +826,12 @@ conn_release(struct conn *c, uint8_t *p, size_t cap)
 	vhd->pool_bytes += cap;
 }
 
-/* Keeps a message read while parked (rx's buffer moves into the item). */
+/*
+ * Keeps a message read while parked (rx's buffer and the charge move into
+ * the item).
+ */
 static void
-conn_backlog_add(struct conn *c, size_t n)
+conn_backlog_add(struct conn *c, size_t n, size_t charge)
 {
 	struct conn_msg	*m;
 
@@ -629,6 +839,7 @@ conn_backlog_add(struct conn *c, size_t n)
 	m->buf = c->rx;
 	m->len = n;
 	m->cap = c->rxcap;
+	m->charge = charge;
 	c->rx = NULL;
 	c->rxcap = 0;
 	STAILQ_INSERT_TAIL(&c->backlog, m, entry);
@@ -656,7 +867,7 @@ conn_backlog_drain(struct conn *c)
 		STAILQ_REMOVE_HEAD(&c->backlog, entry);
 		c->nbacklog--;
 		c->backlog_bytes -= m->len;
-		conn_handle(c, m->buf, m->cap, m->len);
+		conn_handle(c, m->buf, m->cap, m->len, m->charge);
 		free(m);
 	}
 	conn_done(c);
@@ -672,6 +883,7 @@ conn_backlog_free(struct conn *c)
 
 	while ((m = STAILQ_FIRST(&c->backlog)) != NULL) {
 		STAILQ_REMOVE_HEAD(&c->backlog, entry);
+		((struct ww_vhd *)c->c.vhd)->inflight -= m->charge;
 		conn_release(c, m->buf, m->cap);
 		free(m);
 	}
@@ -716,6 +928,7 @@ conn_writeable(struct conn *c)
 		return -1;
 	}
 	ps_sendq_consume(&pc->q, n);
+	c->progress_us = ps_server_now_us();
 	pc->vhd->total->bytes_out += n;
 	if (pc->w != NULL) {
 		pc->w->c.bytes_out += n;

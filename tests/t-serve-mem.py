@@ -2,7 +2,8 @@
 """psctl serve in bounded memory (issue 10): receive buffers grow with the
 bytes that arrive, not with what a frame header announces, and go back
 after each message; a header announcing more than --max-message-bytes is
-answered 1009 at once and counted as too_large.
+answered 1009 at once and counted as too_large; --max-inflight-bytes
+bounds what many workers pushing at once cost, and never stops one.
 
 Memory is read from /proc (VmRSS), never timed.  The bounds are generous,
 yet each fails on a server that keeps a buffer per connection or believes
@@ -13,6 +14,7 @@ checks are skipped there."""
 import re
 import struct
 import subprocess
+import time
 
 import pstest as T
 
@@ -23,7 +25,7 @@ import psproto as P  # noqa: E402
 ok, diag = T.ok, T.diag
 
 T.watchdog(240)
-T.plan(15)
+T.plan(21)
 
 with open(T.PSCTL, "rb") as f:
     SANITIZED = b"__asan_init" in f.read()
@@ -179,5 +181,111 @@ ok(push(a, {"w": np.ones(PARAMS, np.float32)}) == 2 + N,
 T.is_eq(srv.stop(), 0, "the server stops cleanly")
 ok(not re.search(r"fatal|Cannot allocate", srv.log()),
    "nothing fatal in the log")
+
+# --- the receive budget, --max-inflight-bytes ----------------------------
+
+import threading  # noqa: E402
+
+
+def push_all(ws, update):
+    """Every worker of ws pushes update at once; their versions."""
+    got = [None] * len(ws)
+
+    def run(i):
+        ws[i].ws.sock.settimeout(120)
+        try:
+            got[i] = push(ws[i], update)
+        except Exception as e:
+            diag("worker %d: %r" % (i, e))
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(len(ws))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return got
+
+
+def settle(srv):
+    """Waits until the server's RSS stops growing (it has read what it
+    will read); not a timed check."""
+    last, same = -1, 0
+    for _ in range(80):
+        rss = proc_kb(srv, "VmRSS")
+        same = same + 1 if abs(rss - last) < 256 else 0
+        if same >= 6:
+            break
+        last = rss
+        time.sleep(0.25)
+
+
+def push_held(ws, update):
+    """Every worker of ws sends all of a push but its last byte; once the
+    server has read what it will, the last bytes follow.  Returns the
+    server's RSS growth while the pushes were held, and the versions."""
+    got = [None] * len(ws)
+    go = threading.Event()
+
+    def run(i):
+        w = ws[i]
+        w.ws.sock.settimeout(120)	# a paused one waits its turn
+        try:
+            rid = w.next_id
+            w.next_id += 1
+            buf = P.encode(P.PUSH, id=rid, records=list(update.items()))
+            msg = frame_header(len(buf)) + buf
+            w.ws.sock.sendall(msg[:-1])
+            go.wait()
+            w.ws.sock.sendall(msg[-1:])
+            got[i] = w.recv().version
+        except Exception as e:
+            diag("worker %d: %r" % (i, e))
+    base = proc_kb(srv, "VmRSS")
+    threads = [threading.Thread(target=run, args=(i,))
+               for i in range(len(ws))]
+    for t in threads:
+        t.start()
+    settle(srv)
+    grown = proc_kb(srv, "VmRSS") - base
+    go.set()
+    for t in threads:
+        t.join(120)
+    return grown, got
+
+
+N = 16
+srv = T.Server("--max-inflight-bytes", str(8 << 20))
+a = srv.worker("a")
+a.init({"w": np.zeros(PARAMS, dtype=np.float32)})
+a.pull()
+push(a, {"w": np.ones(PARAMS, np.float32)})
+a.pull()
+workers = [srv.worker("w%d" % i) for i in range(N)]
+grown, versions = push_held(workers, {"w": np.ones(PARAMS, np.float32)})
+ok(sorted(v or 0 for v in versions) == list(range(2, 2 + N)),
+   "%d workers pushing 4 MiB at once under an 8 MiB budget: every push "
+   "is applied" % N)
+if SANITIZED:
+    T.skip(1, "AddressSanitizer keeps freed memory in quarantine")
+else:
+    # Read all at once, the messages alone are 64 MiB.
+    ok(grown < 32 * 1024, "while all %d were being sent the server grew by "
+       "under 32 MiB (%d KiB)" % (N, grown))
+v, m = a.pull()
+ok(v == 1 + N and np.all(m["w"] == np.float32(1 + N)),
+   "a pull after them has every push")
+srv.stop()
+
+srv = T.Server("--mode", "sync", "--workers", "4",
+               "--max-inflight-bytes", str(1 << 20))
+workers = [srv.worker("s%d" % i) for i in range(4)]
+workers[0].init({"w": np.zeros(PARAMS, dtype=np.float32)})
+versions = push_all(workers, {"w": np.ones(PARAMS, np.float32)})
+ok(versions == [1, 1, 1, 1], "sync, 4 workers, a budget of a quarter of "
+   "one message: the round completes (versions %r)" % (versions,))
+v, m = workers[1].pull()
+ok(v == 1 and np.all(m["w"] == np.float32(1)), "with the mean of the "
+   "four pushes")
+T.is_eq(srv.stop(), 0, "the server stops cleanly")
 
 T.done()
