@@ -521,7 +521,10 @@ conn_receive(struct conn *c, const void *in, size_t len)
 		conn_too_large(c, 1);
 		return -1;
 	}
+	/* Bytes arriving are activity: a worker sending is never silent. */
 	c->progress_us = ps_server_now_us();
+	if (pc->w != NULL)
+		pc->w->last_seen_us = c->progress_us;
 	if (!c->admitted && !c->waiting) {
 		/*
 		 * A message starts: admitted, or paused until it fits.  Small
@@ -932,8 +935,8 @@ conn_writeable(struct conn *c)
 	pc->vhd->total->bytes_out += n;
 	if (pc->w != NULL) {
 		pc->w->c.bytes_out += n;
-		if (flags & PS_SENDQ_LAST)
-			pc->w->last_seen_us = ps_server_now_us();
+		/* So are bytes written: a worker reading is never silent. */
+		pc->w->last_seen_us = c->progress_us;
 	}
 	if ((c->flow & CONN_FLOW_SENDQ) && pc->q.msgs <= CONN_LOW_MSGS &&
 	    pc->q.bytes <= CONN_LOW_BYTES)

@@ -3,7 +3,8 @@
 bytes that arrive, not with what a frame header announces, and go back
 after each message; a header announcing more than --max-message-bytes is
 answered 1009 at once and counted as too_large; --max-inflight-bytes
-bounds what many workers pushing at once cost, and never stops one.
+bounds what many workers pushing at once cost, and never stops one; a
+worker reading a large reply slowly is not silent.
 
 Memory is read from /proc (VmRSS), never timed.  The bounds are generous,
 yet each fails on a server that keeps a buffer per connection or believes
@@ -12,6 +13,7 @@ its own (quarantine, shadow memory, a huge address space): the memory
 checks are skipped there."""
 
 import re
+import socket
 import struct
 import subprocess
 import time
@@ -25,7 +27,7 @@ import psproto as P  # noqa: E402
 ok, diag = T.ok, T.diag
 
 T.watchdog(240)
-T.plan(21)
+T.plan(23)
 
 with open(T.PSCTL, "rb") as f:
     SANITIZED = b"__asan_init" in f.read()
@@ -53,12 +55,13 @@ def frame_header(length, fin=True, opcode=2):
     return h + b"\0\0\0\0"
 
 
-def push(w, update):
-    """w.push(), framed here with an all-zero masking key: the payload
-    goes out as it is, without websocket-client's slow masking."""
+def push(w, update, op=P.PUSH):
+    """w.push() (or w.init() with op INIT), framed here with an all-zero
+    masking key: the payload goes out as it is, without websocket-client's
+    slow masking."""
     rid = w.next_id
     w.next_id += 1
-    buf = P.encode(P.PUSH, id=rid, records=list(update.items()))
+    buf = P.encode(op, id=rid, records=list(update.items()))
     w.ws.sock.sendall(frame_header(len(buf)) + buf)
     r = w.recv()
     if r.op != P.REPLY or r.id != rid:
@@ -287,5 +290,76 @@ v, m = workers[1].pull()
 ok(v == 1 and np.all(m["w"] == np.float32(1)), "with the mean of the "
    "four pushes")
 T.is_eq(srv.stop(), 0, "the server stops cleanly")
+
+# --- a slow reader is not silent -----------------------------------------
+
+def slow_reply(sock, chunk=16384, pause=0.01):
+    """Reads one whole message off sock, chunk bytes at a time with a
+    pause between reads (a worker on a slow link); decoded."""
+    sock.settimeout(30)
+    buf = bytearray()
+
+    def need(n):
+        while len(buf) < n:
+            b = sock.recv(min(chunk, n - len(buf)))
+            if not b:
+                raise ConnectionError("closed by the server")
+            buf.extend(b)
+            time.sleep(pause)
+
+    payload = bytearray()
+    while True:
+        buf.clear()
+        need(2)
+        fin, op, n = buf[0] & 0x80, buf[0] & 0x0f, buf[1] & 0x7f
+        if op == 8:
+            need(2 + n)
+            raise T.Closed(int.from_bytes(buf[2:4], "big"),
+                           bytes(buf[4:]).decode("utf-8", "replace"))
+        if n == 126:
+            need(4)
+            n = int.from_bytes(buf[2:4], "big")
+        elif n == 127:
+            need(10)
+            n = int.from_bytes(buf[2:10], "big")
+        start = len(buf)
+        need(start + n)
+        payload.extend(buf[start:start + n])
+        if fin and op in (0, 2):
+            return P.decode(bytes(payload))
+
+
+srv = T.Server("--worker-timeout", "3")
+a = srv.worker("a")
+model = {"w": np.arange(4 << 20, dtype=np.float32)}	# 16 MiB
+push(a, model, P.INIT)
+# A small receive buffer, set before connecting (else the kernel's
+# autotuning takes in megabytes for the worker).
+import websocket  # noqa: E402
+slow = websocket.create_connection(
+    srv.url, subprotocols=[P.PROTOCOL], timeout=30,
+    sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 65536),))
+slow.send_binary(P.encode(P.HELLO, id=1, text="slow"))
+slow.recv()
+slow.send_binary(P.encode(P.PULL, id=2))
+try:
+    r = slow_reply(slow.sock)
+    got = r.op == P.REPLY and T.same(T.model_of(r), model)
+except Exception as e:
+    diag("the slow pull: %r" % e)
+    got = False
+ok(got, "a worker reading a 16 MiB reply at about 1.5 MiB/s with "
+   "--worker-timeout 3 gets all of it")
+# Timed out, it would have its reply (a close waits for the replies)
+# but not the next one.
+try:
+    slow.send_binary(P.encode(P.PULL, id=3, records=[("nope", None)]))
+    r = P.decode(slow.recv())
+    alive = r.op == P.ERROR and r.status == P.E_UNKNOWN_TENSOR
+except Exception as e:
+    diag("the next request: %r" % e)
+    alive = False
+ok(alive, "it was not timed out: its next request is answered")
+srv.stop()
 
 T.done()
