@@ -29,8 +29,17 @@
 #include "wsguard.h"
 #include "xmalloc.h"
 
-/* A subscriber that reads slower than this much queued output skips snapshots. */
+/*
+ * Output caps, for every message queued (replies and snapshots): past
+ * CTLCONN_OUT_MAX a subscriber skips snapshots and the connection is not
+ * read (no new request adds to what the peer does not read) until its
+ * queue is down to CTLCONN_OUT_LOW; past CTLCONN_OUT_HARD (what lws had
+ * read before reading stopped can still add replies) it is closed with
+ * 1008 and a reason.
+ */
 #define CTLCONN_OUT_MAX		((size_t)8 << 20)
+#define CTLCONN_OUT_LOW		((size_t)2 << 20)
+#define CTLCONN_OUT_HARD	((size_t)32 << 20)
 /* The close reason when the server stops (no NUL on the wire). */
 #define CTL_STOPPING		"the server is stopping"
 
@@ -49,6 +58,8 @@ struct ps_ctlconn {
 	uint64_t		 seq;
 	lws_sorted_usec_list_t	 sul;		/* subscription timer */
 	int			 close_when_sent;
+	const char		*close_reason;	/* static */
+	int			 rx_off;	/* not read: output over the cap */
 	TAILQ_ENTRY(ps_ctlconn)	 entry;
 };
 
@@ -243,6 +254,8 @@ ctlconn_receive(struct ps_ctlconn *c, const void *in, size_t len)
 {
 	if (!c->live)
 		return -1;
+	if (c->close_when_sent)
+		return 0;
 	if (lws_frame_is_binary(c->wsi)) {
 		/* psctl-protocol(7): the other kind of message ends it. */
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
@@ -366,11 +379,29 @@ ctlconn_send(struct ps_ctlconn *c, char *text)
 		free(text);
 		return;
 	}
+	if (c->close_when_sent == LWS_CLOSE_STATUS_POLICY_VIOLATION) {
+		free(text);	/* closing over the hard cap: nothing more */
+		return;
+	}
 	b = ps_buf_new(len);
 	memcpy(b->data, text, len);
 	free(text);
 	ps_sendq_add(&c->q, b, 0, len, PS_SENDQ_FIRST | PS_SENDQ_LAST);
 	ps_buf_unref(b);
+	if (c->q.bytes > CTLCONN_OUT_HARD) {
+		ps_log_warn("control connection from %s: over %zu bytes of "
+		    "replies unread: closing", c->address, CTLCONN_OUT_HARD);
+		ps_sendq_clear(&c->q);
+		c->subscribed = 0;
+		lws_sul_cancel(&c->sul);
+		c->close_reason = "replies not read: over the output limit";
+		c->close_when_sent = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+	} else if (c->q.bytes >= CTLCONN_OUT_MAX && !c->rx_off) {
+		ps_log_debug("control connection from %s reads slowly: not "
+		    "reading its requests", c->address);
+		c->rx_off = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -400,14 +431,20 @@ ctlconn_writeable(struct ps_ctlconn *c)
 			return -1;
 		ps_sendq_consume(&c->q, len);
 	}
+	if (c->rx_off && c->q.bytes <= CTLCONN_OUT_LOW) {
+		c->rx_off = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
 	if (!ps_sendq_empty(&c->q)) {
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
 	if (c->close_when_sent) {
+		if (c->close_reason == NULL)
+			c->close_reason = CTL_STOPPING;
 		lws_close_reason(c->wsi, (enum lws_close_status)
-		    c->close_when_sent, (unsigned char *)CTL_STOPPING,
-		    sizeof CTL_STOPPING - 1);
+		    c->close_when_sent, (unsigned char *)c->close_reason,
+		    strlen(c->close_reason));
 		return -1;
 	}
 	return 0;

@@ -4,7 +4,8 @@ bytes that arrive, not with what a frame header announces, and go back
 after each message; a header announcing more than --max-message-bytes is
 answered 1009 at once and counted as too_large; --max-inflight-bytes
 bounds what many workers pushing at once cost, and never stops one; a
-worker reading a large reply slowly is not silent.
+worker reading a large reply slowly is not silent; a control client
+that pipelines requests and never reads holds at most the output cap.
 
 Memory is read from /proc (VmRSS), never timed.  The bounds are generous,
 yet each fails on a server that keeps a buffer per connection or believes
@@ -27,7 +28,7 @@ import psproto as P  # noqa: E402
 ok, diag = T.ok, T.diag
 
 T.watchdog(240)
-T.plan(23)
+T.plan(27)
 
 with open(T.PSCTL, "rb") as f:
     SANITIZED = b"__asan_init" in f.read()
@@ -361,5 +362,37 @@ except Exception as e:
     alive = False
 ok(alive, "it was not timed out: its next request is answered")
 srv.stop()
+
+# --- a control client that never reads ------------------------------------
+
+srv = T.Server()
+a = srv.worker("a")
+a.init({"layer%03d/w" % i: np.zeros(4, np.float32) for i in range(100)})
+ctl = srv.control()
+base = proc_kb(srv, "VmRSS")
+req = b'{"id":1,"cmd":"status"}'
+flood = (frame_header(len(req), opcode=1) + req) * 10000
+sock = ctl.ws.sock
+sock.settimeout(5)
+try:
+    sock.sendall(flood)
+    sent = "all"
+except (socket.timeout, OSError) as e:
+    sent = "until %r" % e	# the server stopped reading, or closed
+diag("10,000 status requests sent: %s" % sent)
+settle(srv)
+grown = proc_kb(srv, "VmRSS") - base
+if SANITIZED:
+    T.skip(1, "AddressSanitizer keeps freed memory in quarantine")
+else:
+    # Every request answered and queued, the replies are over 150 MB.
+    ok(grown < 48 * 1024, "10,000 pipelined status requests never read "
+       "grew the server by under 48 MiB (%d KiB)" % grown)
+st, _, body = T.http_get(srv.http + "/livez")
+T.is_eq(st, 200, "/livez answers meanwhile")
+T.is_eq(T.status_json(srv.url).get("params"), 400, "and so does another "
+        "control connection")
+ctl.drop()
+T.is_eq(srv.stop(), 0, "the server stops cleanly")
 
 T.done()
