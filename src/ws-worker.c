@@ -12,12 +12,16 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#if defined(__linux__)
+#include <linux/sockios.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,6 +108,7 @@ struct conn {
 	int			 admitted;	/* rx is a message admitted */
 	int			 large;		/* and counted in receiving */
 	int64_t			 progress_us;	/* last byte read or written */
+	int			 outq;		/* unsent bytes at the last tick */
 	size_t			 reserved;	/* rx's charge */
 	size_t			 held_charge;	/* c.held's charge */
 	int			 waiting;	/* on the vhd's waiting list */
@@ -141,6 +146,7 @@ static void	ww_tick(void *, int64_t);
 static void	ww_stopping(void *);
 static int	ww_busy(void *);
 static void	ww_deadline_cb(lws_sorted_usec_list_t *);
+static void	conn_outq(struct conn *, int64_t);
 static void	conn_established(struct conn *, struct lws *);
 static int	conn_receive(struct conn *, const void *, size_t);
 static int	conn_writeable(struct conn *);
@@ -308,6 +314,7 @@ ww_tick(void *arg, int64_t now)
 		c = (struct conn *)pc;
 		if (pc->closing || !c->live)
 			continue;
+		conn_outq(c, now);
 		if (lws_remaining_packet_payload(pc->wsi) > max - c->rxlen)
 			conn_too_large(c, 0);
 		else if (c->admitted && limit > 0 &&
@@ -319,6 +326,32 @@ ww_tick(void *arg, int64_t now)
 		}
 	}
 	ps_wreq_tick(&vhd->p, now);
+}
+
+/*
+ * The peer reading what the kernel still holds for it is progress too:
+ * the last fragment of a large reply is written long before a slow reader
+ * has it.  Linux tells how much is unsent (SIOCOUTQ); less than at the
+ * last tick means the peer read.
+ */
+static void
+conn_outq(struct conn *c, int64_t now)
+{
+#if defined(SIOCOUTQ)
+	int	n;
+
+	if (ioctl(lws_get_socket_fd(c->c.wsi), SIOCOUTQ, &n) != 0)
+		return;
+	if (n < c->outq) {
+		c->progress_us = now;
+		if (c->c.w != NULL)
+			c->c.w->last_seen_us = now;
+	}
+	c->outq = n;
+#else
+	(void)c;
+	(void)now;
+#endif
 }
 
 /* The server stops: the connections close, and get 3 s for it. */

@@ -331,9 +331,11 @@ def slow_reply(sock, chunk=16384, pause=0.01):
 
 
 srv = T.Server("--worker-timeout", "3")
-a = srv.worker("a")
 model = {"w": np.arange(4 << 20, dtype=np.float32)}	# 16 MiB
-push(a, model, P.INIT)
+buf = P.encode(P.INIT, id=1, records=list(model.items()))
+a = srv.worker("a")	# after the encoding, which may take seconds
+a.ws.sock.sendall(frame_header(len(buf)) + buf)
+a.recv()
 # A small receive buffer, set before connecting (else the kernel's
 # autotuning takes in megabytes for the worker).
 import websocket  # noqa: E402
