@@ -78,6 +78,7 @@ static int	ckpt_parse_u64(const char *, uint64_t *);
 static int	ckpt_parse_hex8(const char *, uint32_t *);
 static int	ckpt_parse_l2(const char *, double *);
 static int	ckpt_read_header(struct ckpt_load *, const char *);
+static void	ckpt_info_fill(const struct ckpt_load *, struct ps_ckpt_info *);
 static int	ckpt_parse_entry(struct ckpt_load *, const char *, json_t *,
 		    struct ps_ckpt_entry *);
 static int	ckpt_parse_tensors(struct ckpt_load *);
@@ -1106,17 +1107,51 @@ ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
 		ckpt_load_free(&l);
 		return NULL;
 	}
-	info->model_version = l.model_version;
-	info->has_model_l2 = l.has_model_l2;
-	info->model_l2 = l.model_l2;
-	info->has_crc = l.has_crc;
-	info->has_rule = l.has_rule;
-	if (l.has_rule)
-		info->rule = l.rule;
+	ckpt_info_fill(&l, info);
 	if (detail != NULL)
 		*detail = ckpt_detail(&l);
 	ckpt_load_free(&l);
 	return s;
+}
+
+/* What a load or a peek found, for the caller. */
+static void
+ckpt_info_fill(const struct ckpt_load *l, struct ps_ckpt_info *info)
+{
+	info->model_version = l->model_version;
+	info->has_model_l2 = l->has_model_l2;
+	info->model_l2 = l->model_l2;
+	info->has_crc = l->has_crc;
+	info->has_rule = l->has_rule;
+	if (l->has_rule)
+		info->rule = l->rule;
+}
+
+int
+ps_ckpt_peek(const char *path, struct ps_ckpt_info *info, uint64_t *size,
+    char **cause)
+{
+	struct ckpt_load	 l;
+
+	memset(info, 0, sizeof *info);
+	memset(&l, 0, sizeof l);
+	l.fd = -1;
+	*cause = NULL;
+	*size = 0;
+	if (ckpt_read_header(&l, path) != 0 ||
+	    ckpt_parse_tensors(&l) != 0 ||
+	    ckpt_check_layout(&l) != 0 ||
+	    ckpt_check_names(&l) != 0 ||
+	    ckpt_parse_meta(&l, info) != 0) {
+		info->error = l.error;
+		*cause = l.cause;
+		ckpt_load_free(&l);
+		return -1;
+	}
+	ckpt_info_fill(&l, info);
+	*size = l.size;
+	ckpt_load_free(&l);
+	return 0;
 }
 
 struct ps_store *

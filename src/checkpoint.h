@@ -80,6 +80,15 @@ struct ps_ckpt_info {
 struct ps_store	*ps_ckpt_load(const char *path, const struct ps_rule *rule,
 		    struct ps_ckpt_info *info, char **cause);
 
+/*
+ * Reads a checkpoint's header and metadata only, not its data: the checks
+ * of ps_ckpt_load() that need no data (the header, its checksum, the
+ * layout, the names, the metadata), and info's version, model_l2 and
+ * rule.  *size is the file's.  0, or -1 with info->error and *cause.
+ */
+int		 ps_ckpt_peek(const char *path, struct ps_ckpt_info *info,
+		     uint64_t *size, char **cause);
+
 /* One tensor as the file holds it (ps_ckpt_load_detail()). */
 struct ps_ckpt_entry {
 	char		*name;		/* owned, NUL-terminated */

@@ -28,6 +28,7 @@ extern const struct ps_cmd_entry ps_cmd_pull_entry;
 extern const struct ps_cmd_entry ps_cmd_push_entry;
 extern const struct ps_cmd_entry ps_cmd_status_entry;
 extern const struct ps_cmd_entry ps_cmd_checkpoint_entry;
+extern const struct ps_cmd_entry ps_cmd_checkpoints_entry;
 extern const struct ps_cmd_entry ps_cmd_reset_entry;
 extern const struct ps_cmd_entry ps_cmd_stop_entry;
 extern const struct ps_cmd_entry ps_cmd_kick_entry;
@@ -44,6 +45,7 @@ const struct ps_cmd_entry *const ps_cmd_table[] = {
 	&ps_cmd_push_entry,
 	&ps_cmd_status_entry,
 	&ps_cmd_checkpoint_entry,
+	&ps_cmd_checkpoints_entry,
 	&ps_cmd_reset_entry,
 	&ps_cmd_stop_entry,
 	&ps_cmd_kick_entry,

@@ -53,7 +53,7 @@ static int	 ctl_rd_checkpoint(json_t *, struct ps_ctl_ckpt_status *,
 
 static const char *const ctl_cmd_names[] = {
 	NULL, "status", "subscribe", "unsubscribe", "checkpoint", "reset",
-	"stop", "kick", "unblock"
+	"stop", "kick", "unblock", "checkpoints"
 };
 #define CTL_NCMDS	(sizeof ctl_cmd_names / sizeof ctl_cmd_names[0])
 
@@ -263,7 +263,7 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 		*code = PS_CTL_E_UNKNOWN_CMD;
 		*cause = xasprintf("unknown command \"%.64s\" (known: status, "
 		    "subscribe, unsubscribe, checkpoint, reset, stop, kick, "
-		    "unblock)", s);
+		    "unblock, checkpoints)", s);
 		goto fail;
 	}
 	req->cmd = (enum ps_ctl_cmd)i;
@@ -271,6 +271,7 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 	switch (req->cmd) {
 	case PS_CTL_STATUS:
 	case PS_CTL_UNSUBSCRIBE:
+	case PS_CTL_CHECKPOINTS:
 		if (ctl_members(root, s, none, cause) != 0)
 			goto fail;
 		break;
@@ -1130,6 +1131,85 @@ ps_ctl_kick_result(uint64_t id, const char *name, int kicked, int blocked)
 	json_object_set_new(o, "kicked", json_boolean(kicked));
 	json_object_set_new(o, "blocked", json_boolean(blocked));
 	return o;
+}
+
+json_t *
+ps_ctl_checkpoints_result(const struct ps_ctl_ckpt *c, size_t n)
+{
+	json_t	*o = json_object(), *a = json_array(), *e;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		e = json_object();
+		json_object_set_new(e, "name", ctl_string_or_null(c[i].name));
+		json_object_set_new(e, "path", ctl_string_or_null(c[i].path));
+		json_object_set_new(e, "version", ctl_uint(c[i].version));
+		json_object_set_new(e, "time", ctl_number(c[i].time));
+		json_object_set_new(e, "age_s", ctl_number(c[i].age_s));
+		json_object_set_new(e, "bytes", c[i].bytes >= 0 ?
+		    ctl_uint((uint64_t)c[i].bytes) : json_null());
+		json_object_set_new(e, "model_l2", ctl_number(c[i].model_l2));
+		json_array_append_new(a, e);
+	}
+	json_object_set_new(o, "checkpoints", a);
+	return o;
+}
+
+int
+ps_ctl_checkpoints_parse(json_t *o, struct ps_ctl_ckpt **out, size_t *n,
+    char **cause)
+{
+	const char		*doc = "the result of checkpoints";
+	struct ps_ctl_ckpt	*c;
+	json_t			*a, *e, *v;
+	char			 where[48];
+	uint64_t		 u;
+	size_t			 i;
+
+	*out = NULL;
+	*n = 0;
+	a = json_is_object(o) ? json_object_get(o, "checkpoints") : NULL;
+	if (!json_is_array(a))
+		return ctl_rd_fail(doc, "", "checkpoints", a, "an array",
+		    cause);
+	c = xcalloc(json_array_size(a) > 0 ? json_array_size(a) : 1,
+	    sizeof *c);
+	json_array_foreach(a, i, e) {
+		snprintf(where, sizeof where, "checkpoints[%zu].", i);
+		if (!json_is_object(e)) {
+			*cause = xasprintf("%s \"checkpoints[%zu]\" is not an "
+			    "object", doc, i);
+			goto fail;
+		}
+		v = json_object_get(e, "name");
+		if (!json_is_string(v)) {
+			ctl_rd_fail(doc, where, "name", v, "a string", cause);
+			goto fail;
+		}
+		c[i].name = json_string_value(v);
+		c[i].bytes = -1;
+		if (ctl_rd_str(e, doc, where, "path", &c[i].path, cause) != 0 ||
+		    ctl_rd_uint(e, doc, where, "version", &c[i].version,
+		    cause) != 0 ||
+		    ctl_rd_num(e, doc, where, "time", &c[i].time, cause) != 0 ||
+		    ctl_rd_num(e, doc, where, "age_s", &c[i].age_s,
+		    cause) != 0 ||
+		    ctl_rd_num(e, doc, where, "model_l2", &c[i].model_l2,
+		    cause) != 0)
+			goto fail;
+		if (!json_is_null(json_object_get(e, "bytes"))) {
+			if (ctl_rd_uint(e, doc, where, "bytes", &u, cause) != 0)
+				goto fail;
+			c[i].bytes = u > INT64_MAX ? INT64_MAX : (int64_t)u;
+		}
+	}
+	*out = c;
+	*n = json_array_size(a);
+	return 0;
+
+fail:
+	free(c);
+	return -1;
 }
 
 json_t *

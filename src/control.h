@@ -13,6 +13,7 @@
  *	{"id": 7, "cmd": "kick", "worker": 3 or "name", "block": true}
  *	    block optional (false)
  *	{"id": 8, "cmd": "unblock", "worker": 3 or "name"}
+ *	{"id": 9, "cmd": "checkpoints"}
  * Replies:
  *	{"id": 1, "ok": true, "result": STATUS}
  *	{"id": 2, "ok": true, "result": {"interval": 1.0}}
@@ -24,6 +25,19 @@
  *	{"id": 7, "ok": true, "result": {"id": 3 or null, "name": "w3" or null,
  *	     "kicked": true, "blocked": true}}
  *	{"id": 8, "ok": true, "result": {"unblocked": 1}}
+ *	{"id": 9, "ok": true, "result": {"checkpoints": [{"name": "ckpt-000853",
+ *	     "path": PATH or null, "version": 853, "time": 1764690000.5 or null,
+ *	     "age_s": 120.5 or null, "bytes": 4000128 or null,
+ *	     "model_l2": 1203.4 or null}, ...]}}
+ * checkpoints: what reset can go back to, newest first (by file time,
+ * then version): the checkpoint directory's files that read as
+ * checkpoints (header and metadata only; at most PS_CTL_CKPTS_MAX), each
+ * named as reset takes it (the file name without ".safetensors"), and
+ * last "initial", the model as first created (its file, or without a
+ * directory the copy in memory: path, time and bytes null).  "time" is
+ * the file's modification time (Unix seconds), "age_s" the seconds since
+ * then on the server's clock, "model_l2" the model's L2 norm from the
+ * metadata (null for a file without it).
  *	{"id": 9, "ok": false, "error": {"code": "bad_request", "message": "..."}}
  *	   codes: bad_request, unknown_command, no_model, no_checkpoint_dir,
  *	   not_found, mismatch (a checkpoint for reset holds another model),
@@ -161,6 +175,8 @@
 #define PS_CTL_REQUEST_MAX	4096
 /* Longest worker name a kick or unblock may carry, bytes (as HELLO keeps). */
 #define PS_CTL_WORKER_MAX	128
+/* Most checkpoints a checkpoints reply lists (the newest). */
+#define PS_CTL_CKPTS_MAX	1000
 /* Checkpoint files end with this; names without it get it appended. */
 #define PS_CTL_CKPT_SUFFIX	".safetensors"
 
@@ -172,7 +188,8 @@ enum ps_ctl_cmd {
 	PS_CTL_RESET,
 	PS_CTL_STOP,
 	PS_CTL_KICK,
-	PS_CTL_UNBLOCK
+	PS_CTL_UNBLOCK,
+	PS_CTL_CHECKPOINTS
 };
 
 /* A validated request. */
@@ -417,6 +434,26 @@ char		*ps_ctl_request(json_int_t id, enum ps_ctl_cmd, const char *name,
  */
 char		*ps_ctl_request_worker(json_int_t id, enum ps_ctl_cmd,
 		     const char *worker, int block);
+
+/* One checkpoint of a checkpoints reply; strings borrowed. */
+struct ps_ctl_ckpt {
+	const char	*name;		/* as reset takes it; "initial" */
+	const char	*path;		/* NULL: null (in memory) */
+	uint64_t	 version;
+	double		 time;		/* NAN: null */
+	double		 age_s;		/* NAN: null */
+	int64_t		 bytes;		/* < 0: null */
+	double		 model_l2;	/* NAN: null */
+};
+
+/* The result of checkpoints (a new reference). */
+json_t		*ps_ctl_checkpoints_result(const struct ps_ctl_ckpt *, size_t n);
+/*
+ * Reads it (result borrowed; the strings borrow from it): *out is a new
+ * array of *n (caller frees), or -1 with *cause naming what is wrong.
+ */
+int		 ps_ctl_checkpoints_parse(json_t *result,
+		     struct ps_ctl_ckpt **out, size_t *n, char **cause);
 
 /* A reply or an event as read by a client. */
 struct ps_ctl_reply {

@@ -10,8 +10,11 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -19,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "auth.h"
+#include "checkpoint.h"
 #include "ckptjob.h"
 #include "ckptdir.h"
 #include "control.h"
@@ -48,6 +53,10 @@ struct ps_ctlsrv {
 	struct ps_history	*tensor_l2s;	/* owned, ntensor_rates */
 	double			*tensor_base;	/* owned, ntensor_rates */
 	double			 l2_sampled;	/* when, seconds; 0: never */
+	/* The model as first created, for checkpoints without a directory. */
+	int			 initial_seen;
+	uint64_t		 initial_version;
+	double			 initial_l2;
 	int64_t			 last_periodic_us;
 	uint64_t		 periodic_version; /* saved by the last periodic */
 	int			 initial_queued; /* its job was queued */
@@ -294,6 +303,11 @@ ctl_created(void *arg)
 	}
 	/* Created, loaded or reset: growth counts from this model. */
 	ctl_sample_l2(ctl, 1);
+	if (!ctl->initial_seen && !ps_store_empty(s)) {
+		ctl->initial_seen = 1;
+		ctl->initial_version = ps_store_version(s);
+		ctl->initial_l2 = ps_store_model_l2(s);
+	}
 	/* With a directory, the model as first created is a file. */
 	if (ctl->o.ckpt_dir == NULL || ctl->initial_queued ||
 	    ps_server_state(srv) == PS_SERVER_STARTING)
@@ -584,6 +598,146 @@ ps_ctlsrv_kick(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 	if (kicked)
 		ps_server_kick(srv, found, req->block ? "kicked and blocked "
 		    "by an operator" : "kicked by an operator");
+}
+
+/* A file of the checkpoint directory, for checkpoints. */
+struct ctl_ckfile {
+	char			*name;		/* without the suffix */
+	char			*path;
+	struct timespec		 mtime;
+	struct ps_ctl_ckpt	 c;
+};
+
+/* Newest first: by modification time, then by name, descending. */
+static int
+ctl_ckfile_cmp(const void *a, const void *b)
+{
+	const struct ctl_ckfile	*x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : -1;
+	return strcmp(y->name, x->name);
+}
+
+/* Newest first: by time, then by version, descending. */
+static int
+ctl_ckpt_cmp(const void *a, const void *b)
+{
+	const struct ps_ctl_ckpt	*x = a, *y = b;
+
+	if (x->time != y->time)
+		return x->time < y->time ? 1 : -1;
+	if (x->version != y->version)
+		return x->version < y->version ? 1 : -1;
+	return strcmp(y->name, x->name);
+}
+
+void
+ps_ctlsrv_checkpoints(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
+    json_int_t id)
+{
+	const char		*dir = ctl->o.ckpt_dir;
+	const size_t		 slen = strlen(PS_CTL_CKPT_SUFFIX);
+	struct ctl_ckfile	*f = NULL, tmp;
+	struct ps_ctl_ckpt	*out;
+	struct ps_ckpt_info	 info;
+	struct timespec		 now;
+	struct dirent		*de;
+	struct stat		 sb;
+	DIR			*d;
+	uint64_t		 size;
+	size_t			 n = 0, cap = 0, i, k, len;
+	char			*cause;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (dir == NULL) {
+		/* The initial model in memory is all reset can go back to. */
+		out = xcalloc(1, sizeof *out);
+		if (ctl->initial_seen) {
+			out[0].name = "initial";
+			out[0].version = ctl->initial_version;
+			out[0].time = out[0].age_s = NAN;
+			out[0].bytes = -1;
+			out[0].model_l2 = ctl->initial_l2;
+			n = 1;
+		}
+		ctl_send(ctl, c, ps_ctl_reply_ok(id,
+		    ps_ctl_checkpoints_result(out, n)));
+		free(out);
+		return;
+	}
+	if ((d = opendir(dir)) == NULL) {
+		ctl_send(ctl, c, ps_ctl_reply_error(1, id, PS_CTL_E_IO,
+		    "%s: %s", dir, strerror(errno)));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len <= slen ||
+		    strcmp(de->d_name + len - slen, PS_CTL_CKPT_SUFFIX) != 0)
+			continue;
+		memset(&tmp, 0, sizeof tmp);
+		tmp.path = xasprintf("%s/%s", dir, de->d_name);
+		if (stat(tmp.path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+			free(tmp.path);
+			continue;
+		}
+		tmp.name = xstrndup(de->d_name, len - slen);
+		tmp.mtime = sb.st_mtim;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			f = xreallocarray(f, cap, sizeof *f);
+		}
+		f[n++] = tmp;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(f, n, sizeof *f, ctl_ckfile_cmp);
+
+	/* Only headers and metadata are read; a file that fails is left out. */
+	out = xcalloc(n > 0 ? n : 1, sizeof *out);
+	for (i = k = 0; i < n && k < PS_CTL_CKPTS_MAX; i++) {
+		if (ps_ckpt_peek(f[i].path, &info, &size, &cause) != 0) {
+			ps_log_debug("checkpoints: %s left out: %s",
+			    f[i].path, cause);
+			free(cause);
+			continue;
+		}
+		out[k].name = f[i].name;
+		out[k].path = f[i].path;
+		out[k].version = info.model_version;
+		out[k].time = (double)f[i].mtime.tv_sec +
+		    (double)f[i].mtime.tv_nsec / 1e9;
+		out[k].age_s = (double)(now.tv_sec - f[i].mtime.tv_sec) +
+		    (double)(now.tv_nsec - f[i].mtime.tv_nsec) / 1e9;
+		out[k].bytes = size > INT64_MAX ? INT64_MAX : (int64_t)size;
+		out[k].model_l2 = info.has_model_l2 ? info.model_l2 : NAN;
+		k++;
+	}
+	/* Files written within a clock tick: the higher version is newer. */
+	if (k > 1)
+		qsort(out, k, sizeof *out, ctl_ckpt_cmp);
+	/* "initial" goes last, where it is in time. */
+	for (i = 0; i + 1 < k; i++) {
+		if (strcmp(out[i].name, "initial") == 0) {
+			struct ps_ctl_ckpt	ini = out[i];
+
+			memmove(&out[i], &out[i + 1], (k - i - 1) *
+			    sizeof *out);
+			out[k - 1] = ini;
+			break;
+		}
+	}
+	ctl_send(ctl, c, ps_ctl_reply_ok(id, ps_ctl_checkpoints_result(out,
+	    k)));
+	free(out);
+	for (i = 0; i < n; i++) {
+		free(f[i].name);
+		free(f[i].path);
+	}
+	free(f);
 }
 
 void

@@ -98,6 +98,12 @@ void		 ps_ctlsrv_stop(struct ps_ctlsrv *, struct ps_ctlconn *c,
  */
 void		 ps_ctlsrv_kick(struct ps_ctlsrv *, struct ps_ctlconn *c,
 		     const char *address, const struct ps_ctl_req *req);
+/*
+ * checkpoints: what reset can go back to, newest first, "initial" last
+ * (control.h), from the files' headers and metadata.
+ */
+void		 ps_ctlsrv_checkpoints(struct ps_ctlsrv *, struct ps_ctlconn *c,
+		     json_int_t id);
 /* c closed: its waiting requests are not answered. */
 void		 ps_ctlsrv_forget(struct ps_ctlsrv *, struct ps_ctlconn *c);
 

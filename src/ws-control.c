@@ -338,6 +338,9 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 	case PS_CTL_UNBLOCK:
 		ps_ctlsrv_kick(ctl, c, c->address, &req);
 		break;
+	case PS_CTL_CHECKPOINTS:
+		ps_ctlsrv_checkpoints(ctl, c, req.id);
+		break;
 	}
 }
 

@@ -66,8 +66,8 @@ got=$(complete_words "$PSCTL" status --token-file "")
 is "$got" "FILES " \
     "a token file completes as a file name"
 got=$(complete_words "$PSCTL" help che)
-is "$got" "checkpoint " \
-    "\"psctl help che\" completes to checkpoint"
+is "$got" "checkpoint checkpoints " \
+    "\"psctl help che\" offers checkpoint and checkpoints"
 got=$(complete_words "$PSCTL" serve --mode "")
 is "$got" "async hogwild ssp sync " "\"psctl serve --mode\" offers the modes"
 got=$(complete_words "$PSCTL" serve --checkpoint-dir "")

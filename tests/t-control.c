@@ -89,6 +89,9 @@ test_requests(void)
 	    &code, &cause) == 0 && req.worker_id == 0 &&
 	    strcmp(req.worker_name, "sw-c") == 0 && !req.block,
 	    "kick a worker by name; block is false unless given");
+	ok(parse("{\"id\": 10, \"cmd\": \"checkpoints\"}", &req, &code,
+	    &cause) == 0 && req.cmd == PS_CTL_CHECKPOINTS,
+	    "checkpoints parses");
 	ok(parse("{\"id\": 9, \"cmd\": \"unblock\", \"worker\": \"7\"}", &req,
 	    &code, &cause) == 0 && req.cmd == PS_CTL_UNBLOCK &&
 	    req.worker_id == 0 && strcmp(req.worker_name, "7") == 0,
@@ -127,6 +130,8 @@ test_requests(void)
 	    "bad_request", "not JSON", 0);
 	refused("{\"id\": 1, \"id\": 2, \"cmd\": \"status\"}", "bad_request",
 	    "duplicate", 0);
+	refused("{\"id\": 1, \"cmd\": \"checkpoints\", \"name\": \"x\"}",
+	    "bad_request", "unknown member \"name\" in a checkpoints", 1);
 	refused("{\"id\": 1, \"cmd\": \"kick\"}", "bad_request",
 	    "no \"worker\"", 1);
 	refused("{\"id\": 1, \"cmd\": \"kick\", \"worker\": 0}", "bad_request",
@@ -780,6 +785,48 @@ test_replies(void)
 	    "a kick result blocking a name alone reads back with id null");
 	ps_ctl_reply_clear(&r);
 	free(s);
+	{
+		struct ps_ctl_ckpt	 in[2], *got = NULL;
+		size_t			 n = 0;
+
+		memset(in, 0, sizeof in);
+		in[0].name = "ckpt-000853";
+		in[0].path = "/d/ckpt-000853.safetensors";
+		in[0].version = 853;
+		in[0].time = 1764690000.5;
+		in[0].age_s = 120.5;
+		in[0].bytes = 4000128;
+		in[0].model_l2 = 1203.25;
+		in[1].name = "initial";
+		in[1].time = in[1].age_s = in[1].model_l2 = NAN;
+		in[1].bytes = -1;
+		s = ps_ctl_reply_ok(18, ps_ctl_checkpoints_result(in, 2));
+		ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
+		    ps_ctl_checkpoints_parse(r.result, &got, &n, &cause) == 0 &&
+		    n == 2 && strcmp(got[0].name, "ckpt-000853") == 0 &&
+		    strcmp(got[0].path, "/d/ckpt-000853.safetensors") == 0 &&
+		    got[0].version == 853 && got[0].time == 1764690000.5 &&
+		    got[0].age_s == 120.5 && got[0].bytes == 4000128 &&
+		    got[0].model_l2 == 1203.25 &&
+		    strcmp(got[1].name, "initial") == 0 &&
+		    got[1].path == NULL && isnan(got[1].time) &&
+		    got[1].bytes == -1 && isnan(got[1].model_l2),
+		    "a checkpoints result reads back, nulls included");
+		free(got);
+		ps_ctl_reply_clear(&r);
+		free(s);
+		cause = NULL;
+		rc = ps_ctl_reply_parse("{\"id\":4,\"ok\":true,\"result\":"
+		    "{\"checkpoints\":[{\"name\":\"a\"}]}}", 58, &r, &cause);
+		if (rc == 0)
+			rc = ps_ctl_checkpoints_parse(r.result, &got, &n, &cause);
+		ok(rc == -1 && cause != NULL &&
+		    strstr(cause, "checkpoints[0].") != NULL,
+		    "a checkpoint without its members is refused: %s",
+		    cause != NULL ? cause : "-");
+		ps_ctl_reply_clear(&r);
+		free(cause);
+	}
 	s = ps_ctl_reply_ok(17, ps_ctl_unblock_result(2));
 	ok(ps_ctl_reply_parse(s, strlen(s), &r, &cause) == 0 &&
 	    ps_ctl_result_parse(PS_CTL_UNBLOCK, r.result, &res, &cause) == 0 &&
@@ -791,7 +838,7 @@ test_replies(void)
 int
 main(void)
 {
-	plan(135);
+	plan(139);
 	test_requests();
 	test_names();
 	test_status();

@@ -6,6 +6,8 @@ minute; each tensor's growth; the sync round and whom it waits on), and
 kick, block and unblock, by control message and by psctl.
 """
 
+import json
+import os
 import time
 
 import pstest as T
@@ -14,7 +16,7 @@ T.require("numpy", "websocket")
 import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
 
-T.plan(33)
+T.plan(40)
 T.watchdog(120)
 
 
@@ -161,6 +163,51 @@ T.is_eq(d1.wait_close(), (1008, "kicked by an operator"),
         "its connection closes with 1008")
 T.ok(srv.worker("dup").id is not None and
      status(srv)["blocked"] == [], "a kick alone blocks nothing")
+r = ctl.request("checkpoints")
+T.ok(r["ok"] and r["result"]["checkpoints"] == [
+     {"name": "initial", "path": None, "version": 0, "time": None,
+      "age_s": None, "bytes": None, "model_l2": 0}],
+     "without a checkpoint directory, only the initial model in memory: %r"
+     % r.get("result"))
+srv.stop()
+
+# --- checkpoints: what reset can go back to ------------------------------
+ck = os.path.join(T.tmpdir(), "ckpt")
+srv = T.Server("--rule", "add", "--checkpoint-dir", ck)
+w = srv.worker("w")
+w.init({"a": np.full(4, 1.0, "f4")})
+while status(srv)["checkpoint"]["count"] < 1:      # the initial one
+    time.sleep(0.05)
+w.push({"a": np.full(4, 1.0, "f4")})               # L2 4
+rc, out, err = srv.psctl("checkpoint", "mid")
+w.push({"a": np.full(4, 10.0, "f4")})              # L2 24
+rc2, out, err = srv.psctl("checkpoint")
+rc3, out, err = srv.psctl("checkpoints", "--json")
+T.ok(rc == 0 and rc2 == 0 and rc3 == 0, "two checkpoints written and "
+     "listed: %s" % err.strip())
+cks = json.loads(out)
+T.is_eq([(c["name"], c["version"], c["model_l2"]) for c in cks],
+        [("ckpt-000002", 2, 24.0), ("mid", 1, 4.0), ("initial", 0, 2.0)],
+        "psctl checkpoints --json: newest first, initial last, with "
+        "versions and model L2 from the metadata")
+T.ok(all(c["bytes"] == os.path.getsize(c["path"]) and
+         os.path.dirname(c["path"]) == os.path.realpath(ck) and
+         c["age_s"] is not None and c["age_s"] >= -1 and c["time"] > 0
+         for c in cks), "each has its path, size, time and age")
+rc, out, err = srv.psctl("checkpoints")
+lines = out.splitlines()
+T.ok(rc == 0 and lines[0].split()[:2] == ["NAME", "VERSION"] and
+     [ln.split()[0] for ln in lines[1:]] == ["ckpt-000002", "mid",
+                                             "initial"],
+     "psctl checkpoints prints a table:\n" + out)
+r = ctl_r = srv.control().request("reset", name=cks[1]["name"])
+T.ok(r["ok"] and status(srv)["model_l2"] == 4.0,
+     "reset takes a listed name, and gives the model its L2 said")
+with open(os.path.join(ck, "junk.safetensors"), "w") as f:
+    f.write("not a checkpoint")
+rc, out, err = srv.psctl("checkpoints", "--json")
+T.ok(rc == 0 and "junk" not in out and len(json.loads(out)) == 3,
+     "a file that is not a checkpoint is left out")
 srv.stop()
 
 # --- sync: the round and whom it waits on --------------------------------
