@@ -72,6 +72,9 @@ static const struct ps_cmd_opt cmd_top_opts[] = {
 	{ "readonly", 0, 0 },
 	{ "token-file", 0, 1 },
 	{ "ca-file", 0, 1 },
+	{ "silent", 0, 1 },
+	{ "lag", 0, 1 },
+	{ "slow", 0, 1 },
 	PS_CMD_OPT_END
 };
 
@@ -79,7 +82,8 @@ const struct ps_cmd_entry ps_cmd_top_entry = {
 	.name = "top",
 	.args = { cmd_top_opts, 0, 0, NULL },
 	.usage = "[-bC] [-d secs] [-n frames] [-v logfile] [--connect url] "
-	    "[--readonly] [--token-file file] [--ca-file file]",
+	    "[--readonly] [--token-file file] [--ca-file file] "
+	    "[--silent secs] [--lag clocks] [--slow ratio]",
 	.summary = "live console: model, tensors, workers and actions",
 	.man = "psctl-top.1",
 	.exec = cmd_top_exec
@@ -361,6 +365,7 @@ cmd_top_exec(struct ps_cmd *self)
 	char			*cause = NULL;
 	const char		*nc;
 	enum ps_cmd_retval	 ret;
+	double			 silent, lag, slow;
 
 	memset(&t, 0, sizeof t);
 	t.interval = 1.0;
@@ -379,6 +384,15 @@ cmd_top_exec(struct ps_cmd *self)
 		t.interval = ps_args_strtod(args, "d", 0.1, 60, 0, &cause);
 	if (cause == NULL && ps_args_has(args, "n"))
 		t.frames = ps_args_strtonum(args, "n", 1, 1000000000, &cause);
+	silent = PS_TOP_SILENT_S;
+	lag = NAN;
+	slow = PS_TOP_RATE_ASYNC;
+	if (cause == NULL && ps_args_has(args, "silent"))
+		silent = ps_args_strtod(args, "silent", 0.1, 86400, 0, &cause);
+	if (cause == NULL && ps_args_has(args, "lag"))
+		lag = ps_args_strtod(args, "lag", 0, 1e9, 0, &cause);
+	if (cause == NULL && ps_args_has(args, "slow"))
+		slow = ps_args_strtod(args, "slow", 0, 1, 0, &cause);
 	if (cause != NULL) {
 		ps_cmd_error(self, "%s", cause);
 		free(cause);
@@ -395,6 +409,9 @@ cmd_top_exec(struct ps_cmd *self)
 
 	t.m = ps_top_model_new(t.ctl.url, t.interval);
 	t.m->readonly = t.readonly;
+	t.m->silent_s = silent;
+	t.m->lag_over = lag;
+	t.m->slow_ratio = slow;
 	/* A frame for a script lists every worker. */
 	t.m->show_gone = t.batch;
 	if (t.batch)

@@ -33,7 +33,7 @@ fake() {
 	fi
 }
 
-plan 23
+plan 25
 D=$PS_TEST_DATA
 
 fake replay "$D/snap-async-1.json" "$D/snap-async-2.json"
@@ -104,5 +104,9 @@ ok '[ "$(grep -c "^psctl top " "$tmp/out")" -eq 1 ]' \
 is $? 64 "-d under 0.1 s is a usage error"
 "$PSCTL" top -b -n 0 >/dev/null 2>&1
 is $? 64 "-n 0 is a usage error"
+"$PSCTL" top -b --silent 0 >/dev/null 2>&1
+is $? 64 "--silent 0 is a usage error"
+"$PSCTL" top -b --slow 2 >/dev/null 2>&1
+is $? 64 "--slow over 1 is a usage error"
 
 done_testing

@@ -731,10 +731,85 @@ test_narrow(void)
 	ps_top_model_free(m);
 }
 
+static void
+test_filter_marks(void)
+{
+	struct ps_top_model	*m;
+	struct ps_text_line	 l;
+	json_t			*j;
+	char			*cause = NULL, buf[256];
+	int			 marks[10], i, n;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	m->focus = PS_TOP_TENSORS;
+	ps_top_model_select(m, 2);
+	ps_top_model_filter(m, "kernel");
+	is_str(order(m, PS_TOP_TENSORS), "0,2",
+	    "a filter shows the tensors whose name contains it");
+	is_int(m->sel[PS_TOP_TENSORS], 1,
+	    "and the selection stays on out/kernel, now the second row");
+	ps_top_model_filter(m, "w");
+	is_str(order(m, PS_TOP_WORKERS), "3,2,0,1",
+	    "the worker table is filtered by the same text (trainer-slow has a w)");
+	ps_top_model_filter(m, "w2");
+	is_str(order(m, PS_TOP_WORKERS), "1", "w2 shows w2 alone");
+	ps_top_model_filter(m, "w");
+	ps_text_title(m, PS_TOP_WORKERS, 0, 4, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strncmp(buf, "WORKERS 4  /w/  sort: STATE desc", 32) == 0,
+	    "the title shows the filter: %s", buf);
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_NAME);
+	apply_file(m, "snap-async-2.json", 101.0);
+	ok(strcmp(m->filter, "w") == 0 &&
+	    m->sort_col[PS_TOP_WORKERS] == PS_TOP_W_NAME,
+	    "filter and sort last across snapshots");
+	ps_top_model_filter(m, "");
+	is_int(ps_top_model_rows(m, PS_TOP_TENSORS), 4,
+	    "an empty filter shows every row");
+	ps_top_model_free(m);
+
+	/* The thresholds. */
+	m = ps_top_model_new("ws://x", 1.0);
+	m->slow_ratio = 0.3;
+	apply_file(m, "snap-async-1.json", 100.0);
+	is_str(ps_top_mark_name(m->workers[2].mark), "active",
+	    "--slow 0.3: 4 pushes/s against the fastest 10 is not LAGGING");
+	ps_top_model_free(m);
+	m = ps_top_model_new("ws://x", 1.0);
+	m->lag_over = 3;
+	apply_file(m, "snap-ssp.json", 100.0);
+	ok(m->lag_limit == 3 && strcmp(ps_top_mark_name(m->workers[3].mark),
+	    "LAGGING") != 0, "--lag 3 in ssp: lag 3 is not over it");
+	ps_top_model_free(m);
+
+	/* The sparkline marks a restart and a reset. */
+	m = ps_top_model_new("ws://x", 1.0);
+	j = load("snap-empty.json");
+	for (i = 0; i < 10; i++) {
+		/* A restart at i = 3 (uptime back), a reset at i = 7. */
+		json_object_set_new(j, "uptime_s", json_real(i < 3 ? 50.0 + i :
+		    (double)i));
+		json_object_set_new(j, "model_version", json_integer(10 * i));
+		json_object_set_new(j, "resets_total",
+		    json_integer(i >= 7 ? 1 : 0));
+		if (ps_top_model_apply(m, j, 100.0 + i, &cause) != 0)
+			bail_out("apply: %s", cause);
+	}
+	json_decref(j);
+	ps_top_model_spark_marks(m, 110.0, 10.0, 10, marks);
+	for (n = 0, i = 0; i < 10; i++)
+		n += marks[i];
+	ok(n == 2 && marks[3] && marks[7],
+	    "the sparkline marks the restart and the reset columns");
+	ps_top_model_free(m);
+}
+
 int
 main(void)
 {
-	plan(159);
+	plan(169);
+	test_filter_marks();
 	test_workers_shown();
 	test_narrow();
 	test_apply();

@@ -41,7 +41,7 @@ static int	 model_shown(const struct ps_top_model *, enum ps_top_table,
 static long long model_key(const struct ps_top_model *, enum ps_top_table,
 		     size_t);
 static void	 model_rates(struct ps_top_model *, double);
-static void	 model_history(struct ps_top_model *, double);
+static void	 model_history(struct ps_top_model *, double, int);
 static int	 model_tcmp(const struct ps_top_model *, size_t, size_t);
 static int	 model_wcmp(const struct ps_top_model *, size_t, size_t);
 static void	 model_msort(const struct ps_top_model *, size_t *, size_t *,
@@ -90,6 +90,9 @@ ps_top_model_new(const char *url, double interval)
 	m->prev_time = NAN;
 	m->lag_limit = NAN;
 	m->silent_s = PS_TOP_SILENT_S;
+	m->lag_over = NAN;
+	m->slow_ratio = PS_TOP_RATE_ASYNC;
+	m->prev_resets = NAN;
 	m->next_id = 1;
 	for (t = 0; t < PS_TOP_NTABLES; t++) {
 		/* Workers by STATE: live trouble on the first screen. */
@@ -289,7 +292,7 @@ model_shape(const struct ps_ctl_tensor *t, char *buf, size_t len,
  * fastest live worker's rate is LAGGING.
  */
 static void
-model_mark_rates(struct ps_top_worker *wv, size_t nw)
+model_mark_rates(struct ps_top_worker *wv, size_t nw, double ratio)
 {
 	double	fastest = 0;
 	size_t	i;
@@ -306,7 +309,7 @@ model_mark_rates(struct ps_top_worker *wv, size_t nw)
 			continue;
 		if ((wv[i].mark == PS_TOP_MARK_ACTIVE ||
 		    wv[i].mark == PS_TOP_MARK_WAITING) &&
-		    wv[i].pushes_per_s < PS_TOP_RATE_ASYNC * fastest)
+		    wv[i].pushes_per_s < ratio * fastest)
 			wv[i].mark = PS_TOP_MARK_LAGGING;
 	}
 }
@@ -355,6 +358,7 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	struct ps_top_worker		*wv = NULL;
 	size_t				 nt, nw, i;
 	double				 limit;
+	int				 restarted;
 
 	model_server_init(&s);
 	model_set(&s.version, model_str(st->version));
@@ -399,7 +403,9 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		s.ckpt_last_error = xstrdup(c->last_error);
 	s.ckpt_last_seconds = c->last_seconds;
 
-	if (strcmp(s.mode, "ssp") == 0 && !isnan(s.staleness))
+	if (strcmp(s.mode, "async") != 0 && !isnan(m->lag_over))
+		limit = m->lag_over;
+	else if (strcmp(s.mode, "ssp") == 0 && !isnan(s.staleness))
 		limit = s.staleness > 1 ? s.staleness : 1;
 	else if (strcmp(s.mode, "sync") == 0)
 		limit = PS_TOP_LAG_SYNC;
@@ -443,7 +449,7 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		wv[i].oneshot = model_oneshot(wv[i].name);
 	}
 	if (isnan(limit))
-		model_mark_rates(wv, nw);
+		model_mark_rates(wv, nw, m->slow_ratio);
 
 	/* Everything read: swap it in. */
 	model_server_free(&m->srv);
@@ -459,8 +465,11 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	m->rx_time = now;
 	m->applied++;
 
+	restarted = !isnan(m->prev_version) && ((!isnan(m->srv.uptime) &&
+	    !isnan(m->prev_uptime) && m->srv.uptime < m->prev_uptime) ||
+	    m->srv.model_version < m->prev_version);
 	model_rates(m, now);
-	model_history(m, now);
+	model_history(m, now, restarted);
 	ps_top_model_sort(m);
 }
 
@@ -513,11 +522,19 @@ baseline:
 	m->prev_time = now;
 }
 
+/*
+ * A sample marks a restart (uptime or model version going back, as
+ * model_rates() sees it: the rate starts over) or a reset (resets_total
+ * going up).
+ */
 static void
-model_history(struct ps_top_model *m, double now)
+model_history(struct ps_top_model *m, double now, int restarted)
 {
 	struct ps_top_sample	*s = &m->hist[m->hist_head];
 
+	s->mark = restarted || (!isnan(m->prev_resets) &&
+	    m->srv.resets_total > m->prev_resets);
+	m->prev_resets = m->srv.resets_total;
 	s->t = now;
 	s->v[PS_TOP_SERIES_RATE] = m->update_rate;
 	s->v[PS_TOP_SERIES_L2] = m->srv.model_l2;
@@ -933,14 +950,15 @@ model_msort(const struct ps_top_model *m, size_t *v, size_t *tmp, size_t n,
 static int
 model_shown(const struct ps_top_model *m, enum ps_top_table t, size_t i)
 {
-	const struct ps_top_worker	*w;
+	const struct ps_top_worker	*w = NULL;
 
-	if (t == PS_TOP_TENSORS)
-		return 1;
-	w = &m->workers[i];
-	if (w->mark == PS_TOP_MARK_GONE && (w->oneshot || !m->show_gone))
+	if (t == PS_TOP_WORKERS)
+		w = &m->workers[i];
+	if (t == PS_TOP_WORKERS && w->mark == PS_TOP_MARK_GONE &&
+	    (w->oneshot || !m->show_gone))
 		return 0;
-	return 1;
+	return m->filter[0] == '\0' || strstr(t == PS_TOP_TENSORS ?
+	    m->tensors[i].name : w->name, m->filter) != NULL;
 }
 
 /* What the selection remembers of entry i: see sel_key. */
@@ -1050,6 +1068,38 @@ ps_top_model_selected_worker(const struct ps_top_model *m)
 		return NULL;
 	return &m->workers[ps_top_model_index(m, PS_TOP_WORKERS,
 	    m->sel[PS_TOP_WORKERS])];
+}
+
+void
+ps_top_model_filter(struct ps_top_model *m, const char *f)
+{
+	snprintf(m->filter, sizeof m->filter, "%s", f);
+	ps_top_model_sort(m);
+}
+
+void
+ps_top_model_spark_marks(const struct ps_top_model *m, double now,
+    double window, int ncols, int *marks)
+{
+	const struct ps_top_sample	*p;
+	double				 start = now - window;
+	size_t				 k, idx;
+	int				 c;
+
+	for (c = 0; c < ncols; c++)
+		marks[c] = 0;
+	if (ncols <= 0 || window <= 0)
+		return;
+	for (k = 0; k < m->hist_len; k++) {
+		idx = (m->hist_head + PS_TOP_HISTORY - 1 - k) % PS_TOP_HISTORY;
+		p = &m->hist[idx];
+		if (p->t < start)
+			break;
+		if (!p->mark || p->t > now)
+			continue;
+		c = (int)((p->t - start) / (window / ncols));
+		marks[c < ncols ? c : ncols - 1] = 1;
+	}
 }
 
 void

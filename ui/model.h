@@ -146,6 +146,7 @@ struct ps_top_worker {
 struct ps_top_sample {
 	double		 t;		/* now when applied */
 	double		 v[PS_TOP_NSERIES];	/* NAN when unknown */
+	int		 mark;		/* the server restarted or was reset */
 };
 
 struct ps_top_pending {
@@ -232,6 +233,14 @@ struct ps_top_model {
 
 	/* Thresholds, set by the caller (options) before use. */
 	double		 silent_s;	/* SILENT after this long unheard */
+	double		 lag_over;	/* sync/ssp LAGGING lag; NAN: the mode's */
+	double		 slow_ratio;	/* async LAGGING rate ratio */
+
+	/* The name filter ("" for none), and the one being typed. */
+	char		 filter[64];
+	int		 editing;	/* '/' is open on the status line */
+	char		 filter_old[64];	/* restored by Esc */
+	double		 prev_resets;	/* resets_total at the last snapshot */
 
 	/* Presentation state the keys change; it lasts the session. */
 	enum ps_top_table focus;
@@ -359,6 +368,17 @@ void		 ps_top_model_select(struct ps_top_model *, long long delta);
 /* The selected worker, or NULL when the worker table shows none. */
 const struct ps_top_worker *ps_top_model_selected_worker(
 		     const struct ps_top_model *);
+/*
+ * Sets the name filter (copied, cut to fit): both tables then show only
+ * the rows whose name contains it; "" shows all.
+ */
+void		 ps_top_model_filter(struct ps_top_model *, const char *);
+/*
+ * Marks the columns of a sparkline ([now - window, now] in ncols) that
+ * hold a server restart or a model reset: marks[i] 1 or 0.
+ */
+void		 ps_top_model_spark_marks(const struct ps_top_model *,
+		     double now, double window, int ncols, int *marks);
 /* Shows or folds the GONE workers. */
 void		 ps_top_model_show_gone(struct ps_top_model *, int);
 /* Where STATE sorts a mark: GONE lowest, then live trouble highest. */

@@ -443,7 +443,7 @@ text_spark(struct ps_text_line *l, const struct ps_top_model *m,
     enum ps_top_series s, double now, int cols, const char *const *ramp)
 {
 	double	vals[512], lo, hi, cur;
-	int	levels[512], i;
+	int	levels[512], marks[512], i;
 	char	spark[PS_TEXT_SEGLEN], a[32], b[32];
 	size_t	off = 0, k;
 	const char *g;
@@ -453,6 +453,7 @@ text_spark(struct ps_text_line *l, const struct ps_top_model *m,
 	if (cols < 1)
 		cols = 1;
 	ps_top_model_spark(m, s, now, TEXT_WINDOW, cols, vals, &lo, &hi);
+	ps_top_model_spark_marks(m, now, TEXT_WINDOW, cols, marks);
 	if (s == PS_TOP_SERIES_RATE)
 		ps_top_spark_levels(vals, cols, 0, hi, 8, levels);
 	else
@@ -466,7 +467,8 @@ text_spark(struct ps_text_line *l, const struct ps_top_model *m,
 	 */
 	spark[0] = '\0';
 	for (i = 0; i < cols; i++) {
-		g = levels[i] < 0 ? " " : ramp[levels[i]];
+		/* A restart or reset is a bar: the series starts over. */
+		g = marks[i] ? "|" : levels[i] < 0 ? " " : ramp[levels[i]];
 		k = strlen(g);
 		if (off + k + 1 > sizeof spark) {
 			ps_text_add(l, PS_TEXT_SPARK, "%s", spark);
@@ -695,6 +697,8 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 	if (count < n)
 		ps_text_add(l, PS_TEXT_PLAIN, "  rows %zu-%zu of %zu", first + 1,
 		    first + count, n);
+	if (m->filter[0] != '\0')
+		ps_text_add(l, PS_TEXT_STALE, "  /%s/", m->filter);
 	ps_text_add(l, PS_TEXT_PLAIN, "  sort: %s %s", t == PS_TOP_TENSORS ?
 	    ps_top_tcol_name(col) : ps_top_wcol_name(col),
 	    m->sort_desc[t] ? "desc" : "asc");
@@ -719,7 +723,7 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 		    count_mark[PS_TOP_MARK_GONE]);
 	if (isnan(m->lag_limit))
 		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of the "
-		    "fastest push rate)", PS_TOP_RATE_ASYNC * 100);
+		    "fastest push rate)", m->slow_ratio * 100);
 	else
 		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: lag over %.0f)",
 		    m->lag_limit);
@@ -885,6 +889,12 @@ ps_text_status(const struct ps_top_model *m, struct ps_text_line *l)
 	enum ps_text_class	cls;
 
 	l->n = 0;
+	if (m->editing) {
+		ps_text_add(l, PS_TEXT_PROMPT, "filter names: /%s_", m->filter);
+		ps_text_add(l, PS_TEXT_PLAIN, "  Enter keeps it, Esc "
+		    "cancels, empty shows all");
+		return;
+	}
 	if (m->msg_kind == PS_TOP_MSG_NONE || m->msg[0] == '\0')
 		return;
 	switch (m->msg_kind) {

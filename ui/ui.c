@@ -30,6 +30,7 @@ static void	ui_place(const struct ps_view *, const struct ps_top_model *,
 static void	ui_too_small(void);
 static void	ui_scroll(struct ps_top_model *, enum ps_ui_action);
 static enum ps_ui_action ui_lookup(int);
+static void	ui_filter_key(struct ps_top_model *, int, double);
 
 volatile sig_atomic_t	 ps_ui_signal;
 int			 ps_ui_table_rows[PS_TOP_NTABLES];
@@ -107,6 +108,8 @@ const struct ps_ui_key ps_ui_keys[] = {
 	  "move the selection, sorting and scrolling to the other table" },
 	{ 'g', PS_UI_GONE, "g", "g", "Gone",
 	  "show or fold the GONE workers" },
+	{ '/', PS_UI_FILTER, "/", "/", "Filter",
+	  "show only the rows whose name contains a text" },
 	{ '<', PS_UI_SORT_LEFT, "<", "<>", "Sort",
 	  "sort by the column to the left" },
 	{ '>', PS_UI_SORT_RIGHT, ">", NULL, NULL,
@@ -455,6 +458,50 @@ ui_scroll(struct ps_top_model *m, enum ps_ui_action a)
 	    ps_top_model_rows(m, t), rows > 0 ? (size_t)rows : 1);
 }
 
+/*
+ * A key while the filter is typed: the tables follow each change; Enter
+ * keeps it, Esc puts back the one before.
+ */
+static void
+ui_filter_key(struct ps_top_model *m, int key, double now)
+{
+	char	f[sizeof m->filter];
+	size_t	n;
+
+	snprintf(f, sizeof f, "%s", m->filter);
+	n = strlen(f);
+	if (key == '\r' || key == '\n' || key == KEY_ENTER) {
+		m->editing = 0;
+		if (f[0] != '\0')
+			ps_top_model_status(m, PS_TOP_MSG_INFO, now,
+			    "showing names containing \"%s\"; / and Enter "
+			    "show all", f);
+		else
+			ps_top_model_status(m, PS_TOP_MSG_INFO, now,
+			    "no filter");
+		return;
+	}
+	if (key == 27) {
+		m->editing = 0;
+		ps_top_model_filter(m, m->filter_old);
+		return;
+	}
+	if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+		/* Drops a whole UTF-8 character. */
+		while (n > 0 && ((unsigned char)f[--n] & 0xc0) == 0x80)
+			;
+		f[n] = '\0';
+	} else if (key == UI_CTRL('u'))
+		f[0] = '\0';
+	else if (key >= 0x20 && key <= 0xff && key != 0x7f &&
+	    n + 1 < sizeof f) {
+		f[n] = (char)key;
+		f[n + 1] = '\0';
+	} else
+		return;
+	ps_top_model_filter(m, f);
+}
+
 int
 ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
     int *resubscribe)
@@ -466,6 +513,10 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 	*resubscribe = 0;
 	if (key == ERR || key == KEY_RESIZE)
 		return 0;
+	if (m->editing) {
+		ui_filter_key(m, key, now);
+		return 0;
+	}
 	if (m->prompt != PS_TOP_ACT_NONE) {
 		/* y confirms; Esc, Enter, n and every other key say No. */
 		*send = ps_top_model_answer(m, key == 'y' || key == 'Y', now);
@@ -485,6 +536,10 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 	case PS_UI_TAB:
 		m->focus = m->focus == PS_TOP_TENSORS ? PS_TOP_WORKERS :
 		    PS_TOP_TENSORS;
+		break;
+	case PS_UI_FILTER:
+		m->editing = 1;
+		snprintf(m->filter_old, sizeof m->filter_old, "%s", m->filter);
 		break;
 	case PS_UI_GONE:
 		ps_top_model_show_gone(m, !m->show_gone);

@@ -30,6 +30,7 @@ enum ps_ui_action {
 	PS_UI_HELP,
 	PS_UI_TAB,		/* move the keys' focus to the other table */
 	PS_UI_GONE,		/* show or fold GONE workers */
+	PS_UI_FILTER,		/* type a name filter */
 	PS_UI_SORT_LEFT,
 	PS_UI_SORT_RIGHT,
 	PS_UI_INVERT,
