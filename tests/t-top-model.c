@@ -123,9 +123,10 @@ test_apply(void)
 	is_str(m->tensors[0].shape, "784x128", "shapes read as 784x128");
 	is_near(m->tensors[0].elements, 100352, 1e-12,
 	    "a 784x128 tensor has 100352 elements");
-	is_near(m->tensors[2].ratio, 0.1, 1e-12,
-	    "update/weight ratio of out/kernel is 0.3/3.0");
-	ok(isnan(m->tensors[3].ratio), "a zero-norm tensor has no ratio");
+	ok(isnan(m->tensors[2].growth) && !m->tensors[2].worst,
+	    "a snapshot without growth_1m has no growth and no worst");
+	ok(isnan(m->workers[0].update_l2),
+	    "nor a worker's update_l2");
 	is_str(m->srv.rule_params, "lr=0.001 beta1=0.9 beta2=0.999 eps=1e-08",
 	    "rule parameters read in the server's order");
 	is_str(m->srv.rejected, "shape 1, nonfinite 1",
@@ -227,10 +228,10 @@ test_sort(void)
 	    "tensors by L2, smallest first when inverted");
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_UPDATE, 0), "2,0,1,3",
 	    "tensors by update L2, largest first");
-	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATIO, 0), "2,1,0,3",
-	    "tensors by ratio, the undefined one last");
-	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATIO, 1), "0,1,2,3",
-	    "inverted, the undefined ratio stays last");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_GROWTH, 0), "0,1,2,3",
+	    "tensors by growth, all unknown: the model's order");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_GROWTH, 1), "0,1,2,3",
+	    "inverted, still in the model's order");
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATE, 0), "0,1,2,3",
 	    "tensors by updates/s, ties in model order");
 	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_RATE, 1), "3,2,0,1",
@@ -538,8 +539,8 @@ test_text(void)
 	ok(strstr(out, "checkpoint 6.0s ago ok in 0.021 s  3 saved") != NULL,
 	    "and the last checkpoint's age and result");
 	ok(strstr(out, "   3 out/kernel   ") != NULL &&
-	    strstr(out, "1.00e-01") != NULL,
-	    "a tensor row has its index, name and ratio");
+	    strstr(out, "GROWTH") != NULL,
+	    "a tensor row has its index and name; GROWTH is a column");
 	ok(strstr(out, "   3 LAGGING trainer-slow") != NULL,
 	    "a lagging worker's row says LAGGING");
 	ok(strstr(out, "1 LAGGING  1 SILENT  1 GONE") != NULL,
@@ -676,25 +677,25 @@ test_narrow(void)
 	apply_file(m, "snap-async-1.json", 100.0);
 	ps_text_layout(m, PS_TOP_WORKERS, 200, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS),
-	    "ID,STATE,NAME,ADDRESS,PUSH/S,PULL/S,CLOCK,LAG,SEEN 12",
+	    "ID,STATE,NAME,ADDRESS,PUSH/S,PULL/S,UPD_L2,MAX_L2,CLOCK,LAG,SEEN 12",
 	    "200 columns show every worker column");
 	ps_text_layout(m, PS_TOP_WORKERS, 80, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS),
-	    "ID,STATE,NAME,PUSH/S,PULL/S,CLOCK,LAG,SEEN 12",
+	    "ID,STATE,NAME,PUSH/S,PULL/S,UPD_L2,MAX_L2,CLOCK,LAG,SEEN 12",
 	    "80 columns drop ADDRESS, and names stay whole");
 	ps_text_layout(m, PS_TOP_WORKERS, 60, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS),
-	    "ID,STATE,NAME,PUSH/S,PULL/S,CLOCK,LAG,SEEN 11",
-	    "60 columns shorten the names rather than drop a number");
+	    "ID,STATE,NAME,PUSH/S,UPD_L2,CLOCK,LAG,SEEN 10",
+	    "60 columns drop PULL/S and MAX_L2, and shorten the names");
 	ps_text_layout(m, PS_TOP_WORKERS, 50, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS),
-	    "ID,STATE,NAME,PUSH/S,CLOCK,LAG,SEEN 8",
-	    "50 columns drop PULL/S next");
+	    "ID,STATE,NAME,PUSH/S,UPD_L2,LAG,SEEN 8",
+	    "50 columns drop CLOCK next");
 	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_PULLS);
 	ps_text_layout(m, PS_TOP_WORKERS, 50, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS),
-	    "ID,STATE,NAME,PUSH/S,PULL/S,LAG,SEEN 9",
-	    "but never the sort column: CLOCK goes instead");
+	    "STATE,NAME,PUSH/S,PULL/S,UPD_L2,SEEN 12",
+	    "but never the sort column: PULL/S stays, ID and LAG go");
 	ps_text_layout(m, PS_TOP_WORKERS, 30, 1, &lay);
 	is_str(columns(&lay, PS_TOP_WORKERS), "STATE,NAME,PULL/S 12",
 	    "30 columns keep STATE, NAME and the sort column");
@@ -708,15 +709,15 @@ test_narrow(void)
 	ps_text_layout(m, PS_TOP_WORKERS, 60, 1, &lay);
 	ps_text_row(m, PS_TOP_WORKERS, 1, 100.0, &lay, &l);
 	ps_text_plain(&l, buf, sizeof buf);
-	ok(strstr(buf, " LAGGING train~-slow ") != NULL,
+	ok(strstr(buf, " LAGGING train~slow ") != NULL,
 	    "a row shows the shortened name: %s", buf);
 	ps_text_layout(m, PS_TOP_TENSORS, 80, 1, &lay);
 	is_str(columns(&lay, PS_TOP_TENSORS),
-	    "#,NAME,SHAPE,L2,UPDATE_L2,RATIO,UPD/S 12",
+	    "#,NAME,SHAPE,L2,UPDATE_L2,GROWTH,UPD/S 12",
 	    "tensors fit whole in 80 columns");
 	ps_text_layout(m, PS_TOP_TENSORS, 70, 1, &lay);
 	is_str(columns(&lay, PS_TOP_TENSORS),
-	    "#,NAME,L2,UPDATE_L2,RATIO,UPD/S 12",
+	    "#,NAME,L2,UPDATE_L2,GROWTH,UPD/S 12",
 	    "at 70 they drop SHAPE to keep names whole");
 	ps_text_title(m, PS_TOP_WORKERS, 1, 2, &l);
 	ps_text_plain(&l, buf, sizeof buf);
@@ -805,11 +806,99 @@ test_filter_marks(void)
 	ps_top_model_free(m);
 }
 
+static void
+test_cause(void)
+{
+	struct ps_top_model	*m;
+	struct ps_text_line	 lines[PS_TEXT_HEADER_MAX], l;
+	struct ps_ctl_req	 rq;
+	json_t			*j, *t, *w;
+	char			*cause = NULL, *req, buf[512], reply[256];
+	int			 n, i;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	ps_top_model_connected(m, 99.0);
+	j = load("snap-async-1.json");
+	t = json_object_get(j, "tensors");
+	json_object_set_new(json_array_get(t, 0), "growth_1m", json_real(0.02));
+	json_object_set_new(json_array_get(t, 1), "growth_1m", json_real(13.1));
+	json_object_set_new(json_array_get(t, 2), "growth_1m", json_real(-0.25));
+	w = json_object_get(j, "workers");
+	json_object_set_new(json_array_get(w, 0), "update_l2", json_real(0.5));
+	json_object_set_new(json_array_get(w, 1), "update_l2", json_real(812.0));
+	json_object_set_new(json_array_get(w, 1), "update_l2_max",
+	    json_real(900.0));
+	json_object_set_new(j, "mode", json_string("sync"));
+	json_object_set_new(j, "round", json_pack("{s:i, s:[i], s:f}",
+	    "number", 47, "waiting_on", 3, "waiting_s", 8.5));
+	if (ps_top_model_apply(m, j, 100.0, &cause) != 0)
+		bail_out("apply: %s", cause);
+	json_decref(j);
+	ok(m->tensors[1].worst && !m->tensors[0].worst,
+	    "the largest growth (dense/bias, 13.1) is the worst");
+	is_str(sorted(m, PS_TOP_TENSORS, PS_TOP_T_GROWTH, 0), "1,0,2,3",
+	    "sorting by GROWTH puts the exploding tensor first");
+	ps_text_cell(m, PS_TOP_TENSORS, 0, PS_TOP_T_GROWTH, 100.0, buf,
+	    sizeof buf);
+	is_str(buf, "x14.1!", "its GROWTH reads x14.1, marked");
+	ps_text_cell(m, PS_TOP_TENSORS, 2, PS_TOP_T_GROWTH, 100.0, buf,
+	    sizeof buf);
+	is_str(buf, "-25%", "a fall reads -25%%");
+	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_UPD, 0), "1,0,2,3",
+	    "sorting by UPD_L2 puts the worker pushing huge updates first");
+	is_str(ps_top_mark_name(m->workers[2].mark), "BLOCKING",
+	    "the worker the round has waited on for 8.5 s is BLOCKING");
+	n = ps_text_header(m, 100.0, 10, ps_text_ramp_ascii, lines);
+	for (i = 0; i < n; i++) {
+		ps_text_plain(&lines[i], buf, sizeof buf);
+		if (strncmp(buf, "round ", 6) == 0)
+			break;
+	}
+	ok(i < n && strncmp(buf, "round 47 waiting on trainer-slow for 8.5 s"
+	    "  workers ", 50) == 0, "the header says it: %s", i < n ? buf : "");
+
+	/* k and K: the selected worker, after a question. */
+	m->focus = PS_TOP_WORKERS;
+	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_ID);
+	ps_top_model_select(m, -1000);
+	ps_top_model_select(m, 1);
+	req = ps_top_model_action(m, PS_TOP_ACT_BLOCK, 101.0);
+	ok(req == NULL && m->prompt == PS_TOP_ACT_BLOCK &&
+	    strncmp(m->msg, "Kick and block worker 2 (w2)", 28) == 0,
+	    "K asks before kicking and blocking the selected worker: %s",
+	    m->msg);
+	req = ps_top_model_answer(m, 1, 101.1);
+	if (req == NULL)
+		bail_out("no kick request");
+	rq = req_read(req);
+	ok(rq.cmd == PS_CTL_KICK && rq.worker_id == 2 && rq.block,
+	    "yes sends a kick of worker 2 by id, with block");
+	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": true, "
+	    "\"result\": {\"id\": 2, \"name\": \"w2\", \"kicked\": true, "
+	    "\"blocked\": true}}", (long long)rq.id);
+	free(req);
+	feed(m, reply, 101.2);
+	ok(strncmp(m->msg, "worker 2 (w2) kicked and blocked", 32) == 0,
+	    "the status line says so: %s", m->msg);
+	ps_top_model_action(m, PS_TOP_ACT_KICK, 102.0);
+	req = ps_top_model_answer(m, 1, 102.1);
+	rq = req_read(req);
+	ok(rq.cmd == PS_CTL_KICK && rq.worker_id == 2 && !rq.block,
+	    "k kicks without blocking");
+	free(req);
+	m->readonly = 1;
+	ok(ps_top_model_action(m, PS_TOP_ACT_KICK, 103.0) == NULL &&
+	    m->prompt == PS_TOP_ACT_NONE, "--readonly refuses k");
+	ps_text_title(m, PS_TOP_WORKERS, 0, 4, &l);
+	ps_top_model_free(m);
+}
+
 int
 main(void)
 {
-	plan(169);
+	plan(182);
 	test_filter_marks();
+	test_cause();
 	test_workers_shown();
 	test_narrow();
 	test_apply();

@@ -56,17 +56,17 @@ static int	 model_refused(struct ps_top_model *, enum ps_top_action,
 		     double);
 
 static const char *const model_mark_names[] = {
-	"active", "waiting", "LAGGING", "SILENT", "GONE"
+	"active", "waiting", "LAGGING", "BLOCKING", "SILENT", "GONE"
 };
 static const char *const model_tcol_names[] = {
-	"#", "NAME", "SHAPE", "L2", "UPDATE_L2", "RATIO", "UPD/S"
+	"#", "NAME", "SHAPE", "L2", "UPDATE_L2", "GROWTH", "UPD/S"
 };
 static const char *const model_wcol_names[] = {
-	"ID", "STATE", "NAME", "ADDRESS", "PUSH/S", "PULL/S", "CLOCK", "LAG",
-	"SEEN"
+	"ID", "STATE", "NAME", "ADDRESS", "PUSH/S", "PULL/S", "UPD_L2",
+	"MAX_L2", "CLOCK", "LAG", "SEEN"
 };
 static const char *const model_action_names[] = {
-	"none", "checkpoint", "reset", "stop"
+	"none", "checkpoint", "reset", "stop", "kick", "block"
 };
 /* The refresh intervals +/- step through, seconds. */
 static const double model_intervals[] = {
@@ -156,6 +156,7 @@ model_server_free(struct ps_top_server *s)
 	free(s->ckpt_dir);
 	free(s->ckpt_last_path);
 	free(s->ckpt_last_error);
+	free(s->round_waiting);
 }
 
 /* Sets every field to "unknown": "-" strings, NAN numbers. */
@@ -288,15 +289,31 @@ model_shape(const struct ps_ctl_tensor *t, char *buf, size_t len,
 }
 
 /*
- * Async mode: a live worker pushing at under PS_TOP_RATE_ASYNC times the
- * fastest live worker's rate is LAGGING.
+ * Async mode: a live worker pushing at under ratio times its own pace of
+ * the last minute (pushes_per_s_1m) is LAGGING: slowing down, not slower
+ * than another.  A server too old to send that pace gets the older rule,
+ * under ratio times the fastest live worker's rate.
  */
 static void
 model_mark_rates(struct ps_top_worker *wv, size_t nw, double ratio)
 {
 	double	fastest = 0;
 	size_t	i;
+	int	own = 0;
 
+	for (i = 0; i < nw; i++) {
+		if (!isnan(wv[i].pushes_per_s_1m))
+			own = 1;
+	}
+	for (i = 0; own && i < nw; i++) {
+		if (!wv[i].oneshot && !isnan(wv[i].pushes_per_s_1m) &&
+		    (wv[i].mark == PS_TOP_MARK_ACTIVE ||
+		    wv[i].mark == PS_TOP_MARK_WAITING) &&
+		    wv[i].pushes_per_s < ratio * wv[i].pushes_per_s_1m)
+			wv[i].mark = PS_TOP_MARK_LAGGING;
+	}
+	if (own)
+		return;
 	for (i = 0; i < nw; i++) {
 		if (wv[i].mark != PS_TOP_MARK_GONE &&
 		    wv[i].mark != PS_TOP_MARK_SILENT &&
@@ -356,7 +373,8 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	struct ps_top_server		 s;
 	struct ps_top_tensor		*tv = NULL;
 	struct ps_top_worker		*wv = NULL;
-	size_t				 nt, nw, i;
+	size_t				 nt, nw, i, k;
+	size_t				 worst = (size_t)-1;
 	double				 limit;
 	int				 restarted;
 
@@ -420,11 +438,17 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		    &tv[i].elements);
 		tv[i].l2 = st->tensors[i].l2_norm;
 		tv[i].update_l2 = st->tensors[i].update_l2;
-		tv[i].ratio = tv[i].l2 > 0 ? tv[i].update_l2 / tv[i].l2 : NAN;
+		tv[i].growth = st->tensors[i].growth_1m;
+		tv[i].growth_reset = st->tensors[i].growth_reset;
+		if (!isnan(tv[i].growth) && tv[i].growth > 0 &&
+		    (worst == (size_t)-1 || tv[i].growth > tv[worst].growth))
+			worst = i;
 		tv[i].rate = st->tensors[i].updates_per_s;
 		tv[i].version = (double)st->tensors[i].version;
 		tv[i].updates_total = (double)st->tensors[i].updates_total;
 	}
+	if (worst != (size_t)-1)
+		tv[worst].worst = 1;
 	if ((nw = st->nworkers) > 0)
 		wv = xcalloc(nw, sizeof *wv);
 	for (i = 0; i < nw; i++) {
@@ -447,6 +471,28 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit,
 		    wv[i].last_seen, m->silent_s);
 		wv[i].oneshot = model_oneshot(wv[i].name);
+		wv[i].update_l2 = w->update_l2;
+		wv[i].update_l2_max = w->update_l2_max;
+		wv[i].pushes_per_s_1m = w->pushes_per_s_1m;
+		for (k = 0; st->round.present && k < st->round.nwaiting; k++) {
+			if (st->round.waiting_on[k] == w->id)
+				wv[i].blocking = 1;
+		}
+		if (wv[i].blocking && st->round.waiting_s >= PS_TOP_BLOCKING_S &&
+		    wv[i].mark != PS_TOP_MARK_GONE &&
+		    wv[i].mark != PS_TOP_MARK_SILENT)
+			wv[i].mark = PS_TOP_MARK_BLOCKING;
+	}
+	s.round_present = st->round.present;
+	s.round_number = (double)st->round.number;
+	s.round_waiting_s = st->round.waiting_s;
+	s.nblocked = st->nblocked;
+	if (st->round.present && st->round.nwaiting > 0) {
+		s.round_waiting = xcalloc(st->round.nwaiting,
+		    sizeof *s.round_waiting);
+		for (k = 0; k < st->round.nwaiting; k++)
+			s.round_waiting[k] = (long long)st->round.waiting_on[k];
+		s.round_nwaiting = st->round.nwaiting;
 	}
 	if (isnan(limit))
 		model_mark_rates(wv, nw, m->slow_ratio);
@@ -617,6 +663,13 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 		    "model reset from %s, now version %" PRIu64, res.from,
 		    res.model_version);
 		break;
+	case PS_CTL_KICK:
+		ps_top_model_status(m, PS_TOP_MSG_OK, now, "worker %lld (%s) "
+		    "%s%s%s", m->prompt_worker, m->prompt_name,
+		    res.kicked ? "kicked" : "not connected",
+		    res.blocked ? (res.kicked ? " and blocked" : ", blocked") :
+		    "", res.blocked ? ": psctl unblock lifts it" : "");
+		break;
 	case PS_CTL_STOP:
 		if (res.checkpoint != NULL)
 			ps_top_model_status(m, PS_TOP_MSG_OK, now,
@@ -675,13 +728,27 @@ model_action_request(struct ps_top_model *m, enum ps_top_action a)
 		[PS_TOP_ACT_RESET] = PS_CTL_RESET,
 		[PS_TOP_ACT_STOP] = PS_CTL_STOP
 	};
+	struct ps_top_pending	*p;
+	long long		 id;
+	char			 worker[32];
 
-	return ps_top_model_request(m, cmds[a]);
+	if (a != PS_TOP_ACT_KICK && a != PS_TOP_ACT_BLOCK)
+		return ps_top_model_request(m, cmds[a]);
+	/* By id: a name may be another worker's too. */
+	id = m->next_id++;
+	p = &m->pending[id % PS_TOP_PENDING];
+	p->id = id;
+	p->cmd = PS_CTL_KICK;
+	snprintf(worker, sizeof worker, "%lld", m->prompt_worker);
+	return ps_ctl_request_worker(id, PS_CTL_KICK, worker,
+	    a == PS_TOP_ACT_BLOCK);
 }
 
 char *
 ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 {
+	const struct ps_top_worker	*w;
+
 	if (a == PS_TOP_ACT_NONE || m->prompt != PS_TOP_ACT_NONE)
 		return NULL;
 	if (model_refused(m, a, now))
@@ -702,6 +769,26 @@ ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
 		    "Stop the server%s? [y/N]", m->srv.ckpt_has_dir ?
 		    " (after a final checkpoint)" : "");
+		return NULL;
+	case PS_TOP_ACT_KICK:
+	case PS_TOP_ACT_BLOCK:
+		if ((w = ps_top_model_selected_worker(m)) == NULL) {
+			ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+			    "no worker selected: %s refused",
+			    ps_top_action_name(a));
+			return NULL;
+		}
+		m->prompt = a;
+		m->prompt_worker = w->id;
+		snprintf(m->prompt_name, sizeof m->prompt_name, "%s", w->name);
+		if (a == PS_TOP_ACT_KICK)
+			ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
+			    "Kick worker %lld (%s, %s)? [y/N]", w->id, w->name,
+			    w->address);
+		else
+			ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
+			    "Kick and block worker %lld (%s): its id and name "
+			    "refused until unblocked? [y/N]", w->id, w->name);
 		return NULL;
 	default:
 		return NULL;
@@ -863,8 +950,8 @@ model_tcmp(const struct ps_top_model *m, size_t i, size_t j)
 	case PS_TOP_T_UPDATE:
 		c = model_cmp_num(a->update_l2, b->update_l2, d);
 		break;
-	case PS_TOP_T_RATIO:
-		c = model_cmp_num(a->ratio, b->ratio, d);
+	case PS_TOP_T_GROWTH:
+		c = model_cmp_num(a->growth, b->growth, d);
 		break;
 	case PS_TOP_T_RATE:
 		c = model_cmp_num(a->rate, b->rate, d);
@@ -903,6 +990,12 @@ model_wcmp(const struct ps_top_model *m, size_t i, size_t j)
 		break;
 	case PS_TOP_W_PULLS:
 		c = model_cmp_num(a->pulls_per_s, b->pulls_per_s, d);
+		break;
+	case PS_TOP_W_UPD:
+		c = model_cmp_num(a->update_l2, b->update_l2, d);
+		break;
+	case PS_TOP_W_UPDMAX:
+		c = model_cmp_num(a->update_l2_max, b->update_l2_max, d);
 		break;
 	case PS_TOP_W_CLOCK:
 		c = model_cmp_num(a->clock, b->clock, d);

@@ -29,6 +29,8 @@
  */
 #define PS_TOP_LAG_SYNC		1
 #define PS_TOP_RATE_ASYNC	0.5
+/* A worker the sync round has waited on this long is BLOCKING (seconds). */
+#define PS_TOP_BLOCKING_S	1.0
 /* A live worker not heard from for this long is SILENT (seconds). */
 #define PS_TOP_SILENT_S		10.0
 /*
@@ -57,7 +59,7 @@ enum ps_top_tcol {
 	PS_TOP_T_SHAPE,		/* sorts by element count */
 	PS_TOP_T_L2,
 	PS_TOP_T_UPDATE,	/* last update's L2 norm */
-	PS_TOP_T_RATIO,		/* update L2 / weight L2 */
+	PS_TOP_T_GROWTH,	/* relative change of L2 over a minute */
 	PS_TOP_T_RATE,		/* updates per second */
 	PS_TOP_T_NCOLS
 };
@@ -70,6 +72,8 @@ enum ps_top_wcol {
 	PS_TOP_W_ADDRESS,
 	PS_TOP_W_PUSHES,	/* pushes per second */
 	PS_TOP_W_PULLS,		/* pulls per second */
+	PS_TOP_W_UPD,		/* L2 of its last push */
+	PS_TOP_W_UPDMAX,	/* largest of those in the last minute */
 	PS_TOP_W_CLOCK,
 	PS_TOP_W_LAG,
 	PS_TOP_W_SEEN,		/* seconds since last heard from */
@@ -85,6 +89,7 @@ enum ps_top_wmark {
 	PS_TOP_MARK_ACTIVE = 0,
 	PS_TOP_MARK_WAITING,	/* blocked in a barrier or SSP wait: normal */
 	PS_TOP_MARK_LAGGING,	/* lag over the mode's limit */
+	PS_TOP_MARK_BLOCKING,	/* the sync round waits on it over 1 s */
 	PS_TOP_MARK_SILENT,	/* not heard from lately */
 	PS_TOP_MARK_GONE	/* disconnected or timed out */
 };
@@ -103,7 +108,9 @@ enum ps_top_action {
 	PS_TOP_ACT_NONE = 0,
 	PS_TOP_ACT_CHECKPOINT,
 	PS_TOP_ACT_RESET,
-	PS_TOP_ACT_STOP
+	PS_TOP_ACT_STOP,
+	PS_TOP_ACT_KICK,	/* the selected worker */
+	PS_TOP_ACT_BLOCK	/* kick and block it */
 };
 
 /* The sparkline series. */
@@ -119,7 +126,9 @@ struct ps_top_tensor {
 	double		 elements;
 	double		 l2;
 	double		 update_l2;
-	double		 ratio;		/* update_l2 / l2; NAN when l2 is 0 */
+	double		 growth;	/* growth_1m: l2 / l2 a minute ago - 1 */
+	double		 growth_reset;	/* the same since the last reset */
+	int		 worst;		/* the largest growth, when over 0 */
 	double		 rate;		/* updates per second (server's) */
 	double		 version;
 	double		 updates_total;
@@ -141,6 +150,10 @@ struct ps_top_worker {
 	double		 bytes_in;
 	double		 bytes_out;
 	int		 oneshot;	/* a psctl init/push/pull connection */
+	int		 blocking;	/* the sync round waits on it */
+	double		 update_l2;	/* its last push's L2; NAN: none */
+	double		 update_l2_max;	/* the largest in the last minute */
+	double		 pushes_per_s_1m;	/* its own recent pace, or NAN */
 };
 
 struct ps_top_sample {
@@ -183,6 +196,13 @@ struct ps_top_server {
 	double		 bytes_in_total;
 	double		 bytes_out_total;
 	double		 resets_total;
+	/* the sync round, when round_present */
+	int		 round_present;
+	double		 round_number;
+	double		 round_waiting_s;
+	long long	*round_waiting;	/* owned: worker ids */
+	size_t		 round_nwaiting;
+	size_t		 nblocked;	/* operators' blocks */
 	/* checkpoint */
 	int		 ckpt_has_dir;
 	char		*ckpt_dir;
@@ -274,6 +294,8 @@ struct ps_top_model {
 	char		 msg[256];
 	double		 msg_time;
 	enum ps_top_action prompt;
+	long long	 prompt_worker;	/* kick, block: its id */
+	char		 prompt_name[64];	/* and its name */
 
 	/* The code of the last error reply ("" after an ok one). */
 	char		 err_code[32];

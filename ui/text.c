@@ -32,7 +32,30 @@ static const char *text_name(const struct ps_top_model *, enum ps_top_table,
 
 static size_t	 text_bytes(const char *, int);
 
+static void	 text_growth(double, int, char *, size_t);
+static void	 text_round(struct ps_text_line *,
+		     const struct ps_top_model *);
+
 static const char *text_ellipsis = "~";
+
+/*
+ * A growth as the GROWTH column shows it: "+2.5%", "-10%", and past
+ * +999% the factor, "x14.2"; "!" after the worst one.
+ */
+static void
+text_growth(double g, int worst, char *buf, size_t len)
+{
+	const char	*mark = worst ? "!" : "";
+
+	if (isnan(g))
+		snprintf(buf, len, "-");
+	else if (g >= 9.995)
+		snprintf(buf, len, "x%.1f%s", g + 1, mark);
+	else if (fabs(g) >= 0.1)
+		snprintf(buf, len, "%+.0f%%%s", g * 100, mark);
+	else
+		snprintf(buf, len, "%+.1f%%%s", g * 100, mark);
+}
 
 /* title, width, right, flex, prio (0: never dropped), yields */
 const struct ps_text_col ps_text_tcols[PS_TOP_T_NCOLS] = {
@@ -41,20 +64,22 @@ const struct ps_text_col ps_text_tcols[PS_TOP_T_NCOLS] = {
 	[PS_TOP_T_SHAPE] =	{ "SHAPE",	12, 1, 0, 1, 1 },
 	[PS_TOP_T_L2] =		{ "L2",		10, 1, 0, 6, 0 },
 	[PS_TOP_T_UPDATE] =	{ "UPDATE_L2",	10, 1, 0, 4, 0 },
-	[PS_TOP_T_RATIO] =	{ "RATIO",	9,  1, 0, 5, 0 },
+	[PS_TOP_T_GROWTH] =	{ "GROWTH",	8,  1, 0, 5, 0 },
 	[PS_TOP_T_RATE] =	{ "UPD/S",	8,  1, 0, 3, 0 },
 };
 
 const struct ps_text_col ps_text_wcols[PS_TOP_W_NCOLS] = {
-	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0, 6, 0 },
+	[PS_TOP_W_ID] =		{ "ID",		4,  1, 0, 5, 0 },
 	[PS_TOP_W_STATE] =	{ "STATE",	7,  0, 0, 0, 0 },
 	[PS_TOP_W_NAME] =	{ "NAME",	12, 0, 1, 0, 0 },
 	[PS_TOP_W_ADDRESS] =	{ "ADDRESS",	21, 0, 0, 1, 1 },
-	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0, 5, 0 },
+	[PS_TOP_W_PUSHES] =	{ "PUSH/S",	6,  1, 0, 7, 0 },
 	[PS_TOP_W_PULLS] =	{ "PULL/S",	6,  1, 0, 2, 0 },
-	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0, 3, 0 },
-	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0, 4, 0 },
-	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0, 7, 0 },
+	[PS_TOP_W_UPD] =	{ "UPD_L2",	7,  1, 0, 8, 0 },
+	[PS_TOP_W_UPDMAX] =	{ "MAX_L2",	7,  1, 0, 3, 0 },
+	[PS_TOP_W_CLOCK] =	{ "CLOCK",	7,  1, 0, 4, 0 },
+	[PS_TOP_W_LAG] =	{ "LAG",	5,  1, 0, 6, 0 },
+	[PS_TOP_W_SEEN] =	{ "SEEN",	6,  1, 0, 9, 0 },
 };
 
 const char *const ps_text_ramp_ascii[8] = {
@@ -597,6 +622,8 @@ ps_text_header(const struct ps_top_model *m, double now, int spark_cols,
 
 	l = &lines[n++];
 	l->n = 0;
+	if (s->round_present && s->round_nwaiting > 0)
+		text_round(l, m);
 	ps_text_add(l, PS_TEXT_LABEL, "workers ");
 	ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->workers_connected);
 	if (!isnan(s->workers_expected)) {
@@ -664,6 +691,44 @@ sparks:
 	return n;
 }
 
+/*
+ * "round 47 waiting on sw-c for 8.5 s  ": the sync round and the workers
+ * it waits on, by name (three at most, then how many more).
+ */
+static void
+text_round(struct ps_text_line *l, const struct ps_top_model *m)
+{
+	const struct ps_top_server	*s = &m->srv;
+	char				 names[PS_TEXT_SEGLEN];
+	size_t				 i, j, off = 0;
+	const char			*name;
+
+	names[0] = '\0';
+	for (i = 0; i < s->round_nwaiting && i < 3; i++) {
+		name = NULL;
+		for (j = 0; j < m->nworkers; j++) {
+			if (m->workers[j].id == s->round_waiting[i])
+				name = m->workers[j].name;
+		}
+		off += (size_t)snprintf(names + off, sizeof names - off,
+		    "%s%s", i > 0 ? ", " : "", name != NULL && *name != '\0' &&
+		    strcmp(name, "-") != 0 ? name : "?");
+		if (name == NULL || *name == '\0' || strcmp(name, "-") == 0)
+			off += (size_t)snprintf(names + off - 1,
+			    sizeof names - off + 1, "#%lld",
+			    s->round_waiting[i]) - 1;
+		if (off >= sizeof names)
+			break;
+	}
+	if (s->round_nwaiting > 3)
+		snprintf(names + off, off < sizeof names ? sizeof names - off :
+		    0, " and %zu more", s->round_nwaiting - 3);
+	ps_text_add(l, s->round_waiting_s >= PS_TOP_BLOCKING_S ? PS_TEXT_BAD :
+	    PS_TEXT_VALUE, "round %.0f waiting on %s for %.1f s",
+	    s->round_number, names, s->round_waiting_s);
+	ps_text_add(l, PS_TEXT_PLAIN, "  ");
+}
+
 static enum ps_text_class
 text_mark_class(enum ps_top_wmark k)
 {
@@ -672,6 +737,7 @@ text_mark_class(enum ps_top_wmark k)
 		return PS_TEXT_WAITING;
 	case PS_TOP_MARK_LAGGING:
 		return PS_TEXT_LAGGING;
+	case PS_TOP_MARK_BLOCKING:
 	case PS_TOP_MARK_SILENT:
 		return PS_TEXT_SILENT;
 	case PS_TOP_MARK_GONE:
@@ -715,6 +781,8 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 			ps_text_add(l, text_mark_class(i), "  %zu %s",
 			    count_mark[i], ps_top_mark_name(i));
 	}
+	if (m->srv.nblocked > 0)
+		ps_text_add(l, PS_TEXT_BAD, "  %zu blocked", m->srv.nblocked);
 	if (m->ngone_folded > 0)
 		ps_text_add(l, PS_TEXT_GONE, "  +%zu GONE (g shows)",
 		    m->ngone_folded);
@@ -722,8 +790,8 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 		ps_text_add(l, PS_TEXT_GONE, "  %zu GONE",
 		    count_mark[PS_TOP_MARK_GONE]);
 	if (isnan(m->lag_limit))
-		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of the "
-		    "fastest push rate)", m->slow_ratio * 100);
+		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of its "
+		    "pace)", m->slow_ratio * 100);
 	else
 		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: lag over %.0f)",
 		    m->lag_limit);
@@ -763,11 +831,8 @@ ps_text_cell(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 		case PS_TOP_T_UPDATE:
 			v = tt->update_l2;
 			break;
-		case PS_TOP_T_RATIO:
-			if (isnan(tt->ratio))
-				snprintf(buf, len, "-");
-			else
-				snprintf(buf, len, "%.2e", tt->ratio);
+		case PS_TOP_T_GROWTH:
+			text_growth(tt->growth, tt->worst, buf, len);
 			return;
 		case PS_TOP_T_RATE:
 			ps_text_rate(tt->rate, buf, len);
@@ -798,6 +863,14 @@ ps_text_cell(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 		break;
 	case PS_TOP_W_PULLS:
 		ps_text_rate(w->pulls_per_s, buf, len);
+		break;
+	case PS_TOP_W_UPD:
+	case PS_TOP_W_UPDMAX:
+		v = col == PS_TOP_W_UPD ? w->update_l2 : w->update_l2_max;
+		if (isnan(v))
+			snprintf(buf, len, "-");
+		else
+			snprintf(buf, len, "%.4g", v);
 		break;
 	case PS_TOP_W_CLOCK:
 		ps_text_count(w->clock, buf, len);
@@ -851,6 +924,8 @@ ps_text_row(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 	cols = text_cols_of(t, &n);
 	if (t == PS_TOP_WORKERS)
 		cls = text_mark_class(m->workers[text_index(m, t, row)].mark);
+	else if (m->tensors[text_index(m, t, row)].worst)
+		cls = PS_TEXT_LAGGING;
 	sel = row == m->sel[t];
 	if (sel && m->focus == t && lay->gutter)
 		cls = PS_TEXT_SELECTED;

@@ -104,6 +104,10 @@ const struct ps_ui_key ps_ui_keys[] = {
 	  "reset the model to its last checkpoint (asks [y/N])" },
 	{ 'S', PS_UI_STOP, "S", "S", "Stop",
 	  "stop the server (asks [y/N])" },
+	{ 'k', PS_UI_KICK, "k", "kK", "Kick",
+	  "kick the selected worker: close its connection (asks [y/N])" },
+	{ 'K', PS_UI_BLOCK, "K", NULL, NULL,
+	  "kick and block it: its id and name refused (asks [y/N])" },
 	{ '\t', PS_UI_TAB, "Tab", "Tab", "Table",
 	  "move the selection, sorting and scrolling to the other table" },
 	{ 'g', PS_UI_GONE, "g", "g", "Gone",
@@ -580,6 +584,11 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 		break;
 	case PS_UI_STOP:
 		*send = ps_top_model_action(m, PS_TOP_ACT_STOP, now);
+		break;
+	case PS_UI_KICK:
+	case PS_UI_BLOCK:
+		*send = ps_top_model_action(m, a == PS_UI_KICK ?
+		    PS_TOP_ACT_KICK : PS_TOP_ACT_BLOCK, now);
 		break;
 	case PS_UI_UP:
 	case PS_UI_DOWN:

@@ -41,6 +41,8 @@ enum ps_ui_action {
 	PS_UI_CHECKPOINT,
 	PS_UI_RESET,
 	PS_UI_STOP,
+	PS_UI_KICK,		/* the selected worker */
+	PS_UI_BLOCK,
 	PS_UI_UP,		/* move the focused table's selection */
 	PS_UI_DOWN,
 	PS_UI_PGUP,

@@ -26,16 +26,18 @@ const struct ps_view ps_view_help = {
 static const char *const view_help_text[] = {
 	"TENSORS  # place in the model, NAME, SHAPE, L2 norm, UPDATE_L2 norm "
 	"of the",
-	"         last update, RATIO of the two, UPD/S updates per second.",
-	"WORKERS  ID, STATE, NAME, ADDRESS, PUSH/S, PULL/S, CLOCK (its "
-	"pushes), LAG",
-	"         behind the fastest clock, SEEN since the server heard "
-	"from it.",
+	"         last update, GROWTH of L2 over a minute (! the worst), UPD/S.",
+	"WORKERS  ID, STATE, NAME, ADDRESS, PUSH/S, PULL/S, UPD_L2 of its last "
+	"push,",
+	"         MAX_L2 in a minute, CLOCK (its pushes), LAG behind the "
+	"fastest",
+	"         clock, SEEN since the server heard from it.",
 	"STATE    active, waiting (in a barrier), LAGGING (lag over the "
 	"limit: the",
 	"         staleness in ssp, 1 in sync; in async under half the fastest",
-	"         push rate), SILENT, GONE (folded: g shows them).  Sorting by",
-	"         STATE puts SILENT and LAGGING first, GONE last.",
+	"         push rate; async: under half its own pace), BLOCKING (the sync",
+	"         round waits on it), SILENT, GONE (folded: g shows them).",
+	"         Sorting by STATE puts SILENT, BLOCKING, LAGGING first.",
 	"NARROW   columns are dropped (ADDRESS first), long names shortened "
 	"in the",
 	"         middle (trainer~gpu0); > marks the selected row.",

@@ -56,7 +56,8 @@ view_footer_draw(const struct ps_top_model *m, WINDOW *w, double now)
 		if (k->footkey == NULL)
 			continue;
 		if (m->readonly && (k->action == PS_UI_CHECKPOINT ||
-		    k->action == PS_UI_RESET || k->action == PS_UI_STOP))
+		    k->action == PS_UI_RESET || k->action == PS_UI_STOP ||
+		    k->action == PS_UI_KICK))
 			continue;
 		ps_text_add(&l, PS_TEXT_KEY, "%s", k->footkey);
 		ps_text_add(&l, PS_TEXT_KEYTEXT, " %s", k->footer);
