@@ -896,7 +896,7 @@ test_cause(void)
 int
 main(void)
 {
-	plan(182);
+	plan(181);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

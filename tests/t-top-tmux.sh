@@ -99,7 +99,7 @@ resized() {
 }
 # lags_ok: in the worker table on the screen, each live worker's LAG is
 # the fastest live worker's CLOCK minus its own (one snapshot gives both),
-# and no number is cut: a LAG is whole ("16,060") or has a unit ("16.1k",
+# and no number is cut (CLOCK and LAG are fields 9 and 10 at 120 columns): a LAG is whole ("16,060") or has a unit ("16.1k",
 # within 1%).
 lags_ok() {
 	awk '
@@ -121,8 +121,8 @@ lags_ok() {
 	on { sub(/^>/, " ") }
 	on && $2 != "GONE" {
 		n++
-		clock[n] = whole($7)
-		lag[n] = $8
+		clock[n] = whole($9)
+		lag[n] = $10
 		if (clock[n] < 0) {
 			print "# cut CLOCK: " $0
 			bad = 1
