@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "checkpoint-int.h"
@@ -47,20 +48,23 @@ static char	*ckpt_number(double);
 static int	ckpt_split(const char *, char **, const char **);
 static int	ckpt_create_temp(const char *, const char *, char **);
 static int	ckpt_write_file(int, const struct ps_store *,
-		    const struct ps_ckpt_extra *);
+		    const struct ps_ckpt_extra *, int);
 static int	ckpt_write_temp(const struct ps_store *,
 		    const struct ps_ckpt_extra *, const char *, const char *,
 		    char **, char **);
 static int	ckpt_sync_dir(const char *, char **);
 
+/* Writes len bytes at off, or at the file's position when off is -1. */
 static int
 ckpt_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
 	const char	*p = buf;
+	size_t		 k;
 	ssize_t		 r;
 
 	while (len > 0) {
-		r = pwrite(fd, p, len > CKPT_CHUNK ? CKPT_CHUNK : len, off);
+		k = len > CKPT_CHUNK ? CKPT_CHUNK : len;
+		r = off == -1 ? write(fd, p, k) : pwrite(fd, p, k, off);
 		if (r == -1) {
 			if (errno == EINTR)
 				continue;
@@ -71,7 +75,8 @@ ckpt_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 			return -1;
 		}
 		p += r;
-		off += r;
+		if (off != -1)
+			off += r;
 		len -= (size_t)r;
 	}
 	return 0;
@@ -269,18 +274,40 @@ ckpt_create_temp(const char *dir, const char *base, char **tmpp)
 	return fd;
 }
 
+/* Writes the data checksum crc and the header's own into hdr. */
+static void
+ckpt_seal(char *hdr, size_t tlen, size_t hlen, uint32_t crc)
+{
+	char	*p;
+	size_t	 at;
+
+	p = memmem(hdr + 8, tlen, CKPT_CRC_KEY CKPT_ZEROS,
+	    sizeof CKPT_CRC_KEY CKPT_ZEROS - 1);
+	if (p == NULL)
+		fatalx("%s: no data checksum in the header", __func__);
+	ckpt_hex8(p + sizeof CKPT_CRC_KEY - 1, crc);
+	p = memmem(hdr + 8, tlen, CKPT_HCRC_KEY CKPT_ZEROS,
+	    sizeof CKPT_HCRC_KEY CKPT_ZEROS - 1);
+	if (p == NULL)
+		fatalx("%s: no header checksum in the header", __func__);
+	at = (size_t)(p - hdr) + sizeof CKPT_HCRC_KEY - 1;
+	ckpt_hex8(hdr + at, ckpt_header_crc(hdr, 8 + hlen, at));
+}
+
 /*
  * Writes the header, the data and the header again with its checksums
- * into fd (at its start, with pwrite(2)).  Returns 0, or -1 with errno.
+ * into fd (at its start, with pwrite(2)).  With stream set, fd cannot seek
+ * (a pipe, a device): the data is read once more first for its checksum,
+ * then all is written once, in order.  Returns 0, or -1 with errno.
  */
 static int
 ckpt_write_file(int fd, const struct ps_store *s,
-    const struct ps_ckpt_extra *extra)
+    const struct ps_ckpt_extra *extra, int stream)
 {
 	struct ckpt_part	*parts;
 	const unsigned char	*q;
-	char			*text, *hdr, *p;
-	size_t			 nparts, tlen, hlen, i, off, k, at;
+	char			*text, *hdr;
+	size_t			 nparts, tlen, hlen, i, off, k;
 	uint32_t		 crc = 0;
 	uint64_t		 n;
 	off_t			 pos;
@@ -296,8 +323,13 @@ ckpt_write_file(int fd, const struct ps_store *s,
 	memcpy(hdr + 8, text, tlen);
 	memset(hdr + 8 + tlen, ' ', hlen - tlen);
 
-	pos = (off_t)(8 + hlen);
-	if (ckpt_pwrite_all(fd, hdr, 8 + hlen, 0) != 0)
+	if (stream) {
+		for (i = 0; i < nparts; i++)
+			crc = ps_crc32c(crc, parts[i].data, parts[i].bytes);
+		ckpt_seal(hdr, tlen, hlen, crc);
+	}
+	pos = stream ? -1 : (off_t)(8 + hlen);
+	if (ckpt_pwrite_all(fd, hdr, 8 + hlen, stream ? -1 : 0) != 0)
 		goto out;
 	for (i = 0; i < nparts; i++) {
 		q = parts[i].data;
@@ -305,23 +337,19 @@ ckpt_write_file(int fd, const struct ps_store *s,
 			k = parts[i].bytes - off;
 			if (k > CKPT_CHUNK)
 				k = CKPT_CHUNK;
-			crc = ps_crc32c(crc, q + off, k);
+			if (!stream)
+				crc = ps_crc32c(crc, q + off, k);
 			if (ckpt_pwrite_all(fd, q + off, k, pos) != 0)
 				goto out;
-			pos += (off_t)k;
+			if (!stream)
+				pos += (off_t)k;
 		}
 	}
-	p = memmem(hdr + 8, tlen, CKPT_CRC_KEY CKPT_ZEROS,
-	    sizeof CKPT_CRC_KEY CKPT_ZEROS - 1);
-	if (p == NULL)
-		fatalx("%s: no data checksum in the header", __func__);
-	ckpt_hex8(p + sizeof CKPT_CRC_KEY - 1, crc);
-	p = memmem(hdr + 8, tlen, CKPT_HCRC_KEY CKPT_ZEROS,
-	    sizeof CKPT_HCRC_KEY CKPT_ZEROS - 1);
-	if (p == NULL)
-		fatalx("%s: no header checksum in the header", __func__);
-	at = (size_t)(p - hdr) + sizeof CKPT_HCRC_KEY - 1;
-	ckpt_hex8(hdr + at, ckpt_header_crc(hdr, 8 + hlen, at));
+	if (stream) {
+		rc = 0;
+		goto out;
+	}
+	ckpt_seal(hdr, tlen, hlen, crc);
 	rc = ckpt_pwrite_all(fd, hdr, 8 + hlen, 0);
 out:
 	saved = errno;
@@ -352,7 +380,7 @@ ckpt_write_temp(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 		return -1;
 	}
 	step = "write";
-	if (ckpt_write_file(fd, s, extra) != 0)
+	if (ckpt_write_file(fd, s, extra, 0) != 0)
 		goto fail;
 	step = "fsync";
 	if (fsync(fd) != 0)
@@ -397,10 +425,39 @@ ckpt_sync_dir(const char *dir, char **cause)
 	return 0;
 }
 
+/*
+ * Writes the checkpoint straight into path, which exists and is not a
+ * regular file (/dev/null, /dev/stdout, a FIFO): a rename would replace
+ * the device or pipe with a file, and there is no old file to keep.
+ */
+static int
+ckpt_write_special(const struct ps_store *s,
+    const struct ps_ckpt_extra *extra, const char *path, char **cause)
+{
+	int	fd, saved;
+
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		*cause = xasprintf("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (ckpt_write_file(fd, s, extra, 1) != 0) {
+		saved = errno;
+		close(fd);
+		*cause = xasprintf("write %s: %s", path, strerror(saved));
+		return -1;
+	}
+	if (close(fd) != 0) {
+		*cause = xasprintf("close %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 ps_ckpt_save(const struct ps_store *s, const char *path,
     const struct ps_ckpt_extra *extra, char **cause)
 {
+	struct stat	 st;
 	const char	*base;
 	char		*dir, *tmp;
 	int		 rc = -1;
@@ -408,6 +465,13 @@ ps_ckpt_save(const struct ps_store *s, const char *path,
 	if (ps_store_count(s) == 0) {
 		*cause = xasprintf("there is no model to save");
 		return -1;
+	}
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode)) {
+			*cause = xasprintf("%s: is a directory", path);
+			return -1;
+		}
+		return ckpt_write_special(s, extra, path, cause);
 	}
 	if (ckpt_split(path, &dir, &base) != 0) {
 		*cause = xasprintf("%s: not a file name", path);

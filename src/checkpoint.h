@@ -35,7 +35,9 @@ struct ps_ckpt_extra {
  * path, if any, is then untouched and no temporary file is left behind
  * (except when only the final fsync of the directory failed: the new file
  * is then in place but may not survive a power loss).  A store without a
- * model is refused.  Reads the store only: it may run on a clone in
+ * model is refused.  A path that exists and is neither a regular file
+ * nor a directory (/dev/null, /dev/stdout, a FIFO) is written straight,
+ * never replaced.  Reads the store only: it may run on a clone in
  * another thread.  The data is written straight from the store's buffers.
  */
 int	ps_ckpt_save(const struct ps_store *, const char *path,

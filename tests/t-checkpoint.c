@@ -468,9 +468,10 @@ test_save_failures(void)
 
 	mkdir(path_in("adir"), 0755);
 	rc = ps_ckpt_save(s, path_in("adir"), NULL, &cause);
-	ok(rc == -1 && contains(cause, "rename") && count_temps(tmp) == 0,
-	    "saving over a directory fails at rename and leaves no "
-	    "temporary file (%s)", cause);
+	ok(rc == -1 && contains(cause, "is a directory") &&
+	    count_temps(tmp) == 0,
+	    "saving over a directory is refused and leaves no temporary "
+	    "file (%s)", cause);
 	free(cause);
 
 	/* A write that fails half-way: the file size limit. */
@@ -510,6 +511,64 @@ test_save_failures(void)
 	    "a save whose write fails (file size limit) says so, leaves "
 	    "the old file intact and no temporary file");
 	ps_store_free(back);
+	ps_store_free(s);
+}
+
+/*
+ * Saves to paths that are not regular files: a FIFO (a child reads it
+ * into a file) and /dev/null.  Both are written into, never replaced by
+ * a renamed file (as root, a rename onto /dev/null replaces the device).
+ */
+static void
+test_save_special(void)
+{
+	struct ps_store	*s, *back;
+	struct ps_rule	 rule;
+	struct stat	 st;
+	char		*cause = NULL, why[256];
+	pid_t		 pid;
+	int		 status, rc;
+
+	ps_rule_defaults(&rule, PS_RULE_MOMENTUM);
+	s = make_store(&rule);
+	if (mkfifo(path_in("fifo"), 0600) != 0)
+		bail_out("mkfifo: %s", strerror(errno));
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		char	 buf[4096];
+		ssize_t	 n;
+		int	 in, out;
+
+		alarm(20);	/* bounds the wait when nothing writes */
+		in = open(path_in("fifo"), O_RDONLY);
+		out = open(path_in("fromfifo.safetensors"),
+		    O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (in == -1 || out == -1)
+			_exit(2);
+		while ((n = read(in, buf, sizeof buf)) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				_exit(3);
+		_exit(n == 0 && close(out) == 0 ? 0 : 4);
+	}
+	rc = ps_ckpt_save(s, path_in("fifo"), NULL, &cause);
+	waitpid(pid, &status, 0);
+	back = ps_ckpt_load(path_in("fromfifo.safetensors"), NULL, NULL,
+	    &cause);
+	ok(rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    back != NULL && same_store(s, back, 1, why, sizeof why),
+	    "a checkpoint saved into a FIFO arrives whole and loads back "
+	    "equal to the store");
+	ok(stat(path_in("fifo"), &st) == 0 && S_ISFIFO(st.st_mode) &&
+	    count_temps(tmp) == 0,
+	    "the FIFO is still a FIFO and no temporary file is left");
+	ps_store_free(back);
+
+	rc = ps_ckpt_save(s, "/dev/null", NULL, &cause);
+	ok(rc == 0 && stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode),
+	    "a save to /dev/null succeeds and /dev/null stays a device "
+	    "(%s)", rc == 0 ? "saved" : cause);
+	if (rc != 0)
+		free(cause);
 	ps_store_free(s);
 }
 
@@ -1287,6 +1346,7 @@ main(void)
 	test_crc32c();
 	test_round_trips();
 	test_save_failures();
+	test_save_special();
 	test_thread();
 	test_numpy_files();
 	test_python_reads();
