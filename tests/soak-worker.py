@@ -33,11 +33,11 @@ when the process is killed):
 A P without its outcome is the push a killed worker was in; the next life
 resolves it first.
 
-Resuming: the saved identity is presented again (psctl.Client sends the
-resume secret it holds).  A server without resume secrets cannot tell a
-worker from another that got the same id after a restart (issue 11 item
-14), so without a secret an identity is resumed only within the server
-generation it came from.
+Resuming: the saved identity is a psctl.Identity (worker id, resume
+secret, push sequence), given to the new life's client; the unanswered
+push goes out again with push(..., seq=SEQ).  A restarted server does not
+know the old secrets, so a worker is resumed only by the server
+generation that made it.
 """
 
 import os
@@ -46,7 +46,7 @@ import time
 
 import numpy as np
 
-from psctl import Client
+from psctl import Client, Identity
 from psctl.errors import AuthError, ConnectError, ResumeError, ShutdownError
 
 
@@ -57,33 +57,17 @@ def read_url(d):
 
 
 class SoakClient(Client):
-    """psctl.Client that follows DIR/url and may start as a saved worker.
-    The saved identity goes into the client's own fields (worker id,
-    secret, push sequence) before its first hello, exactly where the
-    client keeps them after a hello of its own."""
+    """psctl.Client that follows DIR/url, where soak.py puts the server it
+    restarts (on a new port), and remembers the generation it is on."""
 
-    def __init__(self, d, saved, **kw):
+    def __init__(self, d, **kw):
         self._dir = d
-        self._saved = saved             # (id, secret bytes or None, gen, seq)
-        self.gen = 0
-        self.resumed = None             # whether the first hello resumed
-        gen, url = read_url(d)
+        self.gen, url = read_url(d)
         super().__init__(url, **kw)
 
     def _connect(self, pending_push=False):
-        gen, self.url = read_url(self._dir)
-        if self._saved is not None:
-            wid, secret, sgen, seq = self._saved
-            self._saved = None
-            self.worker_id, self._secret, self.gen = wid, secret, sgen
-            self._seq = seq
-        if self.worker_id and self._secret is None and self.gen != gen:
-            self.worker_id = 0          # see the docstring: no secret
-        resumed = super()._connect(pending_push)
-        self.gen = gen
-        if self.resumed is None:
-            self.resumed = resumed
-        return resumed
+        self.gen, self.url = read_url(self._dir)
+        return super()._connect(pending_push)
 
 
 class Journal:
@@ -120,16 +104,18 @@ def main():
     saved = None
     if j.ident is not None:
         wid, secret, gen = j.ident
-        saved = (wid, None if secret == "-" else secret.encode(), gen,
-                 j.seq)
+        if secret != "-" and gen == read_url(d)[0]:
+            saved = Identity(read_url(d)[1], wid, secret, j.seq)
     # Retries outlast a server restart (the back-off doubles to 64 times
     # 0.02 s); the timeout only bounds a hang.
     # The first hello has no retries of its own: the server may be
     # restarting.
     for attempt in range(1000):
         try:
-            c = SoakClient(d, saved, name="soak-%d" % k, timeout=300,
-                           retries=1000, backoff=0.02)
+            if saved is not None:
+                saved = saved._replace(url=read_url(d)[1])
+            c = SoakClient(d, identity=saved, name="soak-%d" % k,
+                           timeout=300, retries=1000, backoff=0.02)
             break
         except AuthError:
             raise
@@ -143,17 +129,18 @@ def main():
 
     def note_identity():
         nonlocal ident
-        cur = (c.worker_id, c._secret, c.gen)
+        me = c.identity
+        cur = (me.worker_id, me.secret, c.gen)
         if cur != ident:
             ident = cur
-            j.write("C", c.worker_id,
-                    "-" if c._secret is None else c._secret.decode(), c.gen)
+            j.write("C", me.worker_id,
+                    "-" if me.secret is None else me.secret, c.gen)
 
     def push(seq):
-        """Pushes seq (c._seq is seq - 1: push() numbers it seq)."""
+        """Pushes seq."""
         upd[seq % slots] = 1.0
         try:
-            c.push({name: upd})
+            c.push({name: upd}, seq=seq)
             j.write("A", seq)
             j.acked += 1
         except ResumeError:
@@ -168,7 +155,6 @@ def main():
         # again with its number (the server applies it once in all);
         # not resumed, it may or may not have been applied.
         if c.resumed:
-            c._seq = j.pending - 1
             j.write("T", j.pending)
             push(j.pending)
         else:
@@ -178,7 +164,8 @@ def main():
     while j.acked < quota and not os.path.exists(stop):
         if os.getppid() != parent:
             return 1                    # soak.py is gone
-        seq = c._seq + 1
+        seq = max(c.identity.seq, j.seq) + 1
+        j.seq = seq
         j.write("P", seq)
         push(seq)
     c.close()

@@ -8,10 +8,13 @@ unanswered.  Then against psctl serve: the client resumes with its
 secret, a client claiming another worker's id with a wrong secret is
 refused (and becomes a new worker, its push applied once, the owner
 untouched), and a push pending when the resume is refused raises
-ResumeError."""
+ResumeError.  Last, psctl.Identity: a worker process started again from
+its saved identity resumes, and its unanswered push sent again with its
+number is applied once in all."""
 
 import base64
 import hashlib
+import json
 import os
 import re
 import socket
@@ -26,7 +29,7 @@ import psproto as P  # noqa: E402
 
 import psctl  # noqa: E402
 
-T.plan(17)
+T.plan(24)
 T.watchdog(60)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -266,4 +269,54 @@ except psctl.ResumeError as e:
          "ResumeError and drops it (%s)" % e)
 a.close()
 b.close()
+
+# psctl.Identity: a worker process killed after sending a push, started
+# again from the identity it saved before sending.
+p = psctl.Client(srv.url, name="proc", timeout=30)
+p.push({"w": ONE})
+saved = json.dumps(p.identity._asdict())        # what the worker writes
+p.push({"w": ONE})                  # applied; then the process "dies"
+cut(p)
+ident = psctl.Identity(**json.loads(saved))
+T.ok(ident.worker_id == p.worker_id and ident.seq == 1 and
+     ident.url == srv.url and ident.secret == p._secret.decode(),
+     "an Identity goes through JSON whole: worker %d, seq %d" %
+     (ident.worker_id, ident.seq))
+_, before = o.pull(copy=True)
+q = psctl.Client(name="proc", timeout=30, identity=ident)
+T.ok(q.resumed and q.worker_id == ident.worker_id,
+     "a client made from the saved identity resumes worker %d" % q.worker_id)
+q.push({"w": ONE}, seq=ident.seq + 1)   # the push the crash left unanswered
+_, m = o.pull()
+T.ok(np.array_equal(m["w"], before["w"]),
+     "its unanswered push sent again with its number is not applied twice")
+q.push({"w": ONE})
+_, m = o.pull()
+T.ok(np.array_equal(m["w"], before["w"] + ONE) and q.identity.seq == 3,
+     "the next push is numbered after it (seq %d) and applied" %
+     q.identity.seq)
+q.close()
+st = T.status_json(srv.url)
+mine = [x for x in st["workers"] if x["id"] == ident.worker_id]
+T.ok(len(mine) == 1 and mine[0]["pushes"] == 3,
+     "the server counts that worker's 3 applied pushes, across both "
+     "processes")
+
+forged = ident._replace(secret="__resume/" + "0" * 32)
+r = psctl.Client(timeout=30, identity=forged)
+T.ok(not r.resumed and r.worker_id not in (0, ident.worker_id),
+     "an identity with a wrong secret is not resumed: the client is a new "
+     "worker (%d)" % r.worker_id)
+r.close()
+try:
+    psctl.Client("ws://127.0.0.1:1/", identity=ident)
+    T.ok(False, "an identity of another server is refused")
+except ValueError as e:
+    try:
+        o.push({"w": ONE}, seq=0)
+        T.ok(False, "an identity of another server and a push seq of 0 are "
+             "refused")
+    except ValueError as e2:
+        T.ok(True, "an identity of another server and a push seq of 0 are "
+             "refused before anything is sent (%s; %s)" % (e, e2))
 T.done()

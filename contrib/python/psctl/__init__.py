@@ -12,14 +12,15 @@ worker moves a model at a good fraction of the C client's speed::
         c.push({"w": grad})
 
 :class:`Client` is the worker (pull, push, Elephas's ``get_parameters`` /
-``update_parameters``), :class:`Control` the operator (status, subscribe,
+``update_parameters``; :class:`Identity` carries it over a restart of its
+process), :class:`Control` the operator (status, subscribe,
 checkpoint, reset, stop).  ``psctl.torch.RemoteOptimizer`` and
 ``psctl.keras.PsctlCallback`` hook a training loop up to a server; they
 are imported on their own, so ``import psctl`` needs numpy only.
 ``python3 -m psctl bench`` is ``psctl bench`` in Python.
 """
 
-from .client import Client, default_token, default_url
+from .client import Client, Identity, default_token, default_url
 from .control import Control
 from .errors import (AuthError, BusyError, ConnectError, ControlError,
                      DtypeError, DuplicateError, InternalError,
@@ -32,7 +33,8 @@ from .errors import (AuthError, BusyError, ConnectError, ControlError,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "Control", "default_url", "default_token", "PsctlError",
+    "Client", "Identity", "Control", "default_url", "default_token",
+    "PsctlError",
     "ConnectError", "AuthError", "ResumeError", "ProtocolError",
     "TimeoutError", "ServerError", "MalformedError", "UnknownOpError",
     "TooLargeError", "NoModelError", "MismatchError", "UnknownTensorError",

@@ -3,7 +3,8 @@
 import os
 import socket
 import time
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (Dict, List, Mapping, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 
@@ -28,6 +29,23 @@ def default_token(token=None):
                                             or None)
 
 
+class Identity(NamedTuple):
+    """A worker's identity on one server (:attr:`Client.identity`): what a
+    worker process saves so that, started again after a crash, it carries
+    on as the same worker with ``Client(identity=saved)``.  Save it with
+    ``json.dumps(identity._asdict())``, load with ``Identity(**d)``.
+
+    ``secret`` is the resume secret the server gave this worker (a string,
+    or None from a server that sends none): keep it as private as a
+    token.  ``seq`` is the sequence number of the last push sent.  A push
+    that a crash left unanswered is sent again with
+    ``push(update, seq=its_number)``: the server applies it once in all."""
+    url: str
+    worker_id: int
+    secret: Optional[str]
+    seq: int
+
+
 class Client:
     """A psctl worker: one WebSocket connection to one ``psctl serve``.
 
@@ -46,7 +64,9 @@ class Client:
     server applies it exactly once.  A push that raised
     :class:`TimeoutError` is not lost either: the next call connects again,
     resumes, and sends it first with its sequence number (so do not push
-    the same update again; :meth:`close` drops it).
+    the same update again; :meth:`close` drops it).  A worker process that
+    is itself restarted resumes with ``identity=`` (see :class:`Identity`);
+    :attr:`resumed` then says whether the server took it back.
 
     Arrays returned by :meth:`pull` are read-only views of the client's
     receive buffer, valid until the next call on this client; pass
@@ -57,8 +77,12 @@ class Client:
                  token: Optional[str] = None, name: Optional[str] = None,
                  timeout: Optional[float] = 30.0,
                  ca_file: Optional[str] = None, retries: int = 5,
-                 backoff: float = 0.05, max_message: int = 2 << 30):
-        self.url = default_url(url)
+                 backoff: float = 0.05, max_message: int = 2 << 30,
+                 identity: Optional[Identity] = None):
+        if identity is not None and url is not None and url != identity.url:
+            raise ValueError("the identity is worker %d of %s, not of %s"
+                             % (identity.worker_id, identity.url, url))
+        self.url = identity.url if identity is not None else default_url(url)
         self._token = default_token(token)
         self._name = (name or "").encode("utf-8")
         if len(self._name) > W.TEXT_MAX:
@@ -78,7 +102,22 @@ class Client:
         self.server = ""        #: the server's description, from HELLO
         self.reconnects = 0     #: how often the connection was made again
         self._model = []        # [(name, shape)] in model order
-        self._connect()
+        if identity is not None:
+            self.worker_id = identity.worker_id
+            self._secret = (identity.secret.encode("utf-8")
+                            if identity.secret is not None else None)
+            self._seq = identity.seq
+        #: Whether the first hello resumed a saved :class:`Identity` (False
+        #: without one, or when the server no longer knows it: the client
+        #: is then a new worker).
+        self.resumed = self._connect()
+
+    @property
+    def identity(self) -> Identity:
+        """This worker's :class:`Identity` now, to save and resume from."""
+        return Identity(self.url, self.worker_id,
+                        None if self._secret is None
+                        else self._secret.decode("utf-8"), self._seq)
 
     @property
     def timeout(self) -> Optional[float]:
@@ -326,7 +365,8 @@ class Client:
             self._model = [(r[0], tuple(r[2])) for r in m.records]
         return m.version, out
 
-    def push(self, update: Mapping[str, np.ndarray]) -> int:
+    def push(self, update: Mapping[str, np.ndarray], *,
+             seq: Optional[int] = None) -> int:
         """Pushes an update of some or all tensors (float32; float16 is sent
         as F16; other floating types are converted to float32; anything else
         is a TypeError before a byte is sent).  The server applies it whole
@@ -339,10 +379,23 @@ class Client:
         with its sequence number, on its next call, so it is applied
         exactly once; push the next update, not this one again.  Should
         the server refuse it then, that next call raises the refusal and is
-        not made."""
+        not made.
+
+        ``seq`` sends the push with that sequence number instead of the
+        next one: a worker restarted from its :class:`Identity` sends the
+        push its crash left unanswered again with the number it had, and
+        the server applies it only if it had not.  Later pushes are
+        numbered after the highest sent."""
         recs = self._tensors(update)
-        self._seq += 1
-        seq = self._seq
+        if seq is None:
+            self._seq += 1
+            seq = self._seq
+        elif isinstance(seq, bool) or not isinstance(seq, int) or \
+                not 0 < seq < 1 << 64:
+            raise ValueError("push: seq %r is not a number from 1 to 2^64-1"
+                             % (seq,))
+        else:
+            self._seq = max(self._seq, seq)
         base = self.version
         m = self._call(lambda ws, i: W.encode(ws, W.PUSH, i, version=base,
                                               arg=seq, tensors=recs),
