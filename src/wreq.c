@@ -78,6 +78,19 @@ static void	wreq_round_redo(struct ps_wreq_vhd *);
 static int	wreq_part_cmp(const void *, const void *);
 static void	wreq_kick(void *, struct ps_worker *, const char *);
 
+/* The requests a worker may send, and whether HELLO must come first. */
+static const struct wreq_op {
+	uint8_t	  op;
+	void	(*fn)(struct ps_conn *);
+	int	  after_hello;
+} wreq_ops[] = {
+	{ PS_OP_HELLO,	wreq_hello,	0 },
+	{ PS_OP_INIT,	wreq_init,	1 },
+	{ PS_OP_PULL,	wreq_pull,	1 },
+	{ PS_OP_PUSH,	wreq_push,	1 },
+};
+#define WREQ_NOPS	(sizeof wreq_ops / sizeof wreq_ops[0])
+
 void
 ps_wreq_vhd_init(struct ps_wreq_vhd *vhd, struct ps_server *srv,
     const struct ps_wreq_ops *ops)
@@ -253,6 +266,7 @@ ps_wreq_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 	struct ps_server	*srv = c->srv;
 	struct ps_limits	 lim;
 	char			 err[256];
+	size_t			 i;
 	int			 code, r;
 
 	c->vhd->total->bytes_in += len;
@@ -286,35 +300,20 @@ ps_wreq_message(struct ps_conn *c, const uint8_t *buf, size_t len)
 		wreq_error(c, PS_E_SHUTDOWN, "the server is stopping");
 		return;
 	}
-	switch (c->msg.h.op) {
-	case PS_OP_HELLO:
-		wreq_hello(c);
-		return;
-	case PS_OP_INIT:
-	case PS_OP_PULL:
-	case PS_OP_PUSH:
-		break;
-	default:
+	for (i = 0; i < WREQ_NOPS; i++)
+		if (wreq_ops[i].op == c->msg.h.op)
+			break;
+	if (i == WREQ_NOPS) {
 		wreq_error(c, PS_E_PROTOCOL, "%s is not a request",
 		    ps_op_name(c->msg.h.op));
 		return;
 	}
-	if (c->w == NULL) {
+	if (wreq_ops[i].after_hello && c->w == NULL) {
 		wreq_error(c, PS_E_PROTOCOL, "%s before HELLO: say HELLO first",
 		    ps_op_name(c->msg.h.op));
 		return;
 	}
-	switch (c->msg.h.op) {
-	case PS_OP_INIT:
-		wreq_init(c);
-		break;
-	case PS_OP_PULL:
-		wreq_pull(c);
-		break;
-	case PS_OP_PUSH:
-		wreq_push(c);
-		break;
-	}
+	wreq_ops[i].fn(c);
 }
 
 /* A worker name fit for logs: control characters replaced, length capped. */
