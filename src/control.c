@@ -50,6 +50,7 @@ static int	 ctl_rd_worker(json_t *, size_t, struct ps_ctl_worker *,
 		     char **);
 static int	 ctl_rd_checkpoint(json_t *, struct ps_ctl_ckpt_status *,
 		     char **);
+static int	 ctl_rd_usage(json_t *, struct ps_ctl_usage *, char **);
 
 static const char *const ctl_cmd_names[] = {
 	NULL, "status", "subscribe", "unsubscribe", "checkpoint", "reset",
@@ -564,6 +565,22 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 	json_object_set_new(ck, "last_seconds", c->have_last ?
 	    ctl_number(c->last_seconds) : json_null());
 	json_object_set_new(o, "checkpoint", ck);
+	if (st->usage.present) {
+		ck = json_object();
+		json_object_set_new(ck, "budget_bytes",
+		    ctl_uint(st->usage.rx_budget));
+		json_object_set_new(ck, "inflight_bytes",
+		    ctl_uint(st->usage.rx_inflight));
+		json_object_set_new(ck, "paused_connections",
+		    ctl_uint(st->usage.rx_paused));
+		json_object_set_new(o, "receive", ck);
+		ck = json_object();
+		json_object_set_new(ck, "refused_total",
+		    ctl_uint(st->usage.accept_refused));
+		json_object_set_new(ck, "paused",
+		    json_boolean(st->usage.accept_paused));
+		json_object_set_new(o, "accept", ck);
+	}
 	return o;
 }
 
@@ -831,6 +848,37 @@ ctl_rd_worker(json_t *o, size_t i, struct ps_ctl_worker *w, char **cause)
 	return 0;
 }
 
+/* "receive" and "accept", added later: both absent reads as not present. */
+static int
+ctl_rd_usage(json_t *o, struct ps_ctl_usage *u, char **cause)
+{
+	json_t	*rx = json_object_get(o, "receive");
+	json_t	*ac = json_object_get(o, "accept");
+
+	memset(u, 0, sizeof *u);
+	if (rx == NULL && ac == NULL)
+		return 0;
+	if (!json_is_object(rx))
+		return ctl_rd_fail("STATUS", "", "receive", rx, "an object",
+		    cause);
+	if (!json_is_object(ac))
+		return ctl_rd_fail("STATUS", "", "accept", ac, "an object",
+		    cause);
+	if (ctl_rd_uint(rx, "STATUS", "receive.", "budget_bytes",
+	    &u->rx_budget, cause) != 0 ||
+	    ctl_rd_uint(rx, "STATUS", "receive.", "inflight_bytes",
+	    &u->rx_inflight, cause) != 0 ||
+	    ctl_rd_uint(rx, "STATUS", "receive.", "paused_connections",
+	    &u->rx_paused, cause) != 0 ||
+	    ctl_rd_uint(ac, "STATUS", "accept.", "refused_total",
+	    &u->accept_refused, cause) != 0 ||
+	    ctl_rd_bool(ac, "accept.", "paused", &u->accept_paused,
+	    cause) != 0)
+		return -1;
+	u->present = 1;
+	return 0;
+}
+
 static int
 ctl_rd_checkpoint(json_t *ck, struct ps_ctl_ckpt_status *c, char **cause)
 {
@@ -1010,7 +1058,8 @@ ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st, char **cause)
 	if (ctl_rd_new_num(o, "", "growth_window_s", &st->growth_window_s,
 	    cause) != 0 ||
 	    ctl_rd_round(o, &st->round, cause) != 0 ||
-	    ctl_rd_blocked(o, st, cause) != 0)
+	    ctl_rd_blocked(o, st, cause) != 0 ||
+	    ctl_rd_usage(o, &st->usage, cause) != 0)
 		goto fail;
 	return 0;
 
@@ -1309,6 +1358,22 @@ ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
 		    c->last_ok ? 1 : 0);
 		ps_prom_gauge(p, "checkpoint_last_age_seconds", "Seconds since "
 		    "the last checkpoint finished.", c->last_age_s);
+	}
+	if (st->usage.present) {
+		ps_prom_gauge(p, "receive_budget_bytes", "The receive budget, "
+		    "--max-inflight-bytes.", (double)st->usage.rx_budget);
+		ps_prom_gauge(p, "receive_inflight_bytes", "Bytes of worker "
+		    "messages being received or held now, charged to the "
+		    "budget.", (double)st->usage.rx_inflight);
+		ps_prom_gauge(p, "receive_paused_connections", "Worker "
+		    "connections not read until the budget has room.",
+		    (double)st->usage.rx_paused);
+		ps_prom_counter(p, "accept_emfile_total", "Accepts that found "
+		    "no file descriptor free (EMFILE, ENFILE); accepting "
+		    "pauses after each.", (double)st->usage.accept_refused);
+		ps_prom_gauge(p, "accept_paused", "1 while accepting is "
+		    "paused for want of a file descriptor.",
+		    st->usage.accept_paused ? 1 : 0);
 	}
 	if (st->checkpoint_seconds != NULL)
 		ps_prom_hist(p, "checkpoint_duration_seconds", "Time to write "

@@ -304,6 +304,19 @@ struct ps_ctl_ckpt_status {
 };
 
 /*
+ * STATUS "receive" and "accept": what the transport has in use
+ * (ps_server_usage()).  present 0: not there (an older server).
+ */
+struct ps_ctl_usage {
+	int		 present;
+	uint64_t	 rx_budget;	/* receive.budget_bytes */
+	uint64_t	 rx_inflight;	/* receive.inflight_bytes */
+	uint64_t	 rx_paused;	/* receive.paused_connections */
+	uint64_t	 accept_refused; /* accept.refused_total */
+	int		 accept_paused;	/* accept.paused */
+};
+
+/*
  * A rule parameter as a client reads it from STATUS "rule_params": the
  * server's names and values, whatever the rule.
  */
@@ -359,6 +372,7 @@ struct ps_ctl_status {
 	uint64_t	 bytes_out_total;
 	uint64_t	 resets_total;
 	struct ps_ctl_ckpt_status checkpoint;
+	struct ps_ctl_usage usage;
 	/* For /metrics only (not in STATUS); NULL renders nothing. */
 	const struct ps_hist *apply_seconds;
 	const struct ps_hist *checkpoint_seconds;

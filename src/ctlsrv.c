@@ -950,6 +950,7 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	struct ps_mode		*mode = ps_server_mode(srv);
 	struct ps_worker	*w;
 	struct ps_ctl_round	*rd = &st->round;
+	struct ps_server_usage	 use;
 	const struct ps_server_block *blocks;
 	struct ps_ctl_block	*bl;
 	size_t			 nb;
@@ -1103,6 +1104,13 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	st->bytes_in_total = total->bytes_in;
 	st->bytes_out_total = total->bytes_out;
 	st->resets_total = ps_server_resets(srv);
+	ps_server_usage(srv, &use);
+	st->usage.present = 1;
+	st->usage.rx_budget = use.rx_budget;
+	st->usage.rx_inflight = use.rx_inflight;
+	st->usage.rx_paused = use.rx_paused;
+	st->usage.accept_refused = use.accept_refused;
+	st->usage.accept_paused = use.accept_paused;
 
 	st->apply_seconds = ps_server_apply_hist(srv);
 	ps_ckptjob_status(ctl->jobs, st, now);

@@ -15,6 +15,7 @@
 
 #include <libwebsockets.h>
 
+#include "acceptguard.h"
 #include "auth.h"
 #include "control.h"
 #include "ctlsrv.h"
@@ -44,6 +45,7 @@ struct http_vhd {
 };
 
 static struct http_vhd *http_vhd(struct lws *);
+static void	http_usage(void *, struct ps_server_usage *);
 static int	http_confirm_upgrade(struct http_vhd *, struct lws *,
 		    const char *);
 static void	http_refused(const char *, const char *, const char *);
@@ -55,6 +57,10 @@ static int	http_writeable(struct lws *, struct http_resp *);
 static int	http_now(struct lws *, unsigned, const char *, int);
 static int	http_headers(struct lws *, unsigned, const char *, size_t, int);
 static const char *http_wanted_protocol(struct lws *, char *, size_t);
+
+static const struct ps_server_hooks http_hooks = {
+	.usage = http_usage,
+};
 
 const struct lws_protocols ps_http_protocol = {
 	.name = "http",
@@ -77,6 +83,18 @@ ps_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 1;
 		vhd->srv = ps_server_from_wsi(wsi);
 		vhd->ctl = lws_get_protocol(wsi)->user;
+		if (ps_server_hook(vhd->srv, &http_hooks, vhd) != 0) {
+			ps_log_error("%s: no room for the HTTP protocol's hooks",
+			    __func__);
+			return 1;
+		}
+		/* Out of descriptors, accepting pauses (acceptguard.h). */
+		ps_acceptguard_start(lws_get_context(wsi));
+		break;
+	case LWS_CALLBACK_PROTOCOL_DESTROY:
+		ps_acceptguard_stop();
+		if ((vhd = http_vhd(wsi)) != NULL)
+			ps_server_unhook(vhd->srv, vhd);
 		break;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		/* Every connection's frames are checked (wsguard.h). */
@@ -116,6 +134,15 @@ http_vhd(struct lws *wsi)
 {
 	return lws_protocol_vh_priv_get(lws_get_vhost(wsi),
 	    lws_get_protocol(wsi));
+}
+
+/* The accept back-off's part of ps_server_usage(). */
+static void
+http_usage(void *arg, struct ps_server_usage *u)
+{
+	(void)arg;
+	u->accept_refused = ps_acceptguard_refused();
+	u->accept_paused = ps_acceptguard_paused();
 }
 
 /*

@@ -432,6 +432,18 @@ ps_server_unhook(struct ps_server *srv, void *arg)
 	srv->nhooks = j;
 }
 
+void
+ps_server_usage(struct ps_server *srv, struct ps_server_usage *u)
+{
+	size_t	i;
+
+	memset(u, 0, sizeof *u);
+	for (i = 0; i < srv->nhooks; i++) {
+		if (srv->hooks[i].h->usage != NULL)
+			srv->hooks[i].h->usage(srv->hooks[i].arg, u);
+	}
+}
+
 enum ps_server_state
 ps_server_state(const struct ps_server *srv)
 {

@@ -135,6 +135,18 @@ enum ps_server_state {
 };
 
 /*
+ * What the transport has in use now, for STATUS and /metrics: each
+ * protocol's usage hook fills its part (psctl-serve(1), METRICS).
+ */
+struct ps_server_usage {
+	uint64_t	 accept_refused; /* accepts refused: no descriptor */
+	int		 accept_paused;	/* 1 while accepting is paused */
+	uint64_t	 rx_budget;	/* --max-inflight-bytes */
+	uint64_t	 rx_inflight;	/* charged to it now */
+	uint64_t	 rx_paused;	/* connections waiting for it */
+};
+
+/*
  * What a protocol asks to hear from the server core.  Each is optional and
  * runs on the service thread with the arg given to ps_server_hook(); hooks
  * run in the order they were registered.
@@ -159,6 +171,8 @@ struct ps_server_hooks {
 	int	(*busy)(void *arg);
 	/* ps_server_free(), before the lws context goes: end what wakes it. */
 	void	(*destroy)(void *arg);
+	/* ps_server_usage(): fill in what the protocol knows of u. */
+	void	(*usage)(void *arg, struct ps_server_usage *u);
 };
 
 struct ps_server;
@@ -227,6 +241,8 @@ int		 ps_server_hook(struct ps_server *, const struct ps_server_hooks *h,
 		     void *arg);
 /* Forgets every hook registered with arg. */
 void		 ps_server_unhook(struct ps_server *, void *arg);
+/* What the transport has in use now: u zeroed, then the usage hooks. */
+void		 ps_server_usage(struct ps_server *, struct ps_server_usage *u);
 
 /*
  * Creates the context and binds, then runs PROTOCOL_INIT of every

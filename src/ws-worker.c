@@ -146,6 +146,7 @@ static void	ww_tick(void *, int64_t);
 static void	ww_stopping(void *);
 static int	ww_busy(void *);
 static void	ww_deadline_cb(lws_sorted_usec_list_t *);
+static void	ww_usage(void *, struct ps_server_usage *);
 static void	conn_outq(struct conn *, int64_t);
 static void	conn_established(struct conn *, struct lws *);
 static int	conn_receive(struct conn *, const void *, size_t);
@@ -177,6 +178,7 @@ static const struct ps_server_hooks ww_hooks = {
 	.tick = ww_tick,
 	.stopping = ww_stopping,
 	.busy = ww_busy,
+	.usage = ww_usage,
 };
 
 static const struct ps_wreq_ops ww_ops = {
@@ -272,6 +274,19 @@ ww_destroy(struct lws *wsi)
 	ps_server_unhook(vhd->p.srv, vhd);
 	ps_wreq_vhd_free(&vhd->p);
 	ww_pool_free(vhd);
+}
+
+/* The receive budget's part of ps_server_usage(): reads only. */
+static void
+ww_usage(void *arg, struct ps_server_usage *u)
+{
+	struct ww_vhd	*vhd = arg;
+	struct conn	*c;
+
+	u->rx_budget = vhd->budget;
+	u->rx_inflight = vhd->inflight;
+	TAILQ_FOREACH(c, &vhd->waiting, wait_entry)
+		u->rx_paused++;
 }
 
 static void
