@@ -11,21 +11,26 @@
 #
 #   push 1/16/64    N workers pushing the whole model for BENCH_SECONDS:
 #                   aggregate push MiB/s, peak RSS against 2x model + 64 MiB
-#   pull 64 + ckpt  64 workers pulling while --checkpoint-every 2 writes
+#   pull 64 + ckpt  PULLERS workers pulling while --checkpoint-every 2 writes
 #   idle            IDLE connections (HELLO, then nothing): KiB each, and
 #                   the slowest of 20 pulls and of 20 /livez meanwhile
+#                   and before they came (idle_row)
 #
 # Environment: PSCTL (else $1, else ./src/psctl), PARAMS (10000000),
-# BENCH_SECONDS (5), WORKERS ("1 16 64"), IDLE (10000; 0 skips the row),
-# SERVER_CPU (0), CLIENT_CPU (1).  Small sizes check that the script runs:
-#   PARAMS=100000 BENCH_SECONDS=1 WORKERS="1 4" IDLE=200 tests/bench/mem-scale.sh
+# BENCH_SECONDS (5), WORKERS ("1 16 64"; "" skips those rows), PULLERS
+# (64; 0 skips the row), IDLE (10000; 0 skips the row), SERVER_CPU (0),
+# CLIENT_CPU (1).  Small sizes check that the script runs:
+#   PARAMS=100000 BENCH_SECONDS=1 WORKERS="1 4" PULLERS=4 IDLE=200 \
+#       tests/bench/mem-scale.sh
+# The idle row alone: WORKERS= PULLERS=0 tests/bench/mem-scale.sh
 
 set -u
 
 params=${PARAMS:-10000000}
 secs=${BENCH_SECONDS:-5}
-workers=${WORKERS:-1 16 64}
+workers=${WORKERS-1 16 64}
 idle=${IDLE:-10000}
+pullers=${PULLERS:-64}
 scpu=${SERVER_CPU:-0}
 ccpu=${CLIENT_CPU:-1}
 py=/usr/bin/python3
@@ -118,26 +123,37 @@ for n in $workers; do
 	    "$(jget "$j" push_mib_per_s)"
 done
 
-ck=$tmp/ckpt
-mkdir -p "$ck"
-serve --checkpoint-dir "$ck" --checkpoint-every 2
-j=$(bench --workers 64 --op pull) || exit 2
-printf '%-28s %14s %16s\n' "pull, 64 workers + ckpt" "$(stop)" \
-    "(pull $(jget "$j" pull_mib_per_s | cut -d. -f1) MiB/s)"
+if [ "$pullers" -gt 0 ]; then
+	ck=$tmp/ckpt
+	mkdir -p "$ck"
+	serve --checkpoint-dir "$ck" --checkpoint-every 2
+	j=$(bench --workers "$pullers" --op pull) || exit 2
+	printf '%-28s %14s %16s\n' "pull, $pullers workers + ckpt" "$(stop)" \
+	    "(pull $(jget "$j" pull_mib_per_s | cut -d. -f1) MiB/s)"
+fi
 
-if [ "$idle" -gt 0 ]; then
+# The idle row: IDLE worker connections (HELLO, then nothing) held by one
+# client process while another connection of it pulls the whole model and
+# /livez is asked, 20 times each, before and while they are held.  A pull
+# is timed in the client, from the request sent to the reply's last byte
+# (and to its first), not as a psctl process.  Server and client get
+# ulimit -n IDLE + 1024 (the hard limit must allow it).
+idle_row() {
+	local r hwm
 	ulimit -n $((idle + 1024)) 2>/dev/null ||
 	    echo "# ulimit -n $((idle + 1024)) refused: the idle row may fail" >&2
 	serve
 	# The model first, so that idle workers hold what a real one would.
 	taskset -c "$ccpu" "$psctl" bench --connect "$surl" --params "$params" \
 	    --seconds 1 --op push >/dev/null 2>&1
-	r=$(PSCTL="$psctl" taskset -c "$ccpu" "$py" - "$surl" "$shttp" "$spid" "$idle" \
-	    "$here/../" <<'EOF'
-import os, socket, sys, time, urllib.request
-url, http, pid, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-sys.path.insert(0, sys.argv[5])
+	r=$(taskset -c "$ccpu" "$py" - "$surl" "$spid" "$idle" "$here/../" <<'EOF'
+import http.client, os, socket, struct, sys, time
+url, pid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sys.path.insert(0, sys.argv[4])
 import psproto as P
+
+host, port = url[5:].split(":")
+port = int(port)
 
 
 def rss():
@@ -147,45 +163,106 @@ def rss():
                 return int(line.split()[1])
 
 
-def hello_frame():
-    b = P.encode(P.HELLO, id=1, text="idle")
-    return bytes([0x82, 0x80 | len(b)]) + b"\0\0\0\0" + b
+def frame(b):
+    """A masked binary frame (all-zero key) carrying b."""
+    if len(b) < 126:
+        h = bytes([0x82, 0x80 | len(b)])
+    else:
+        h = struct.pack("!BBH", 0x82, 0x80 | 126, len(b))
+    return h + b"\0\0\0\0" + b
 
 
-host, port = url[5:].split(":")
-before = rss()
-socks = []
-for i in range(n):
-    s = socket.create_connection((host, int(port)))
-    s.sendall(("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+def connect():
+    """A raw psctl.worker.v1 connection whose HELLO is sent."""
+    s = socket.create_connection((host, port))
+    s.sendall(("GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                "Connection: Upgrade\r\nSec-WebSocket-Key: "
                "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: %s\r\n\r\n" % (url, P.PROTOCOL)
+               "Sec-WebSocket-Protocol: %s\r\n\r\n" % (host, port,
+                                                        P.PROTOCOL)
                ).encode())
     got = b""
     while b"\r\n\r\n" not in got:
         got += s.recv(4096)
-    s.sendall(hello_frame())
-    socks.append(s)
-for s in socks:		# each HELLO answered
+    s.sendall(frame(P.encode(P.HELLO, id=1, text="idle")))
+    return s
+
+
+def recv_exact(s, n, buf):
+    view = memoryview(buf)
+    while n > 0:
+        k = s.recv_into(view[:min(n, len(buf))])
+        if k == 0:
+            raise EOFError("the server closed")
+        n -= k
+
+
+def read_message(s, buf):
+    """Reads one whole message, its frames skipped over; returns the
+    time its first byte came."""
+    first = None
+    while True:
+        recv_exact(s, 2, buf)
+        if first is None:
+            first = time.monotonic()
+        fin, ln = buf[0] & 0x80, buf[1] & 0x7f
+        if ln == 126:
+            recv_exact(s, 2, buf)
+            ln = struct.unpack("!H", bytes(buf[:2]))[0]
+        elif ln == 127:
+            recv_exact(s, 8, buf)
+            ln = struct.unpack("!Q", bytes(buf[:8]))[0]
+        recv_exact(s, ln, buf)
+        if fin:
+            return first
+
+
+buf = bytearray(1 << 20)
+puller = connect()
+read_message(puller, buf)       # the HELLO's reply
+
+
+def timings():
+    """The slowest of 20 pulls (whole, first byte) and /livez, in ms."""
+    pull = first = livez = 0.0
+    for i in range(20):
+        t = time.monotonic()
+        puller.sendall(frame(P.encode(P.PULL, id=2 + i)))
+        f = read_message(puller, buf)
+        pull = max(pull, time.monotonic() - t)
+        first = max(first, f - t)
+        t = time.monotonic()
+        c = http.client.HTTPConnection(host, port, timeout=10)
+        c.request("GET", "/livez")
+        c.getresponse().read()
+        c.close()
+        livez = max(livez, time.monotonic() - t)
+    return pull * 1000, first * 1000, livez * 1000
+
+
+base = timings()
+before = rss()
+socks = [connect() for i in range(n)]
+for s in socks:         # each HELLO answered
     s.recv(65536)
 per = (rss() - before) / n
-worst_pull = worst_livez = 0.0
-for i in range(20):
-    t = time.monotonic()
-    os.system("%s pull --connect %s -o /dev/null >/dev/null 2>&1"
-              % (os.environ.get("PSCTL", "psctl"), url))
-    worst_pull = max(worst_pull, time.monotonic() - t)
-    t = time.monotonic()
-    urllib.request.urlopen(http + "/livez", timeout=10).read()
-    worst_livez = max(worst_livez, time.monotonic() - t)
-print("%.1f %.0f %.1f" % (per, worst_pull * 1000, worst_livez * 1000))
+fds = len(os.listdir("/proc/%d/fd" % pid))
+held = timings()
+print("%.1f %d %.0f %.0f %.1f %.0f %.0f %.1f" % ((per, fds) + held + base))
 EOF
 )
 	hwm=$(stop)
 	set -- $r
 	printf '%-28s %14s %16s\n' "idle, $idle connections" "$hwm" \
 	    "${1:-?} KiB each"
-	echo "# with them: slowest pull ${2:-?} ms (a psctl pull process," \
-	    "start-up included), slowest /livez ${3:-?} ms"
+	echo "# the server held ${2:-?} descriptors; of 20 each, while the" \
+	    "idle connections were held:"
+	echo "#   slowest whole-model pull ${3:-?} ms (first byte ${4:-?} ms)," \
+	    "slowest /livez ${5:-?} ms"
+	echo "#   before they came: pull ${6:-?} ms (first byte ${7:-?} ms)," \
+	    "/livez ${8:-?} ms"
+}
+
+if [ "$idle" -gt 0 ]; then
+	idle_row
 fi
