@@ -1,7 +1,10 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,8 +20,41 @@ int			 ps_log_level = PS_LOG_INFO;
 static int		 log_fd = STDERR_FILENO;
 static char		*log_path;
 static pthread_mutex_t	 log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Whether stderr is the journal's stream: -1 not known yet. */
+static int		 log_journal = -1;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
+/* The syslog priorities of the levels: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+static const char *const log_prio[] = { "<3>", "<4>", "<6>", "<7>" };
+
+/*
+ * 1 when stderr is the stream systemd connected to the journal:
+ * $JOURNAL_STREAM is "DEVICE:INODE" and names stderr's (sd-daemon(3),
+ * systemd.exec(5)).  A child whose stderr was redirected elsewhere
+ * inherits the variable but not the stream, hence the fstat().
+ */
+static int
+log_is_journal(void)
+{
+	const char	*v = getenv("JOURNAL_STREAM");
+	struct stat	 sb;
+	uintmax_t	 dev, ino;
+	char		*end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	dev = strtoumax(v, &end, 10);
+	if (errno != 0 || end == v || *end != ':')
+		return 0;
+	v = end + 1;
+	ino = strtoumax(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0')
+		return 0;
+	if (fstat(STDERR_FILENO, &sb) == -1)
+		return 0;
+	return (uintmax_t)sb.st_dev == dev && (uintmax_t)sb.st_ino == ino;
+}
 
 void
 ps_log_set_level(int level)
@@ -36,6 +72,7 @@ ps_log_open(const char *path)
 		if (log_fd > STDERR_FILENO)
 			close(log_fd);
 		log_fd = STDERR_FILENO;
+		log_journal = -1;
 		free(log_path);
 		log_path = NULL;
 		pthread_mutex_unlock(&log_lock);
@@ -87,7 +124,8 @@ static void	log_vwrite(int, const char *, va_list, const char *)
  * Writes one line.  The message is escaped (ps_utf8_escape()): it quotes
  * what peers sent (tensor and worker names, reasons, lws's lines), and a
  * control character in it must neither reach a terminal nor start a
- * forged line.
+ * forged line.  Into the journal, the line starts with the level's
+ * syslog priority ("<4>") and has no timestamp: the journal keeps both.
  */
 static void
 log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
@@ -96,17 +134,27 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 	struct timespec	ts;
 	struct tm	tm;
 	size_t		n, m;
-	int		k;
+	int		k, journal;
 
 	if (level < 0)
 		level = 0;
 	if (level > PS_LOG_DEBUG)
 		level = PS_LOG_DEBUG;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-	k = snprintf(line, sizeof line, "%s.%03ldZ psctl %s: ", stamp,
-	    ts.tv_nsec / 1000000, log_names[level]);
+	pthread_mutex_lock(&log_lock);
+	if (log_fd == STDERR_FILENO && log_journal == -1)
+		log_journal = log_is_journal();
+	journal = log_fd == STDERR_FILENO && log_journal == 1;
+	pthread_mutex_unlock(&log_lock);
+	if (journal)
+		k = snprintf(line, sizeof line, "%s%s: ", log_prio[level],
+		    log_names[level]);
+	else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+		k = snprintf(line, sizeof line, "%s.%03ldZ psctl %s: ", stamp,
+		    ts.tv_nsec / 1000000, log_names[level]);
+	}
 	n = k > 0 ? (size_t)k : 0;
 	k = vsnprintf(msg, sizeof msg, fmt, ap);
 	m = k > 0 ? (size_t)k : 0;

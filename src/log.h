@@ -1,6 +1,8 @@
 /*
  * Logging for the server and the commands.  Lines go to stderr (or the
- * --log-file), each prefixed with a timestamp and level.  The macros test the
+ * --log-file), each prefixed with a timestamp and level; into the journal
+ * (stderr is $JOURNAL_STREAM), with the level's syslog priority ("<4>")
+ * instead of the timestamp.  The macros test the
  * level before formatting anything.  Thread-safe: one write(2) per line.
  */
 #ifndef PS_LOG_H
