@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,5 +57,45 @@ ps_notify(const char *state, char **cause)
 		*cause = xasprintf("notify %s: %s", path, strerror(saved));
 		return -1;
 	}
+	return 1;
+}
+
+/* A positive decimal number in name, or -1 with *cause. */
+static int
+notify_env_number(const char *name, const char *v, uintmax_t *n,
+    char **cause)
+{
+	char	*end;
+
+	errno = 0;
+	*n = strtoumax(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno != 0 || *end != '\0' || *n == 0) {
+		*cause = xasprintf("%s=%s: not a positive whole number", name,
+		    v);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ps_notify_watchdog(uint64_t *usec, char **cause)
+{
+	const char	*v;
+	uintmax_t	 n, pid;
+
+	*usec = 0;
+	v = getenv("WATCHDOG_USEC");
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (notify_env_number("WATCHDOG_USEC", v, &n, cause) != 0)
+		return -1;
+	v = getenv("WATCHDOG_PID");
+	if (v != NULL && *v != '\0') {
+		if (notify_env_number("WATCHDOG_PID", v, &pid, cause) != 0)
+			return -1;
+		if (pid != (uintmax_t)getpid())
+			return 0;	/* meant for another process */
+	}
+	*usec = n > UINT64_MAX ? UINT64_MAX : (uint64_t)n;
 	return 1;
 }

@@ -37,6 +37,7 @@
 #include "kernel.h"
 #include "log.h"
 #include "mode.h"
+#include "notify.h"
 #include "proto.h"
 #include "sendq.h"
 #include "server.h"
@@ -108,12 +109,17 @@ struct ps_server {
 	uint64_t		 resets;
 
 	lws_sorted_usec_list_t	 tick;		/* 1 s: the hooks' tick */
+	lws_sorted_usec_list_t	 watchdog;	/* systemd's WATCHDOG=1 */
+	int64_t			 watchdog_us;	/* its period; 0: none */
+	int			 watchdog_failed; /* said so once */
 
 	struct ps_demo		*demo;		/* owned: --demo's threads */
 	struct ps_hist		 apply_seconds;	/* time to apply each update */
 };
 
 static void	server_tick_cb(lws_sorted_usec_list_t *);
+static void	server_watchdog_cb(lws_sorted_usec_list_t *);
+static void	server_watchdog_start(struct ps_server *);
 static int	server_resolve(const char *, char **, int *, char **);
 static void	server_views(const struct ps_store *, struct ps_tview *);
 static void	server_created(struct ps_server *);
@@ -336,6 +342,7 @@ ps_server_free(struct ps_server *srv)
 	}
 	if (srv->ctx != NULL) {
 		lws_sul_cancel(&srv->tick);
+		lws_sul_cancel(&srv->watchdog);
 		lws_context_destroy(srv->ctx);
 	}
 	ps_demo_stop(srv->demo);
@@ -599,6 +606,7 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	srv->state = PS_SERVER_SERVING;
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, server_tick_cb,
 	    LWS_US_PER_SEC);
+	server_watchdog_start(srv);
 	/* Always printed, even with -q: tests and scripts wait for it. */
 	ps_log_write(PS_LOG_INFO, "listening on %s (%s, rule %s, %s)",
 	    srv->listen, PS_WORKER_PROTOCOL,
@@ -721,6 +729,51 @@ server_tick_cb(lws_sorted_usec_list_t *sul)
 	}
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, server_tick_cb,
 	    LWS_US_PER_SEC);
+}
+
+/*
+ * systemd's watchdog (WatchdogSec=): "WATCHDOG=1" at half the period
+ * systemd gave, from a timer of the loop, so that the pings stop when the
+ * loop does (a callback that never returns, a deadlock) and systemd
+ * restarts the service.
+ */
+static void
+server_watchdog_start(struct ps_server *srv)
+{
+	uint64_t	 usec;
+	char		*cause = NULL;
+	int		 r;
+
+	r = ps_notify_watchdog(&usec, &cause);
+	if (r < 0) {
+		ps_log_warn("systemd watchdog: %s; not pinging", cause);
+		free(cause);
+	}
+	if (r <= 0)
+		return;
+	srv->watchdog_us = (int64_t)(usec / 2 > 0 ? usec / 2 : 1);
+	ps_log_debug("systemd watchdog: WATCHDOG=1 every %.3f s",
+	    (double)srv->watchdog_us / 1e6);
+	lws_sul_schedule(srv->ctx, 0, &srv->watchdog, server_watchdog_cb, 1);
+}
+
+/* On the loop: one ping, and the next one half a period on. */
+static void
+server_watchdog_cb(lws_sorted_usec_list_t *sul)
+{
+	struct ps_server	*srv;
+	char			*cause = NULL;
+
+	srv = lws_container_of(sul, struct ps_server, watchdog);
+	if (ps_notify("WATCHDOG=1", &cause) < 0) {
+		/* Once: the next ones would fail the same way. */
+		if (!srv->watchdog_failed)
+			ps_log_warn("systemd watchdog: %s", cause);
+		srv->watchdog_failed = 1;
+		free(cause);
+	}
+	lws_sul_schedule(srv->ctx, 0, &srv->watchdog, server_watchdog_cb,
+	    srv->watchdog_us);
 }
 
 struct ps_worker *

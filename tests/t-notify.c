@@ -8,6 +8,7 @@
 
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +61,11 @@ read_dgram(int fd, char *buf, size_t len)
 int
 main(void)
 {
-	char	*dir, *path, *cause = NULL, buf[256], abs[64];
+	char	*dir, *path, *cause = NULL, buf[256], abs[64], pid[32];
 	int	 fd, r;
+	uint64_t usec;
 
-	plan(9);
+	plan(16);
 	dir = tap_tmpdir();
 
 	unsetenv("NOTIFY_SOCKET");
@@ -105,6 +107,43 @@ main(void)
 	ok(r == -1 && cause != NULL,
 	    "a relative NOTIFY_SOCKET is an error: %s", cause);
 	free(cause);
+
+	/* The watchdog's period, for this process only. */
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+	is_int(ps_notify_watchdog(&usec, &cause), 0,
+	    "without WATCHDOG_USEC there is no watchdog");
+	setenv("WATCHDOG_USEC", "30000000", 1);
+	ok(ps_notify_watchdog(&usec, &cause) == 1 && usec == 30000000,
+	    "WATCHDOG_USEC=30000000 is a 30 s watchdog");
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	setenv("WATCHDOG_PID", pid, 1);
+	ok(ps_notify_watchdog(&usec, &cause) == 1 && usec == 30000000,
+	    "WATCHDOG_PID of this process keeps it");
+	snprintf(pid, sizeof pid, "%ld", (long)getppid());
+	setenv("WATCHDOG_PID", pid, 1);
+	is_int(ps_notify_watchdog(&usec, &cause), 0,
+	    "WATCHDOG_PID of another process: not ours");
+	unsetenv("WATCHDOG_PID");
+	setenv("WATCHDOG_USEC", "0", 1);
+	cause = NULL;
+	r = ps_notify_watchdog(&usec, &cause);
+	ok(r == -1 && cause != NULL, "WATCHDOG_USEC=0 is an error: %s", cause);
+	free(cause);
+	setenv("WATCHDOG_USEC", "30s", 1);
+	cause = NULL;
+	r = ps_notify_watchdog(&usec, &cause);
+	ok(r == -1 && cause != NULL, "WATCHDOG_USEC=30s is an error: %s",
+	    cause);
+	free(cause);
+	setenv("WATCHDOG_USEC", "-5", 1);
+	cause = NULL;
+	r = ps_notify_watchdog(&usec, &cause);
+	ok(r == -1 && cause != NULL, "WATCHDOG_USEC=-5 is an error: %s",
+	    cause);
+	free(cause);
+	unsetenv("WATCHDOG_USEC");
+
 	free(path);
 	rmdir(dir);
 	free(dir);
