@@ -93,6 +93,7 @@ struct ps_server {
 	struct ps_buf		*body;		/* owned ref: the model's records */
 	uint64_t		 body_version;
 	int			 body_valid;
+	size_t			 push_max;	/* 0: not known yet */
 
 	struct ps_workers	 workers;	/* live first, then gone */
 	size_t			 ngone;
@@ -318,6 +319,7 @@ server_created(struct ps_server *srv)
 		srv->accum = ps_accum_new(srv->store);
 	if (srv->keep_initial && srv->initial == NULL)
 		srv->initial = ps_store_clone(srv->store);
+	srv->push_max = 0;
 	server_changed(srv);
 	for (i = 0; i < srv->nhooks; i++) {
 		if (srv->hooks[i].h->created != NULL)
@@ -1127,6 +1129,24 @@ ps_server_model_body(struct ps_server *srv, uint64_t *version)
 	return b;
 }
 
+size_t
+ps_server_push_max(struct ps_server *srv)
+{
+	struct ps_tview	v;
+	size_t		i, n, total;
+
+	if (srv->push_max != 0 || ps_store_empty(srv->store))
+		return srv->push_max;
+	n = ps_store_count(srv->store);
+	total = PS_PROTO_HDRLEN + PS_PROTO_TEXT_MAX;
+	for (i = 0; i < n; i++) {
+		ps_server_view(srv->store, i, 1, &v);
+		total += ps_proto_record_size(&v);
+	}
+	srv->push_max = total;
+	return total;
+}
+
 int
 ps_server_init(struct ps_server *srv, const struct ps_tview *v, size_t n,
     int *code, char **cause)
@@ -1249,6 +1269,7 @@ ps_server_reset(struct ps_server *srv, struct ps_store *s, char **cause)
 	ps_store_free(srv->store);
 	srv->store = s;
 	srv->resets++;
+	srv->push_max = 0;
 
 	/* An unfinished round's pushes were made against the old model. */
 	ps_accum_free(srv->accum);

@@ -376,6 +376,12 @@ void		 ps_server_view(const struct ps_store *s, size_t i, int data,
  * Borrowed (ps_buf_ref() to keep it); *version is the model version.
  */
 struct ps_buf	*ps_server_model_body(struct ps_server *, uint64_t *version);
+/*
+ * The bytes of the largest PUSH of the whole model in F32 with the
+ * longest text: what the worker protocol charges a PUSH to its receive
+ * budget when it starts.  0 while there is no model.
+ */
+size_t		 ps_server_push_max(struct ps_server *);
 
 /* The worker with that id, live or gone, or NULL. */
 struct ps_worker *ps_server_worker_find(struct ps_server *, uint64_t id);

@@ -58,30 +58,46 @@
 /*
  * Receive buffers and the receive budget (--max-inflight-bytes).
  *
- * A message is admitted when it starts: its first frame's declared length
- * is charged to the budget, and a message that does not fit waits, its
- * connection paused with rx flow control, until enough is let go (first
- * come, first admitted).  One message is always admitted when no other
- * large one is being read, so a message larger than the budget still goes
- * through, one at a time; a message of at most CONN_GROW_MIN is never
- * paused.  A message that stops arriving for --worker-timeout closes its
- * connection, so that a peer cannot hold the budget by announcing a large
- * frame and sending nothing more.  The charge follows the message's buffer until the request is
- * answered (held, or kept in the backlog while one is parked), and grows
- * past the first frame's length only as more arrives.
+ * Every receive buffer is charged to the budget (vhd->inflight) from its
+ * first byte until its request is answered (held, or kept in the backlog
+ * while one is parked), and no buffer grows past its charge unless the
+ * charge can grow within the budget first.  So what the budget bounds is
+ * what the server holds, whatever the peers declare and however they
+ * fragment their messages.
  *
- * A buffer starts at CONN_GROW_MIN (or the frame's size when smaller) and
- * doubles as bytes arrive, never past the end of the frame being read: a
- * header announcing a gigabyte costs what actually arrives.  Once its
- * request is answered, a buffer of at most CONN_KEEP_BYTES stays with its
- * connection for the next message; a larger one goes to the protocol's
- * pool (at most CONN_POOL_MAX buffers, within what the budget leaves
- * free), where the next large message takes it instead of faulting in
- * fresh pages; what does not fit there is freed.
+ * A message is admitted when it starts, charged what it is expected to
+ * need: a PUSH the whole model in F32 (ps_server_push_max()), anything
+ * else its first frame's declared length.  One that does not fit waits,
+ * its connection paused with rx flow control, until enough is let go
+ * (first come, first admitted); a message expected to need at most
+ * CONN_GROW_MIN is never paused at its start.  A message that outgrows
+ * its charge and finds no room in the budget is paused where it is
+ * (stalled), and goes on first, before new messages start, once room
+ * frees.  The oldest large message being read is never stalled, and one
+ * message is always admitted when no large one is being read: a message
+ * larger than the budget goes through, one at a time, and the messages
+ * being read always finish.  What lws hands over after a pause is what it
+ * read in one go (at most PS_SERVER_IO_CHUNK per connection, kept exactly
+ * and charged); the rest waits in the socket.  A message that stops
+ * arriving for --worker-timeout closes its connection, so that a peer
+ * cannot hold the budget by announcing a large frame and sending nothing
+ * more; a connection the budget holds back is never silent.
+ *
+ * A PUSH's buffer is made to its expected size at once (no copying as it
+ * fills); any other buffer starts at CONN_GROW_MIN (or the frame's size
+ * when smaller) and doubles as bytes arrive, never past the end of the
+ * frame being read: a header announcing a gigabyte costs what actually
+ * arrives.  Once its request is answered, a buffer of at most
+ * CONN_KEEP_BYTES stays with its connection for the next message; a
+ * larger one goes to the protocol's pool (at most CONN_POOL_MAX buffers,
+ * within what the budget leaves free), where the next large message takes
+ * it instead of faulting in fresh pages; what does not fit there is freed.
  */
 #define CONN_GROW_MIN		((size_t)64 << 10)
 #define CONN_KEEP_BYTES		((size_t)4 << 10)
 #define CONN_POOL_MAX		4
+/* What a stalled message is charged more when it goes on. */
+#define CONN_STALL_STEP		((size_t)4 * PS_SERVER_IO_CHUNK)
 
 /* A whole message read while the connection's request was parked. */
 struct conn_msg {
@@ -106,14 +122,17 @@ struct conn {
 	unsigned		 flow;		/* reasons rx is off (CONN_FLOW_*) */
 	/* The budget: see "Receive buffers" above. */
 	int			 admitted;	/* rx is a message admitted */
-	int			 large;		/* and counted in receiving */
+	int			 large;		/* and on the vhd's rxq */
 	int64_t			 progress_us;	/* last byte read or written */
 	int			 outq;		/* unsent bytes at the last tick */
-	size_t			 reserved;	/* rx's charge */
+	size_t			 reserved;	/* rx's charge (>= rxcap) */
 	size_t			 held_charge;	/* c.held's charge */
 	int			 waiting;	/* on the vhd's waiting list */
+	int			 stalled;	/* on the vhd's stalled list */
 	size_t			 want;		/* what it waits to be charged */
-	TAILQ_ENTRY(conn)	 wait_entry;
+	int			 expected;	/* want is a PUSH's expected size */
+	TAILQ_ENTRY(conn)	 wait_entry;	/* waiting or stalled */
+	TAILQ_ENTRY(conn)	 rx_entry;	/* rxq */
 	int			 close_code;
 	char			 close_reason[96];
 };
@@ -132,8 +151,11 @@ struct ww_vhd {
 	size_t			 pool_bytes;
 	size_t			 budget;	/* --max-inflight-bytes */
 	size_t			 inflight;	/* charged to it now */
-	size_t			 receiving;	/* large messages being read */
-	TAILQ_HEAD(, conn)	 waiting;	/* paused, first come first */
+	TAILQ_HEAD(, conn)	 rxq;		/* large messages being read,
+						   oldest first */
+	TAILQ_HEAD(, conn)	 waiting;	/* paused at a start, first come
+						   first */
+	TAILQ_HEAD(, conn)	 stalled;	/* paused inside a message */
 	struct lws_context	*ctx;		/* borrowed */
 	lws_sorted_usec_list_t	 deadline;	/* stopping: the drain's end */
 	int			 late;		/* the deadline passed */
@@ -153,11 +175,17 @@ static int	conn_receive(struct conn *, const void *, size_t);
 static int	conn_writeable(struct conn *);
 static void	conn_closed(struct conn *);
 static int	conn_grow(struct conn *, size_t, size_t);
-static int	ww_fits(struct ww_vhd *, size_t);
+static size_t	conn_expect(struct conn *, const uint8_t *, size_t, size_t,
+		    int *);
+static int	ww_room(struct ww_vhd *, struct conn *, size_t);
+static int	ww_fits(struct ww_vhd *, struct conn *, size_t);
 static void	ww_admit(struct ww_vhd *);
 static void	ww_pool_trim(struct ww_vhd *, size_t);
-static void	conn_admit(struct conn *, size_t);
-static void	conn_wait(struct conn *, size_t);
+static void	conn_charge(struct conn *, size_t);
+static void	conn_large(struct conn *);
+static void	conn_admit(struct conn *, size_t, int);
+static void	conn_wait(struct conn *, size_t, int);
+static void	conn_stall(struct conn *);
 static void	conn_complete(struct conn *, size_t);
 static void	conn_handle(struct conn *, uint8_t *, size_t, size_t, size_t);
 static void	conn_done(struct conn *);
@@ -251,7 +279,9 @@ ww_init(struct lws *wsi)
 	ps_wreq_vhd_init(&vhd->p, srv, &ww_ops);
 	vhd->ctx = lws_get_context(wsi);
 	vhd->budget = ps_server_opts(srv)->max_inflight;
+	TAILQ_INIT(&vhd->rxq);
 	TAILQ_INIT(&vhd->waiting);
+	TAILQ_INIT(&vhd->stalled);
 	if (ps_server_hook(srv, &ww_hooks, vhd) != 0) {
 		ps_log_error("%s: no room for the worker protocol's hooks",
 		    __func__);
@@ -286,6 +316,8 @@ ww_usage(void *arg, struct ps_server_usage *u)
 	u->rx_budget = vhd->budget;
 	u->rx_inflight = vhd->inflight;
 	TAILQ_FOREACH(c, &vhd->waiting, wait_entry)
+		u->rx_paused++;
+	TAILQ_FOREACH(c, &vhd->stalled, wait_entry)
 		u->rx_paused++;
 }
 
@@ -329,6 +361,12 @@ ww_tick(void *arg, int64_t now)
 		c = (struct conn *)pc;
 		if (pc->closing || !c->live)
 			continue;
+		if (c->waiting || c->stalled) {
+			/* Held back by the budget: the server's doing. */
+			c->progress_us = now;
+			if (pc->w != NULL)
+				pc->w->last_seen_us = now;
+		}
 		conn_outq(c, now);
 		if (lws_remaining_packet_payload(pc->wsi) > max - c->rxlen)
 			conn_too_large(c, 0);
@@ -458,8 +496,12 @@ conn_closed(struct conn *c)
 		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
 		c->waiting = 0;
 	}
-	if (c->admitted && c->large)
-		vhd->receiving--;
+	if (c->stalled) {
+		TAILQ_REMOVE(&vhd->stalled, c, wait_entry);
+		c->stalled = 0;
+	}
+	if (c->large)
+		TAILQ_REMOVE(&vhd->rxq, c, rx_entry);
 	c->admitted = c->large = 0;
 	/* ps_wreq_closed() frees held. */
 	vhd->inflight -= c->reserved + c->held_charge;
@@ -554,7 +596,9 @@ static int
 conn_receive(struct conn *c, const void *in, size_t len)
 {
 	struct ps_conn	*pc = &c->c;
-	size_t		 max = pc->vhd->max_message, remaining, n;
+	struct ww_vhd	*vhd = (struct ww_vhd *)pc->vhd;
+	size_t		 max = pc->vhd->max_message, remaining, n, want;
+	int		 expected, whole, over;
 	char		 reason[96];
 
 	if (pc->closing)
@@ -573,23 +617,28 @@ conn_receive(struct conn *c, const void *in, size_t len)
 	c->progress_us = ps_server_now_us();
 	if (pc->w != NULL)
 		pc->w->last_seen_us = c->progress_us;
+	whole = lws_is_final_fragment(pc->wsi) && remaining == 0;
 	if (!c->admitted && !c->waiting) {
 		/*
-		 * A message starts: admitted, or paused until it fits.  Small
-		 * ones (HELLO, PULL, small pushes) never wait.
+		 * A message starts: admitted, or paused until it fits.  One
+		 * that came whole is here already; small ones (HELLO, PULL)
+		 * never wait.
 		 */
-		if (len + remaining <= CONN_GROW_MIN ||
-		    ww_fits((struct ww_vhd *)pc->vhd, len + remaining))
-			conn_admit(c, len + remaining);
+		want = conn_expect(c, in, len, len + remaining, &expected);
+		if (whole && c->rxlen == 0)
+			conn_admit(c, len, 0);
+		else if (want <= CONN_GROW_MIN || ww_fits(vhd, c, want))
+			conn_admit(c, want, expected);
 		else
-			conn_wait(c, len + remaining);
+			conn_wait(c, want, expected);
 	}
 	/*
 	 * While paused, lws may still hand over what it had read: that much
 	 * is kept, exactly; the rest waits in the socket.
 	 */
-	if (conn_grow(c, c->rxlen + len, c->waiting ? c->rxlen + len :
-	    c->rxlen + len + remaining) != 0) {
+	over = conn_grow(c, c->rxlen + len, c->admitted && !c->stalled ?
+	    c->rxlen + len + remaining : c->rxlen + len);
+	if (over < 0) {
 		/* This message is refused; the server and the model go on. */
 		snprintf(reason, sizeof reason, "out of memory for a message "
 		    "of %zu bytes", c->rxlen + len + remaining);
@@ -601,12 +650,45 @@ conn_receive(struct conn *c, const void *in, size_t len)
 		memcpy(c->rx + c->rxlen, in, len);
 		c->rxlen += len;
 	}
-	if (!lws_is_final_fragment(pc->wsi) || remaining != 0 || c->waiting)
+	if (!whole) {
+		if (over && !c->stalled && !c->waiting)
+			conn_stall(c);
 		return 0;
+	}
+	if (c->waiting) {
+		/* It came whole while paused: its bytes are here already. */
+		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
+		c->waiting = 0;
+		conn_flow(c, CONN_FLOW_BUDGET, 1);
+		conn_admit(c, c->rxcap, 0);
+	}
 	n = c->rxlen;
 	c->rxlen = 0;
 	conn_complete(c, n);
 	return 0;
+}
+
+/*
+ * What a message starting with in (len bytes; frame bytes in its first
+ * frame) is expected to need: a PUSH the whole model's (*expected set),
+ * anything else its first frame; never more than --max-message-bytes.
+ */
+static size_t
+conn_expect(struct conn *c, const uint8_t *in, size_t len, size_t frame,
+    int *expected)
+{
+	size_t	want = frame, push;
+
+	*expected = 0;
+	if (c->rxlen == 0 && len > 4 && in[0] == 'P' && in[1] == 'S' &&
+	    in[2] == 'W' && in[3] == '1' && in[4] == PS_OP_PUSH &&
+	    (push = ps_server_push_max(c->c.srv)) >= frame) {
+		want = push;
+		*expected = 1;
+	}
+	if (want > c->c.vhd->max_message)
+		want = c->c.vhd->max_message;
+	return want;
 }
 
 /*
@@ -622,12 +704,17 @@ conn_complete(struct conn *c, size_t n)
 	uint8_t		*p;
 
 	if (c->large)
-		vhd->receiving--;
+		TAILQ_REMOVE(&vhd->rxq, c, rx_entry);
+	if (c->stalled) {
+		TAILQ_REMOVE(&vhd->stalled, c, wait_entry);
+		c->stalled = 0;
+		conn_flow(c, CONN_FLOW_BUDGET, 1);
+	}
 	c->admitted = c->large = 0;
 	charge = c->reserved;
 	c->reserved = 0;
 	if (charge > c->rxcap) {
-		/* The buffer is smaller than the first frame announced. */
+		/* The buffer is smaller than the message was expected to be. */
 		vhd->inflight -= charge - c->rxcap;
 		charge = c->rxcap;
 	}
@@ -643,33 +730,65 @@ conn_complete(struct conn *c, size_t n)
 	ww_admit(vhd);
 }
 
-/*
- * Whether a message whose first frame is want bytes may be read now: it
- * fits in the budget, or no other message is being read (and none waits
- * before it).
- */
+/* Whether c's charge may become total within the budget. */
 static int
-ww_fits(struct ww_vhd *vhd, size_t want)
+ww_room(struct ww_vhd *vhd, struct conn *c, size_t total)
 {
-	if (!TAILQ_EMPTY(&vhd->waiting))
-		return 0;
-	if (vhd->receiving == 0)
-		return 1;
-	return vhd->inflight <= vhd->budget &&
-	    want <= vhd->budget - vhd->inflight;
+	size_t	others = vhd->inflight - c->reserved;
+
+	return total <= c->reserved ||
+	    (others <= vhd->budget && total <= vhd->budget - others);
 }
 
 /*
- * Admits c's message: its first frame's length (want, or the buffer it
- * already has if larger) is charged, and a large message takes a buffer
- * from the pool.
+ * Whether a message expected to need want bytes may start now: none
+ * waits before it, and it fits in the budget or no large message is
+ * being read.
+ */
+static int
+ww_fits(struct ww_vhd *vhd, struct conn *c, size_t want)
+{
+	if (!TAILQ_EMPTY(&vhd->waiting) || !TAILQ_EMPTY(&vhd->stalled))
+		return 0;
+	return TAILQ_EMPTY(&vhd->rxq) || ww_room(vhd, c, want);
+}
+
+/* Makes c's charge total bytes (up or down). */
+static void
+conn_charge(struct conn *c, size_t total)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+
+	vhd->inflight -= c->reserved;
+	vhd->inflight += total;
+	c->reserved = total;
+}
+
+/* c's message is a large one being read: on rxq, after the older ones. */
+static void
+conn_large(struct conn *c)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+
+	if (c->large)
+		return;
+	c->large = 1;
+	TAILQ_INSERT_TAIL(&vhd->rxq, c, rx_entry);
+}
+
+/*
+ * Admits c's message, charged want bytes (or the buffer it has if
+ * larger).  A large message takes the smallest pooled buffer that holds
+ * it; a PUSH whose size is expected gets a buffer of that size at once
+ * when the pool has none, so that it is never copied as it fills.
  */
 static void
-conn_admit(struct conn *c, size_t want)
+conn_admit(struct conn *c, size_t want, int expected)
 {
 	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
 	struct ww_rxbuf	*b;
 	size_t		 i, best;
+	uint8_t		*p;
 
 	if (want > CONN_GROW_MIN && c->rxcap < want && vhd->npool > 0) {
 		/* The smallest pooled buffer that holds it, else the largest. */
@@ -683,32 +802,37 @@ conn_admit(struct conn *c, size_t want)
 				best = i;
 		}
 		b = &vhd->pool[best];
-		if (b->cap > c->rxcap) {
+		if (b->cap > c->rxcap && (!expected || b->cap >= want)) {
 			if (c->rxlen > 0)
 				memcpy(b->p, c->rx, c->rxlen);
 			free(c->rx);
 			c->rx = b->p;
+			conn_charge(c, c->reserved + b->cap - c->rxcap);
 			c->rxcap = b->cap;
 			vhd->pool_bytes -= b->cap;
 			*b = vhd->pool[--vhd->npool];
 		}
 	}
+	if (expected && c->rxcap < want && (p = realloc(c->rx, want)) != NULL) {
+		c->rx = p;
+		c->rxcap = want;
+	}
 	c->admitted = 1;
-	c->reserved = want > c->rxcap ? want : c->rxcap;
-	vhd->inflight += c->reserved;
-	if ((c->large = want > CONN_GROW_MIN))
-		vhd->receiving++;
+	conn_charge(c, want > c->rxcap ? want : c->rxcap);
+	if (want > CONN_GROW_MIN)
+		conn_large(c);
 	ww_pool_trim(vhd, 0);
 }
 
 /* Pauses c until its message (want bytes for a start) fits. */
 static void
-conn_wait(struct conn *c, size_t want)
+conn_wait(struct conn *c, size_t want, int expected)
 {
 	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
 
 	c->waiting = 1;
 	c->want = want;
+	c->expected = expected;
 	TAILQ_INSERT_TAIL(&vhd->waiting, c, wait_entry);
 	conn_flow(c, CONN_FLOW_BUDGET, 0);
 	ps_log_debug("%s: a message of %zu bytes waits for the receive "
@@ -716,22 +840,55 @@ conn_wait(struct conn *c, size_t want)
 	    vhd->inflight, vhd->budget);
 }
 
+/* Pauses c inside its message until the budget has room for more. */
+static void
+conn_stall(struct conn *c)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+
+	c->stalled = 1;
+	TAILQ_INSERT_TAIL(&vhd->stalled, c, wait_entry);
+	conn_flow(c, CONN_FLOW_BUDGET, 0);
+	ps_log_debug("%s: a message outgrew its charge at %zu bytes and "
+	    "waits for the receive budget (%zu of %zu bytes in use)",
+	    c->c.address, c->rxcap, vhd->inflight, vhd->budget);
+}
+
 /*
- * Admits waiting messages, first come first, while they fit; called
- * whenever part of the budget is let go.
+ * Goes on with paused messages while the budget has room, called whenever
+ * part of it is let go: first the oldest large message, which is never
+ * held back, then the stalled ones (each charged CONN_STALL_STEP more at
+ * once), then new ones, first come first, while they fit or no large
+ * message is being read.
  */
 static void
 ww_admit(struct ww_vhd *vhd)
 {
 	struct conn	*c;
+	size_t		 more;
 
+	if ((c = TAILQ_FIRST(&vhd->rxq)) != NULL && c->stalled) {
+		TAILQ_REMOVE(&vhd->stalled, c, wait_entry);
+		c->stalled = 0;
+		conn_flow(c, CONN_FLOW_BUDGET, 1);
+	}
+	while ((c = TAILQ_FIRST(&vhd->stalled)) != NULL) {
+		more = c->rxcap + CONN_STALL_STEP;
+		if (!ww_room(vhd, c, more))
+			return;
+		TAILQ_REMOVE(&vhd->stalled, c, wait_entry);
+		c->stalled = 0;
+		if (more > c->reserved)
+			conn_charge(c, more);
+		conn_flow(c, CONN_FLOW_BUDGET, 1);
+	}
 	while ((c = TAILQ_FIRST(&vhd->waiting)) != NULL) {
-		if (vhd->receiving > 0 && (vhd->inflight > vhd->budget ||
-		    c->want > vhd->budget - vhd->inflight))
+		if (!TAILQ_EMPTY(&vhd->rxq) && !ww_room(vhd, c, c->want))
 			break;
 		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
 		c->waiting = 0;
-		conn_admit(c, c->want > c->rxcap ? c->want : c->rxcap);
+		conn_admit(c, c->want > c->rxcap ? c->want : c->rxcap,
+		    c->expected);
 		conn_flow(c, CONN_FLOW_BUDGET, 1);
 	}
 }
@@ -757,8 +914,12 @@ ww_pool_trim(struct ww_vhd *vhd, size_t room)
 
 /*
  * Makes room for need bytes in rx, growing with what arrives: doubling,
- * from CONN_GROW_MIN, never past end (where the frame being read ends).
- * Returns -1, with rx as it was, when memory is short.
+ * from CONN_GROW_MIN, never past end (where the frame being read ends),
+ * and past the charge only when the budget has room (or c's message is
+ * the oldest large one).  Growth is charged.  Returns 0; 1 when the
+ * budget had no room, so that rx holds exactly need bytes beyond the
+ * charge or none to spare and c must stall before more arrives; -1, with
+ * rx as it was, when memory is short.
  */
 static int
 conn_grow(struct conn *c, size_t need, size_t end)
@@ -766,6 +927,7 @@ conn_grow(struct conn *c, size_t need, size_t end)
 	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
 	size_t		 cap;
 	uint8_t		*p;
+	int		 over = 0;
 
 	if (need <= c->rxcap)
 		return 0;
@@ -776,16 +938,21 @@ conn_grow(struct conn *c, size_t need, size_t end)
 		cap = end;
 	if (cap < need)
 		cap = need;
+	if (c->admitted && cap > CONN_GROW_MIN)
+		conn_large(c);
+	if (c->admitted && cap > c->reserved &&
+	    TAILQ_FIRST(&vhd->rxq) != c && !ww_room(vhd, c, cap)) {
+		/* What arrived is kept; nothing more until there is room. */
+		cap = need > c->reserved ? need : c->reserved;
+		over = 1;
+	}
 	if ((p = realloc(c->rx, cap)) == NULL)
 		return -1;
 	c->rx = p;
 	c->rxcap = cap;
-	if (c->admitted && cap > c->reserved) {
-		/* Past the first frame: charged as it comes. */
-		vhd->inflight += cap - c->reserved;
-		c->reserved = cap;
-	}
-	return 0;
+	if (cap > c->reserved)
+		conn_charge(c, cap);
+	return over;
 }
 
 /*
