@@ -1369,10 +1369,10 @@ ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
 		    "connections not read until the budget has room.",
 		    (double)st->usage.rx_paused);
 		ps_prom_counter(p, "accept_emfile_total", "Accepts that found "
-		    "no file descriptor free (EMFILE, ENFILE); accepting "
-		    "pauses after each.", (double)st->usage.accept_refused);
+		    "no file descriptor or kernel memory free (EMFILE, "
+		    "ENFILE, ENOBUFS, ENOMEM); accepting pauses after each.", (double)st->usage.accept_refused);
 		ps_prom_gauge(p, "accept_paused", "1 while accepting is "
-		    "paused for want of a file descriptor.",
+		    "paused for want of a file descriptor or kernel memory.",
 		    st->usage.accept_paused ? 1 : 0);
 	}
 	if (st->checkpoint_seconds != NULL)
