@@ -137,12 +137,14 @@ fi
 # /livez is asked, 20 times each, before and while they are held.  A pull
 # is timed in the client, from the request sent to the reply's last byte
 # (and to its first), not as a psctl process.  Server and client get
-# ulimit -n IDLE + 1024 (the hard limit must allow it).
+# ulimit -n IDLE + 1024 (the hard limit must allow it), and the server
+# --worker-timeout 0: opening ten thousand connections can take longer
+# than the default 60 s, after which the first would be closed as silent.
 idle_row() {
 	local r hwm
 	ulimit -n $((idle + 1024)) 2>/dev/null ||
 	    echo "# ulimit -n $((idle + 1024)) refused: the idle row may fail" >&2
-	serve
+	serve --worker-timeout 0
 	# The model first, so that idle workers hold what a real one would.
 	taskset -c "$ccpu" "$psctl" bench --connect "$surl" --params "$params" \
 	    --seconds 1 --op push >/dev/null 2>&1
