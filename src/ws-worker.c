@@ -52,6 +52,9 @@
 #define CONN_BACKLOG_MSGS	4
 #define CONN_BACKLOG_BYTES	((size_t)64 << 20)
 
+/* The most one WRITEABLE callback writes (whole fragments). */
+#define CONN_WRITE_MAX		((size_t)16 * PS_SERVER_IO_CHUNK)
+
 /* Graceful stop: how long connections get to drain. */
 #define CONN_STOP_US		(3 * LWS_US_PER_SEC)
 
@@ -1114,44 +1117,56 @@ conn_writeable(struct conn *c)
 {
 	struct ps_conn	*pc = &c->c;
 	uint8_t		*p, save[LWS_PRE];
-	size_t		 n;
+	size_t		 n, sent = 0;
 	int		 flags, wp, m;
 
 	if (!pc->closing && (!STAILQ_EMPTY(&c->backlog) ||
 	    (c->flow & CONN_FLOW_PARK)))
 		conn_backlog_drain(c);
-	if (!ps_sendq_next(&pc->q, PS_SERVER_IO_CHUNK, &p, &n, &flags)) {
-		if (pc->closing) {
-			lws_close_reason(pc->wsi,
-			    (enum lws_close_status)c->close_code,
-			    (unsigned char *)c->close_reason,
-			    strlen(c->close_reason));
-			return -1;
-		}
-		return 0;
-	}
-	wp = (flags & PS_SENDQ_FIRST) ? LWS_WRITE_BINARY :
-	    LWS_WRITE_CONTINUATION;
-	if (!(flags & PS_SENDQ_LAST))
-		wp |= LWS_WRITE_NO_FIN;
-	/*
-	 * lws writes the frame header into the LWS_PRE bytes before p, which
-	 * in a shared body belong to the previous fragment: keep them.
-	 */
-	memcpy(save, p - LWS_PRE, LWS_PRE);
-	m = lws_write(pc->wsi, p, n, (enum lws_write_protocol)wp);
-	memcpy(p - LWS_PRE, save, LWS_PRE);
-	if (m < 0 || (size_t)m < n) {
-		ps_log_debug("write to %s failed", pc->address);
+	if (ps_sendq_empty(&pc->q) && pc->closing) {
+		lws_close_reason(pc->wsi, (enum lws_close_status)c->close_code,
+		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
 	}
-	ps_sendq_consume(&pc->q, n);
-	c->progress_us = ps_server_now_us();
-	pc->vhd->total->bytes_out += n;
-	if (pc->w != NULL) {
-		pc->w->c.bytes_out += n;
-		/* So are bytes written: a worker reading is never silent. */
-		pc->w->last_seen_us = c->progress_us;
+	/*
+	 * Fragments go out while the kernel takes them whole, up to
+	 * CONN_WRITE_MAX a callback: a reply of many fragments costs a trip
+	 * through the event loop per CONN_WRITE_MAX, not per fragment.  Once
+	 * lws had to keep part of a write (the socket is full), the rest
+	 * waits for the next WRITEABLE.
+	 */
+	while (sent < CONN_WRITE_MAX &&
+	    ps_sendq_next(&pc->q, PS_SERVER_IO_CHUNK, &p, &n, &flags)) {
+		wp = (flags & PS_SENDQ_FIRST) ? LWS_WRITE_BINARY :
+		    LWS_WRITE_CONTINUATION;
+		if (!(flags & PS_SENDQ_LAST))
+			wp |= LWS_WRITE_NO_FIN;
+		/*
+		 * lws writes the frame header into the LWS_PRE bytes before
+		 * p, which in a shared body belong to the previous fragment:
+		 * keep them.
+		 */
+		memcpy(save, p - LWS_PRE, LWS_PRE);
+		m = lws_write(pc->wsi, p, n, (enum lws_write_protocol)wp);
+		memcpy(p - LWS_PRE, save, LWS_PRE);
+		if (m < 0 || (size_t)m < n) {
+			ps_log_debug("write to %s failed", pc->address);
+			return -1;
+		}
+		ps_sendq_consume(&pc->q, n);
+		sent += n;
+		if (lws_partial_buffered(pc->wsi))
+			break;
+	}
+	if (sent > 0) {
+		c->progress_us = ps_server_now_us();
+		pc->vhd->total->bytes_out += sent;
+		if (pc->w != NULL) {
+			pc->w->c.bytes_out += sent;
+			/* So are bytes written: a worker reading is never
+			 * silent. */
+			pc->w->last_seen_us = c->progress_us;
+		}
 	}
 	if ((c->flow & CONN_FLOW_SENDQ) && pc->q.msgs <= CONN_LOW_MSGS &&
 	    pc->q.bytes <= CONN_LOW_BYTES)
