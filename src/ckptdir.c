@@ -3,10 +3,12 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +52,31 @@ ps_ckptdir_is_auto(const char *name, uint64_t *v)
 	return 1;
 }
 
+int
+ps_ckptdir_reserved(const char *file)
+{
+	uint64_t	v;
+
+	return ps_ckptdir_is_auto(file, &v) ||
+	    strcmp(file, PS_CKPTDIR_INITIAL) == 0;
+}
+
 struct ckptdir_ent {
+	struct timespec	 mtime;
 	uint64_t	 v;
 	char		*name;
 };
 
+/* Oldest first: by modification time, then by version. */
 static int
 ckptdir_cmp(const void *a, const void *b)
 {
 	const struct ckptdir_ent	*x = a, *y = b;
 
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
 	if (x->v != y->v)
 		return x->v < y->v ? -1 : 1;
 	return strcmp(x->name, y->name);
@@ -71,6 +88,7 @@ ps_ckptdir_prune(const char *dir, unsigned keep, char **cause)
 	DIR			*d;
 	struct dirent		*de;
 	struct ckptdir_ent	*e = NULL;
+	struct stat		 sb;
 	size_t			 n = 0, cap = 0, i;
 	uint64_t		 v;
 	char			*path;
@@ -85,10 +103,15 @@ ps_ckptdir_prune(const char *dir, unsigned keep, char **cause)
 	while ((de = readdir(d)) != NULL) {
 		if (!ps_ckptdir_is_auto(de->d_name, &v))
 			continue;
+		/* Gone since the listing, or not a file: not ours to prune. */
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
 		if (n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
 			e = xreallocarray(e, cap, sizeof *e);
 		}
+		e[n].mtime = sb.st_mtim;
 		e[n].v = v;
 		e[n].name = xstrdup(de->d_name);
 		n++;
@@ -180,4 +203,53 @@ ps_ckptdir_create(const char *dir, char **cause)
 		return -1;
 	}
 	return 0;
+}
+
+int
+ps_ckptdir_lock(const char *dir, int *held, char **cause)
+{
+	char	*path, buf[32];
+	ssize_t	 r;
+	long	 pid;
+	int	 fd, len;
+
+	*held = 0;
+	path = xasprintf("%s/%s", dir, PS_CKPTDIR_LOCK);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0640)) == -1) {
+		*cause = xasprintf("cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			*cause = xasprintf("cannot lock %s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		*held = 1;
+		r = pread(fd, buf, sizeof buf - 1, 0);
+		buf[r > 0 ? r : 0] = '\0';
+		if (sscanf(buf, "%ld", &pid) == 1 && pid > 0)
+			*cause = xasprintf("%s is in use by another psctl serve "
+			    "(pid %ld holds %s)", dir, pid, path);
+		else
+			*cause = xasprintf("%s is in use by another psctl serve "
+			    "(it holds %s)", dir, path);
+		goto fail;
+	}
+	/* For the message of the next server that tries; advice only. */
+	len = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)len, 0) != len) {
+		*cause = xasprintf("cannot write %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	free(path);
+	return fd;
+
+fail:
+	close(fd);
+	free(path);
+	return -1;
 }

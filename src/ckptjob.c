@@ -56,6 +56,14 @@ struct ps_ckptjobs {
 	double			 last_seconds;
 	int64_t			 last_done_us;
 	char			*newest;	/* owned: newest written by us */
+	int			 newest_initial; /* newest is the initial one */
+	enum {
+		INITIAL_NONE = 0,	/* no model yet, or not queued */
+		INITIAL_QUEUED,
+		INITIAL_WRITTEN,
+		INITIAL_FAILED
+	}			 initial;	/* this server's initial file */
+	char			*initial_error;	/* owned: why it failed */
 };
 
 static void	*job_main(void *);
@@ -102,6 +110,7 @@ ps_ckptjob_free(struct ps_ckptjobs *cj)
 	free(cj->last_path);
 	free(cj->last_error);
 	free(cj->newest);
+	free(cj->initial_error);
 	free(cj);
 }
 
@@ -109,6 +118,12 @@ void
 ps_ckptjob_set_send(struct ps_ckptjobs *cj, ps_ckptjob_send_fn *send)
 {
 	cj->send = send;
+}
+
+int
+ps_ckptjob_initial_written(const struct ps_ckptjobs *cj)
+{
+	return cj->initial == INITIAL_WRITTEN;
 }
 
 int
@@ -268,12 +283,36 @@ job_free(struct ps_ckptjobs *cj, struct ps_job *j)
 	free(j);
 }
 
+/*
+ * 1 when the checkpoint name (a file name) exists in the directory or a
+ * queued save will write it.
+ */
+static int
+job_name_taken(struct ps_ckptjobs *cj, const char *name)
+{
+	struct ps_job	*j;
+	struct stat	 sb;
+	char		*path;
+	int		 taken;
+
+	TAILQ_FOREACH(j, &cj->jobs, entry) {
+		if (j->kind == PS_JOB_SAVE && j->name != NULL &&
+		    strcmp(j->name, name) == 0)
+			return 1;
+	}
+	path = xasprintf("%s/%s", cj->dir, name);
+	taken = lstat(path, &sb) == 0;
+	free(path);
+	return taken;
+}
+
 struct ps_job *
 ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
-    const char **code, char **cause)
+    int force, const char **code, char **cause)
 {
 	struct ps_server	*srv = cj->srv;
 	struct ps_job		*j;
+	uint64_t		 v;
 
 	*code = NULL;
 	if (cj->dir == NULL) {
@@ -293,6 +332,24 @@ ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
 		    "created; choose another name");
 		return NULL;
 	}
+	/* The server's own names: --keep deletes them, so no operator's. */
+	if (name != NULL && ps_ckptdir_is_auto(name, &v)) {
+		*code = PS_CTL_E_BAD_REQUEST;
+		*cause = xasprintf("\"%.*s\" has the form of the automatic "
+		    "checkpoints (ckpt- and digits), which are the server's "
+		    "to name and to delete (--keep); choose another name",
+		    (int)(strlen(name) - strlen(PS_CTL_CKPT_SUFFIX)), name);
+		return NULL;
+	}
+	if (name != NULL && why == PS_JOB_REQUEST && !force &&
+	    job_name_taken(cj, name)) {
+		*code = PS_CTL_E_EXISTS;
+		*cause = xasprintf("checkpoint \"%.*s\" exists already in "
+		    "%s: choose another name, or force to replace it",
+		    (int)(strlen(name) - strlen(PS_CTL_CKPT_SUFFIX)), name,
+		    cj->dir);
+		return NULL;
+	}
 	if ((why == PS_JOB_REQUEST || why == PS_JOB_PERIODIC) &&
 	    cj->njobs > PS_CKPTJOB_MAX) {
 		*code = PS_CTL_E_BUSY;
@@ -309,6 +366,8 @@ ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
 	j = job_new(cj, PS_JOB_SAVE, why);
 	if (name != NULL)
 		j->name = xstrdup(name);
+	if (why == PS_JOB_INITIAL)
+		cj->initial = INITIAL_QUEUED;
 	/*
 	 * While the kept snapshot is being written, a requested or periodic
 	 * checkpoint waits for it and copies the model when its turn comes:
@@ -423,6 +482,8 @@ ps_ckptjob_reset(struct ps_ckptjobs *cj, const char *name, const char **code,
 	/* A name is resolved now; "the newest" when the job starts. */
 	if (name != NULL)
 		j->path = xasprintf("%s/%s", cj->dir, name);
+	if (name != NULL && strcmp(name, PS_CKPTDIR_INITIAL) == 0)
+		j->from = xstrdup("initial");
 	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
 	cj->njobs++;
 	job_kick(cj);
@@ -510,9 +571,11 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 	if (j->kind == PS_JOB_SAVE && j->deferred)
 		job_snapshot(cj, j);
 	if (j->kind == PS_JOB_LOAD && j->path == NULL) {
-		if (cj->newest != NULL)
+		if (cj->newest != NULL) {
 			j->path = xstrdup(cj->newest);
-		else {
+			if (cj->newest_initial)
+				j->from = xstrdup("initial");
+		} else {
 			/* Nothing written: the initial copy, if kept. */
 			j->ok = job_reset_memory(cj, &j->cause) == 0;
 			j->from = xstrdup("initial");
@@ -522,6 +585,23 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 			ps_server_wakeup(srv);
 			return;
 		}
+	}
+	/*
+	 * The initial file is this server's: one a server before it left in
+	 * the directory is never the model this one started with.  Its save
+	 * was queued first, so it has ended by now.
+	 */
+	if (j->kind == PS_JOB_LOAD && j->from != NULL &&
+	    cj->initial != INITIAL_WRITTEN) {
+		j->ok = 0;
+		j->notfound = 1;
+		j->cause = cj->initial == INITIAL_FAILED ? xasprintf("the "
+		    "initial model was not saved: %s", cj->initial_error) :
+		    xstrdup("the initial model was not saved");
+		j->started = 1;
+		atomic_store(&j->done, 1);
+		ps_server_wakeup(srv);
+		return;
 	}
 	j->srv = srv;
 	j->started = 1;
@@ -549,6 +629,12 @@ job_finish_save(struct ps_ckptjobs *cj, struct ps_job *j)
 	cj->last_done_us = ps_server_now_us();
 	free(cj->last_error);
 	cj->last_error = NULL;
+	if (j->why == PS_JOB_INITIAL) {
+		cj->initial = j->ok ? INITIAL_WRITTEN : INITIAL_FAILED;
+		free(cj->initial_error);
+		cj->initial_error = j->ok ? NULL :
+		    xstrdup(j->cause != NULL ? j->cause : "?");
+	}
 	if (!j->ok) {
 		cj->failed++;
 		cj->last_error = xstrdup(j->cause != NULL ? j->cause : "?");
@@ -564,6 +650,7 @@ job_finish_save(struct ps_ckptjobs *cj, struct ps_job *j)
 	cj->last_path = xstrdup(j->path);
 	free(cj->newest);
 	cj->newest = xstrdup(j->path);
+	cj->newest_initial = j->why == PS_JOB_INITIAL;
 	ps_log_info("checkpoint %s: model version %llu, %llu bytes in "
 	    "%.3f s", j->path, (unsigned long long)j->version,
 	    (unsigned long long)j->bytes, j->seconds);

@@ -102,16 +102,22 @@ void		 ps_ckptjob_set_send(struct ps_ckptjobs *, ps_ckptjob_send_fn *);
 
 /*
  * Queues a checkpoint of the live model into the checkpoint directory as
- * name (NULL: the automatic name).  Returns the job, or NULL with *code
+ * name (a file name; NULL: the automatic name).  The reserved names
+ * (ps_ckptdir_reserved()) are refused but for PS_JOB_INITIAL's own, and a
+ * PS_JOB_REQUEST for a name that exists, or that a queued save will
+ * write, is refused unless force.  Returns the job, or NULL with *code
  * and *cause.  The job is not finished before the loop next polls, so the
  * caller may add waiters to it (ps_ckptjob_wait()) right away.
  */
 struct ps_job	*ps_ckptjob_save(struct ps_ckptjobs *, enum ps_job_why,
-		     const char *name, const char **code, char **cause);
+		     const char *name, int force, const char **code,
+		     char **cause);
 /*
  * Queues a reset: a load of the named checkpoint, the newest this server
- * wrote, or the initial model (name NULL).  A reset from memory (no
- * checkpoint directory) happens at once and returns NULL with *code NULL.
+ * wrote, or the initial model (name NULL, or PS_CKPTDIR_INITIAL; the
+ * reply then says "initial", and only the file this server wrote is
+ * read).  A reset from memory (no checkpoint directory) happens at once
+ * and returns NULL with *code NULL.
  */
 struct ps_job	*ps_ckptjob_reset(struct ps_ckptjobs *, const char *name,
 		     const char **code, char **cause, uint64_t *version,
@@ -125,6 +131,8 @@ void		 ps_ckptjob_forget(struct ps_ckptjobs *, struct ps_ctlconn *);
 void		 ps_ckptjob_poll(struct ps_ckptjobs *);
 /* Waits for every job and frees them (at exit). */
 void		 ps_ckptjob_drain(struct ps_ckptjobs *);
+/* 1 once this server wrote its initial file (PS_CKPTDIR_INITIAL). */
+int		 ps_ckptjob_initial_written(const struct ps_ckptjobs *);
 /* 1 while a job runs or waits. */
 int		 ps_ckptjob_busy(const struct ps_ckptjobs *);
 /* Fills st's checkpoint part (borrowed strings and histogram) as of now_us. */

@@ -1,6 +1,7 @@
 /*
- * psctl checkpoint [name]: asks the server to write a checkpoint into its
- * --checkpoint-dir and prints the file's path.
+ * psctl checkpoint [--force] [name]: asks the server to write a checkpoint
+ * into its --checkpoint-dir and prints the file's path.  A name in use is
+ * replaced only with --force.
  */
 #include "config.h"
 
@@ -17,6 +18,7 @@
 static enum ps_cmd_retval	cmd_checkpoint_exec(struct ps_cmd *);
 
 static const struct ps_cmd_opt cmd_checkpoint_opts[] = {
+	{ "force", 0, 0 },
 	PS_CMD_CTL_OPTS,
 	PS_CMD_OPT_END
 };
@@ -24,7 +26,7 @@ static const struct ps_cmd_opt cmd_checkpoint_opts[] = {
 const struct ps_cmd_entry ps_cmd_checkpoint_entry = {
 	.name = "checkpoint",
 	.args = { cmd_checkpoint_opts, 0, 1, "name" },
-	.usage = PS_CMD_CTL_USAGE " [name]",
+	.usage = "[--force] " PS_CMD_CTL_USAGE " [name]",
 	.summary = "have the server write a checkpoint; print its path",
 	.exec = cmd_checkpoint_exec
 };
@@ -37,7 +39,8 @@ cmd_checkpoint_exec(struct ps_cmd *self)
 	enum ps_cmd_retval	 ret;
 	char			*cause;
 
-	ret = ps_cmd_ctl_named(self, PS_CTL_CHECKPOINT, CKPT_WAIT, &r);
+	ret = ps_cmd_ctl_named(self, PS_CTL_CHECKPOINT,
+	    ps_args_has(self->args, "force"), CKPT_WAIT, &r);
 	if (ret != PS_CMD_OK)
 		return ret;
 	if (ps_ctl_result_parse(PS_CTL_CHECKPOINT, r.result, &res,

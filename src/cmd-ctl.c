@@ -223,8 +223,8 @@ ps_cmd_ctl_close(struct ps_cmd_ctl *c)
 }
 
 enum ps_cmd_retval
-ps_cmd_ctl_named(struct ps_cmd *cmd, enum ps_ctl_cmd what, double wait,
-    struct ps_ctl_reply *r)
+ps_cmd_ctl_named(struct ps_cmd *cmd, enum ps_ctl_cmd what, int flag,
+    double wait, struct ps_ctl_reply *r)
 {
 	struct ps_cmd_ctl	 c;
 	enum ps_cmd_retval	 ret;
@@ -242,7 +242,7 @@ ps_cmd_ctl_named(struct ps_cmd *cmd, enum ps_ctl_cmd what, double wait,
 	}
 	if ((ret = ps_cmd_ctl_open(&c)) != PS_CMD_OK)
 		return ret;
-	ret = ps_cmd_ctl_call(&c, what, name, 0, wait, r);
+	ret = ps_cmd_ctl_call(&c, what, name, flag, wait, r);
 	ps_cmd_ctl_close(&c);
 	return ret;
 }

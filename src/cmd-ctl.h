@@ -77,10 +77,11 @@ int	ps_cmd_ctl_wait_close(struct ps_cmd_ctl *, double wait);
 void	ps_cmd_ctl_close(struct ps_cmd_ctl *);
 /*
  * All of psctl checkpoint and reset but the printing: the options, the
- * optional NAME, the call.  PS_CMD_OK with *r (caller
- * ps_ctl_reply_clear()s), or the failure after a message.
+ * optional NAME, the call (flag as ps_ctl_request() takes it: checkpoint's
+ * force).  PS_CMD_OK with *r (caller ps_ctl_reply_clear()s), or the
+ * failure after a message.
  */
 enum ps_cmd_retval ps_cmd_ctl_named(struct ps_cmd *, enum ps_ctl_cmd,
-	    double wait, struct ps_ctl_reply *r);
+	    int flag, double wait, struct ps_ctl_reply *r);
 
 #endif

@@ -37,7 +37,7 @@ cmd_reset_exec(struct ps_cmd *self)
 	enum ps_cmd_retval	 ret;
 	char			*cause;
 
-	ret = ps_cmd_ctl_named(self, PS_CTL_RESET, RESET_WAIT, &r);
+	ret = ps_cmd_ctl_named(self, PS_CTL_RESET, 0, RESET_WAIT, &r);
 	if (ret != PS_CMD_OK)
 		return ret;
 	if (ps_ctl_result_parse(PS_CTL_RESET, r.result, &res, &cause) == 0)

@@ -15,6 +15,7 @@
 
 #include <libwebsockets.h>
 
+#include "ckptdir.h"
 #include "cmd.h"
 #include "ctlsrv.h"
 #include "http.h"
@@ -98,6 +99,7 @@ static enum ps_cmd_retval serve_parse(struct ps_cmd *, struct serve_conf *,
 		    char **);
 static enum ps_cmd_retval serve_validate(struct serve_conf *, char **);
 static enum ps_cmd_retval serve_run(struct serve_conf *);
+static enum ps_cmd_retval serve_serve(struct serve_conf *);
 static int	serve_protocols(struct ps_server *, struct ps_ctlsrv *);
 
 /* The server the signal handlers stop. */
@@ -307,11 +309,9 @@ serve_validate(struct serve_conf *c, char **cause)
 static enum ps_cmd_retval
 serve_run(struct serve_conf *c)
 {
-	struct ps_server	*srv;
-	struct ps_ctlsrv	*ctl;
-	int			 final_failed;
+	enum ps_cmd_retval	 ret;
 	char			*cause = NULL;
-	int			 r, bind_errno, load_failed;
+	int			 lockfd = -1, held;
 
 	if (c->verbose)
 		ps_log_set_level(PS_LOG_DEBUG);
@@ -334,6 +334,37 @@ serve_run(struct serve_conf *c)
 		    c->o.tls_key, strerror(errno));
 		return PS_CMD_ERR_NOINPUT;
 	}
+	/*
+	 * The checkpoint directory is this server's while it runs (its
+	 * initial model, its automatic names, the sweep of temporary files):
+	 * another server on it is refused before any model is loaded.
+	 */
+	if (c->co.ckpt_dir != NULL) {
+		held = 0;
+		if (ps_ckptdir_create(c->co.ckpt_dir, &cause) != 0 ||
+		    (lockfd = ps_ckptdir_lock(c->co.ckpt_dir, &held,
+		    &cause)) == -1) {
+			ps_log_error("%s", cause);
+			free(cause);
+			return held ? PS_CMD_ERR_TEMPFAIL : PS_CMD_ERR_CONFIG;
+		}
+	}
+	ret = serve_serve(c);
+	if (lockfd != -1)
+		close(lockfd);
+	return ret;
+}
+
+/* serve_run() with the checks done and the checkpoint directory locked. */
+static enum ps_cmd_retval
+serve_serve(struct serve_conf *c)
+{
+	struct ps_server	*srv;
+	struct ps_ctlsrv	*ctl;
+	int			 final_failed;
+	char			*cause = NULL;
+	int			 r, bind_errno, load_failed;
+
 	if ((srv = ps_server_new(&c->o, &load_failed, &cause)) == NULL) {
 		ps_log_error("%s", cause);
 		free(cause);

@@ -559,7 +559,7 @@ ps_cmd_ctl_retval(const char *code, int watching)
 	static const char *const data[] = {
 		PS_CTL_E_BAD_REQUEST, PS_CTL_E_UNKNOWN_CMD, PS_CTL_E_NOT_FOUND,
 		PS_CTL_E_MISMATCH, PS_CTL_E_NO_MODEL, PS_CTL_E_NO_CKPT_DIR,
-		PS_CTL_E_AMBIGUOUS, NULL
+		PS_CTL_E_AMBIGUOUS, PS_CTL_E_EXISTS, NULL
 	};
 	size_t	i;
 

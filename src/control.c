@@ -211,6 +211,7 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 	static const char *const none[] = { NULL };
 	static const char *const sub[] = { "interval", NULL };
 	static const char *const named[] = { "name", NULL };
+	static const char *const ckpt[] = { "name", "force", NULL };
 	static const char *const stop[] = { "checkpoint", NULL };
 	static const char *const kick[] = { "worker", "block", NULL };
 	static const char *const unblock[] = { "worker", NULL };
@@ -294,8 +295,18 @@ ps_ctl_parse(const char *buf, size_t len, struct ps_ctl_req *req,
 		break;
 	case PS_CTL_CHECKPOINT:
 	case PS_CTL_RESET:
-		if (ctl_members(root, s, named, cause) != 0)
+		if (ctl_members(root, s, req->cmd == PS_CTL_CHECKPOINT ? ckpt :
+		    named, cause) != 0)
 			goto fail;
+		if ((v = json_object_get(root, "force")) != NULL &&
+		    !json_is_null(v)) {
+			if (!json_is_boolean(v)) {
+				*cause = xstrdup("\"force\" must be true or "
+				    "false");
+				goto fail;
+			}
+			req->force = json_is_true(v);
+		}
 		if ((v = json_object_get(root, "name")) != NULL &&
 		    !json_is_null(v)) {
 			if (!json_is_string(v)) {
@@ -1386,7 +1397,7 @@ ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
 
 char *
 ps_ctl_request(json_int_t id, enum ps_ctl_cmd cmd, const char *name,
-    double interval, int checkpoint)
+    double interval, int flag)
 {
 	json_t	*o = json_object();
 
@@ -1400,9 +1411,11 @@ ps_ctl_request(json_int_t id, enum ps_ctl_cmd cmd, const char *name,
 	case PS_CTL_RESET:
 		if (name != NULL)
 			json_object_set_new(o, "name", ctl_string_or_null(name));
+		if (cmd == PS_CTL_CHECKPOINT && flag)
+			json_object_set_new(o, "force", json_true());
 		break;
 	case PS_CTL_STOP:
-		json_object_set_new(o, "checkpoint", json_boolean(checkpoint));
+		json_object_set_new(o, "checkpoint", json_boolean(flag));
 		break;
 	default:
 		break;

@@ -7,8 +7,12 @@
  *	{"id": 1, "cmd": "status"}
  *	{"id": 2, "cmd": "subscribe", "interval": 1.0}	seconds, 0.1 .. 60
  *	{"id": 3, "cmd": "unsubscribe"}
- *	{"id": 4, "cmd": "checkpoint", "name": "before-lr-drop"}   name optional
+ *	{"id": 4, "cmd": "checkpoint", "name": "before-lr-drop", "force": true}
+ *	    name optional; force optional (false): replace a file of that name
+ *	    (without it, an existing name is refused with "exists"); the
+ *	    automatic names (ckpt- and digits) and "initial" are the server's
  *	{"id": 5, "cmd": "reset", "name": "ckpt-000042.safetensors"} name optional
+ *	    ("initial": the model this server started with; "from" says so)
  *	{"id": 6, "cmd": "stop", "checkpoint": true}		checkpoint optional
  *	{"id": 7, "cmd": "kick", "worker": 3 or "name", "block": true}
  *	    block optional (false)
@@ -42,7 +46,8 @@
  *	   codes: bad_request, unknown_command, no_model, no_checkpoint_dir,
  *	   not_found, mismatch (a checkpoint for reset holds another model),
  *	   busy, io, forbidden, shutting_down, ambiguous (a worker name that
- *	   several live workers have: the message lists them)
+ *	   several live workers have: the message lists them), exists (a
+ *	   checkpoint name in use, without force)
  * kick: "worker" is an id (a JSON integer) or a name (a string, matched
  * exactly against the live workers' names).  The worker's connection is
  * closed with 1008 and a reason that names the operator's action; with
@@ -164,6 +169,7 @@
 #define PS_CTL_E_FORBIDDEN	"forbidden"
 #define PS_CTL_E_SHUTTING_DOWN	"shutting_down"
 #define PS_CTL_E_AMBIGUOUS	"ambiguous"
+#define PS_CTL_E_EXISTS		"exists"
 
 /* Subscribe intervals, seconds. */
 #define PS_CTL_INTERVAL_MIN	0.1
@@ -201,6 +207,7 @@ struct ps_ctl_req {
 	int		 has_name;	/* checkpoint, reset */
 	char		 name[PS_CTL_NAME_MAX + sizeof PS_CTL_CKPT_SUFFIX];
 	int		 checkpoint;	/* stop: 1 for a final checkpoint */
+	int		 force;		/* checkpoint: replace the name */
 	/* kick, unblock: the worker, by id (worker_id) or by name */
 	uint64_t	 worker_id;	/* 0: by name */
 	char		 worker_name[PS_CTL_WORKER_MAX + 1];
@@ -437,10 +444,11 @@ void		 ps_ctl_metrics(struct ps_prom *, const struct ps_ctl_status *);
 
 /*
  * The client's side.  Encodes a request as text (caller frees); name may be
- * NULL, interval is used by subscribe, checkpoint by stop.
+ * NULL, interval is used by subscribe; flag is stop's "checkpoint" and
+ * checkpoint's "force" (sent only when true).
  */
 char		*ps_ctl_request(json_int_t id, enum ps_ctl_cmd, const char *name,
-		     double interval, int checkpoint);
+		     double interval, int flag);
 
 /*
  * A kick or unblock request (caller frees): worker is sent as an id when

@@ -313,7 +313,7 @@ ctl_created(void *arg)
 	    ps_server_state(srv) == PS_SERVER_STARTING)
 		return;
 	ctl->initial_queued = 1;
-	if (ps_ckptjob_save(ctl->jobs, PS_JOB_INITIAL, PS_CKPTDIR_INITIAL,
+	if (ps_ckptjob_save(ctl->jobs, PS_JOB_INITIAL, PS_CKPTDIR_INITIAL, 1,
 	    &code, &cause) == NULL) {
 		ps_log_warn("initial checkpoint: %s", cause);
 		free(cause);
@@ -349,13 +349,14 @@ ctl_destroy(void *arg)
 
 void
 ps_ctlsrv_checkpoint(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
-    const char *address, json_int_t id, const char *name)
+    const char *address, json_int_t id, const char *name, int force)
 {
 	struct ps_job	*j;
 	const char	*code;
 	char		*cause = NULL;
 
-	j = ps_ckptjob_save(ctl->jobs, PS_JOB_REQUEST, name, &code, &cause);
+	j = ps_ckptjob_save(ctl->jobs, PS_JOB_REQUEST, name, force, &code,
+	    &cause);
 	if (j == NULL) {
 		ctl_send(ctl, c, ps_ctl_reply_error(1, id, code, "%s", cause));
 		free(cause);
@@ -432,7 +433,7 @@ ps_ctlsrv_stop(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 		 * happens only once the file is there.
 		 */
 		ps_server_hold(ctl->srv, 1);
-		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, &code,
+		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, 0, &code,
 		    &cause) == NULL) {
 			ps_server_hold(ctl->srv, 0);
 			ps_log_error("final checkpoint: %s: not stopping",
@@ -678,6 +679,10 @@ ps_ctlsrv_checkpoints(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 		if (de->d_name[0] == '.' || len <= slen ||
 		    strcmp(de->d_name + len - slen, PS_CTL_CKPT_SUFFIX) != 0)
 			continue;
+		/* An initial file not this server's is no reset target. */
+		if (strcmp(de->d_name, PS_CKPTDIR_INITIAL) == 0 &&
+		    !ps_ckptjob_initial_written(ctl->jobs))
+			continue;
 		memset(&tmp, 0, sizeof tmp);
 		tmp.path = xasprintf("%s/%s", dir, de->d_name);
 		if (stat(tmp.path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -778,7 +783,7 @@ ctl_stopping(void *arg)
 	    !ps_store_empty(ps_server_store(srv))) {
 		/* Taken now: pushes after this are refused, not lost. */
 		ctl->final_due = 1;
-		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, &code,
+		if (ps_ckptjob_save(ctl->jobs, PS_JOB_FINAL, NULL, 0, &code,
 		    &cause) != NULL)
 			ctl->stop_final = 1;
 		else {
@@ -927,7 +932,7 @@ ctl_tick(void *arg, int64_t now)
 			ps_log_debug("periodic checkpoint skipped: model "
 			    "version %llu is saved",
 			    (unsigned long long)ctl->periodic_version);
-		else if (ps_ckptjob_save(ctl->jobs, PS_JOB_PERIODIC, NULL,
+		else if (ps_ckptjob_save(ctl->jobs, PS_JOB_PERIODIC, NULL, 0,
 		    &code, &cause) == NULL) {
 			ps_log_warn("periodic checkpoint: %s", cause);
 			free(cause);

@@ -81,10 +81,12 @@ void		 ps_ctlsrv_status_free(struct ps_ctl_status *);
 /*
  * The control requests that may wait, from connection c at address: each
  * is answered on c (request id), at once or when its job or the stop is
- * done.  name may be NULL (the automatic name; the newest checkpoint).
+ * done.  name may be NULL (the automatic name; the newest checkpoint);
+ * force replaces a checkpoint of that name.
  */
 void		 ps_ctlsrv_checkpoint(struct ps_ctlsrv *, struct ps_ctlconn *c,
-		     const char *address, json_int_t id, const char *name);
+		     const char *address, json_int_t id, const char *name,
+		     int force);
 void		 ps_ctlsrv_reset(struct ps_ctlsrv *, struct ps_ctlconn *c,
 		     const char *address, json_int_t id, const char *name);
 /* Stops the server, with a final checkpoint when final. */

@@ -325,7 +325,7 @@ ctlconn_request(struct ps_ctlconn *c, const char *buf, size_t len)
 		break;
 	case PS_CTL_CHECKPOINT:
 		ps_ctlsrv_checkpoint(ctl, c, c->address, req.id,
-		    req.has_name ? req.name : NULL);
+		    req.has_name ? req.name : NULL, req.force);
 		break;
 	case PS_CTL_RESET:
 		ps_ctlsrv_reset(ctl, c, c->address, req.id,

@@ -63,7 +63,8 @@ T.ok(os.path.exists(final), "a final checkpoint of version %d was written"
 meta, saved = T.read_safetensors(final)
 T.ok(np.array_equal(saved["w"], model["w"]),
      "it holds the model exactly as it was when the signal came")
-T.ok(sorted(os.listdir(ck)) == ["ckpt-%06d.safetensors" % version,
+T.ok(sorted(os.listdir(ck)) == [".psctl.lock",
+                                "ckpt-%06d.safetensors" % version,
                                 "initial.safetensors"],
      "and no temporary files are left")
 with open(logfile) as f:

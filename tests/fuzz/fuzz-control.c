@@ -128,7 +128,8 @@ request(const uint8_t *data, size_t len)
 	fuzz_check(req.has_id && ps_ctl_cmd_name(req.cmd) != NULL,
 	    "an accepted request has an id and a command");
 	text = ps_ctl_request(req.id, req.cmd, req.has_name ? req.name : NULL,
-	    req.interval, req.checkpoint);
+	    req.interval, req.cmd == PS_CTL_CHECKPOINT ? req.force :
+	    req.checkpoint);
 	if (ps_ctl_parse(text, strlen(text), &req2, &code, &cause) != 0) {
 		fprintf(stderr, "request written back: %s\n%s\n", text,
 		    cause);
@@ -138,7 +139,7 @@ request(const uint8_t *data, size_t len)
 	    req2.has_name == req.has_name &&
 	    strcmp(req2.name, req.name) == 0 &&
 	    req2.interval == req.interval &&
-	    req2.checkpoint == req.checkpoint,
+	    req2.checkpoint == req.checkpoint && req2.force == req.force,
 	    "a request written back parses to the same request");
 	free(text);
 }
