@@ -97,8 +97,9 @@
  *	  "blocked": [{"id": 3 or null, "name": "w3" or null}, ...]
  *	}
  * "lag" is the fastest live worker's clock minus this worker's; "clock" is
- * the worker's push count.  Workers that left stay listed as "gone" for a
- * while (at most 64 of them).
+ * the worker's clock in mode.h's sense (async: pushes; sync: finished
+ * rounds pushed in; ssp: what the staleness bound compares).  Workers
+ * that left stay listed as "gone" for a while (at most 64 of them).
  *
  * What an operator looks at to find a cause:
  * - workers[].pushes_per_s and pulls_per_s are smoothed over about 5 s,

@@ -1016,12 +1016,15 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	st->model_l2 = n > 0 ? ps_store_model_l2(s) : 0;
 	st->last_update_l2 = ps_store_last_update_l2(s);
 
+	/*
+	 * A worker's clock is the mode's: what the ssp bound and the sync
+	 * rounds count (a late ssp joiner starts at the slowest live clock),
+	 * not its push count.
+	 */
+	maxclock = ps_mode_max_clock(mode);
 	n = 0;
-	TAILQ_FOREACH(w, ps_server_workers(srv), entry) {
+	TAILQ_FOREACH(w, ps_server_workers(srv), entry)
 		n++;
-		if (w->conn != NULL && w->c.pushes > maxclock)
-			maxclock = w->c.pushes;
-	}
 	ws = xcalloc(n > 0 ? n : 1, sizeof *ws);
 	i = 0;
 	TAILQ_FOREACH(w, ps_server_workers(srv), entry) {
@@ -1046,9 +1049,9 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 		ws[i].update_l2_max = ps_winmax_get(&w->update_l2_max, tnow);
 		ws[i].last_push_s = w->last_push_us != 0 ?
 		    (double)(now - w->last_push_us) / 1e6 : NAN;
-		ws[i].clock = w->c.pushes;
+		ws[i].clock = ps_mode_clock(mode, w->id);
 		ws[i].lag = w->conn != NULL ?
-		    (int64_t)(maxclock - w->c.pushes) : 0;
+		    (int64_t)maxclock - (int64_t)ws[i].clock : 0;
 		ws[i].last_seen_s = (double)(now - w->last_seen_us) / 1e6;
 		ws[i].bytes_in = w->c.bytes_in;
 		ws[i].bytes_out = w->c.bytes_out;
