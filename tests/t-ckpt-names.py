@@ -38,7 +38,11 @@ def ckpt(srv, *args):
     return T.psctl("checkpoint", *args, url=srv.url)
 
 
-srv = T.Server("--checkpoint-dir", ck, "--keep", "2", "--rule", "add")
+# A worker idles while the commands run: on a slow machine (a sanitizer
+# build) that can outlast the default --worker-timeout of 60 s.
+NOTIMEOUT = ("--worker-timeout", "0")
+srv = T.Server("--checkpoint-dir", ck, "--keep", "2", "--rule", "add",
+               *NOTIMEOUT)
 w = srv.worker("w")
 first = model_a(1)
 w.init(first)
@@ -153,7 +157,8 @@ T.is_eq(srv.stop(), 0, "the first server stops")
 # A restart on an older file (mine): its next checkpoint has a lower
 # version than the automatic ones, and is the one --keep must keep.
 _, reloaded = T.read_safetensors(mine)
-srv = T.Server("--checkpoint-dir", ck, "--keep", "2", "--load", mine)
+srv = T.Server("--checkpoint-dir", ck, "--keep", "2", "--load", mine,
+               *NOTIMEOUT)
 T.ok("in use" not in srv.log(), "once it stopped, the directory is free")
 w = srv.worker("w")
 w.push({"b": np.ones(4, "f4")})
@@ -175,7 +180,7 @@ T.ok(not T.same(pulled, first), "not to the earlier server's initial model")
 T.is_eq(srv.stop(), 0, "it stops")
 
 # A server without a model yet does not offer the earlier server's file.
-srv = T.Server("--checkpoint-dir", ck)
+srv = T.Server("--checkpoint-dir", ck, *NOTIMEOUT)
 c = srv.control()
 r = c.request("checkpoints")
 T.ok(r["ok"] and "initial" not in [x["name"] for x in
