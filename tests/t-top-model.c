@@ -432,20 +432,16 @@ test_messages(void)
 	    "an error reply shows its code and message");
 	is_int(m->msg_kind, PS_TOP_MSG_ERROR, "as an error");
 
-	/* Reset and stop ask first; No is the default. */
-	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 106.0);
-	ok(req == NULL && m->prompt == PS_TOP_ACT_RESET &&
-	    strstr(m->msg, "[y/N]") != NULL, "R asks [y/N] and sends nothing");
+	/* Stop asks first; No is the default. */
+	ps_top_model_action(m, PS_TOP_ACT_STOP, 106.0);
+	ok(m->prompt == PS_TOP_ACT_STOP && strstr(m->msg, "[y/N]") != NULL,
+	    "S asks [y/N]");
 	ok(ps_top_model_action(m, PS_TOP_ACT_CHECKPOINT, 106.1) == NULL,
 	    "no other action starts while a question is open");
 	req = ps_top_model_answer(m, 0, 106.2);
 	ok(req == NULL && m->prompt == PS_TOP_ACT_NONE &&
-	    strcmp(m->msg, "reset cancelled") == 0,
-	    "answering no cancels the reset");
-	ps_top_model_action(m, PS_TOP_ACT_RESET, 107.0);
-	req = ps_top_model_answer(m, 1, 107.1);
-	is_str(req_cmd(req), "reset", "answering yes sends the reset");
-	free(req);
+	    strcmp(m->msg, "stop cancelled") == 0,
+	    "answering no cancels the stop");
 	ps_top_model_action(m, PS_TOP_ACT_STOP, 108.0);
 	req = ps_top_model_answer(m, 1, 108.1);
 	ok(req != NULL && strcmp(req_cmd(req), "stop") == 0 &&
@@ -893,10 +889,228 @@ test_cause(void)
 	ps_top_model_free(m);
 }
 
+/* The reply to the checkpoints request req (freed). */
+static void
+ckpts_reply(struct ps_top_model *m, char *req, const char *list, double now)
+{
+	char	reply[1024];
+
+	snprintf(reply, sizeof reply, "{\"id\": %lld, \"ok\": true, "
+	    "\"result\": {\"checkpoints\": [%s]}}",
+	    (long long)req_read(req).id, list);
+	free(req);
+	feed(m, reply, now);
+}
+
+/* R: the list from the server, a pick, the question by name. */
+static void
+test_reset_pick(void)
+{
+	static const char list[] =
+	    "{\"name\": \"ckpt-000900\", \"path\": \"/c/ckpt-000900.safetensors\", "
+	    "\"version\": 900, \"time\": 1764690000.5, \"age_s\": 5, "
+	    "\"bytes\": 4000128, \"model_l2\": 4483.2}, "
+	    "{\"name\": \"ckpt-000853\", \"path\": \"/c/ckpt-000853.safetensors\", "
+	    "\"version\": 853, \"time\": 1764689885.5, \"age_s\": 110, "
+	    "\"bytes\": 4000128, \"model_l2\": 1203.4}, "
+	    "{\"name\": \"initial\", \"path\": null, \"version\": 0, "
+	    "\"time\": null, \"age_s\": null, \"bytes\": null, "
+	    "\"model_l2\": 18}";
+	struct ps_top_model	*m;
+	struct ps_text_line	 l;
+	struct ps_ctl_req	 rq;
+	char			*req, buf[256];
+
+	m = ps_top_model_new("ws://x", 1.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	ps_top_model_connected(m, 100.0);
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 101.0);
+	is_str(req_cmd(req), "checkpoints",
+	    "R asks the server for its checkpoints first");
+	ok(m->pick == PS_TOP_PICK_CKPT && m->pick_wait &&
+	    m->prompt == PS_TOP_ACT_NONE && ps_top_model_pick_rows(m) == 0,
+	    "and no question yet: the list waits for the reply");
+	ok(ps_top_model_action(m, PS_TOP_ACT_STOP, 101.1) == NULL &&
+	    m->prompt == PS_TOP_ACT_NONE,
+	    "no other action starts while the list is open");
+	ckpts_reply(m, req, list, 102.0);
+	is_int(ps_top_model_pick_rows(m), 3, "the reply lists 3 checkpoints");
+	ok(m->pick_sel == 0 && m->msg_kind == PS_TOP_MSG_PROMPT &&
+	    strstr(m->msg, "Reset to which checkpoint?") == m->msg,
+	    "the newest is selected and the status line asks which");
+
+	ps_text_pick_title(m, 0, 3, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	is_str(buf, "CHECKPOINTS 3  reset to which?  now: version 400, "
+	    "L2 12.38", "the list's title shows the model now");
+	ps_text_pick_row(m, 0, 112.0, 80, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	is_str(buf, "> ckpt-000900       900   15.0s      4,483    3.8 MiB",
+	    "a row: name, version, age (aged since the reply), L2, size");
+	ok(l.seg[0].cls == PS_TEXT_SELECTED, "the selected row is drawn so");
+	ps_text_pick_row(m, 2, 112.0, 80, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	is_str(buf, "  initial             0       -      18.00  in memory",
+	    "the initial model, kept in memory, is listed last");
+
+	ps_top_model_pick_move(m, 1);
+	ps_top_model_pick_choose(m, 112.0);
+	ok(m->pick == PS_TOP_PICK_NONE && m->prompt == PS_TOP_ACT_RESET,
+	    "Enter closes the list and asks");
+	is_str(m->msg, "Reset to ckpt-000853 (version 853, 2m ago, L2 1,203)? "
+	    "[y/N]", "the question names the checkpoint, its version, age "
+	    "and L2");
+	req = ps_top_model_answer(m, 0, 113.0);
+	ok(req == NULL && strcmp(m->msg, "reset cancelled") == 0,
+	    "n cancels it, sending nothing");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 114.0);
+	ckpts_reply(m, req, list, 114.5);
+	ps_top_model_pick_move(m, 1000);
+	is_int(m->pick_sel, 2, "a large move stops at the last row");
+	ps_top_model_pick_move(m, -1);
+	ps_top_model_pick_choose(m, 115.0);
+	req = ps_top_model_answer(m, 1, 115.5);
+	rq = req_read(req);
+	ok(rq.cmd == PS_CTL_RESET && rq.has_name &&
+	    strcmp(rq.name, "ckpt-000853.safetensors") == 0,
+	    "y resets to the checkpoint chosen, by name (%s)", rq.name);
+	snprintf(buf, sizeof buf, "{\"id\": %lld, \"ok\": true, \"result\": "
+	    "{\"from\": \"/c/ckpt-000853.safetensors\", \"model_version\": 853}}",
+	    (long long)rq.id);
+	free(req);
+	feed(m, buf, 116.0);
+	is_str(m->msg, "model reset from /c/ckpt-000853.safetensors, now "
+	    "version 853", "the reply says from which file");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 117.0);
+	ps_top_model_pick_cancel(m, 117.1);
+	ok(m->pick == PS_TOP_PICK_NONE && strcmp(m->msg, "reset cancelled")
+	    == 0, "Esc closes the list before the reply");
+	ckpts_reply(m, req, list, 117.5);
+	ok(m->pick == PS_TOP_PICK_NONE && m->prompt == PS_TOP_ACT_NONE,
+	    "and the late reply opens nothing");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 118.0);
+	ps_top_model_pick_move(m, 1);
+	ps_top_model_pick_choose(m, 118.1);
+	ok(m->pick == PS_TOP_PICK_CKPT && m->prompt == PS_TOP_ACT_NONE,
+	    "Enter before the reply does nothing");
+	ckpts_reply(m, req, "", 118.5);
+	ok(m->pick == PS_TOP_PICK_NONE && m->msg_kind == PS_TOP_MSG_ERROR &&
+	    strcmp(m->msg, "no checkpoint to reset to") == 0,
+	    "an empty list says there is nothing to reset to");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 119.0);
+	snprintf(buf, sizeof buf, "{\"id\": %lld, \"ok\": false, \"error\": "
+	    "{\"code\": \"io\", \"message\": \"/c: Permission denied\"}}",
+	    (long long)req_read(req).id);
+	free(req);
+	feed(m, buf, 119.5);
+	ok(m->pick == PS_TOP_PICK_NONE && strcmp(m->msg, "checkpoints "
+	    "failed: io: /c: Permission denied") == 0,
+	    "an error reply closes the list and says why");
+
+	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 120.0);
+	free(req);
+	ps_top_model_disconnected(m, PS_TOP_DISCONNECTED, "closed", 121.0,
+	    120.5);
+	ok(m->pick == PS_TOP_PICK_NONE && strcmp(m->msg, "not connected: "
+	    "reset refused (closed)") == 0,
+	    "losing the connection closes the list, saying why");
+	ps_top_model_free(m);
+}
+
+/* u: the blocks from STATUS, a pick, the unblock by id or by name. */
+static void
+test_unblock(void)
+{
+	struct ps_top_model	*m;
+	struct ps_text_line	 l;
+	struct ps_ctl_req	 rq;
+	json_t			*snap;
+	char			*req, *cause = NULL, buf[256];
+	size_t			 i;
+
+	m = ps_top_model_new("ws://x", 1.0);
+	apply_file(m, "snap-async-1.json", 100.0);
+	ps_top_model_connected(m, 100.0);
+	req = ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, 101.0);
+	ok(req == NULL && m->pick == PS_TOP_PICK_NONE &&
+	    strcmp(m->msg, "no worker is blocked") == 0,
+	    "u without a block says so");
+
+	snap = load("snap-async-1.json");
+	json_object_set_new(snap, "blocked", json_pack("[{s:n, s:s}, "
+	    "{s:i, s:s}]", "id", "name", "12", "id", 3, "name",
+	    "trainer-slow"));
+	if (ps_top_model_apply(m, snap, 102.0, &cause) != 0)
+		bail_out("%s", cause);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strstr(buf, "  2 blocked (u)") != NULL,
+	    "the worker title counts the blocks and names the key: %s", buf);
+	/* Select worker 2's row. */
+	m->focus = PS_TOP_WORKERS;
+	ps_top_model_show_gone(m, 1);
+	for (i = 0; i < ps_top_model_rows(m, PS_TOP_WORKERS); i++) {
+		m->sel[PS_TOP_WORKERS] = i;
+		if (ps_top_model_selected_worker(m)->id == 3)
+			break;
+	}
+	req = ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, 103.0);
+	ok(req == NULL && m->pick == PS_TOP_PICK_BLOCK &&
+	    ps_top_model_pick_rows(m) == 2 && m->pick_sel == 1,
+	    "u lists the 2 blocks, the selected worker's selected");
+	ps_text_pick_row(m, 1, 103.0, 80, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	is_str(buf, ">      3 trainer-slow", "a block's row: its id and name");
+	ps_text_pick_row(m, 0, 103.0, 80, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	is_str(buf, "       - 12", "a name alone has no id");
+	ps_top_model_pick_choose(m, 103.5);
+	is_str(m->msg, "Unblock worker 3 (trainer-slow): its HELLO accepted "
+	    "again? [y/N]", "Enter asks, naming the worker");
+	req = ps_top_model_answer(m, 1, 104.0);
+	rq = req_read(req);
+	ok(rq.cmd == PS_CTL_UNBLOCK && rq.worker_id == 3,
+	    "y unblocks it by id");
+	snprintf(buf, sizeof buf, "{\"id\": %lld, \"ok\": true, \"result\": "
+	    "{\"unblocked\": 1}}", (long long)rq.id);
+	free(req);
+	feed(m, buf, 104.5);
+	is_str(m->msg, "worker 3 (trainer-slow) unblocked: its HELLO is "
+	    "accepted again", "the reply says so");
+
+	ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, 105.0);
+	ps_top_model_pick_move(m, -5);
+	ps_top_model_pick_choose(m, 105.5);
+	req = ps_top_model_answer(m, 1, 106.0);
+	rq = req_read(req);
+	ok(rq.cmd == PS_CTL_UNBLOCK && rq.worker_id == 0 &&
+	    strcmp(rq.worker_name, "12") == 0,
+	    "a name of digits is unblocked as a name, not an id");
+	free(req);
+
+	ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, 107.0);
+	json_object_set_new(snap, "blocked", json_array());
+	ps_top_model_apply(m, snap, 108.0, &cause);
+	ok(m->pick == PS_TOP_PICK_NONE &&
+	    strcmp(m->msg, "no worker is blocked now") == 0,
+	    "the list closes when the server has no block left");
+	json_decref(snap);
+	m->readonly = 1;
+	ok(ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, 109.0) == NULL &&
+	    strcmp(m->msg, "read-only: unblock refused") == 0,
+	    "--readonly refuses u");
+	ps_top_model_free(m);
+}
+
 int
 main(void)
 {
-	plan(181);
+	plan(212);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();
@@ -909,5 +1123,7 @@ main(void)
 	test_messages();
 	test_interval();
 	test_text();
+	test_reset_pick();
+	test_unblock();
 	return exit_status();
 }

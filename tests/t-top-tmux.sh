@@ -3,7 +3,8 @@
 # psctl serve that psctl bench keeps busy, and capture-pane reads the
 # screen back.  Checked: the bench's tensors and workers are listed and the
 # model version moves; c writes a checkpoint that psctl inspect verifies;
-# R asks and y resets (the server counts it and training goes on); S then n
+# R lists the checkpoints and Enter, y resets to the one c wrote (the
+# server counts it and training goes on); S then n
 # leaves the server up; the screen redraws at 90x30, says "too small" at
 # 50x10, and draws again at 120x40 and 250x40; S then y stops the server
 # (exit 0, final checkpoint); top then shows DISCONNECTED, still answers
@@ -81,6 +82,12 @@ status_json() {
 json() {
 	sed -n "s/.*\"$1\":\\([0-9][0-9]*\\).*/\\1/p" "$tmp/status.json"
 }
+# commas N: N as the console writes it, thousands grouped.
+commas() {
+	printf '%s\n' "$1" | sed ':a
+s/\B[0-9]\{3\}\>/,&/
+ta'
+}
 # screen_grows OLD: the header's version is over OLD.
 screen_grows() {
 	v=$(screen_version)
@@ -157,14 +164,14 @@ inspect_ok() {
 	    grep -q "^model version: $2\$" "$tmp/inspect"
 }
 
-plan 35
+plan 36
 
 mkdir "$tmp/ckpt"
 serve_start serve --checkpoint-dir "$tmp/ckpt"
 spid=$pid
 
 "$PSCTL" bench --connect "$url" --workers 2 --params 20000 --tensors 3 \
-    --seconds 30 --op pushpull >"$tmp/bench.out" 2>&1 &
+    --seconds 600 --op pushpull >"$tmp/bench.out" 2>&1 &
 bpid=$!
 kill_at_exit "$bpid"
 
@@ -214,14 +221,22 @@ ok '[ -n "$ck" ] && [ "$(dirname "$ck")" = "$tmp/ckpt" ] && [ -f "$ck" ]' \
 ok 'inspect_ok "$ck" "$ckv"' \
     "psctl inspect verifies it and finds the version the line named ($ckv)"
 
-# R: a question first, then y resets.
+# R: the server's checkpoints, newest first (the one c wrote); Enter
+# asks by name, then y resets to it.
+ckname=$(basename "$ck" .safetensors)
 tm send-keys -t top R
-see 'row 39 "^Reset the model .*\[y/N\]$"' "R asks [y/N] on the status line"
+see 'has "^CHECKPOINTS [0-9]+ .* reset to which\?" &&
+    has "^> $ckname +[0-9,]+ +[0-9.smh]+ +[0-9.,]+ +[0-9.]+ [KMG]?i?B$" &&
+    row 39 "^Reset to which checkpoint\?"' \
+    "R lists the checkpoints, the newest ($ckname) selected"
 ok 'status_json && [ "$(json resets_total)" = 0 ]' \
     "nothing is reset before the answer"
+tm send-keys -t top Enter
+see 'row 39 "^Reset to $ckname \(version $(commas "$ckv"), [0-9]+[smhd] ago, L2 [0-9.,]+\)\? \[y/N\]$"' \
+    "Enter asks [y/N], naming the checkpoint and its version"
 tm send-keys -t top y
-see 'row 39 "^model reset from .*, now version [0-9]+$"' \
-    "y resets the model, and the status line says from what"
+see 'row 39 "^model reset from $ck, now version [0-9]+$"' \
+    "y resets the model to it, and the status line says so"
 ok 'status_json && [ "$(json resets_total)" = 1 ]' \
     "the server counts exactly one reset"
 rv=$(json model_version)

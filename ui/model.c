@@ -54,6 +54,12 @@ static char	*model_action_request(struct ps_top_model *,
 		     enum ps_top_action);
 static int	 model_refused(struct ps_top_model *, enum ps_top_action,
 		     double);
+static size_t	 model_step(size_t, long long, size_t);
+static void	 model_ckpts_free(struct ps_top_model *);
+static void	 model_ckpts(struct ps_top_model *, json_t *, double);
+static long long model_pending(struct ps_top_model *, enum ps_ctl_cmd);
+static void	 model_pick_open(struct ps_top_model *, enum ps_top_pick,
+		     double);
 
 static const char *const model_mark_names[] = {
 	"active", "waiting", "LAGGING", "BLOCKING", "SILENT", "GONE"
@@ -66,7 +72,7 @@ static const char *const model_wcol_names[] = {
 	"MAX_L2", "CLOCK", "LAG", "SEEN"
 };
 static const char *const model_action_names[] = {
-	"none", "checkpoint", "reset", "stop", "kick", "block"
+	"none", "checkpoint", "reset", "stop", "kick", "block", "unblock"
 };
 /* The refresh intervals +/- step through, seconds. */
 static const double model_intervals[] = {
@@ -117,6 +123,7 @@ ps_top_model_free(struct ps_top_model *m)
 	free(m->torder);
 	free(m->worder);
 	json_decref(m->held);
+	model_ckpts_free(m);
 	free(m);
 }
 
@@ -146,6 +153,8 @@ model_opt(uint64_t v, int present)
 static void
 model_server_free(struct ps_top_server *s)
 {
+	size_t	i;
+
 	free(s->version);
 	free(s->listen);
 	free(s->state);
@@ -157,6 +166,9 @@ model_server_free(struct ps_top_server *s)
 	free(s->ckpt_last_path);
 	free(s->ckpt_last_error);
 	free(s->round_waiting);
+	for (i = 0; i < s->nblocked; i++)
+		free(s->blocked[i].name);
+	free(s->blocked);
 }
 
 /* Sets every field to "unknown": "-" strings, NAN numbers. */
@@ -486,7 +498,17 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	s.round_present = st->round.present;
 	s.round_number = (double)st->round.number;
 	s.round_waiting_s = st->round.waiting_s;
-	s.nblocked = st->nblocked;
+	if (st->nblocked > 0) {
+		s.blocked = xcalloc(st->nblocked, sizeof *s.blocked);
+		for (k = 0; k < st->nblocked; k++) {
+			s.blocked[k].id = st->blocked[k].id > LLONG_MAX ?
+			    LLONG_MAX : (long long)st->blocked[k].id;
+			if (st->blocked[k].name != NULL)
+				s.blocked[k].name =
+				    xstrdup(st->blocked[k].name);
+		}
+		s.nblocked = st->nblocked;
+	}
 	if (st->round.present && st->round.nwaiting > 0) {
 		s.round_waiting = xcalloc(st->round.nwaiting,
 		    sizeof *s.round_waiting);
@@ -510,6 +532,14 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	m->have = 1;
 	m->rx_time = now;
 	m->applied++;
+	/* The blocks' list follows the server's. */
+	if (m->pick == PS_TOP_PICK_BLOCK && m->srv.nblocked == 0) {
+		m->pick = PS_TOP_PICK_NONE;
+		ps_top_model_status(m, PS_TOP_MSG_INFO, now,
+		    "no worker is blocked now");
+	} else if (m->pick == PS_TOP_PICK_BLOCK &&
+	    m->pick_sel >= m->srv.nblocked)
+		m->pick_sel = m->srv.nblocked - 1;
 
 	restarted = !isnan(m->prev_version) && ((!isnan(m->srv.uptime) &&
 	    !isnan(m->prev_uptime) && m->srv.uptime < m->prev_uptime) ||
@@ -633,7 +663,12 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 
 	snprintf(m->err_cmd, sizeof m->err_cmd, "%s", name);
 	m->err_code[0] = '\0';
+	if (cmd == PS_CTL_CHECKPOINTS && (m->pick != PS_TOP_PICK_CKPT ||
+	    !m->pick_wait))
+		return;		/* the list was cancelled meanwhile */
 	if (!r->ok) {
+		if (cmd == PS_CTL_CHECKPOINTS)
+			m->pick = PS_TOP_PICK_NONE;
 		snprintf(m->err_code, sizeof m->err_code, "%s", r->code);
 		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s failed: %s%s%s",
 		    name, r->code, *r->message != '\0' ? ": " : "",
@@ -644,6 +679,10 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 		if (!m->paused &&
 		    ps_top_model_apply(m, r->result, now, &cause) != 0)
 			goto fail;
+		return;
+	}
+	if (cmd == PS_CTL_CHECKPOINTS) {
+		model_ckpts(m, r->result, now);
 		return;
 	}
 	if (ps_ctl_result_parse(cmd, r->result, &res, &cause) != 0)
@@ -668,7 +707,19 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 		    "%s%s%s", m->prompt_worker, m->prompt_name,
 		    res.kicked ? "kicked" : "not connected",
 		    res.blocked ? (res.kicked ? " and blocked" : ", blocked") :
-		    "", res.blocked ? ": psctl unblock lifts it" : "");
+		    "", res.blocked ? "; u lifts it" : "");
+		break;
+	case PS_CTL_UNBLOCK:
+		if (m->prompt_worker != 0)
+			ps_top_model_status(m, PS_TOP_MSG_OK, now, "worker "
+			    "%lld%s%s%s unblocked: its HELLO is accepted again",
+			    m->prompt_worker, m->prompt_name[0] != '\0' ?
+			    " (" : "", m->prompt_name,
+			    m->prompt_name[0] != '\0' ? ")" : "");
+		else
+			ps_top_model_status(m, PS_TOP_MSG_OK, now, "name \"%s\" "
+			    "unblocked: its HELLO is accepted again",
+			    m->prompt_name);
 		break;
 	case PS_CTL_STOP:
 		if (res.checkpoint != NULL)
@@ -692,14 +743,23 @@ fail:
 char *
 ps_top_model_request(struct ps_top_model *m, enum ps_ctl_cmd cmd)
 {
+	long long	id = model_pending(m, cmd);
+
+	return ps_ctl_request(id, cmd, cmd == PS_CTL_RESET ? m->prompt_ckpt :
+	    NULL, m->interval, cmd == PS_CTL_STOP && m->srv.ckpt_has_dir);
+}
+
+/* A new request id, recorded as pending for cmd. */
+static long long
+model_pending(struct ps_top_model *m, enum ps_ctl_cmd cmd)
+{
 	struct ps_top_pending	*p;
 	long long		 id = m->next_id++;
 
 	p = &m->pending[id % PS_TOP_PENDING];
 	p->id = id;
 	p->cmd = cmd;
-	return ps_ctl_request(id, cmd, NULL, m->interval,
-	    cmd == PS_CTL_STOP && m->srv.ckpt_has_dir);
+	return id;
 }
 
 /* Says why an action cannot run now, or returns 0. */
@@ -728,28 +788,98 @@ model_action_request(struct ps_top_model *m, enum ps_top_action a)
 		[PS_TOP_ACT_RESET] = PS_CTL_RESET,
 		[PS_TOP_ACT_STOP] = PS_CTL_STOP
 	};
-	struct ps_top_pending	*p;
-	long long		 id;
-	char			 worker[32];
+	json_t		*o;
+	long long	 id;
+	char		 worker[32], *text;
 
-	if (a != PS_TOP_ACT_KICK && a != PS_TOP_ACT_BLOCK)
+	if (a == PS_TOP_ACT_UNBLOCK && m->prompt_worker == 0) {
+		/* A name alone: sent as a string even when it is digits. */
+		id = model_pending(m, PS_CTL_UNBLOCK);
+		o = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "cmd",
+		    ps_ctl_cmd_name(PS_CTL_UNBLOCK), "worker", m->prompt_name);
+		text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+		return text;
+	}
+	if (a != PS_TOP_ACT_KICK && a != PS_TOP_ACT_BLOCK &&
+	    a != PS_TOP_ACT_UNBLOCK)
 		return ps_top_model_request(m, cmds[a]);
 	/* By id: a name may be another worker's too. */
-	id = m->next_id++;
-	p = &m->pending[id % PS_TOP_PENDING];
-	p->id = id;
-	p->cmd = PS_CTL_KICK;
+	id = model_pending(m, a == PS_TOP_ACT_UNBLOCK ? PS_CTL_UNBLOCK :
+	    PS_CTL_KICK);
 	snprintf(worker, sizeof worker, "%lld", m->prompt_worker);
-	return ps_ctl_request_worker(id, PS_CTL_KICK, worker,
-	    a == PS_TOP_ACT_BLOCK);
+	return ps_ctl_request_worker(id, a == PS_TOP_ACT_UNBLOCK ?
+	    PS_CTL_UNBLOCK : PS_CTL_KICK, worker, a == PS_TOP_ACT_BLOCK);
+}
+
+static void
+model_ckpts_free(struct ps_top_model *m)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nckpts; i++)
+		free(m->ckpts[i].name);
+	free(m->ckpts);
+	m->ckpts = NULL;
+	m->nckpts = 0;
+}
+
+/* The checkpoints reply (borrowed) fills R's list. */
+static void
+model_ckpts(struct ps_top_model *m, json_t *result, double now)
+{
+	struct ps_ctl_ckpt	*c;
+	size_t			 n, i;
+	char			*cause = NULL;
+
+	if (ps_ctl_checkpoints_parse(result, &c, &n, &cause) != 0) {
+		m->pick = PS_TOP_PICK_NONE;
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now, "%s", cause);
+		free(cause);
+		return;
+	}
+	model_ckpts_free(m);
+	m->ckpts = xcalloc(n > 0 ? n : 1, sizeof *m->ckpts);
+	for (i = 0; i < n; i++) {
+		m->ckpts[i].name = xstrdup(c[i].name);
+		m->ckpts[i].version = (double)c[i].version;
+		m->ckpts[i].age_s = c[i].age_s;
+		m->ckpts[i].bytes = c[i].bytes >= 0 ? (double)c[i].bytes : NAN;
+		m->ckpts[i].model_l2 = c[i].model_l2;
+	}
+	m->nckpts = n;
+	m->ckpts_time = now;
+	free(c);
+	if (n == 0) {
+		m->pick = PS_TOP_PICK_NONE;
+		ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+		    "no checkpoint to reset to");
+		return;
+	}
+	model_pick_open(m, PS_TOP_PICK_CKPT, now);
+}
+
+/* Opens a list (its reply in hand) with its first row selected. */
+static void
+model_pick_open(struct ps_top_model *m, enum ps_top_pick k, double now)
+{
+	m->pick = k;
+	m->pick_wait = 0;
+	m->pick_sel = 0;
+	m->pick_scroll = 0;
+	ps_top_model_status(m, PS_TOP_MSG_PROMPT, now, "%s  Up/Down select, "
+	    "Enter chooses, Esc cancels", k == PS_TOP_PICK_CKPT ?
+	    "Reset to which checkpoint?" : "Unblock which?");
 }
 
 char *
 ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 {
 	const struct ps_top_worker	*w;
+	size_t				 i;
 
-	if (a == PS_TOP_ACT_NONE || m->prompt != PS_TOP_ACT_NONE)
+	if (a == PS_TOP_ACT_NONE || m->prompt != PS_TOP_ACT_NONE ||
+	    m->pick != PS_TOP_PICK_NONE)
 		return NULL;
 	if (model_refused(m, a, now))
 		return NULL;
@@ -759,10 +889,31 @@ ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 		    "checkpoint requested");
 		return model_action_request(m, a);
 	case PS_TOP_ACT_RESET:
-		m->prompt = a;
-		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
-		    "Reset the model to its last checkpoint "
-		    "(or initial values)? [y/N]");
+		/* The list first; the question names the one chosen. */
+		m->pick = PS_TOP_PICK_CKPT;
+		m->pick_wait = 1;
+		ps_top_model_status(m, PS_TOP_MSG_INFO, now,
+		    "asking the server for its checkpoints (Esc cancels)");
+		return ps_ctl_request(model_pending(m, PS_CTL_CHECKPOINTS),
+		    PS_CTL_CHECKPOINTS, NULL, 0, 0);
+	case PS_TOP_ACT_UNBLOCK:
+		if (m->srv.nblocked == 0) {
+			ps_top_model_status(m, PS_TOP_MSG_ERROR, now,
+			    "no worker is blocked");
+			return NULL;
+		}
+		model_pick_open(m, PS_TOP_PICK_BLOCK, now);
+		/* The selected worker's block, if it has one. */
+		w = ps_top_model_selected_worker(m);
+		for (i = 0; w != NULL && i < m->srv.nblocked; i++) {
+			if (m->srv.blocked[i].id == w->id ||
+			    (m->srv.blocked[i].id == 0 &&
+			    m->srv.blocked[i].name != NULL &&
+			    strcmp(m->srv.blocked[i].name, w->name) == 0)) {
+				m->pick_sel = i;
+				break;
+			}
+		}
 		return NULL;
 	case PS_TOP_ACT_STOP:
 		m->prompt = a;
@@ -793,6 +944,92 @@ ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 	default:
 		return NULL;
 	}
+}
+
+/* Row r moved by delta among n rows, clamped (r itself when n is 0). */
+static size_t
+model_step(size_t r, long long delta, size_t n)
+{
+	long long	k = (long long)r;
+
+	if (n == 0)
+		return r;
+	if (delta < -k)
+		return 0;
+	if (delta > (long long)n - 1 - k)
+		return n - 1;
+	return (size_t)(k + delta);
+}
+
+size_t
+ps_top_model_pick_rows(const struct ps_top_model *m)
+{
+	switch (m->pick) {
+	case PS_TOP_PICK_CKPT:
+		return m->pick_wait ? 0 : m->nckpts;
+	case PS_TOP_PICK_BLOCK:
+		return m->srv.nblocked;
+	default:
+		return 0;
+	}
+}
+
+void
+ps_top_model_pick_move(struct ps_top_model *m, long long delta)
+{
+	m->pick_sel = model_step(m->pick_sel, delta,
+	    ps_top_model_pick_rows(m));
+}
+
+void
+ps_top_model_pick_cancel(struct ps_top_model *m, double now)
+{
+	enum ps_top_pick	k = m->pick;
+
+	if (k == PS_TOP_PICK_NONE)
+		return;
+	m->pick = PS_TOP_PICK_NONE;
+	m->pick_wait = 0;
+	ps_top_model_status(m, PS_TOP_MSG_INFO, now, "%s cancelled",
+	    k == PS_TOP_PICK_CKPT ? "reset" : "unblock");
+}
+
+void
+ps_top_model_pick_choose(struct ps_top_model *m, double now)
+{
+	const struct ps_top_ckpt	*c;
+	const struct ps_top_block	*b;
+	char				 ver[32], l2[32], ago[32];
+
+	if (m->pick_sel >= ps_top_model_pick_rows(m))
+		return;
+	if (m->pick == PS_TOP_PICK_CKPT) {
+		c = &m->ckpts[m->pick_sel];
+		m->pick = PS_TOP_PICK_NONE;
+		m->prompt = PS_TOP_ACT_RESET;
+		snprintf(m->prompt_ckpt, sizeof m->prompt_ckpt, "%s", c->name);
+		ps_top_count(c->version, ver, sizeof ver);
+		ps_top_l2_text(c->model_l2, l2, sizeof l2);
+		ps_top_ago_text(isnan(c->age_s) ? NAN :
+		    c->age_s + now - m->ckpts_time, ago, sizeof ago);
+		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now, "Reset to %s "
+		    "(version %s, %s, L2 %s)? [y/N]", c->name, ver, ago, l2);
+		return;
+	}
+	b = &m->srv.blocked[m->pick_sel];
+	m->pick = PS_TOP_PICK_NONE;
+	m->prompt = PS_TOP_ACT_UNBLOCK;
+	m->prompt_worker = b->id;
+	snprintf(m->prompt_name, sizeof m->prompt_name, "%s",
+	    b->name != NULL ? b->name : "");
+	if (b->id != 0)
+		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now, "Unblock worker "
+		    "%lld%s%s%s: its HELLO accepted again? [y/N]", b->id,
+		    b->name != NULL ? " (" : "", b->name != NULL ? b->name : "",
+		    b->name != NULL ? ")" : "");
+	else
+		ps_top_model_status(m, PS_TOP_MSG_PROMPT, now, "Unblock the "
+		    "name \"%s\": its HELLO accepted again? [y/N]", b->name);
 }
 
 char *
@@ -833,6 +1070,12 @@ ps_top_model_disconnected(struct ps_top_model *m, enum ps_top_conn why_kind,
 {
 	enum ps_top_action	a = m->prompt;
 
+	/* An open list is a question too. */
+	if (m->pick != PS_TOP_PICK_NONE)
+		a = m->pick == PS_TOP_PICK_CKPT ? PS_TOP_ACT_RESET :
+		    PS_TOP_ACT_UNBLOCK;
+	m->pick = PS_TOP_PICK_NONE;
+	m->pick_wait = 0;
 	m->conn = why_kind;
 	m->attempts++;
 	m->retry_at = retry_at;
@@ -1139,18 +1382,10 @@ ps_top_model_select(struct ps_top_model *m, long long delta)
 {
 	enum ps_top_table	t = m->focus;
 	size_t			n = ps_top_model_rows(m, t);
-	long long		r;
 
 	if (n == 0)
 		return;
-	r = (long long)m->sel[t];
-	if (delta < -r)
-		r = 0;
-	else if (delta > (long long)n - 1 - r)
-		r = (long long)n - 1;
-	else
-		r += delta;
-	m->sel[t] = (size_t)r;
+	m->sel[t] = model_step(m->sel[t], delta, n);
 	m->sel_key[t] = model_key(m, t, ps_top_model_index(m, t, m->sel[t]));
 }
 
@@ -1420,4 +1655,60 @@ ps_top_human_bytes(double v, char *buf, size_t len)
 		snprintf(buf, len, "%.0f B", v);
 	else
 		snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+void
+ps_top_count(double v, char *buf, size_t len)
+{
+	char	digits[32];
+	size_t	n, i, off = 0;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	snprintf(digits, sizeof digits, "%.0f", fabs(v));
+	n = strlen(digits);
+	if (v < 0 && off + 1 < len)
+		buf[off++] = '-';
+	for (i = 0; i < n && off + 1 < len; i++) {
+		if (i > 0 && (n - i) % 3 == 0 && off + 2 < len)
+			buf[off++] = ',';
+		buf[off++] = digits[i];
+	}
+	buf[off] = '\0';
+}
+
+void
+ps_top_l2_text(double v, char *buf, size_t len)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (fabs(v) >= 1000)
+		ps_top_count(v, buf, len);
+	else if (fabs(v) >= 1)
+		/* Four digits, trailing zeros kept so that a column lines up. */
+		snprintf(buf, len, "%.*f", 3 - (int)floor(log10(fabs(v))), v);
+	else
+		snprintf(buf, len, "%.4g", v);
+}
+
+void
+ps_top_ago_text(double v, char *buf, size_t len)
+{
+	long long	t;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "in memory");
+		return;
+	}
+	t = v > 0 ? (long long)v : 0;
+	if (t < 60)
+		snprintf(buf, len, "%llds ago", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%lldm ago", t / 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%lldh ago", t / 3600);
+	else
+		snprintf(buf, len, "%lldd ago", t / 86400);
 }

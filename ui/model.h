@@ -110,7 +110,18 @@ enum ps_top_action {
 	PS_TOP_ACT_RESET,
 	PS_TOP_ACT_STOP,
 	PS_TOP_ACT_KICK,	/* the selected worker */
-	PS_TOP_ACT_BLOCK	/* kick and block it */
+	PS_TOP_ACT_BLOCK,	/* kick and block it */
+	PS_TOP_ACT_UNBLOCK	/* lift an operator's block */
+};
+
+/*
+ * A list the operator picks from before a question: R's checkpoints
+ * (what reset can go back to) and u's blocks (what unblock can lift).
+ */
+enum ps_top_pick {
+	PS_TOP_PICK_NONE = 0,
+	PS_TOP_PICK_CKPT,
+	PS_TOP_PICK_BLOCK
 };
 
 /* The sparkline series. */
@@ -154,6 +165,21 @@ struct ps_top_worker {
 	double		 update_l2;	/* its last push's L2; NAN: none */
 	double		 update_l2_max;	/* the largest in the last minute */
 	double		 pushes_per_s_1m;	/* its own recent pace, or NAN */
+};
+
+/* A checkpoint of the R list, from the checkpoints reply. */
+struct ps_top_ckpt {
+	char		*name;		/* owned: as reset takes it */
+	double		 version;
+	double		 age_s;		/* at ckpts_time; NAN: none (in memory) */
+	double		 bytes;		/* NAN: none (in memory) */
+	double		 model_l2;	/* NAN: not in its metadata */
+};
+
+/* An operator's block, from STATUS "blocked". */
+struct ps_top_block {
+	long long	 id;		/* 0: a name alone */
+	char		*name;		/* owned; NULL: an id alone */
 };
 
 struct ps_top_sample {
@@ -202,7 +228,8 @@ struct ps_top_server {
 	double		 round_waiting_s;
 	long long	*round_waiting;	/* owned: worker ids */
 	size_t		 round_nwaiting;
-	size_t		 nblocked;	/* operators' blocks */
+	struct ps_top_block *blocked;	/* owned: operators' blocks */
+	size_t		 nblocked;
 	/* checkpoint */
 	int		 ckpt_has_dir;
 	char		*ckpt_dir;
@@ -294,8 +321,21 @@ struct ps_top_model {
 	char		 msg[256];
 	double		 msg_time;
 	enum ps_top_action prompt;
-	long long	 prompt_worker;	/* kick, block: its id */
-	char		 prompt_name[64];	/* and its name */
+	long long	 prompt_worker;	/* kick, block, unblock: its id (0: none) */
+	char		 prompt_name[PS_CTL_WORKER_MAX + 1];	/* and its name */
+	char		 prompt_ckpt[PS_CTL_NAME_MAX + 1];	/* reset: to this */
+
+	/*
+	 * The list open for picking (R, u), its selected row and the first
+	 * row shown; pick_wait while the checkpoints reply is awaited.
+	 */
+	enum ps_top_pick pick;
+	int		 pick_wait;
+	size_t		 pick_sel;
+	size_t		 pick_scroll;
+	struct ps_top_ckpt *ckpts;	/* owned: the last checkpoints reply */
+	size_t		 nckpts;
+	double		 ckpts_time;	/* now when it came */
 
 	/* The code of the last error reply ("" after an ok one). */
 	char		 err_code[32];
@@ -341,9 +381,13 @@ char		*ps_top_model_request(struct ps_top_model *, enum ps_ctl_cmd);
 
 /*
  * Starts an action from a key.  Checkpoint returns the request to send;
- * reset and stop open a [y/N] prompt and return NULL.  Refused actions
- * (--readonly, not connected, a prompt already open) return NULL with an
- * error on the status line.  The request is text (caller frees).
+ * stop, kick and block open a [y/N] prompt and return NULL.  Reset asks
+ * the server for its checkpoints (returns that request) and opens their
+ * list when the reply comes; unblock opens the list of blocks (the
+ * selected worker's block selected, when it has one).  Refused actions
+ * (--readonly, not connected, a prompt or list already open, no block
+ * to lift) return NULL with an error on the status line.  The request is
+ * text (caller frees).
  */
 char		*ps_top_model_action(struct ps_top_model *, enum ps_top_action,
 		     double now);
@@ -353,6 +397,18 @@ char		*ps_top_model_action(struct ps_top_model *, enum ps_top_action,
  * prompt is open.
  */
 char		*ps_top_model_answer(struct ps_top_model *, int yes, double now);
+
+/*
+ * The open list: move its selection by delta rows (clamped, a large
+ * delta reaches an end); choose the selected row, which closes the list
+ * and asks the question by name ("Reset to ckpt-000853 (version 853, 2m
+ * ago, L2 1,203)? [y/N]"); or cancel.  No-ops without an open list.
+ */
+void		 ps_top_model_pick_move(struct ps_top_model *, long long delta);
+void		 ps_top_model_pick_choose(struct ps_top_model *, double now);
+void		 ps_top_model_pick_cancel(struct ps_top_model *, double now);
+/* Rows the open list has (0 while its reply is awaited). */
+size_t		 ps_top_model_pick_rows(const struct ps_top_model *);
 
 /* Connection changes, from the main loop. */
 void		 ps_top_model_connected(struct ps_top_model *, double now);
@@ -448,5 +504,11 @@ const char	*ps_top_wcol_name(enum ps_top_wcol);
 const char	*ps_top_action_name(enum ps_top_action);
 /* "3.8 MiB" (binary units), "-" for NAN. */
 void		 ps_top_human_bytes(double, char *, size_t);
+/* "1,000,000": rounded, thousands grouped; "-" for NAN. */
+void		 ps_top_count(double, char *, size_t);
+/* An L2 norm: "1,203" from 1000 up, else 4 digits ("81.90"); "-". */
+void		 ps_top_l2_text(double, char *, size_t);
+/* "12s ago", "2m ago", "3h ago", "2d ago"; "in memory" for NAN. */
+void		 ps_top_ago_text(double, char *, size_t);
 
 #endif

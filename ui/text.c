@@ -434,23 +434,7 @@ ps_text_age(double v, char *buf, size_t len)
 void
 ps_text_count(double v, char *buf, size_t len)
 {
-	char	digits[32];
-	size_t	n, i, off = 0;
-
-	if (isnan(v)) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	snprintf(digits, sizeof digits, "%.0f", fabs(v));
-	n = strlen(digits);
-	if (v < 0 && off + 1 < len)
-		buf[off++] = '-';
-	for (i = 0; i < n && off + 1 < len; i++) {
-		if (i > 0 && (n - i) % 3 == 0 && off + 2 < len)
-			buf[off++] = ',';
-		buf[off++] = digits[i];
-	}
-	buf[off] = '\0';
+	ps_top_count(v, buf, len);
 }
 
 void
@@ -782,7 +766,8 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 			    count_mark[i], ps_top_mark_name(i));
 	}
 	if (m->srv.nblocked > 0)
-		ps_text_add(l, PS_TEXT_BAD, "  %zu blocked", m->srv.nblocked);
+		ps_text_add(l, PS_TEXT_BAD, "  %zu blocked (u)",
+		    m->srv.nblocked);
 	if (m->ngone_folded > 0)
 		ps_text_add(l, PS_TEXT_GONE, "  +%zu GONE (g shows)",
 		    m->ngone_folded);
@@ -956,6 +941,111 @@ ps_text_row(const struct ps_top_model *m, enum ps_top_table t, size_t row,
 	}
 	l->n = 0;
 	ps_text_add(l, cls, "%s", text);
+}
+
+/* Columns of a checkpoint row after its name: VERSION, AGE, L2, SIZE. */
+#define TEXT_CKPT_FIXED	(9 + 1 + 7 + 1 + 10 + 1 + 10)
+
+/* The name column of the open list at width: its longest name, or less. */
+static int
+text_pick_name_width(const struct ps_top_model *m, int width)
+{
+	size_t	i, n = ps_top_model_pick_rows(m);
+	int	w = 8, fixed, k;
+
+	fixed = 2 + (m->pick == PS_TOP_PICK_CKPT ? TEXT_CKPT_FIXED + 1 : 7);
+	for (i = 0; i < n; i++) {
+		k = text_cols(m->pick == PS_TOP_PICK_CKPT ? m->ckpts[i].name :
+		    m->srv.blocked[i].name != NULL ? m->srv.blocked[i].name :
+		    "-");
+		if (k > w)
+			w = k;
+	}
+	if (w > width - fixed)
+		w = width - fixed;
+	return w < 4 ? 4 : w;
+}
+
+void
+ps_text_pick_title(const struct ps_top_model *m, size_t first, size_t count,
+    struct ps_text_line *l)
+{
+	size_t	n = ps_top_model_pick_rows(m);
+	char	ver[32], l2[32];
+
+	l->n = 0;
+	ps_text_add(l, PS_TEXT_TITLE_FOCUS, "%s %zu", m->pick ==
+	    PS_TOP_PICK_CKPT ? "CHECKPOINTS" : "BLOCKED", n);
+	if (count < n)
+		ps_text_add(l, PS_TEXT_PLAIN, "  rows %zu-%zu of %zu", first + 1,
+		    first + count, n);
+	if (m->pick == PS_TOP_PICK_BLOCK) {
+		ps_text_add(l, PS_TEXT_PLAIN, "  unblock which?");
+		return;
+	}
+	ps_top_count(m->srv.model_version, ver, sizeof ver);
+	ps_top_l2_text(m->srv.model_l2, l2, sizeof l2);
+	ps_text_add(l, PS_TEXT_PLAIN, "  reset to which?  now: version %s, "
+	    "L2 %s", ver, l2);
+}
+
+void
+ps_text_pick_heading(const struct ps_top_model *m, int width,
+    struct ps_text_line *l)
+{
+	char	name[PS_TEXT_SEGLEN];
+
+	l->n = 0;
+	if (m->pick == PS_TOP_PICK_CKPT) {
+		text_pad(name, sizeof name, "NAME",
+		    text_pick_name_width(m, width), 0);
+		ps_text_add(l, PS_TEXT_HEADING, "  %s %9s %7s %10s %10s", name,
+		    "VERSION", "AGE", "MODEL_L2", "SIZE");
+	} else
+		ps_text_add(l, PS_TEXT_HEADING, "  %6s %s", "ID", "NAME");
+}
+
+void
+ps_text_pick_row(const struct ps_top_model *m, size_t row, double now,
+    int width, struct ps_text_line *l)
+{
+	const struct ps_top_ckpt	*c;
+	const struct ps_top_block	*b;
+	char	name[PS_TEXT_SEGLEN], cell[PS_TEXT_SEGLEN], ver[32], age[32];
+	char	l2[32], size[32], id[32];
+	int	nw = text_pick_name_width(m, width), sel = row == m->pick_sel;
+
+	l->n = 0;
+	if (row >= ps_top_model_pick_rows(m))
+		return;
+	if (m->pick == PS_TOP_PICK_CKPT) {
+		c = &m->ckpts[row];
+		ps_text_shorten(c->name, nw, nw / 2, cell, sizeof cell);
+		text_pad(name, sizeof name, cell, nw, 0);
+		ps_top_count(c->version, ver, sizeof ver);
+		text_fit_number(ver, sizeof ver, 9);
+		ps_text_age(isnan(c->age_s) ? NAN : c->age_s + now -
+		    m->ckpts_time, age, sizeof age);
+		ps_top_l2_text(c->model_l2, l2, sizeof l2);
+		text_fit_number(l2, sizeof l2, 10);
+		if (isnan(c->bytes))
+			snprintf(size, sizeof size, "in memory");
+		else
+			ps_top_human_bytes(c->bytes, size, sizeof size);
+		ps_text_add(l, sel ? PS_TEXT_SELECTED : PS_TEXT_ROW,
+		    "%c %s %9s %7s %10s %10s", sel ? '>' : ' ', name, ver, age,
+		    l2, size);
+		return;
+	}
+	b = &m->srv.blocked[row];
+	if (b->id != 0)
+		snprintf(id, sizeof id, "%lld", b->id);
+	else
+		snprintf(id, sizeof id, "-");
+	ps_text_shorten(b->name != NULL ? b->name : "-", nw, nw / 2, name,
+	    sizeof name);
+	ps_text_add(l, sel ? PS_TEXT_SELECTED : PS_TEXT_ROW, "%c %6s %s",
+	    sel ? '>' : ' ', id, name);
 }
 
 void

@@ -178,6 +178,20 @@ void	 ps_text_row(const struct ps_top_model *, enum ps_top_table,
 /* One cell's text, for the row-th tensor or worker in display order. */
 void	 ps_text_cell(const struct ps_top_model *, enum ps_top_table,
 	     size_t row, int col, double now, char *buf, size_t len);
+/*
+ * The open list (model.h's pick: R's checkpoints, u's blocks) at width
+ * columns: its title ("CHECKPOINTS 12  rows 1-10 of 12  reset to which?
+ * the model now: version 19,603, L2 81.86"; the rows shown are first ..
+ * first + count - 1), its headings, and its row-th row, which begins
+ * with '>' and is PS_TEXT_SELECTED when selected.  Names too long for
+ * the width are shortened in the middle.
+ */
+void	 ps_text_pick_title(const struct ps_top_model *, size_t first,
+	     size_t count, struct ps_text_line *);
+void	 ps_text_pick_heading(const struct ps_top_model *, int width,
+	     struct ps_text_line *);
+void	 ps_text_pick_row(const struct ps_top_model *, size_t row, double now,
+	     int width, struct ps_text_line *);
 /* The status line: the open prompt or the last message. */
 void	 ps_text_status(const struct ps_top_model *, struct ps_text_line *);
 

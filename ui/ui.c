@@ -31,6 +31,8 @@ static void	ui_too_small(void);
 static void	ui_scroll(struct ps_top_model *, enum ps_ui_action);
 static enum ps_ui_action ui_lookup(int);
 static void	ui_filter_key(struct ps_top_model *, int, double);
+static void	ui_pick_key(struct ps_top_model *, int, double);
+static int	ui_move(enum ps_ui_action, int, long long *);
 
 volatile sig_atomic_t	 ps_ui_signal;
 int			 ps_ui_table_rows[PS_TOP_NTABLES];
@@ -101,13 +103,15 @@ const struct ps_ui_key ps_ui_keys[] = {
 	{ 'c', PS_UI_CHECKPOINT, "c", "c", "Ckpt",
 	  "checkpoint now; the result shows on the status line" },
 	{ 'R', PS_UI_RESET, "R", "R", "Reset",
-	  "reset the model to its last checkpoint (asks [y/N])" },
+	  "reset the model: pick a checkpoint, Enter, then [y/N] by name" },
 	{ 'S', PS_UI_STOP, "S", "S", "Stop",
 	  "stop the server (asks [y/N])" },
 	{ 'k', PS_UI_KICK, "k", "kK", "Kick",
 	  "kick the selected worker: close its connection (asks [y/N])" },
 	{ 'K', PS_UI_BLOCK, "K", NULL, NULL,
 	  "kick and block it: its id and name refused (asks [y/N])" },
+	{ 'u', PS_UI_UNBLOCK, "u", NULL, NULL,
+	  "unblock: pick a block (the selected worker's first), [y/N]" },
 	{ '\t', PS_UI_TAB, "Tab", "Tab", "Table",
 	  "move the selection, sorting and scrolling to the other table" },
 	{ 'g', PS_UI_GONE, "g", "g", "Gone",
@@ -373,6 +377,11 @@ ps_ui_draw(const struct ps_top_model *m, double now)
 	y = ps_view_header.height(m, COLS, now);
 	ui_place(&ps_view_header, m, 0, y, now);
 	avail = LINES - 2 - y;
+	if (m->pick != PS_TOP_PICK_NONE) {
+		/* The list takes the tables' place; the header stays. */
+		ui_place(&ps_view_pick, m, y + 1, avail - 1, now);
+		goto out;
+	}
 	if (avail < 9) {
 		/* Room for one table: the one the keys act on. */
 		ps_ui_table_rows[!m->focus] = 0;
@@ -428,36 +437,49 @@ ui_lookup(int key)
 	return PS_UI_NONE;
 }
 
+/*
+ * The rows a selection key moves by, in a view of rows rows (a large
+ * number reaches an end): 0 with *delta set, -1 for other keys.
+ */
+static int
+ui_move(enum ps_ui_action a, int rows, long long *delta)
+{
+	long long	page = rows > 1 ? rows : 1;
+
+	switch (a) {
+	case PS_UI_UP:
+		*delta = -1;
+		return 0;
+	case PS_UI_DOWN:
+		*delta = 1;
+		return 0;
+	case PS_UI_PGUP:
+		*delta = -page;
+		return 0;
+	case PS_UI_PGDN:
+		*delta = page;
+		return 0;
+	case PS_UI_HOME:
+		*delta = LLONG_MIN / 2;
+		return 0;
+	case PS_UI_END:
+		*delta = LLONG_MAX / 2;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 /* Moves the focused table's selection; the view scrolls to keep it. */
 static void
 ui_scroll(struct ps_top_model *m, enum ps_ui_action a)
 {
 	enum ps_top_table	 t = m->focus;
 	int			 rows = ps_ui_table_rows[t];
-	long long		 page = rows > 1 ? rows : 1;
+	long long		 delta;
 
-	switch (a) {
-	case PS_UI_UP:
-		ps_top_model_select(m, -1);
-		break;
-	case PS_UI_DOWN:
-		ps_top_model_select(m, 1);
-		break;
-	case PS_UI_PGUP:
-		ps_top_model_select(m, -page);
-		break;
-	case PS_UI_PGDN:
-		ps_top_model_select(m, page);
-		break;
-	case PS_UI_HOME:
-		ps_top_model_select(m, LLONG_MIN / 2);
-		break;
-	case PS_UI_END:
-		ps_top_model_select(m, LLONG_MAX / 2);
-		break;
-	default:
-		break;
-	}
+	if (ui_move(a, rows, &delta) == 0)
+		ps_top_model_select(m, delta);
 	m->scroll[t] = ps_ui_first_row(m->scroll[t], m->sel[t],
 	    ps_top_model_rows(m, t), rows > 0 ? (size_t)rows : 1);
 }
@@ -506,6 +528,37 @@ ui_filter_key(struct ps_top_model *m, int key, double now)
 	ps_top_model_filter(m, f);
 }
 
+/*
+ * A key while a list is open: the arrow and page keys move its
+ * selection, Enter chooses (the question follows), Esc or q closes it;
+ * other keys do nothing.
+ */
+static void
+ui_pick_key(struct ps_top_model *m, int key, double now)
+{
+	long long	delta;
+
+	switch (key) {
+	case '\r':
+	case '\n':
+	case KEY_ENTER:
+		ps_top_model_pick_choose(m, now);
+		return;
+	case 27:
+	case 'q':
+		ps_top_model_pick_cancel(m, now);
+		return;
+	default:
+		break;
+	}
+	if (ui_move(ui_lookup(key), ps_ui_pick_rows, &delta) != 0)
+		return;
+	ps_top_model_pick_move(m, delta);
+	m->pick_scroll = ps_ui_first_row(m->pick_scroll, m->pick_sel,
+	    ps_top_model_pick_rows(m), ps_ui_pick_rows > 0 ?
+	    (size_t)ps_ui_pick_rows : 1);
+}
+
 int
 ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
     int *resubscribe)
@@ -524,6 +577,10 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 	if (m->prompt != PS_TOP_ACT_NONE) {
 		/* y confirms; Esc, Enter, n and every other key say No. */
 		*send = ps_top_model_answer(m, key == 'y' || key == 'Y', now);
+		return 0;
+	}
+	if (m->pick != PS_TOP_PICK_NONE) {
+		ui_pick_key(m, key, now);
 		return 0;
 	}
 	a = ui_lookup(key);
@@ -589,6 +646,9 @@ ps_ui_key(struct ps_top_model *m, int key, double now, char **send,
 	case PS_UI_BLOCK:
 		*send = ps_top_model_action(m, a == PS_UI_KICK ?
 		    PS_TOP_ACT_KICK : PS_TOP_ACT_BLOCK, now);
+		break;
+	case PS_UI_UNBLOCK:
+		*send = ps_top_model_action(m, PS_TOP_ACT_UNBLOCK, now);
 		break;
 	case PS_UI_UP:
 	case PS_UI_DOWN:

@@ -43,6 +43,7 @@ enum ps_ui_action {
 	PS_UI_STOP,
 	PS_UI_KICK,		/* the selected worker */
 	PS_UI_BLOCK,
+	PS_UI_UNBLOCK,		/* pick a block to lift */
 	PS_UI_UP,		/* move the focused table's selection */
 	PS_UI_DOWN,
 	PS_UI_PGUP,
@@ -81,6 +82,7 @@ extern const struct ps_view ps_view_tensors;
 extern const struct ps_view ps_view_workers;
 extern const struct ps_view ps_view_help;
 extern const struct ps_view ps_view_status;
+extern const struct ps_view ps_view_pick;
 extern const struct ps_view ps_view_footer;
 
 /*
@@ -103,8 +105,8 @@ void		 ps_ui_redraw(void);
 /* The next key, or ERR when none is waiting (never blocks). */
 int		 ps_ui_getkey(void);
 /*
- * Acts on one key: an open [y/N] question takes it first, then the help
- * view, then the key table.  *send gets the text of a request to send
+ * Acts on one key: an open [y/N] question takes it first, then an open
+ * list (arrows, Enter, Esc), then the help view, then the key table.  *send gets the text of a request to send
  * (caller frees) or NULL; *resubscribe is set when the refresh interval
  * changed.  Returns 1 when the key asks to quit.
  */
@@ -133,5 +135,7 @@ size_t		 ps_ui_first_row(size_t scroll, size_t sel, size_t n,
 const char *const *ps_ui_ramp(void);
 /* Rows the table views showed at the last draw (for paging). */
 extern int	 ps_ui_table_rows[PS_TOP_NTABLES];
+/* Rows the open list showed at the last draw. */
+extern int	 ps_ui_pick_rows;
 
 #endif

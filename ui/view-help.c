@@ -65,7 +65,7 @@ view_help_draw(const struct ps_top_model *m, WINDOW *w, double now)
 	l.n = 0;
 	ps_text_add(&l, PS_TEXT_TITLE_FOCUS, "psctl top help");
 	ps_text_add(&l, PS_TEXT_PLAIN, "  (any key returns)%s",
-	    m->readonly ? "  read-only: c, R and S are refused" : "");
+	    m->readonly ? "  read-only: c, R, S, k, K and u are refused" : "");
 	ps_ui_line(w, y++, &l);
 	for (k = ps_ui_keys; k->key != 0; k++) {
 		if (k->help == NULL)

@@ -52,6 +52,18 @@ view_footer_draw(const struct ps_top_model *m, WINDOW *w, double now)
 	struct ps_text_line	 l;
 
 	l.n = 0;
+	if (m->pick != PS_TOP_PICK_NONE) {
+		ps_text_add(&l, PS_TEXT_KEY, "Up/Down");
+		ps_text_add(&l, PS_TEXT_KEYTEXT, " Select");
+		ps_text_add(&l, PS_TEXT_PLAIN, "  ");
+		ps_text_add(&l, PS_TEXT_KEY, "Enter");
+		ps_text_add(&l, PS_TEXT_KEYTEXT, " Choose");
+		ps_text_add(&l, PS_TEXT_PLAIN, "  ");
+		ps_text_add(&l, PS_TEXT_KEY, "Esc");
+		ps_text_add(&l, PS_TEXT_KEYTEXT, " Cancel");
+		ps_ui_line(w, 0, &l);
+		return;
+	}
 	for (k = ps_ui_keys; k->key != 0; k++) {
 		if (k->footkey == NULL)
 			continue;
