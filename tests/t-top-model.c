@@ -99,6 +99,16 @@ req_read(const char *text)
 	return req;
 }
 
+/* The id of a request (freed). */
+static long long
+req_id(char *text)
+{
+	long long	id = (long long)req_read(text).id;
+
+	free(text);
+	return id;
+}
+
 /* The command a request asks for. */
 static const char *
 req_cmd(const char *text)
@@ -416,9 +426,9 @@ test_messages(void)
 	    "\"model_version\": 812, \"bytes\": 4000128, \"seconds\": 0.021}}",
 	    id);
 	is_int(feed(m, reply, 104.2), 1, "its reply changes the screen");
-	is_str(m->msg, "checkpoint saved: /var/lib/psctl/x.safetensors "
-	    "(3.8 MiB in 0.021 s, version 812)",
-	    "the status line shows the saved checkpoint");
+	is_str(m->msg, "checkpoint saved: x (3.8 MiB in 0.021 s, version 812)",
+	    "the status line shows the saved checkpoint, by its name in the "
+	    "checkpoint directory");
 	is_int(m->msg_kind, PS_TOP_MSG_OK, "as a success");
 	is_int(feed(m, reply, 104.3), 0, "a second reply to the id is ignored");
 
@@ -982,7 +992,15 @@ test_reset_pick(void)
 	free(req);
 	feed(m, buf, 116.0);
 	is_str(m->msg, "model reset from /c/ckpt-000853.safetensors, now "
-	    "version 853", "the reply says from which file");
+	    "version 853", "the reply says from which file, whole when it "
+	    "is not in the checkpoint directory");
+	snprintf(buf, sizeof buf, "{\"id\": %lld, \"ok\": true, \"result\": "
+	    "{\"checkpoint\": \"/var/lib/psctl/final.safetensors\", "
+	    "\"stopping\": true}}", (long long)req_id(
+	    ps_top_model_request(m, PS_CTL_STOP)));
+	feed(m, buf, 116.5);
+	is_str(m->msg, "server stopping; final checkpoint final",
+	    "a file in the checkpoint directory is named as R lists it");
 
 	req = ps_top_model_action(m, PS_TOP_ACT_RESET, 117.0);
 	ps_top_model_pick_cancel(m, 117.1);
@@ -1110,7 +1128,7 @@ test_unblock(void)
 int
 main(void)
 {
-	plan(212);
+	plan(213);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

@@ -55,6 +55,8 @@ static char	*model_action_request(struct ps_top_model *,
 static int	 model_refused(struct ps_top_model *, enum ps_top_action,
 		     double);
 static size_t	 model_step(size_t, long long, size_t);
+static const char *model_ckpt_name(const struct ps_top_model *, const char *,
+		     char *, size_t);
 static void	 model_ckpts_free(struct ps_top_model *);
 static void	 model_ckpts(struct ps_top_model *, json_t *, double);
 static long long model_pending(struct ps_top_model *, enum ps_ctl_cmd);
@@ -652,6 +654,33 @@ ps_top_model_message(struct ps_top_model *m, const char *text, size_t len,
 	return ret;
 }
 
+/*
+ * A checkpoint file as the console names it: a file of the server's
+ * checkpoint directory by its name, as R lists it and reset takes it
+ * ("ckpt-000853"), so that it fits the status line; any other path
+ * whole.
+ */
+static const char *
+model_ckpt_name(const struct ps_top_model *m, const char *path, char *buf,
+    size_t len)
+{
+	const char	*dir = m->srv.ckpt_dir, *base;
+	size_t		 n = dir != NULL ? strlen(dir) : 0;
+	size_t		 slen = strlen(PS_CTL_CKPT_SUFFIX), blen;
+
+	if (path == NULL || dir == NULL || strncmp(path, dir, n) != 0 ||
+	    path[n] != '/')
+		return path;
+	base = path + n + 1;
+	blen = strlen(base);
+	if (strchr(base, '/') != NULL || blen <= slen ||
+	    strcmp(base + blen - slen, PS_CTL_CKPT_SUFFIX) != 0 ||
+	    blen - slen >= len)
+		return path;
+	snprintf(buf, len, "%.*s", (int)(blen - slen), base);
+	return buf;
+}
+
 /* Shows a reply to cmd on the status line; applies a STATUS result. */
 static void
 model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
@@ -660,6 +689,7 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 	struct ps_ctl_result	 res;
 	const char		*name = ps_ctl_cmd_name(cmd);
 	char			 size[32], *cause = NULL;
+	char			 name_buf[PS_CTL_NAME_MAX + 1];
 
 	snprintf(m->err_cmd, sizeof m->err_cmd, "%s", name);
 	m->err_code[0] = '\0';
@@ -695,11 +725,13 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 		ps_top_human_bytes((double)res.bytes, size, sizeof size);
 		ps_top_model_status(m, PS_TOP_MSG_OK, now,
 		    "checkpoint saved: %s (%s in %.3f s, version %" PRIu64 ")",
-		    res.path, size, res.seconds, res.model_version);
+		    model_ckpt_name(m, res.path, name_buf, sizeof name_buf),
+		    size, res.seconds, res.model_version);
 		break;
 	case PS_CTL_RESET:
 		ps_top_model_status(m, PS_TOP_MSG_OK, now,
-		    "model reset from %s, now version %" PRIu64, res.from,
+		    "model reset from %s, now version %" PRIu64,
+		    model_ckpt_name(m, res.from, name_buf, sizeof name_buf),
 		    res.model_version);
 		break;
 	case PS_CTL_KICK:
@@ -725,7 +757,8 @@ model_reply(struct ps_top_model *m, const struct ps_ctl_reply *r,
 		if (res.checkpoint != NULL)
 			ps_top_model_status(m, PS_TOP_MSG_OK, now,
 			    "server stopping; final checkpoint %s",
-			    res.checkpoint);
+			    model_ckpt_name(m, res.checkpoint, name_buf,
+			    sizeof name_buf));
 		else
 			ps_top_model_status(m, PS_TOP_MSG_OK, now,
 			    "server stopping");
@@ -938,8 +971,8 @@ ps_top_model_action(struct ps_top_model *m, enum ps_top_action a, double now)
 			    w->address);
 		else
 			ps_top_model_status(m, PS_TOP_MSG_PROMPT, now,
-			    "Kick and block worker %lld (%s): its id and name "
-			    "refused until unblocked? [y/N]", w->id, w->name);
+			    "Kick and block worker %lld (%s) until unblocked? "
+			    "[y/N]", w->id, w->name);
 		return NULL;
 	default:
 		return NULL;

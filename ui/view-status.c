@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include <curses.h>
 
 #include "model.h"
@@ -39,8 +41,19 @@ static void
 view_status_draw(const struct ps_top_model *m, WINDOW *w, double now)
 {
 	struct ps_text_line	l;
+	char			text[PS_TEXT_SEGLEN];
+	int			width = getmaxx(w);
 
 	ps_text_status(m, &l);
+	/*
+	 * A message too wide keeps both ends: what it is about and the
+	 * "[y/N]" of a question.
+	 */
+	if (l.n == 1 && ps_text_width(&l) > width) {
+		ps_text_shorten(l.seg[0].text, width, width / 2, text,
+		    sizeof text);
+		snprintf(l.seg[0].text, sizeof l.seg[0].text, "%s", text);
+	}
 	ps_ui_line(w, 0, &l);
 }
 
