@@ -850,6 +850,16 @@ test_cause(void)
 	ps_text_cell(m, PS_TOP_TENSORS, 2, PS_TOP_T_GROWTH, 100.0, buf,
 	    sizeof buf);
 	is_str(buf, "-25%", "a fall reads -25%%");
+	m->tensors[1].growth = 214101.3;
+	ps_text_cell(m, PS_TOP_TENSORS, 0, PS_TOP_T_GROWTH, 100.0, buf,
+	    sizeof buf);
+	is_str(buf, "x214k!", "a growth of x214102 reads x214k, not cut by "
+	    "its column");
+	m->tensors[1].growth = 199.2;
+	ps_text_cell(m, PS_TOP_TENSORS, 0, PS_TOP_T_GROWTH, 100.0, buf,
+	    sizeof buf);
+	is_str(buf, "x200!", "x200.2 reads x200");
+	m->tensors[1].growth = 13.1;
 	is_str(sorted(m, PS_TOP_WORKERS, PS_TOP_W_UPD, 0), "1,0,2,3",
 	    "sorting by UPD_L2 puts the worker pushing huge updates first");
 	is_str(ps_top_mark_name(m->workers[2].mark), "BLOCKING",
@@ -1128,7 +1138,7 @@ test_unblock(void)
 int
 main(void)
 {
-	plan(213);
+	plan(215);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

@@ -40,17 +40,30 @@ static const char *text_ellipsis = "~";
 
 /*
  * A growth as the GROWTH column shows it: "+2.5%", "-10%", and past
- * +999% the factor, "x14.2"; "!" after the worst one.
+ * +999% the factor, "x14.2", "x214k"; "!" after the worst one.  At most
+ * 7 columns, so that the column never cuts it.
  */
 static void
 text_growth(double g, int worst, char *buf, size_t len)
 {
-	const char	*mark = worst ? "!" : "";
+	static const char	 units[] = "kMGTPE";
+	const char		*mark = worst ? "!" : "";
+	double			 f = g + 1;
+	int			 u;
 
 	if (isnan(g))
 		snprintf(buf, len, "-");
+	else if (f >= 999.5) {
+		for (u = 0, f /= 1000; f >= 999.5 && units[u + 1] != '\0'; u++)
+			f /= 1000;
+		if (f >= 999.5)
+			snprintf(buf, len, "x>1%c%s", units[u], mark);
+		else
+			snprintf(buf, len, "x%.0f%c%s", f, units[u], mark);
+	} else if (f >= 99.95)
+		snprintf(buf, len, "x%.0f%s", f, mark);
 	else if (g >= 9.995)
-		snprintf(buf, len, "x%.1f%s", g + 1, mark);
+		snprintf(buf, len, "x%.1f%s", f, mark);
 	else if (fabs(g) >= 0.1)
 		snprintf(buf, len, "%+.0f%%%s", g * 100, mark);
 	else
