@@ -717,6 +717,12 @@ test_narrow(void)
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strstr(buf, " LAGGING train~slow ") != NULL,
 	    "a row shows the shortened name: %s", buf);
+	m->workers[ps_top_model_index(m, PS_TOP_WORKERS, 1)].update_l2 =
+	    1.532e-05;
+	ps_text_row(m, PS_TOP_WORKERS, 1, 100.0, &lay, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strstr(buf, " 1.5e-05 ") != NULL,
+	    "a tiny UPD_L2 keeps fewer digits, not a unit: %s", buf);
 	ps_text_layout(m, PS_TOP_TENSORS, 80, 1, &lay);
 	is_str(columns(&lay, PS_TOP_TENSORS),
 	    "#,NAME,SHAPE,L2,UPDATE_L2,GROWTH,UPD/S 12",
@@ -1138,7 +1144,7 @@ test_unblock(void)
 int
 main(void)
 {
-	plan(215);
+	plan(216);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

@@ -359,7 +359,8 @@ text_pad(char *out, size_t outlen, const char *s, int width, int right)
 
 /*
  * A number too wide for its column, rewritten in place with a unit so that
- * it fits: 16,060 in 5 columns is "16.1k", 1,234,567 in 7 is "1.235M".
+ * it fits: 16,060 in 5 columns is "16.1k", 1,234,567 in 7 is "1.235M";
+ * one under 1000 with fewer digits instead: 1.532e-05 in 7 is "1.5e-05".
  * Cutting it would show another number ("16,06").  When even the unit
  * form does not fit, the cell is filled with '#', as spreadsheets do.
  * Text that is not a number is left alone (text_pad cuts it).
@@ -383,6 +384,17 @@ text_fit_number(char *cell, size_t len, int width)
 	v = strtod(digits, &end);
 	if (k == 0 || *end != '\0' || !isfinite(v))
 		return;
+	if (fabs(v) < 1000) {
+		/* Small: fewer digits ("1.53e-05" in 7 reads "1.5e-05"). */
+		for (dec = 6; dec >= 1; dec--) {
+			n = snprintf(out, sizeof out, "%.*g", dec, v);
+			if (n > 0 && n <= width && (size_t)n < len) {
+				memcpy(cell, out, (size_t)n + 1);
+				return;
+			}
+		}
+		goto fill;
+	}
 	/* The unit that leaves less than 1000 before the point. */
 	a = fabs(v) / 1000;
 	for (u = 0; a >= 999.5 && units[u + 1] != '\0'; u++)
@@ -395,6 +407,7 @@ text_fit_number(char *cell, size_t len, int width)
 			return;
 		}
 	}
+fill:
 	for (i = 0; i < (size_t)width && i + 1 < len; i++)
 		cell[i] = '#';
 	cell[i] = '\0';
