@@ -273,7 +273,7 @@ ok '! has "psctl push"' "no one-shot psctl push is listed"
 # Tensors by GROWTH: the exploding one first.
 keys '>' '>' '>' '>' '>'
 see 'has "^TENSORS 3  sort: GROWTH desc" &&
-    first_row TENSORS | grep -E -q "^[ >] +3 out/kernel .*[0-9]!( |$)"' \
+    first_row TENSORS | grep -E -q "^[ >] +3 out/kernel .*[0-9kMGTPE%]!( |$)"' \
     "sorted by GROWTH, out/kernel is first, marked the worst" 40
 ok '[ "$(sj "max(s[\"tensors\"], key=lambda t: t[\"growth_1m\"] or -1e300)[\"name\"]")" = out/kernel ]' \
     "the server gives out/kernel the largest growth too"
