@@ -64,6 +64,7 @@ struct ps_demo {
 	unsigned		 n;
 	atomic_int		 stop;
 	char			 url[160];
+	char			*token;		/* owned; NULL: none */
 	enum ps_rule_kind	 rule;
 	float			 teacher[DEMO_IN * DEMO_OUT];
 };
@@ -141,8 +142,8 @@ ps_demo_model(struct ps_store *s, char **cause)
 }
 
 struct ps_demo *
-ps_demo_start(const char *host, int port, enum ps_rule_kind rule, unsigned n,
-    char **cause)
+ps_demo_start(const char *host, int port, const char *token,
+    enum ps_rule_kind rule, unsigned n, char **cause)
 {
 	struct ps_demo	*d;
 	sigset_t	 block, saved;
@@ -153,6 +154,7 @@ ps_demo_start(const char *host, int port, enum ps_rule_kind rule, unsigned n,
 	d = xcalloc(1, sizeof *d);
 	d->n = n;
 	d->rule = rule;
+	d->token = token != NULL ? xstrdup(token) : NULL;
 	atomic_init(&d->stop, 0);
 	if (host == NULL || strcmp(host, "0.0.0.0") == 0)
 		host = "127.0.0.1";
@@ -212,6 +214,10 @@ ps_demo_stop(struct ps_demo *d)
 		if (d->w[i].started)
 			pthread_join(d->w[i].thread, NULL);
 	}
+	if (d->token != NULL) {
+		memset(d->token, 0, strlen(d->token));
+		free(d->token);
+	}
 	free(d->w);
 	free(d);
 }
@@ -262,6 +268,7 @@ demo_main(void *arg)
 	while (!atomic_load(&w->d->stop)) {
 		memset(&o, 0, sizeof o);
 		o.url = w->d->url;
+		o.token = w->d->token;
 		o.name = name;
 		o.timeout_ms = 5000;
 		if ((c = psctl_connect(&o, err, sizeof err, NULL)) == NULL) {

@@ -18,10 +18,11 @@ struct ps_demo;
 int		 ps_demo_model(struct ps_store *s, char **cause);
 /*
  * Starts n worker threads that connect to host (NULL, "0.0.0.0" and "::"
- * mean this machine) on port and train with a step fit for rule.  Returns
- * the demo (ps_demo_stop() frees it), or NULL with *cause (caller frees).
+ * mean this machine) on port, with token (copied; NULL for none), and
+ * train with a step fit for rule.  Returns the demo (ps_demo_stop() frees
+ * it), or NULL with *cause (caller frees).
  */
-struct ps_demo	*ps_demo_start(const char *host, int port,
+struct ps_demo	*ps_demo_start(const char *host, int port, const char *token,
 		     enum ps_rule_kind rule, unsigned n, char **cause);
 /* Tells the threads to stop, without waiting; NULL is a no-op.  Any thread. */
 void		 ps_demo_halt(struct ps_demo *);

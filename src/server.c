@@ -543,6 +543,7 @@ int
 ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 {
 	struct lws_context_creation_info	 info;
+	const char				*token;
 	char					*host = NULL;
 	int					 family = AF_INET, level;
 
@@ -613,8 +614,15 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	ps_log_write(PS_LOG_INFO, "listening on %s (%s, rule %s, %s)",
 	    srv->listen, PS_WORKER_PROTOCOL,
 	    ps_rule_name(srv->o.rule.kind), ps_mode_kind_name(srv->o.mode));
+	/*
+	 * The demo workers are workers: the worker token, else the operator
+	 * token (which admits workers too), else none.
+	 */
+	token = srv->auth.worker != NULL ? srv->auth.worker :
+	    srv->auth.operator;
 	if (srv->o.demo && (srv->demo = ps_demo_start(srv->o.host,
-	    srv->port, srv->o.rule.kind, srv->o.demo_workers, cause)) == NULL)
+	    srv->port, token, srv->o.rule.kind, srv->o.demo_workers,
+	    cause)) == NULL)
 		return -1;
 	return 0;
 }
