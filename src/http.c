@@ -95,6 +95,7 @@ ps_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		ps_acceptguard_stop();
 		if ((vhd = http_vhd(wsi)) != NULL)
 			ps_server_unhook(vhd->srv, vhd);
+		ps_wsguard_free();
 		break;
 	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
 		/* Every connection's frames are checked (wsguard.h). */

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libwebsockets.h>
@@ -108,6 +109,14 @@ ps_wsguard_broken(struct lws *wsi)
 	if (g == NULL || g->mode != GUARD_BROKEN || g->wsi != wsi)
 		return NULL;
 	return g->why;
+}
+
+void
+ps_wsguard_free(void)
+{
+	free(guards);
+	guards = NULL;
+	nguards = 0;
 }
 
 /*

@@ -38,5 +38,10 @@ void		 ps_wsguard_closed(struct lws *wsi);
  * framing and the connection must close with 1002, else NULL.
  */
 const char	*ps_wsguard_broken(struct lws *wsi);
+/*
+ * LWS_CALLBACK_PROTOCOL_DESTROY of the HTTP protocol: the context is
+ * going; frees the table of connections (a later accept starts anew).
+ */
+void		 ps_wsguard_free(void);
 
 #endif
