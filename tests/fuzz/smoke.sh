@@ -13,6 +13,22 @@
 . "${PS_SRCDIR:?}/tests/tap.sh"
 
 seconds=${FUZZ_SECONDS:-60}
+
+# Prints each input a harness failed on, whole (the build tree may be gone
+# when CI's log is read): its bytes in base64 (at most -max_len, 8192) in
+# a command that writes it back and runs the harness on it.
+reproducers() {	# reproducers NAME DIR
+	rp_n=0
+	for f in "$2/$1"-*; do
+		[ -f "$f" ] || continue
+		rp_n=$((rp_n + 1))
+		diag "kept: $f ($(wc -c <"$f") bytes); reproduce with:"
+		diag "echo $(base64 -w 0 "$f") | base64 -d >input &&" \
+		    "tests/fuzz/fuzz-$1 input"
+	done
+	[ "$rp_n" -gt 0 ] || diag "fuzz-$1 kept no input (its log is above)"
+}
+
 fuzzdir=$PS_SRCDIR/tests/fuzz
 [ $# -gt 0 ] || bail "usage: smoke.sh NAME..."
 plan $#
@@ -44,8 +60,8 @@ for name in "$@"; do
 coverage ${cov:-?}, $new new inputs, no crash, leak or broken property"
 	else
 		tap_result 1 "fuzz-$name: exit status $rc after ${execs:-?} runs"
-		ls "$out" | sed -n "s|^\($name-.*\)|# kept: $out/\1|p"
 		tail -n 60 "$out/log" | sed 's/^/# /'
+		reproducers "$name" "$out"
 	fi
 done
 done_testing
