@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "cmd-worker.h"
 #include "tensor.h"
+#include "wsframe.h"
 #include "xmalloc.h"
 
 #define CMD_WORKER_TIMEOUT	30.0
@@ -61,11 +62,19 @@ ps_cmd_worker_open(struct ps_cmd_worker *w)
 		    err);
 		break;
 	case PSCTL_E_AUTH:
+		/*
+		 * Refused at the handshake (401, 403), a server that wants a
+		 * token; refused at HELLO, the server says why (an operator
+		 * blocked the worker): its text, not a guess.
+		 */
 		if (had_token)
 			ps_cmd_error(cmd, "%s refused the token: %s", url, err);
-		else
+		else if (strncmp(err, PS_WSFRAME_TOKEN_REFUSED,
+		    sizeof PS_WSFRAME_TOKEN_REFUSED - 1) == 0)
 			ps_cmd_error(cmd, "%s wants a token: give --token-file "
 			    "FILE or set PSCTL_TOKEN", url);
+		else
+			ps_cmd_error(cmd, "%s refused the worker: %s", url, err);
 		break;
 	case PSCTL_E_TLS:
 		ps_cmd_error(cmd, "TLS with %s failed: %s", url, err);

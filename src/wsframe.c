@@ -294,8 +294,8 @@ ps_wsframe_answer(char *buf, size_t len, const char *accept,
 		    "%s", first);
 	}
 	if (*status == 401 || *status == 403)
-		return wsframe_answer_fail(why, whylen, "the server refused "
-		    "the token (%s)", first);
+		return wsframe_answer_fail(why, whylen, PS_WSFRAME_TOKEN_REFUSED
+		    " (%s)", first);
 	if (*status != 101)
 		return wsframe_answer_fail(why, whylen, "the server answered "
 		    "%s", first);

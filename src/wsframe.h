@@ -152,7 +152,9 @@ char		*ps_wsframe_request(const char *path, const char *hostport,
  *			asked for.
  * *status is the answer's HTTP status once its first line is read, else
  * 0.  Once the answer is complete, its header lines are cut up in place.
+ * A refused token's why begins with PS_WSFRAME_TOKEN_REFUSED.
  */
+#define PS_WSFRAME_TOKEN_REFUSED	"the server refused the token"
 enum ps_wsframe_res ps_wsframe_answer(char *buf, size_t len,
 		     const char *accept, const char *protocol, int *status,
 		     size_t *hdrlen, char *why, size_t whylen);

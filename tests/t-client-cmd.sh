@@ -9,7 +9,7 @@ PY=${PYTHON3:-/usr/bin/python3}
 tap_on_fail() {
 	diag_file "$tmp/err" stderr
 }
-plan 22
+plan 25
 
 # The model, an update, and files the server must refuse, written by numpy.
 "$PY" - "$tmp" <<'EOF'
@@ -117,5 +117,11 @@ echo wrong >"$tmp/badtoken"
 "$PSCTL" init --connect "$url" --token-file "$tmp/badtoken" \
     "$tmp/model.safetensors" 2>"$tmp/err"
 is $? 77 "a refused token exits 77"
+ok 'grep -q "refused the token: " "$tmp/err"' "and says the token was refused"
+unset PSCTL_TOKEN
+"$PSCTL" init --connect "$url" "$tmp/model.safetensors" 2>"$tmp/err"
+is $? 77 "no token exits 77"
+ok 'grep -q "wants a token: give --token-file FILE or set PSCTL_TOKEN" \
+    "$tmp/err"' "and says how to give one"
 
 done_testing

@@ -209,7 +209,7 @@ keys() {
 	done
 }
 
-plan 38
+plan 39
 
 mkdir "$tmp/ckpt"
 serve_start serve --checkpoint-dir "$tmp/ckpt"
@@ -314,6 +314,8 @@ ok 'wait_for "[ \$(grep -c \"^closed 1008\" \"\$tmp/w-exploder.log\") -ge 2 ] &&
     >"$tmp/xpush.out" 2>&1
 r=$?
 is "$r" 77 "psctl push under the name exploder is refused too (EX_NOPERM)"
+ok 'grep -q "refused the worker: .*operator blocked" "$tmp/xpush.out"' \
+    "and it says the server's reason: an operator blocked it"
 see 'has "^WORKERS .* 1 blocked \(u\)"' "the worker title counts the block"
 
 # The damage, saved: the newest checkpoint holds it.

@@ -29,7 +29,7 @@ static const char *const view_help_text[] = {
 	"         last update, GROWTH of L2 over a minute (! the worst), UPD/S.",
 	"WORKERS  ID, STATE, NAME, ADDRESS, PUSH/S, PULL/S, UPD_L2 of its last "
 	"push,",
-	"         MAX_L2 in a minute, CLOCK (its pushes), LAG behind the "
+	"         MAX_L2 in a minute, CLOCK (as the mode counts), LAG behind the "
 	"fastest",
 	"         clock, SEEN since the server heard from it.",
 	"STATE    active, waiting (in a barrier), LAGGING (lag over the "
