@@ -879,6 +879,30 @@ test_cause(void)
 	ok(i < n && strncmp(buf, "round 47 waiting on trainer-slow for 8.5 s"
 	    "  workers ", 50) == 0, "the header says it: %s", i < n ? buf : "");
 
+	/* The blown-up model of the drill, after a reset: 80 columns. */
+	m->srv.params = 2400;
+	m->srv.bytes = 9600;
+	m->srv.model_version = 4217;
+	m->srv.model_l2 = 1063470.2;
+	m->srv.last_update_l2 = 0.048978;
+	m->srv.resets_total = 1;
+	n = ps_text_header(m, 100.0, 10, ps_text_ramp_ascii, lines);
+	for (i = 0; i < n; i++) {
+		ps_text_plain(&lines[i], buf, sizeof buf);
+		if (strncmp(buf, "model ", 6) == 0)
+			break;
+	}
+	ok(i < n && strlen(buf) <= 80 && strstr(buf, "L2 1.0635e+06  update "
+	    "L2 0.04898") != NULL, "the model line fits 80 columns with a "
+	    "blown-up L2 (%zu): %s", strlen(buf), i < n ? buf : "");
+	for (i = 0; i < n; i++) {
+		ps_text_plain(&lines[i], buf, sizeof buf);
+		if (strncmp(buf, "checkpoint ", 11) == 0)
+			break;
+	}
+	ok(i < n && strstr(buf, "  resets 1") != NULL,
+	    "the checkpoint line counts the resets: %s", i < n ? buf : "");
+
 	/* k and K: the selected worker, after a question. */
 	m->focus = PS_TOP_WORKERS;
 	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_ID);
@@ -1144,7 +1168,7 @@ test_unblock(void)
 int
 main(void)
 {
-	plan(216);
+	plan(218);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

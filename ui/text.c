@@ -621,14 +621,15 @@ ps_text_header(const struct ps_top_model *m, double now, int spark_cols,
 	ps_text_count(s->model_version, a, sizeof a);
 	ps_text_add(l, PS_TEXT_LABEL, "  version ");
 	ps_text_add(l, PS_TEXT_VALUE, "%s", a);
+	/*
+	 * Fits 80 columns with a model L2 of 1.0635e+06 (the blown-up
+	 * model an operator is looking for); the resets go on the
+	 * checkpoint line.
+	 */
 	ps_text_add(l, PS_TEXT_LABEL, "  L2 ");
-	ps_text_add(l, PS_TEXT_VALUE, "%.6g", s->model_l2);
-	ps_text_add(l, PS_TEXT_LABEL, "  last update L2 ");
+	ps_text_add(l, PS_TEXT_VALUE, "%.5g", s->model_l2);
+	ps_text_add(l, PS_TEXT_LABEL, "  update L2 ");
 	ps_text_add(l, PS_TEXT_VALUE, "%.4g", s->last_update_l2);
-	if (!isnan(s->resets_total) && s->resets_total > 0) {
-		ps_text_add(l, PS_TEXT_LABEL, "  resets ");
-		ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->resets_total);
-	}
 
 	l = &lines[n++];
 	l->n = 0;
@@ -687,6 +688,10 @@ ps_text_header(const struct ps_top_model *m, double now, int spark_cols,
 	if (s->ckpt_in_progress) {
 		ps_text_add(l, PS_TEXT_PLAIN, "  ");
 		ps_text_add(l, PS_TEXT_STALE, "in progress");
+	}
+	if (!isnan(s->resets_total) && s->resets_total > 0) {
+		ps_text_add(l, PS_TEXT_LABEL, "  resets ");
+		ps_text_add(l, PS_TEXT_VALUE, "%.0f", s->resets_total);
 	}
 	if (s->ckpt_last_path != NULL)
 		ps_text_add(l, PS_TEXT_VALUE, "  %s", s->ckpt_last_path);
