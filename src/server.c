@@ -57,6 +57,20 @@ _Static_assert(LWS_PRE <= PS_BUF_PRE, "PS_BUF_PRE must hold lws's frame header")
 /* A worker is "silent" after this long without a message (or half the timeout). */
 #define SERVER_SILENT_US	(10 * LWS_US_PER_SEC)
 
+/*
+ * The vhost's "validity" policy: none.  lws 4.1's default pings every
+ * WebSocket 300 s after it opened (or after its last PONG) and closes it
+ * 10 s later unless a PONG came: traffic does not count, only a PONG.  A
+ * worker that does not read for those 10 s (computing, or sending a large
+ * push) lost its connection, whatever --worker-timeout said (0 too), and
+ * so did every idle worker.  Whether a worker is alive is the server's
+ * --worker-timeout, which counts progress in either direction.
+ */
+static const lws_retry_bo_t server_no_validity = {
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,	/* 0: lws sets no validity timer */
+};
+
 static int	server_http_cb(struct lws *, enum lws_callback_reasons, void *,
 		    void *, size_t);
 /* A registered hook and its argument. */
@@ -583,6 +597,7 @@ ps_server_start(struct ps_server *srv, int *bind_errno, char **cause)
 	info.iface = host;
 	info.protocols = srv->protocols;
 	info.vhost_name = "psctl";
+	info.retry_and_idle_policy = &server_no_validity;
 	/* wss:// and https:// only, when given a certificate. */
 	if (srv->o.tls_cert != NULL) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
