@@ -39,6 +39,7 @@
 /* A load in progress: everything it owns, freed by ckpt_load_free(). */
 struct ckpt_load {
 	int		 fd;
+	int		 fd_borrowed;	/* the caller's: not closed */
 	uint64_t	 size;		/* of the file */
 	uint64_t	 hlen;		/* N */
 	uint64_t	 dlen;		/* data section bytes */
@@ -224,7 +225,9 @@ ckpt_read_header(struct ckpt_load *l, const char *path)
 	unsigned char	len[9];
 	int		i;
 
-	if ((l->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* Without a path, l->fd is the caller's open file. */
+	if (path != NULL &&
+	    (l->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return ckpt_fail(l, PS_CKPT_E_NOFILE, "%s", strerror(errno));
 	if (fstat(l->fd, &st) != 0)
 		return ckpt_fail(l, PS_CKPT_E_IO, "fstat: %s",
@@ -1065,7 +1068,7 @@ ckpt_load_free(struct ckpt_load *l)
 
 	free(l->bounce);
 	free(l->bad);
-	if (l->fd != -1)
+	if (l->fd != -1 && !l->fd_borrowed)
 		close(l->fd);
 	for (i = 0; i < l->nents; i++)
 		free(l->ents[i].name);
@@ -1079,8 +1082,9 @@ ckpt_load_free(struct ckpt_load *l)
 	free(l->hdr);
 }
 
-struct ps_store *
-ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
+/* A load from path, or from fd (borrowed) when path is NULL. */
+static struct ps_store *
+ckpt_load(const char *path, int fd, const struct ps_rule *rule,
     struct ps_ckpt_info *info, struct ps_ckpt_detail **detail, char **cause)
 {
 	struct ckpt_load	 l;
@@ -1091,7 +1095,8 @@ ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
 		info = &local;
 	memset(info, 0, sizeof *info);
 	memset(&l, 0, sizeof l);
-	l.fd = -1;
+	l.fd = fd;
+	l.fd_borrowed = path == NULL;
 	*cause = NULL;
 	if (detail != NULL)
 		*detail = NULL;
@@ -1112,6 +1117,20 @@ ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
 		*detail = ckpt_detail(&l);
 	ckpt_load_free(&l);
 	return s;
+}
+
+struct ps_store *
+ps_ckpt_load_detail(const char *path, const struct ps_rule *rule,
+    struct ps_ckpt_info *info, struct ps_ckpt_detail **detail, char **cause)
+{
+	return ckpt_load(path, -1, rule, info, detail, cause);
+}
+
+struct ps_store *
+ps_ckpt_load_fd(int fd, const struct ps_rule *rule, struct ps_ckpt_info *info,
+    char **cause)
+{
+	return ckpt_load(NULL, fd, rule, info, NULL, cause);
 }
 
 /* What a load or a peek found, for the caller. */

@@ -40,7 +40,7 @@ static int	ckpt_pwrite_all(int, const void *, size_t, off_t);
 static void	ckpt_add_entry(json_t *, const char *,
 		    const struct ps_tensor *, const float *, struct ckpt_part *,
 		    size_t *, uint64_t *);
-static char	*ckpt_header(const struct ps_store *,
+static char	*ckpt_header(const struct ps_store *, const float *const *,
 		    const struct ps_ckpt_extra *, struct ckpt_part **,
 		    size_t *);
 static void	ckpt_hex8(char *, uint32_t);
@@ -48,7 +48,7 @@ static char	*ckpt_number(double);
 static int	ckpt_split(const char *, char **, const char **);
 static int	ckpt_create_temp(const char *, const char *, char **);
 static int	ckpt_write_file(int, const struct ps_store *,
-		    const struct ps_ckpt_extra *, int);
+		    const float *const *, const struct ps_ckpt_extra *, int);
 static int	ckpt_write_temp(const struct ps_store *,
 		    const struct ps_ckpt_extra *, const char *, const char *,
 		    char **, char **);
@@ -129,11 +129,13 @@ ckpt_number(double x)
 /*
  * The header text (JSON, not padded) with both checksums "00000000", and
  * the parts of the data section in the same order as its entries: the
- * model's tensors in order, then for each of them its m and its v.
+ * model's tensors in order (their values data[i], or the store's own when
+ * data is NULL), then for each of them its m and its v.
  */
 static char *
-ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
-    struct ckpt_part **partsp, size_t *nparts)
+ckpt_header(const struct ps_store *s, const float *const *data,
+    const struct ps_ckpt_extra *extra, struct ckpt_part **partsp,
+    size_t *nparts)
 {
 	const struct ps_tensor	*t;
 	const struct ps_rule	*rule = ps_store_rule(s);
@@ -151,7 +153,8 @@ ckpt_header(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 	json_object_set_new(root, "__metadata__", meta);
 	for (i = 0; i < count; i++) {
 		t = ps_store_tensor(s, i);
-		ckpt_add_entry(root, t->name, t, t->data, parts, &np, &off);
+		ckpt_add_entry(root, t->name, t, data != NULL ? data[i] :
+		    t->data, parts, &np, &off);
 		e = json_object();
 		json_object_set_new(e, "name", json_string(t->name));
 		json_object_set_new(e, "version",
@@ -301,7 +304,7 @@ ckpt_seal(char *hdr, size_t tlen, size_t hlen, uint32_t crc)
  * then all is written once, in order.  Returns 0, or -1 with errno.
  */
 static int
-ckpt_write_file(int fd, const struct ps_store *s,
+ckpt_write_file(int fd, const struct ps_store *s, const float *const *data,
     const struct ps_ckpt_extra *extra, int stream)
 {
 	struct ckpt_part	*parts;
@@ -313,7 +316,7 @@ ckpt_write_file(int fd, const struct ps_store *s,
 	off_t			 pos;
 	int			 rc = -1, saved;
 
-	text = ckpt_header(s, extra, &parts, &nparts);
+	text = ckpt_header(s, data, extra, &parts, &nparts);
 	tlen = strlen(text);
 	hlen = (tlen + 7) & ~(size_t)7;
 	hdr = xmalloc(8 + hlen);
@@ -380,7 +383,7 @@ ckpt_write_temp(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 		return -1;
 	}
 	step = "write";
-	if (ckpt_write_file(fd, s, extra, 0) != 0)
+	if (ckpt_write_file(fd, s, NULL, extra, 0) != 0)
 		goto fail;
 	step = "fsync";
 	if (fsync(fd) != 0)
@@ -440,7 +443,7 @@ ckpt_write_special(const struct ps_store *s,
 		*cause = xasprintf("open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (ckpt_write_file(fd, s, extra, 1) != 0) {
+	if (ckpt_write_file(fd, s, NULL, extra, 1) != 0) {
 		saved = errno;
 		close(fd);
 		*cause = xasprintf("write %s: %s", path, strerror(saved));
@@ -492,4 +495,19 @@ ps_ckpt_save(const struct ps_store *s, const char *path,
 out:
 	free(dir);
 	return rc;
+}
+
+int
+ps_ckpt_save_fd(const struct ps_store *s, const float *const *data, int fd,
+    const struct ps_ckpt_extra *extra, char **cause)
+{
+	if (ps_store_count(s) == 0) {
+		*cause = xasprintf("there is no model to save");
+		return -1;
+	}
+	if (ckpt_write_file(fd, s, data, extra, 0) != 0) {
+		*cause = xasprintf("write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -43,6 +43,17 @@ struct ps_ckpt_extra {
 int	ps_ckpt_save(const struct ps_store *, const char *path,
 	    const struct ps_ckpt_extra *, char **cause);
 
+/*
+ * Writes the checkpoint into fd, an empty regular file open for writing,
+ * from its start (pwrite(2)), without syncing: for a scratch file, not
+ * for one that must survive a crash.  Tensor i's values are data[i] (s's
+ * tensor i's n floats, read only), or s's own when data is NULL, so s
+ * may be a ps_store_clone_meta() whose values are elsewhere (its cached
+ * L2 norms give psctl.model_l2).  fd stays open.  0, or -1 with *cause.
+ */
+int	ps_ckpt_save_fd(const struct ps_store *, const float *const *data,
+	    int fd, const struct ps_ckpt_extra *, char **cause);
+
 /* Why a load failed (ps_ckpt_info.error). */
 enum ps_ckpt_error {
 	PS_CKPT_E_NONE = 0,
@@ -80,6 +91,13 @@ struct ps_ckpt_info {
  * I/O error (PS_CKPT_E_IO).
  */
 struct ps_store	*ps_ckpt_load(const char *path, const struct ps_rule *rule,
+		    struct ps_ckpt_info *info, char **cause);
+
+/*
+ * ps_ckpt_load() from fd, a regular file open for reading (pread(2): its
+ * offset is not used), which stays open.
+ */
+struct ps_store	*ps_ckpt_load_fd(int fd, const struct ps_rule *rule,
 		    struct ps_ckpt_info *info, char **cause);
 
 /*

@@ -7,6 +7,13 @@
  * hook, then finishes the job on the service thread: counters, pruning,
  * replies, the reset itself.
  *
+ * Without a checkpoint directory, the initial model goes into an unlinked
+ * temporary file, written once by the same thread from what the server
+ * kept of it (ps_server_take_initial(): no copy of the values, which are
+ * the pull body of its version), and a reset to it is a load of that file
+ * like any other.  Chosen over the copy in memory resets used to start
+ * from: that was a third model's size for the whole life of the server.
+ *
  * Everything here runs on the service thread except job_main().
  */
 #include "config.h"
@@ -14,11 +21,13 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "ckptjob.h"
@@ -27,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mode.h"
+#include "sendq.h"
 #include "server.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -64,6 +74,11 @@ struct ps_ckptjobs {
 		INITIAL_FAILED
 	}			 initial;	/* this server's initial file */
 	char			*initial_error;	/* owned: why it failed */
+	/* No directory: where the initial model is (ps_ckptjob_keep_initial). */
+	char			*tmpdir;	/* owned: $TMPDIR or /var/tmp */
+	int			 initial_fd;	/* the unlinked file, or -1 */
+	struct ps_store		*mem_meta;	/* owned: else in memory, */
+	struct ps_buf		*mem_body;	/* owned ref: with its values */
 };
 
 static void	*job_main(void *);
@@ -82,12 +97,16 @@ static void	 job_reply_error(struct ps_ckptjobs *, struct ps_job *,
 		     __attribute__((__format__(__printf__, 4, 5)));
 static void	 job_send(struct ps_ckptjobs *, struct ps_ctlconn *, char *);
 static int	 job_reset_memory(struct ps_ckptjobs *, char **);
+static int	 job_tmpfile(const char *, char **);
+static int	 job_write_scratch(struct ps_job *);
+static void	 job_finish_initial(struct ps_ckptjobs *, struct ps_job *);
 
 struct ps_ckptjobs *
 ps_ckptjob_new(struct ps_server *srv, const char *dir, unsigned keep,
     void (*final)(void *, const char *, const char *), void *arg)
 {
 	struct ps_ckptjobs	*cj;
+	const char		*tmpdir;
 
 	cj = xcalloc(1, sizeof *cj);
 	cj->srv = srv;
@@ -97,6 +116,16 @@ ps_ckptjob_new(struct ps_server *srv, const char *dir, unsigned keep,
 	cj->arg = arg;
 	TAILQ_INIT(&cj->jobs);
 	ps_hist_init(&cj->seconds, ps_hist_ckpt_bounds, ps_hist_ckpt_nbounds);
+	cj->initial_fd = -1;
+	if (dir == NULL) {
+		/*
+		 * /var/tmp, not /tmp: it is meant for large files and is on
+		 * a disk, where /tmp is often a tmpfs, that is memory again.
+		 */
+		tmpdir = getenv("TMPDIR");
+		cj->tmpdir = xstrdup(tmpdir != NULL && *tmpdir != '\0' ?
+		    tmpdir : "/var/tmp");
+	}
 	return cj;
 }
 
@@ -111,6 +140,12 @@ ps_ckptjob_free(struct ps_ckptjobs *cj)
 	free(cj->last_error);
 	free(cj->newest);
 	free(cj->initial_error);
+	/* The file goes with its last descriptor: it has no name. */
+	if (cj->initial_fd != -1)
+		close(cj->initial_fd);
+	ps_store_free(cj->mem_meta);
+	ps_buf_unref(cj->mem_body);
+	free(cj->tmpdir);
 	free(cj);
 }
 
@@ -139,7 +174,8 @@ ps_ckptjob_status(const struct ps_ckptjobs *cj, struct ps_ctl_status *st,
 	const struct ps_job	*j = TAILQ_FIRST(&cj->jobs);
 
 	st->checkpoint.dir = cj->dir;
-	st->checkpoint.in_progress = j != NULL && j->kind == PS_JOB_SAVE;
+	st->checkpoint.in_progress = j != NULL && j->kind == PS_JOB_SAVE &&
+	    !j->scratch;
 	st->checkpoint.count = cj->count;
 	st->checkpoint.failed = cj->failed;
 	st->checkpoint.last_path = cj->last_path;
@@ -172,7 +208,9 @@ job_main(void *arg)
 	double			 t0;
 
 	t0 = job_now();
-	if (j->kind == PS_JOB_SAVE) {
+	if (j->kind == PS_JOB_SAVE && j->scratch)
+		j->ok = job_write_scratch(j) == 0;
+	else if (j->kind == PS_JOB_SAVE) {
 		memset(&extra, 0, sizeof extra);
 		extra.mode = j->mode;
 		j->ok = ps_ckpt_save(j->store, j->path, &extra, &j->cause) == 0;
@@ -180,7 +218,12 @@ job_main(void *arg)
 			j->bytes = (uint64_t)sb.st_size;
 	} else {
 		memset(&info, 0, sizeof info);
-		j->store = ps_ckpt_load(j->path, &j->rule, &info, &j->cause);
+		if (j->fd != -1)
+			j->store = ps_ckpt_load_fd(j->fd, &j->rule, &info,
+			    &j->cause);
+		else
+			j->store = ps_ckpt_load(j->path, &j->rule, &info,
+			    &j->cause);
 		j->ok = j->store != NULL;
 		j->notfound = !j->ok && info.error == PS_CKPT_E_NOFILE;
 		j->invalid = !j->ok && info.error == PS_CKPT_E_INVALID;
@@ -191,6 +234,64 @@ job_main(void *arg)
 	/* j may be freed from here on; the server outlives the thread. */
 	ps_server_wakeup(srv);
 	return NULL;
+}
+
+/*
+ * A new file in dir that has no name, so that it goes when the process
+ * does, however it ends: O_TMPFILE, or where the file system has none,
+ * mkostemp(3) and unlink(2) at once.  The descriptor, or -1 with *cause.
+ */
+static int
+job_tmpfile(const char *dir, char **cause)
+{
+	char	*path;
+	int	 fd, saved;
+
+#ifdef O_TMPFILE
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		*cause = xasprintf("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+#endif
+	path = xasprintf("%s/.psctl-initial.XXXXXX", dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) == -1) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (unlink(path) != 0) {
+		saved = errno;
+		close(fd);
+		*cause = xasprintf("unlink %s: %s", path, strerror(saved));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+/* On the job's thread: the initial model into a new file; 0 or -1. */
+static int
+job_write_scratch(struct ps_job *j)
+{
+	struct ps_ckpt_extra	extra;
+	struct stat		sb;
+	int			fd;
+
+	if ((fd = job_tmpfile(j->path, &j->cause)) == -1)
+		return -1;
+	memset(&extra, 0, sizeof extra);
+	extra.mode = j->mode;
+	if (ps_ckpt_save_fd(j->store, j->values, fd, &extra, &j->cause) != 0) {
+		close(fd);
+		return -1;
+	}
+	if (fstat(fd, &sb) == 0)
+		j->bytes = (uint64_t)sb.st_size;
+	j->fd = fd;
+	return 0;
 }
 
 /* 1 when dst has src's tensors, names and state buffers. */
@@ -250,6 +351,7 @@ job_new(struct ps_ckptjobs *cj, enum ps_job_kind kind, enum ps_job_why why)
 	j->kind = kind;
 	j->why = why;
 	j->queued_us = ps_server_now_us();
+	j->fd = -1;
 	atomic_init(&j->done, 0);
 	TAILQ_INIT(&j->waiters);
 	snprintf(j->mode, sizeof j->mode, "%s",
@@ -266,11 +368,16 @@ job_free(struct ps_ckptjobs *cj, struct ps_job *j)
 		TAILQ_REMOVE(&j->waiters, w, entry);
 		free(w);
 	}
+	/* A save's file that was not kept; a load's is the jobs'. */
+	if (j->kind == PS_JOB_SAVE && j->fd != -1)
+		close(j->fd);
+	free(j->values);
+	ps_buf_unref(j->body);
 	if (j->snap_reused)
 		cj->snap_busy = 0;
 	else if (j->store != NULL) {
 		/* Keep the first fresh snapshot to copy into next time. */
-		if (j->kind == PS_JOB_SAVE && cj->snap == NULL &&
+		if (j->kind == PS_JOB_SAVE && !j->scratch && cj->snap == NULL &&
 		    ps_server_state(cj->srv) == PS_SERVER_SERVING)
 			cj->snap = j->store;
 		else
@@ -421,23 +528,50 @@ job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 	    j->snap_reused ? "copy" : "clone");
 }
 
-/* Resets to the copy kept in memory; 0 or -1 with *cause. */
+/*
+ * Resets to the initial model kept in memory (its file could not be
+ * written); 0 or -1 with *cause.
+ */
 static int
 job_reset_memory(struct ps_ckptjobs *cj, char **cause)
 {
 	struct ps_store	*s;
+	const float	**values;
 
-	if ((s = ps_server_initial_copy(cj->srv)) == NULL) {
-		*cause = xstrdup("no checkpoint written and no initial model "
-		    "kept");
+	if (cj->mem_meta == NULL) {
+		*cause = cj->dir != NULL ? xstrdup("no checkpoint written "
+		    "and no initial model kept") : xasprintf("the initial "
+		    "model was not kept: %s", cj->initial_error != NULL ?
+		    cj->initial_error : "?");
 		return -1;
 	}
+	values = xcalloc(ps_store_count(cj->mem_meta) > 0 ?
+	    ps_store_count(cj->mem_meta) : 1, sizeof *values);
+	ps_server_body_values(cj->mem_meta, cj->mem_body, values);
+	s = ps_store_clone_with(cj->mem_meta, values);
+	free(values);
 	return ps_server_reset(cj->srv, s, cause);
+}
+
+void
+ps_ckptjob_keep_initial(struct ps_ckptjobs *cj)
+{
+	struct ps_job	*j;
+
+	if (cj->dir != NULL || cj->initial != INITIAL_NONE)
+		return;
+	j = job_new(cj, PS_JOB_SAVE, PS_JOB_INITIAL);
+	j->scratch = 1;
+	j->path = xstrdup(cj->tmpdir);
+	cj->initial = INITIAL_QUEUED;
+	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
+	cj->njobs++;
+	/* Started by ps_ckptjob_poll(), never here: see job_kick(). */
 }
 
 struct ps_job *
 ps_ckptjob_reset(struct ps_ckptjobs *cj, const char *name, const char **code,
-    char **cause, uint64_t *version, const char **from)
+    char **cause)
 {
 	struct ps_server	*srv = cj->srv;
 	struct ps_job		*j;
@@ -459,18 +593,6 @@ ps_ckptjob_reset(struct ps_ckptjobs *cj, const char *name, const char **code,
 		*cause = xstrdup("the server has no --checkpoint-dir");
 		return NULL;
 	}
-	/* Without a directory the initial model is the copy in memory. */
-	if (cj->dir == NULL) {
-		if (job_reset_memory(cj, cause) != 0) {
-			*code = PS_CTL_E_NOT_FOUND;
-			return NULL;
-		}
-		*version = ps_store_version(ps_server_store(srv));
-		*from = "initial";
-		ps_log_info("reset to the initial model: version %llu",
-		    (unsigned long long)*version);
-		return NULL;
-	}
 	if (cj->njobs > PS_CKPTJOB_MAX) {
 		*code = PS_CTL_E_BUSY;
 		*cause = xasprintf("%zu checkpoint jobs are already waiting",
@@ -479,11 +601,18 @@ ps_ckptjob_reset(struct ps_ckptjobs *cj, const char *name, const char **code,
 	}
 	j = job_new(cj, PS_JOB_LOAD, PS_JOB_REQUEST);
 	j->rule = *ps_store_rule(ps_server_store(srv));
-	/* A name is resolved now; "the newest" when the job starts. */
-	if (name != NULL)
-		j->path = xasprintf("%s/%s", cj->dir, name);
-	if (name != NULL && strcmp(name, PS_CKPTDIR_INITIAL) == 0)
+	/*
+	 * Without a directory, the initial model is all there is.  A name
+	 * is resolved now; "the newest" when the job starts.
+	 */
+	if (cj->dir == NULL) {
+		j->scratch = 1;
 		j->from = xstrdup("initial");
+	} else if (name != NULL) {
+		j->path = xasprintf("%s/%s", cj->dir, name);
+		if (strcmp(name, PS_CKPTDIR_INITIAL) == 0)
+			j->from = xstrdup("initial");
+	}
 	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
 	cj->njobs++;
 	job_kick(cj);
@@ -550,15 +679,28 @@ job_reply_error(struct ps_ckptjobs *cj, struct ps_job *j, const char *code,
  * Starts the head job if it has not started, without finishing anything:
  * the caller still holds the job it queued (to add waiters to).  Every
  * job that ends wakes the loop, whose ps_ckptjob_poll() finishes it.
+ * The initial model's scratch file is left to ps_ckptjob_poll(), between
+ * two services of the loop: its values are the pull body, which, made
+ * while an INIT's request still holds the model, would be a third copy.
  */
 static void
 job_kick(struct ps_ckptjobs *cj)
 {
 	struct ps_job	*j = TAILQ_FIRST(&cj->jobs);
 
-	if (j != NULL && !j->started &&
+	if (j != NULL && !j->started && !(j->scratch &&
+	    j->kind == PS_JOB_SAVE) &&
 	    ps_server_state(cj->srv) != PS_SERVER_STARTING)
 		job_start(cj, j);
+}
+
+/* Ends j at once (ok or not) without a thread; the loop finishes it. */
+static void
+job_end_now(struct ps_job *j, struct ps_server *srv)
+{
+	j->started = 1;
+	atomic_store(&j->done, 1);
+	ps_server_wakeup(srv);
 }
 
 /* Starts j's thread, or ends at once what needs none. */
@@ -570,7 +712,29 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 
 	if (j->kind == PS_JOB_SAVE && j->deferred)
 		job_snapshot(cj, j);
-	if (j->kind == PS_JOB_LOAD && j->path == NULL) {
+	if (j->kind == PS_JOB_SAVE && j->scratch) {
+		if (ps_server_take_initial(srv, &j->store, &j->body,
+		    &j->cause) != 0) {
+			j->ok = 0;
+			job_end_now(j, srv);
+			return;
+		}
+		j->version = ps_store_version(j->store);
+		j->values = xcalloc(ps_store_count(j->store) > 0 ?
+		    ps_store_count(j->store) : 1, sizeof *j->values);
+		ps_server_body_values(j->store, j->body, j->values);
+	}
+	if (j->kind == PS_JOB_LOAD && j->scratch) {
+		/* Its save was queued first, so it has ended by now. */
+		if (cj->initial_fd != -1)
+			j->fd = cj->initial_fd;
+		else {
+			j->ok = job_reset_memory(cj, &j->cause) == 0;
+			j->notfound = !j->ok;
+			job_end_now(j, srv);
+			return;
+		}
+	} else if (j->kind == PS_JOB_LOAD && j->path == NULL) {
 		if (cj->newest != NULL) {
 			j->path = xstrdup(cj->newest);
 			if (cj->newest_initial)
@@ -580,9 +744,7 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 			j->ok = job_reset_memory(cj, &j->cause) == 0;
 			j->from = xstrdup("initial");
 			j->notfound = !j->ok;
-			j->started = 1;
-			atomic_store(&j->done, 1);
-			ps_server_wakeup(srv);
+			job_end_now(j, srv);
 			return;
 		}
 	}
@@ -591,16 +753,14 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 	 * the directory is never the model this one started with.  Its save
 	 * was queued first, so it has ended by now.
 	 */
-	if (j->kind == PS_JOB_LOAD && j->from != NULL &&
+	if (j->kind == PS_JOB_LOAD && !j->scratch && j->from != NULL &&
 	    cj->initial != INITIAL_WRITTEN) {
 		j->ok = 0;
 		j->notfound = 1;
 		j->cause = cj->initial == INITIAL_FAILED ? xasprintf("the "
 		    "initial model was not saved: %s", cj->initial_error) :
 		    xstrdup("the initial model was not saved");
-		j->started = 1;
-		atomic_store(&j->done, 1);
-		ps_server_wakeup(srv);
+		job_end_now(j, srv);
 		return;
 	}
 	j->srv = srv;
@@ -623,6 +783,10 @@ job_finish_save(struct ps_ckptjobs *cj, struct ps_job *j)
 	char			*cause = NULL;
 	int			 n;
 
+	if (j->scratch) {
+		job_finish_initial(cj, j);
+		return;
+	}
 	cj->have_last = 1;
 	cj->last_ok = j->ok;
 	cj->last_seconds = j->seconds;
@@ -670,6 +834,40 @@ job_finish_save(struct ps_ckptjobs *cj, struct ps_job *j)
 		    ps_ctl_checkpoint_result(j->path, j->version, j->bytes,
 		    j->seconds)));
 	}
+}
+
+/*
+ * The initial model's scratch file is written, or not: then the model
+ * stays in memory, as what the server kept of it, and a warning says why.
+ * Not a checkpoint: STATUS's counts leave it out.
+ */
+static void
+job_finish_initial(struct ps_ckptjobs *cj, struct ps_job *j)
+{
+	if (j->ok) {
+		cj->initial = INITIAL_WRITTEN;
+		cj->initial_fd = j->fd;
+		j->fd = -1;
+		ps_log_info("initial model (version %llu) kept for reset in "
+		    "an unlinked file in %s: %llu bytes in %.3f s",
+		    (unsigned long long)j->version, j->path,
+		    (unsigned long long)j->bytes, j->seconds);
+		return;
+	}
+	cj->initial = INITIAL_FAILED;
+	free(cj->initial_error);
+	cj->initial_error = xstrdup(j->cause != NULL ? j->cause : "?");
+	if (j->store != NULL && j->body != NULL) {
+		cj->mem_meta = j->store;
+		cj->mem_body = j->body;
+		j->store = NULL;
+		j->body = NULL;
+		ps_log_warn("initial model: no temporary file for it "
+		    "(%s): it stays in memory for reset, one model's size "
+		    "more (TMPDIR)", cj->initial_error);
+	} else
+		ps_log_warn("initial model: not kept (%s): reset to it "
+		    "will fail", cj->initial_error);
 }
 
 static void

@@ -55,6 +55,16 @@ struct ps_job {
 	enum ps_job_why		 why;
 	struct ps_store		*store;		/* owned (see snap_reused) */
 	int			 snap_reused;	/* store is the kept snapshot */
+	/*
+	 * No checkpoint directory: the initial model's unlinked file.  A
+	 * save writes store (all but the values) and values (in body) into
+	 * a new one in the directory path and leaves it in fd; a load reads
+	 * fd (the jobs' own, borrowed).
+	 */
+	int			 scratch;
+	int			 fd;		/* -1: none */
+	struct ps_buf		*body;		/* owned ref */
+	const float		**values;	/* owned array, into body */
 	int			 deferred;	/* save: snapshot when it starts */
 	char			*name;		/* owned; save: NULL for automatic */
 	char			*path;		/* owned; NULL until named */
@@ -87,7 +97,8 @@ struct ps_ckptjobs;
 
 /*
  * The jobs of srv, writing into dir (borrowed; NULL: no checkpoint
- * directory, resets go back to the initial model in memory) and keeping
+ * directory, resets go back to the initial model, which
+ * ps_ckptjob_keep_initial() keeps) and keeping
  * keep automatic checkpoints (0: all).  When a final checkpoint ends,
  * final(arg, path, cause) is called: path NULL and why in cause when it
  * failed.
@@ -113,15 +124,22 @@ struct ps_job	*ps_ckptjob_save(struct ps_ckptjobs *, enum ps_job_why,
 		     const char *name, int force, const char **code,
 		     char **cause);
 /*
+ * Without a checkpoint directory: queues the job that keeps the initial
+ * model (ps_server_take_initial()) for resets, in an unlinked temporary
+ * file in $TMPDIR (else /var/tmp) that goes with the process, however it
+ * ends.  When the file cannot be made or written, a warning says why and
+ * the model stays in memory instead.  Once; a no-op with a directory.
+ */
+void		 ps_ckptjob_keep_initial(struct ps_ckptjobs *);
+/*
  * Queues a reset: a load of the named checkpoint, the newest this server
  * wrote, or the initial model (name NULL, or PS_CKPTDIR_INITIAL; the
  * reply then says "initial", and only the file this server wrote is
- * read).  A reset from memory (no checkpoint directory) happens at once
- * and returns NULL with *code NULL.
+ * read; without a directory, the one ps_ckptjob_keep_initial() kept).
+ * Returns the job, or NULL with *code and *cause.
  */
 struct ps_job	*ps_ckptjob_reset(struct ps_ckptjobs *, const char *name,
-		     const char **code, char **cause, uint64_t *version,
-		     const char **from);
+		     const char **code, char **cause);
 /* c waits for j: it is answered (request id) when j ends. */
 void		 ps_ckptjob_wait(struct ps_job *j, struct ps_ctlconn *c,
 		     json_int_t id, enum ps_ctl_cmd);

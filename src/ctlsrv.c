@@ -162,7 +162,11 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 			ps_log_info("%s: removed %d temporary files of "
 			    "interrupted checkpoints", ctl->o.ckpt_dir, n);
 	} else {
-		/* reset without a directory goes back to a copy in memory. */
+		/*
+		 * reset without a directory goes back to the model as first
+		 * created: the server keeps it until the checkpoint job takes
+		 * it into a temporary file (ps_ckptjob_keep_initial()).
+		 */
 		ps_server_keep_initial(srv);
 	}
 
@@ -308,11 +312,14 @@ ctl_created(void *arg)
 		ctl->initial_version = ps_store_version(s);
 		ctl->initial_l2 = ps_store_model_l2(s);
 	}
-	/* With a directory, the model as first created is a file. */
-	if (ctl->o.ckpt_dir == NULL || ctl->initial_queued ||
-	    ps_server_state(srv) == PS_SERVER_STARTING)
+	/* The model as first created is a file: DIR/initial, or unlinked. */
+	if (ctl->initial_queued || ps_server_state(srv) == PS_SERVER_STARTING)
 		return;
 	ctl->initial_queued = 1;
+	if (ctl->o.ckpt_dir == NULL) {
+		ps_ckptjob_keep_initial(ctl->jobs);
+		return;
+	}
 	if (ps_ckptjob_save(ctl->jobs, PS_JOB_INITIAL, PS_CKPTDIR_INITIAL, 1,
 	    &code, &cause) == NULL) {
 		ps_log_warn("initial checkpoint: %s", cause);
@@ -372,21 +379,18 @@ ps_ctlsrv_reset(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
     const char *address, json_int_t id, const char *name)
 {
 	struct ps_job	*j;
-	const char	*code, *from = NULL;
+	const char	*code;
 	char		*cause = NULL;
-	uint64_t	 version = 0;
 
 	ps_log_info("reset requested from %s%s%s", address,
 	    name != NULL ? " to " : "", name != NULL ? name : "");
-	j = ps_ckptjob_reset(ctl->jobs, name, &code, &cause, &version, &from);
+	j = ps_ckptjob_reset(ctl->jobs, name, &code, &cause);
 	if (j != NULL)
 		ps_ckptjob_wait(j, c, id, PS_CTL_RESET);
-	else if (code != NULL) {
+	else {
 		ctl_send(ctl, c, ps_ctl_reply_error(1, id, code, "%s", cause));
 		free(cause);
-	} else
-		ctl_send(ctl, c, ps_ctl_reply_ok(id,
-		    ps_ctl_reset_result(from, version)));
+	}
 }
 
 void

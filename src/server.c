@@ -99,8 +99,16 @@ struct ps_server {
 	size_t			 nhooks;
 
 	struct ps_store		*store;		/* owned; empty until init/load */
-	struct ps_store		*initial;	/* owned copy when keep_initial */
+	/*
+	 * The model as first created, until ps_server_take_initial(): all
+	 * but its values, and the pull body of its version for those (the
+	 * one pulls share, so keeping it costs a copy only once the model
+	 * has changed).
+	 */
 	int			 keep_initial;	/* ps_server_keep_initial() */
+	int			 initial_taken;
+	struct ps_store		*initial_meta;	/* owned */
+	struct ps_buf		*initial_body;	/* owned ref, or NULL */
 	struct ps_auth		 auth;		/* owned tokens */
 	struct ps_accum		*accum;		/* owned; sync rounds */
 	struct ps_mode		*mode;		/* owned */
@@ -138,6 +146,8 @@ static void	server_watchdog_start(struct ps_server *);
 static int	server_resolve(const char *, char **, int *, char **);
 static void	server_views(const struct ps_store *, struct ps_tview *);
 static void	server_created(struct ps_server *);
+static void	server_initial_meta(struct ps_server *);
+static void	server_initial_body(struct ps_server *);
 static void	server_changed(struct ps_server *);
 static void	server_requests(struct ps_server *);
 static int	server_busy(struct ps_server *);
@@ -331,8 +341,8 @@ server_created(struct ps_server *srv)
 	ps_store_alloc_state(srv->store);
 	if (ps_mode_kind(srv->mode) == PS_MODE_SYNC && srv->accum == NULL)
 		srv->accum = ps_accum_new(srv->store);
-	if (srv->keep_initial && srv->initial == NULL)
-		srv->initial = ps_store_clone(srv->store);
+	if (srv->keep_initial)
+		server_initial_meta(srv);
 	srv->push_max = 0;
 	server_changed(srv);
 	for (i = 0; i < srv->nhooks; i++) {
@@ -371,7 +381,8 @@ ps_server_free(struct ps_server *srv)
 		free(srv->blocks[--srv->nblocks].name);
 	ps_buf_unref(srv->body);
 	ps_accum_free(srv->accum);
-	ps_store_free(srv->initial);
+	ps_store_free(srv->initial_meta);
+	ps_buf_unref(srv->initial_body);
 	ps_store_free(srv->store);
 	ps_mode_free(srv->mode);
 	ps_auth_clear(&srv->auth);
@@ -397,16 +408,76 @@ void
 ps_server_keep_initial(struct ps_server *srv)
 {
 	srv->keep_initial = 1;
-	if (!ps_store_empty(srv->store) && srv->initial == NULL)
-		srv->initial = ps_store_clone(srv->store);
+	server_initial_meta(srv);
 }
 
-struct ps_store *
-ps_server_initial_copy(const struct ps_server *srv)
+/*
+ * The model exists: keeps all of it but its values, the first time.  Its
+ * values are the pull body of its version (server_initial_body()), not
+ * a copy made now: while an INIT creates the model, its request still
+ * holds the values, and a copy would make three models at once.
+ */
+static void
+server_initial_meta(struct ps_server *srv)
 {
-	if (srv->initial == NULL)
-		return NULL;
-	return ps_store_clone(srv->initial);
+	if (srv->initial_taken || srv->initial_meta != NULL ||
+	    ps_store_empty(srv->store))
+		return;
+	srv->initial_meta = ps_store_clone_meta(srv->store);
+}
+
+/*
+ * Keeps the pull body of the initial version, if the model is still at
+ * it: before anything changes the model, and once the body is made.
+ */
+static void
+server_initial_body(struct ps_server *srv)
+{
+	uint64_t	version;
+
+	if (srv->initial_meta == NULL || srv->initial_body != NULL ||
+	    ps_store_version(srv->store) !=
+	    ps_store_version(srv->initial_meta))
+		return;
+	/* Made, or found made; ps_server_model_body() keeps it. */
+	ps_server_model_body(srv, &version);
+}
+
+int
+ps_server_take_initial(struct ps_server *srv, struct ps_store **meta,
+    struct ps_buf **body, char **cause)
+{
+	server_initial_body(srv);
+	if (srv->initial_meta == NULL || srv->initial_body == NULL) {
+		*cause = xstrdup(srv->initial_taken ? "the initial model was "
+		    "taken already" : "the initial model was not kept");
+		return -1;
+	}
+	*meta = srv->initial_meta;
+	*body = srv->initial_body;
+	srv->initial_meta = NULL;
+	srv->initial_body = NULL;
+	srv->initial_taken = 1;
+	return 0;
+}
+
+void
+ps_server_body_values(const struct ps_store *s, const struct ps_buf *body,
+    const float **values)
+{
+	struct ps_tview	 v;
+	const uint8_t	*p = body->data;
+	size_t		 i, size;
+
+	for (i = 0; i < ps_store_count(s); i++) {
+		ps_server_view(s, i, 1, &v);
+		size = ps_proto_record_size(&v);
+		values[i] = (const float *)(const void *)(p +
+		    ps_proto_record_head_size(&v));
+		p += size;
+	}
+	if ((size_t)(p - body->data) != body->len)
+		fatalx("%s: the body is not of this model", __func__);
 }
 
 int
@@ -1149,6 +1220,9 @@ ps_server_model_body(struct ps_server *srv, uint64_t *version)
 	srv->body_version = ps_store_version(srv->store);
 	srv->body_valid = 1;
 	*version = srv->body_version;
+	if (srv->initial_meta != NULL && srv->initial_body == NULL &&
+	    srv->body_version == ps_store_version(srv->initial_meta))
+		srv->initial_body = ps_buf_ref(b);
 	return b;
 }
 
@@ -1187,6 +1261,7 @@ ps_server_apply(struct ps_server *srv, const struct ps_tview *v, size_t n,
 	uint64_t	version;
 	int64_t		t0 = ps_server_now_us();
 
+	server_initial_body(srv);
 	if (ps_store_apply(srv->store, v, n, code, cause) != 0)
 		return 0;
 	version = ps_store_version(srv->store);
@@ -1242,6 +1317,7 @@ ps_server_round_end(struct ps_server *srv)
 	int64_t		 t0 = ps_server_now_us();
 	char		*cause;
 
+	server_initial_body(srv);
 	if (ps_store_apply_mean(srv->store, srv->accum, &cause) != 0) {
 		ps_log_warn("%s: %s", __func__, cause);
 		free(cause);
@@ -1277,6 +1353,7 @@ ps_server_reset(struct ps_server *srv, struct ps_store *s, char **cause)
 	size_t		 i, n;
 	int		 code;
 
+	server_initial_body(srv);
 	if (!ps_store_empty(srv->store)) {
 		n = ps_store_count(s);
 		v = xcalloc(n > 0 ? n : 1, sizeof *v);

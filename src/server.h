@@ -210,12 +210,29 @@ void		 ps_server_set_auth(struct ps_server *, struct ps_auth *a);
 /* Borrowed: valid until ps_server_free(). */
 const struct ps_auth *ps_server_auth(const struct ps_server *);
 /*
- * Keeps a copy of the model as first created (as loaded, or as the first
- * INIT made it), what a reset without a checkpoint goes back to.
+ * Keeps the model as first created (as loaded, or as the first INIT made
+ * it) until ps_server_take_initial(): what a reset without a checkpoint
+ * directory goes back to.  It costs no copy of the values while the
+ * model is at that version and every pull shares its body.
  */
 void		 ps_server_keep_initial(struct ps_server *);
-/* A copy of the kept initial model (caller frees), or NULL when none is. */
-struct ps_store	*ps_server_initial_copy(const struct ps_server *);
+/*
+ * Hands the kept initial model over, once: *meta (caller frees), all of
+ * it but its values (ps_store_clone_meta()), and *body (caller
+ * ps_buf_unref()s, on the service thread), the pull body of its version,
+ * whose values ps_server_body_values() finds.  The server keeps nothing
+ * of it after.  0, or -1 with *cause when none was kept.
+ */
+int		 ps_server_take_initial(struct ps_server *,
+		     struct ps_store **meta, struct ps_buf **body,
+		     char **cause);
+/*
+ * values[i] = where tensor i's values are in body, a pull body of a model
+ * shaped as s (ps_server_model_body(), ps_server_take_initial()).  Any
+ * thread: it reads s and body only.
+ */
+void		 ps_server_body_values(const struct ps_store *s,
+		     const struct ps_buf *body, const float **values);
 
 /*
  * Adds a protocol to the table (before ps_server_start()); the table is

@@ -131,9 +131,13 @@ ps_store_free(struct ps_store *s)
 	free(s);
 }
 
-/* One memcpy per buffer: this is the checkpoint snapshot. */
-struct ps_store *
-ps_store_clone(const struct ps_store *s)
+/*
+ * A deep copy of s whose model values are data[i] (copied), or s's own
+ * when data is NULL; with values 0 it has none at all (ps_store_clone_meta).
+ * One memcpy per buffer: this is the checkpoint snapshot.
+ */
+static struct ps_store *
+store_clone(const struct ps_store *s, int values, const float *const *data)
 {
 	struct ps_store		*c;
 	const struct ps_tensor	*from;
@@ -155,8 +159,18 @@ ps_store_clone(const struct ps_store *s)
 		*to = *from;
 		bytes = (from->n > 0 ? from->n : 1) * sizeof (float);
 		to->name = xstrndup(from->name, from->namelen);
-		to->data = xaligned_alloc(bytes);
-		memcpy(to->data, from->data, bytes);
+		if (values) {
+			to->data = xaligned_alloc(bytes);
+			memcpy(to->data, data != NULL ? data[i] : from->data,
+			    bytes);
+		} else {
+			/* Its norm is all that is left of the values. */
+			to->data = NULL;
+			if (from->l2_stale) {
+				to->l2 = sqrt(ps_k_sumsq(from->data, from->n));
+				to->l2_stale = 0;
+			}
+		}
 		if (from->m != NULL) {
 			to->m = xaligned_alloc(bytes);
 			memcpy(to->m, from->m, bytes);
@@ -170,6 +184,24 @@ ps_store_clone(const struct ps_store *s)
 	memcpy(c->hash, s->hash, s->hashsize * sizeof *c->hash);
 	store_scratch_init(&c->sc, c->count);
 	return c;
+}
+
+struct ps_store *
+ps_store_clone(const struct ps_store *s)
+{
+	return store_clone(s, 1, NULL);
+}
+
+struct ps_store *
+ps_store_clone_meta(const struct ps_store *s)
+{
+	return store_clone(s, 0, NULL);
+}
+
+struct ps_store *
+ps_store_clone_with(const struct ps_store *s, const float *const *data)
+{
+	return store_clone(s, 1, data);
 }
 
 /* FNV-1a, 64 bits. */

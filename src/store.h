@@ -58,6 +58,21 @@ struct ps_store	*ps_store_new(const struct ps_rule *);
 void		 ps_store_free(struct ps_store *);	/* NULL is a no-op */
 /* A deep copy: tensors, state, versions (the checkpoint snapshot). */
 struct ps_store	*ps_store_clone(const struct ps_store *);
+/*
+ * A deep copy of everything but the model's values: every tensor's data
+ * is NULL, its cached L2 norm current.  Only ps_store_clone_with(),
+ * ps_store_free() and the checkpoint writer given the values
+ * (ps_ckpt_save_fd()) may read it: it keeps a model's names, shapes,
+ * versions and optimizer state beside values held elsewhere (the pull
+ * body).
+ */
+struct ps_store	*ps_store_clone_meta(const struct ps_store *);
+/*
+ * A deep copy of s (usually a ps_store_clone_meta() one) whose tensor i
+ * has the values data[i] (s's tensor i's n floats, copied).
+ */
+struct ps_store	*ps_store_clone_with(const struct ps_store *,
+		     const float *const *data);
 
 /*
  * Creates the model from n views (dtype F32; F16/BF16/F64 are converted),
