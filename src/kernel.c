@@ -265,6 +265,37 @@ ps_k_maxabs(const float *x, size_t n)
 	return nan ? NAN : INFINITY;
 }
 
+K_CLONES float
+ps_k_maxabs_sumsq(const float *x, size_t n, double *sq)
+{
+	double	s = 0;
+	float	mx = 0;
+	int	bad = 0;
+	size_t	b, e, i;
+
+	for (b = 0; b < n; b = e) {
+		float	fs = 0;
+
+		e = n - b > K_BLOCK ? b + K_BLOCK : n;
+#pragma omp simd reduction(max:mx) reduction(|:bad) reduction(+:fs)
+		for (i = b; i < e; i++) {
+			float	a = fabsf(x[i]);
+
+			bad |= k_bad(x[i]);
+			mx = a > mx ? a : mx;
+			fs += a * a;
+		}
+		s += fs;
+	}
+	if (bad) {
+		*sq = NAN;
+		return ps_k_maxabs(x, n);
+	}
+	/* Squares past FLT_MAX (|x| over about 1.8e19): in double. */
+	*sq = isfinite(s) ? s : ps_k_sumsq(x, n);
+	return mx;
+}
+
 K_CLONES int
 ps_k_axpy_ok(const float *restrict w, const float *restrict u, float a,
     size_t n)

@@ -45,6 +45,12 @@ int	ps_k_finite(const float *x, size_t n);
  * gives the magnitude bound the store uses to rule out overflow.
  */
 float	ps_k_maxabs(const float *x, size_t n);
+/*
+ * ps_k_maxabs() and, in the same pass, the sum of squares in *sq (NaN
+ * when some element is not finite): a push is read once to be checked
+ * and measured.
+ */
+float	ps_k_maxabs_sumsq(const float *x, size_t n, double *sq);
 
 /* 1 when the matching update kernel would write only finite values. */
 int	ps_k_axpy_ok(const float *restrict w, const float *restrict u, float a,

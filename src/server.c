@@ -34,7 +34,6 @@
 #include "auth.h"
 #include "checkpoint.h"
 #include "demo.h"
-#include "kernel.h"
 #include "log.h"
 #include "mode.h"
 #include "notify.h"
@@ -127,6 +126,7 @@ struct ps_server {
 
 	struct ps_counters	 total;
 	uint64_t		 updates;	/* updates applied to the store */
+	double			 push_l2;	/* of the push last accepted */
 	uint64_t		 rounds;	/* sync rounds applied */
 	int64_t			 round_first_us; /* the round's first push; 0 */
 	uint64_t		 resets;
@@ -995,19 +995,9 @@ ps_server_worker_leave(struct ps_server *srv, struct ps_worker *w,
 }
 
 void
-ps_server_worker_pushed(struct ps_server *srv, struct ps_worker *w,
-    const struct ps_tview *v, size_t n)
+ps_server_worker_pushed(struct ps_server *srv, struct ps_worker *w)
 {
-	double	 sq = 0;
-	size_t	 i;
-
-	(void)srv;
-	for (i = 0; i < n; i++) {
-		if (v[i].dtype == PS_DTYPE_F32)
-			sq += ps_k_sumsq((const float *)v[i].data,
-			    v[i].nbytes / sizeof (float));
-	}
-	w->update_l2 = sqrt(sq);
+	w->update_l2 = srv->push_l2;
 	server_gap(&w->last_push_us, &w->push_gap_s);
 	ps_winmax_add(&w->update_l2_max, w->update_l2,
 	    (double)w->last_push_us / 1e6);
@@ -1264,6 +1254,7 @@ ps_server_apply(struct ps_server *srv, const struct ps_tview *v, size_t n,
 	server_initial_body(srv);
 	if (ps_store_apply(srv->store, v, n, code, cause) != 0)
 		return 0;
+	srv->push_l2 = ps_store_push_l2(srv->store);
 	version = ps_store_version(srv->store);
 	ps_hist_observe(&srv->apply_seconds,
 	    (double)(ps_server_now_us() - t0) / 1e6);
@@ -1280,6 +1271,7 @@ ps_server_round_add(struct ps_server *srv, const struct ps_tview *v,
 		srv->accum = ps_accum_new(srv->store);
 	if (ps_accum_add(srv->accum, srv->store, v, n, code, cause) != 0)
 		return -1;
+	srv->push_l2 = ps_accum_push_l2(srv->accum);
 	/* The mode counts the round's pushes after this (a redo: before). */
 	if (ps_mode_round_pushes(srv->mode) == 0)
 		srv->round_first_us = ps_server_now_us();

@@ -419,12 +419,12 @@ struct ps_worker *ps_server_worker_hello(struct ps_server *,
 void		 ps_server_worker_leave(struct ps_server *, struct ps_worker *,
 		     const char *why);
 /*
- * w's push of n views (F32, as applied or added to the round) was
- * accepted: its L2 norm becomes w's update_l2 and counts in its minute's
- * largest, last_push_us is now and push_gap_s follows.
+ * w's push was the one the last ps_server_apply() or
+ * ps_server_round_add() accepted: its L2 norm, measured as it was
+ * checked, becomes w's update_l2 and counts in its minute's largest,
+ * last_push_us is now and push_gap_s follows.
  */
-void		 ps_server_worker_pushed(struct ps_server *, struct ps_worker *w,
-		     const struct ps_tview *v, size_t n);
+void		 ps_server_worker_pushed(struct ps_server *, struct ps_worker *w);
 /* A pull of w's was answered: last_pull_us and pull_gap_s. */
 void		 ps_server_worker_pulled(struct ps_server *, struct ps_worker *w);
 /*

@@ -41,6 +41,7 @@ struct store_scratch {
 	size_t		*vidx;	/* tensor index of each entry */
 	const float	**uptr;	/* update values of each entry */
 	double		*umax;	/* bound on |u| of each entry */
+	double		 usq;	/* sum of u*u over the entries */
 };
 
 struct ps_store {
@@ -50,6 +51,7 @@ struct ps_store {
 	size_t			 params;
 	uint64_t		 version;
 	double			 last_update_l2;
+	double			 push_l2;	/* of the last update applied */
 	size_t			*hash;		/* owned: index + 1, 0 = free */
 	size_t			 hashsize;	/* power of two */
 	struct store_scratch	 sc;
@@ -62,6 +64,7 @@ struct ps_accum {
 	size_t			*contrib;	/* contributions per tensor */
 	double			*sbound;	/* bound on |sum| */
 	size_t			 updates;
+	double			 push_l2;	/* of the last update added */
 	struct store_scratch	 sc;
 };
 
@@ -641,9 +644,11 @@ store_check(const struct ps_store *s, const struct ps_tview *v, size_t n,
 	const float		*x;
 	char			 want[128], got[128];
 	size_t			 i, j, idx, marked = 0, bytes;
+	double			 sq;
 	float			 mx;
 	int			 error = -1;
 
+	sc->usq = 0;
 	if (s->count == 0) {
 		store_fail(code, cause, PS_E_NO_MODEL, "there is no model: "
 		    "init first");
@@ -713,7 +718,7 @@ store_check(const struct ps_store *s, const struct ps_tview *v, size_t n,
 			goto out;
 		}
 		x = w->data;
-		mx = ps_k_maxabs(x, t->n);
+		mx = ps_k_maxabs_sumsq(x, t->n, &sq);
 		if (!isfinite(mx)) {
 			for (j = 0; j < t->n && isfinite(x[j]); j++)
 				/* nothing */;
@@ -724,6 +729,7 @@ store_check(const struct ps_store *s, const struct ps_tview *v, size_t n,
 		}
 		sc->uptr[i] = x;
 		sc->umax[i] = mx;
+		sc->usq += sq;
 	}
 	error = 0;
 out:
@@ -960,7 +966,10 @@ ps_store_apply(struct ps_store *s, const struct ps_tview *v, size_t n,
 {
 	if (store_check(s, v, n, &s->sc, code, cause) != 0)
 		return -1;
-	return store_commit(s, n, code, cause);
+	if (store_commit(s, n, code, cause) != 0)
+		return -1;
+	s->push_l2 = sqrt(s->sc.usq);
+	return 0;
 }
 
 double
@@ -1013,6 +1022,12 @@ double
 ps_store_last_update_l2(const struct ps_store *s)
 {
 	return s->last_update_l2;
+}
+
+double
+ps_store_push_l2(const struct ps_store *s)
+{
+	return s->push_l2;
 }
 
 struct ps_accum *
@@ -1105,6 +1120,7 @@ ps_accum_add(struct ps_accum *a, const struct ps_store *s,
 		a->contrib[j]++;
 	}
 	a->updates++;
+	a->push_l2 = sqrt(sc->usq);
 	return 0;
 }
 
@@ -1112,6 +1128,12 @@ size_t
 ps_accum_updates(const struct ps_accum *a)
 {
 	return a->updates;
+}
+
+double
+ps_accum_push_l2(const struct ps_accum *a)
+{
+	return a->push_l2;
 }
 
 void

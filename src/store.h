@@ -170,6 +170,11 @@ double		 ps_store_model_l2(struct ps_store *);
 double		 ps_store_model_l2_const(const struct ps_store *);
 /* L2 norm of the last applied update across the tensors it touched. */
 double		 ps_store_last_update_l2(const struct ps_store *);
+/*
+ * L2 norm of the last update ps_store_apply() accepted, as it came (not
+ * as the rule applied it): measured in the pass that checks it.
+ */
+double		 ps_store_push_l2(const struct ps_store *);
 
 /*
  * Synchronous rounds: an accumulator shaped like the model sums validated
@@ -187,6 +192,8 @@ void		 ps_accum_free(struct ps_accum *);
 int		 ps_accum_add(struct ps_accum *, const struct ps_store *,
 		     const struct ps_tview *, size_t n, int *code, char **cause);
 size_t		 ps_accum_updates(const struct ps_accum *);
+/* L2 norm of the last update ps_accum_add() took, as ps_store_push_l2(). */
+double		 ps_accum_push_l2(const struct ps_accum *);
 void		 ps_accum_reset(struct ps_accum *);
 /*
  * Applies the round's mean as one update (the version rises by one), or

@@ -722,7 +722,7 @@ wreq_push(struct ps_conn *c)
 		return;
 	}
 	ps_mode_push(mode, c->w->id);
-	ps_server_worker_pushed(srv, c->w, v, c->msg.count);
+	ps_server_worker_pushed(srv, c->w);
 	if (seq != 0)
 		c->w->last_seq = seq;
 	c->w->c.pushes++;
@@ -766,7 +766,7 @@ wreq_push_sync(struct ps_conn *c)
 	c->round_seq = ++c->vhd->round_next;
 	c->round_wid = c->w->id;
 	c->prev_seq = c->w->last_seq;
-	ps_server_worker_pushed(srv, c->w, v, c->msg.count);
+	ps_server_worker_pushed(srv, c->w);
 	if (c->msg.h.arg != 0)
 		c->w->last_seq = c->msg.h.arg;
 	c->w->c.pushes++;

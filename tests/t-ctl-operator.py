@@ -16,7 +16,7 @@ T.require("numpy", "websocket")
 import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
 
-T.plan(40)
+T.plan(41)
 T.watchdog(120)
 
 
@@ -226,11 +226,16 @@ while not st["round"]["waiting_on"]:     # the push may come after
 T.ok(st["round"]["number"] == 1 and st["round"]["waiting_on"] == [w2.id]
      and st["round"]["waiting_s"] >= 0,
      "once sw-a pushed, round 1 waits on sw-b only: %r" % st["round"])
-w2.push({"a": np.ones(4, "f4")})
+w2.push({"a": np.full(4, 2, "f4")})
 w1.recv()
 st = status(srv)
 T.is_eq(st["round"], {"number": 2, "waiting_on": [], "waiting_s": 0},
         "the round ends with sw-b's push; round 2 waits on no one")
+T.ok(near(worker_of(st, w1.id)["update_l2"], 2.0) and
+     near(worker_of(st, w2.id)["update_l2"], 4.0),
+     "in sync, update_l2 is each worker's push, not the round's mean "
+     "(%r, %r)" % (worker_of(st, w1.id)["update_l2"],
+                   worker_of(st, w2.id)["update_l2"]))
 # A kicked worker's push waiting in the round is answered first.
 w1.send(P.PUSH, records=[("a", np.ones(4, "f4"))])
 while not status(srv)["round"]["waiting_on"]:

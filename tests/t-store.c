@@ -708,12 +708,16 @@ test_overflow(void)
 	    "large values that do not overflow are applied");
 	is_near(ps_store_last_update_l2(s), 3e38, 1e-6,
 	    "a change whose square overflows float still has its norm");
+	is_near(ps_store_push_l2(s), 3e38, 1e-6,
+	    "and so has the push as it came");
 
 	a = ps_accum_new(s);
 	u[0] = -3e38f;
 	u[1] = 0;
 	ok(ps_accum_add(a, s, &v, 1, &code, &cause) == 0,
 	    "a large contribution is accumulated");
+	is_near(ps_accum_push_l2(a), 3e38, 1e-6,
+	    "the round knows the norm of the push it took");
 	ok(ps_accum_add(a, s, &v, 1, &code, &cause) == -1 &&
 	    code == PS_E_NONFINITE && ps_accum_updates(a) == 1,
 	    "one that would overflow the sum is refused");
@@ -988,10 +992,71 @@ test_kernels(void)
 	    "no elements are finite, of magnitude 0");
 }
 
+/* The fused check and norm against the two kernels it replaces. */
+static void
+test_maxabs_sumsq(void)
+{
+	static float	 x[3000];
+	struct ps_rule	 r;
+	struct ps_store	*s;
+	struct ps_tview	 v;
+	double		 sq, ref;
+	float		 u[2] = { 3, -4 }, w[2] = { 1, 1 }, mx;
+	uint64_t	 d = 2;
+	char		*cause = NULL;
+	int		 code = 0, same = 1;
+	size_t		 i, n;
+
+	srand(7);
+	for (i = 0; i < 3000; i++)
+		x[i] = ((float)rand() / (float)RAND_MAX - 0.5f) * 1e3f;
+	/* Lengths around the blocks and the SIMD tails. */
+	for (n = 0; n <= 3000; n += n < 40 ? 1 : 487) {
+		mx = ps_k_maxabs_sumsq(x, n, &sq);
+		ref = ps_k_sumsq(x, n);
+		if (mx != ps_k_maxabs(x, n) ||
+		    fabs(sq - ref) > 1e-5 * ref) {
+			diag("n %zu: max %g, not %g; sumsq %.9g, not %.9g", n,
+			    mx, ps_k_maxabs(x, n), sq, ref);
+			same = 0;
+		}
+	}
+	ok(same, "one pass gives ps_k_maxabs and ps_k_sumsq, 0 to 3000 "
+	    "elements");
+	x[100] = 1e30f;
+	mx = ps_k_maxabs_sumsq(x, 3000, &sq);
+	is_near(sq, ps_k_sumsq(x, 3000), 1e-6,
+	    "squares past FLT_MAX are summed in double");
+	x[100] = INFINITY;
+	mx = ps_k_maxabs_sumsq(x, 3000, &sq);
+	ok(isinf(mx) && isnan(sq), "an infinity: +Inf, and no norm");
+	x[7] = NAN;
+	mx = ps_k_maxabs_sumsq(x, 3000, &sq);
+	ok(isnan(mx) && isnan(sq), "a NaN wins");
+
+	/* What the server shows as a worker's UPD_L2: the push as sent. */
+	ps_rule_defaults(&r, PS_RULE_SGD);
+	r.lr = 0.5;
+	s = ps_store_new(&r);
+	v = view("w", 1, &d, w, 2);
+	if (ps_store_init(s, &v, 1, &code, &cause) != 0)
+		bail_out("init: %s", cause);
+	v = view("w", 1, &d, u, 2);
+	if (apply(s, &v, 1, &code, &cause) != 1)
+		bail_out("apply: %s", cause);
+	ok(ps_store_push_l2(s) == 5 && ps_store_last_update_l2(s) == 2.5,
+	    "the push's norm is as it came (5), the change as applied (2.5)");
+	u[0] = NAN;
+	ok(apply(s, &v, 1, &code, &cause) == 0 && ps_store_push_l2(s) == 5,
+	    "a refused push leaves the last accepted one's norm");
+	free(cause);
+	ps_store_free(s);
+}
+
 int
 main(void)
 {
-	plan(110);
+	plan(118);
 	test_parse();
 	test_rules();
 	test_init();
@@ -1002,5 +1067,6 @@ main(void)
 	test_matches();
 	test_mean();
 	test_kernels();
+	test_maxabs_sumsq();
 	return exit_status();
 }
