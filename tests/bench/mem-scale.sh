@@ -12,9 +12,9 @@
 #   push 1/16/64    N workers pushing the whole model for BENCH_SECONDS:
 #                   aggregate push MiB/s, peak RSS against 2x model + 64 MiB
 #   pull 64 + ckpt  PULLERS workers pulling while --checkpoint-every 2 writes
-#   idle            IDLE connections (HELLO, then nothing): KiB each, and
-#                   the slowest of 20 pulls and of 20 /livez meanwhile
-#                   and before they came (idle_row)
+#   idle            IDLE connections (HELLO, then nothing): KiB each, how
+#                   many were held, and p50/p99 of 50 pulls and of 50
+#                   /livez meanwhile and before they came (idle_row)
 #
 # Environment: PSCTL (else $1, else ./src/psctl), PARAMS (10000000),
 # BENCH_SECONDS (5), WORKERS ("1 16 64"; "" skips those rows), PULLERS
@@ -135,7 +135,7 @@ fi
 
 # The idle row: IDLE worker connections (HELLO, then nothing) held by one
 # client process while another connection of it pulls the whole model and
-# /livez is asked, 20 times each, before and while they are held.  A pull
+# /livez is asked, 50 times each, before and while they are held.  A pull
 # is timed in the client, from the request sent to the reply's last byte
 # (and to its first), not as a psctl process.  Server and client get
 # ulimit -n IDLE + 1024 (the hard limit must allow it), and the server
@@ -223,39 +223,52 @@ def read_message(s, buf):
 buf = bytearray(1 << 20)
 puller = connect()
 read_message(puller, buf)       # the HELLO's reply
+SAMPLES = 50
+
+
+def pct(xs, p):
+    """The p-th percentile of xs (nearest rank), in ms."""
+    xs = sorted(xs)
+    return xs[max(0, -(-len(xs) * p // 100) - 1)] * 1000
 
 
 def timings():
-    """The slowest of 20 pulls (whole, first byte) and /livez, in ms."""
-    pull = first = livez = 0.0
-    for i in range(20):
+    """p50 and p99 of SAMPLES pulls (whole, first byte) and /livez, ms."""
+    pull, first, livez = [], [], []
+    for i in range(SAMPLES):
         t = time.monotonic()
         puller.sendall(frame(P.encode(P.PULL, id=2 + i)))
         f = read_message(puller, buf)
-        pull = max(pull, time.monotonic() - t)
-        first = max(first, f - t)
+        pull.append(time.monotonic() - t)
+        first.append(f - t)
         t = time.monotonic()
         c = http.client.HTTPConnection(host, port, timeout=10)
         c.request("GET", "/livez")
         c.getresponse().read()
         c.close()
-        livez = max(livez, time.monotonic() - t)
-    return pull * 1000, first * 1000, livez * 1000
+        livez.append(time.monotonic() - t)
+    return "%.1f/%.1f %.1f/%.1f %.1f/%.1f" % (
+        pct(pull, 50), pct(pull, 99), pct(first, 50), pct(first, 99),
+        pct(livez, 50), pct(livez, 99))
 
 
 base = timings()
 before = rss()
+t0 = time.monotonic()
 socks = [connect() for i in range(n)]
-for s in socks:         # each HELLO answered
-    s.recv(65536)
+opened = time.monotonic() - t0
+held = 0
+for s in socks:         # each HELLO answered, and the connection open
+    if s.recv(65536):
+        held += 1
 per = (rss() - before) / n
 fds = len(os.listdir("/proc/%d/fd" % pid))
 try:
-    held = "%.0f %.0f %.1f" % timings()
+    during = timings()
 except OSError as e:    # say what was measured, and why not the rest
     print("idle row: the pull connection: %r" % e, file=sys.stderr)
-    held = "? ? ?"
-print("%.1f %d %s %.0f %.0f %.1f" % ((per, fds, held) + base))
+    during = "? ? ?"
+print("%.1f %d %d %.0f %s %s" % (per, held, fds, opened, during, base))
 EOF
 )
 	# -q: the log holds only warnings and errors.
@@ -267,12 +280,12 @@ EOF
 	set -- $r
 	printf '%-28s %14s %16s\n' "idle, $idle connections" "$hwm" \
 	    "${1:-?} KiB each"
-	echo "# the server held ${2:-?} descriptors; of 20 each, while the" \
-	    "idle connections were held:"
-	echo "#   slowest whole-model pull ${3:-?} ms (first byte ${4:-?} ms)," \
-	    "slowest /livez ${5:-?} ms"
-	echo "#   before they came: pull ${6:-?} ms (first byte ${7:-?} ms)," \
-	    "/livez ${8:-?} ms"
+	echo "# ${2:-?} of $idle answered and open after ${4:-?} s of" \
+	    "opening; the server held ${3:-?} descriptors"
+	echo "# p50/p99 of 50 each, in ms, while they were held:" \
+	    "whole-model pull ${5:-?}, its first byte ${6:-?}, /livez ${7:-?}"
+	echo "#   before they came: pull ${8:-?}, first byte ${9:-?}," \
+	    "/livez ${10:-?}"
 }
 
 if [ "$idle" -gt 0 ]; then
