@@ -127,7 +127,7 @@ st_print(const struct ps_ctl_status *st)
 	const struct ps_ctl_worker	*w;
 	const struct ps_ctl_param	*p;
 	char				 up[32], sz[32], shape[128], seen[32];
-	size_t				 i;
+	size_t				 i, oneshots = 0;
 
 	st_duration(st->uptime_s, up, sizeof up);
 	printf("psctl %s at %s, up %s, %s\n", st_str(st->version, "?"),
@@ -195,6 +195,12 @@ st_print(const struct ps_ctl_status *st)
 		    "LAST SEEN");
 		for (i = 0; i < st->nworkers; i++) {
 			w = &st->workers[i];
+			/* As psctl top: gone one-shot commands are counted. */
+			if (w->state != NULL && strcmp(w->state, "gone") == 0 &&
+			    ps_ctl_worker_oneshot(w->name)) {
+				oneshots++;
+				continue;
+			}
 			st_duration(w->last_seen_s, seen, sizeof seen);
 			printf("%5" PRIu64 " %-16.16s %-22s %-8s %9" PRIu64
 			    " %9" PRIu64 " %6" PRIu64 " %10s\n", w->id,
@@ -202,6 +208,10 @@ st_print(const struct ps_ctl_status *st)
 			    st_str(w->state, "?"), w->pushes, w->pulls,
 			    w->clock, seen);
 		}
+		if (oneshots > 0)
+			printf("(and %zu gone connection%s of psctl init, push "
+			    "or pull: --json lists them)\n", oneshots,
+			    oneshots == 1 ? "" : "s");
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "cmd.h"
 #include "cmd-worker.h"
+#include "control.h"
 #include "tensor.h"
 #include "wsframe.h"
 #include "xmalloc.h"
@@ -40,7 +41,8 @@ ps_cmd_worker_open(struct ps_cmd_worker *w)
 		free(cause);
 		return PS_CMD_ERR_NOINPUT;
 	}
-	snprintf(name, sizeof name, "psctl %s", cmd->entry->name);
+	snprintf(name, sizeof name, PS_CTL_ONESHOT_PREFIX "%s",
+	    cmd->entry->name);
 	memset(&o, 0, sizeof o);
 	o.url = url;
 	o.token = token;

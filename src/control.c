@@ -1093,6 +1093,21 @@ ps_ctl_status_clear(struct ps_ctl_status *st)
 	memset(st, 0, sizeof *st);
 }
 
+int
+ps_ctl_worker_oneshot(const char *name)
+{
+	static const char *const cmds[] = { "init", "push", "pull" };
+	size_t	n = strlen(PS_CTL_ONESHOT_PREFIX), i;
+
+	if (name == NULL || strncmp(name, PS_CTL_ONESHOT_PREFIX, n) != 0)
+		return 0;
+	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		if (strcmp(name + n, cmds[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 char *
 ps_ctl_reply_ok(json_int_t id, json_t *result)
 {

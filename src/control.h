@@ -417,6 +417,14 @@ int		 ps_ctl_status_parse(json_t *o, struct ps_ctl_status *st,
 /* Frees what ps_ctl_status_parse() allocated and zeroes st. */
 void		 ps_ctl_status_clear(struct ps_ctl_status *);
 /*
+ * The name psctl's one-shot commands (init, push, pull) give their
+ * connection is PS_CTL_ONESHOT_PREFIX and the command's name;
+ * ps_ctl_worker_oneshot() is 1 for such a name.  Operators are not shown
+ * those workers once they have gone (psctl top, psctl status).
+ */
+#define PS_CTL_ONESHOT_PREFIX	"psctl "
+int		 ps_ctl_worker_oneshot(const char *name);
+/*
  * Replies and events as compact JSON text, one WebSocket message each
  * (caller frees).  result is stolen.  An error reply for a request without
  * a usable id (has_id 0) carries "id": null.

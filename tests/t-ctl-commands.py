@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
 import websocket  # noqa: E402
 
-T.plan(55)
+T.plan(56)
 rng = np.random.default_rng(7)
 d = T.tmpdir()
 ck = os.path.join(d, "ckpt")
@@ -96,6 +96,22 @@ T.ok(st["uptime_s"] > 0, "uptime_s is positive")
 rc, out, err = T.psctl("status", url=srv.url)
 T.ok(rc == 0 and "model version 5" in out and "dense/kernel" in out and
      "w-one" in out, "status prints a summary with the model and workers")
+
+# Gone one-shot commands are counted, not listed, as psctl top folds them.
+for i in range(2):
+    rc, out, err = T.psctl("pull", "-o", os.path.join(d, "p.safetensors"),
+                           url=srv.url)
+    if rc != 0:
+        T.bail("psctl pull failed: " + err)
+st = T.status_json(srv.url)
+n = sum(1 for x in st["workers"]
+        if x["name"] == "psctl pull" and x["state"] == "gone")
+rc, out, err = T.psctl("status", url=srv.url)
+T.ok(rc == 0 and n == 2 and "psctl pull " not in out and "w-one" in out and
+     "(and 2 gone connections of psctl init, push or pull: --json lists "
+     "them)" in out,
+     "status counts the 2 gone psctl pull connections that --json lists, "
+     "and still lists w-one")
 
 # A rejected push is counted.
 try:

@@ -35,7 +35,6 @@ static void	 model_apply_status(struct ps_top_model *,
 		     const struct ps_ctl_status *, double);
 static enum ps_top_wmark model_mark(const char *, double, double, double,
 		     double);
-static int	 model_oneshot(const char *);
 static int	 model_shown(const struct ps_top_model *, enum ps_top_table,
 		     size_t);
 static long long model_key(const struct ps_top_model *, enum ps_top_table,
@@ -484,7 +483,7 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 		wv[i].bytes_out = (double)w->bytes_out;
 		wv[i].mark = model_mark(wv[i].state, wv[i].lag, limit,
 		    wv[i].last_seen, m->silent_s);
-		wv[i].oneshot = model_oneshot(wv[i].name);
+		wv[i].oneshot = ps_ctl_worker_oneshot(wv[i].name);
 		wv[i].update_l2 = w->update_l2;
 		wv[i].update_l2_max = w->update_l2_max;
 		wv[i].pushes_per_s_1m = w->pushes_per_s_1m;
@@ -549,22 +548,6 @@ model_apply_status(struct ps_top_model *m, const struct ps_ctl_status *st,
 	model_rates(m, now);
 	model_history(m, now, restarted);
 	ps_top_model_sort(m);
-}
-
-/* 1 for the name a one-shot psctl command gives its connection. */
-static int
-model_oneshot(const char *name)
-{
-	static const char *const cmds[] = { "init", "push", "pull" };
-	size_t	n = strlen(PS_TOP_ONESHOT_PREFIX), i;
-
-	if (strncmp(name, PS_TOP_ONESHOT_PREFIX, n) != 0)
-		return 0;
-	for (i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-		if (strcmp(name + n, cmds[i]) == 0)
-			return 1;
-	}
-	return 0;
 }
 
 /*

@@ -33,12 +33,6 @@
 #define PS_TOP_BLOCKING_S	1.0
 /* A live worker not heard from for this long is SILENT (seconds). */
 #define PS_TOP_SILENT_S		10.0
-/*
- * The names psctl's one-shot commands (init, push, pull) give their
- * connection: such a worker is never listed once it has gone.
- */
-#define PS_TOP_ONESHOT_PREFIX	"psctl "
-
 enum ps_top_conn {
 	PS_TOP_CONNECTING = 0,	/* no connection attempt has finished yet */
 	PS_TOP_CONNECTED,
