@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #include "checkpoint-int.h"
 #include "checkpoint.h"
+#include "kernel.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -49,9 +51,10 @@ static int	ckpt_split(const char *, char **, const char **);
 static int	ckpt_create_temp(const char *, const char *, char **);
 static int	ckpt_write_file(int, const struct ps_store *,
 		    const float *const *, const struct ps_ckpt_extra *, int);
-static int	ckpt_write_temp(const struct ps_store *,
+static int	ckpt_write_temp(const struct ps_store *, const float *const *,
 		    const struct ps_ckpt_extra *, const char *, const char *,
 		    char **, char **);
+static double	ckpt_model_l2(const struct ps_store *, const float *const *);
 static int	ckpt_sync_dir(const char *, char **);
 
 /* Writes len bytes at off, or at the file's position when off is -1. */
@@ -127,6 +130,26 @@ ckpt_number(double x)
 }
 
 /*
+ * The model's L2 norm from the cached norms, or from the values (data[i],
+ * else the store's) where a cache is stale.
+ */
+static double
+ckpt_model_l2(const struct ps_store *s, const float *const *data)
+{
+	const struct ps_tensor	*t;
+	double			 sq = 0, l2;
+	size_t			 i;
+
+	for (i = 0; i < ps_store_count(s); i++) {
+		t = ps_store_tensor(s, i);
+		l2 = t->l2_stale ? sqrt(ps_k_sumsq(data != NULL ? data[i] :
+		    t->data, t->n)) : t->l2;
+		sq += l2 * l2;
+	}
+	return sqrt(sq);
+}
+
+/*
  * The header text (JSON, not padded) with both checksums "00000000", and
  * the parts of the data section in the same order as its entries: the
  * model's tensors in order (their values data[i], or the store's own when
@@ -182,7 +205,7 @@ ckpt_header(const struct ps_store *s, const float *const *data,
 	    json_string(PSCTL_VERSION));
 	snprintf(num, sizeof num, "%" PRIu64, ps_store_version(s));
 	json_object_set_new(meta, "psctl.model_version", json_string(num));
-	text = ckpt_number(ps_store_model_l2_const(s));
+	text = ckpt_number(ckpt_model_l2(s, data));
 	json_object_set_new(meta, "psctl.model_l2", json_string(text));
 	free(text);
 	json_object_set_new(meta, "psctl.rule",
@@ -370,8 +393,9 @@ out:
  * "fsync", "close") and the file, which is then gone.
  */
 static int
-ckpt_write_temp(const struct ps_store *s, const struct ps_ckpt_extra *extra,
-    const char *dir, const char *base, char **tmpp, char **cause)
+ckpt_write_temp(const struct ps_store *s, const float *const *data,
+    const struct ps_ckpt_extra *extra, const char *dir, const char *base,
+    char **tmpp, char **cause)
 {
 	const char	*step;
 	char		*tmp;
@@ -383,7 +407,7 @@ ckpt_write_temp(const struct ps_store *s, const struct ps_ckpt_extra *extra,
 		return -1;
 	}
 	step = "write";
-	if (ckpt_write_file(fd, s, NULL, extra, 0) != 0)
+	if (ckpt_write_file(fd, s, data, extra, 0) != 0)
 		goto fail;
 	step = "fsync";
 	if (fsync(fd) != 0)
@@ -434,7 +458,7 @@ ckpt_sync_dir(const char *dir, char **cause)
  * the device or pipe with a file, and there is no old file to keep.
  */
 static int
-ckpt_write_special(const struct ps_store *s,
+ckpt_write_special(const struct ps_store *s, const float *const *data,
     const struct ps_ckpt_extra *extra, const char *path, char **cause)
 {
 	int	fd, saved;
@@ -443,7 +467,7 @@ ckpt_write_special(const struct ps_store *s,
 		*cause = xasprintf("open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (ckpt_write_file(fd, s, NULL, extra, 1) != 0) {
+	if (ckpt_write_file(fd, s, data, extra, 1) != 0) {
 		saved = errno;
 		close(fd);
 		*cause = xasprintf("write %s: %s", path, strerror(saved));
@@ -460,6 +484,13 @@ int
 ps_ckpt_save(const struct ps_store *s, const char *path,
     const struct ps_ckpt_extra *extra, char **cause)
 {
+	return ps_ckpt_save_values(s, NULL, path, extra, cause);
+}
+
+int
+ps_ckpt_save_values(const struct ps_store *s, const float *const *data,
+    const char *path, const struct ps_ckpt_extra *extra, char **cause)
+{
 	struct stat	 st;
 	const char	*base;
 	char		*dir, *tmp;
@@ -474,13 +505,13 @@ ps_ckpt_save(const struct ps_store *s, const char *path,
 			*cause = xasprintf("%s: is a directory", path);
 			return -1;
 		}
-		return ckpt_write_special(s, extra, path, cause);
+		return ckpt_write_special(s, data, extra, path, cause);
 	}
 	if (ckpt_split(path, &dir, &base) != 0) {
 		*cause = xasprintf("%s: not a file name", path);
 		return -1;
 	}
-	if (ckpt_write_temp(s, extra, dir, base, &tmp, cause) != 0)
+	if (ckpt_write_temp(s, data, extra, dir, base, &tmp, cause) != 0)
 		goto out;
 	if (rename(tmp, path) != 0) {
 		*cause = xasprintf("rename %s to %s: %s", tmp, path,

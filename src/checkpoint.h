@@ -42,14 +42,21 @@ struct ps_ckpt_extra {
  */
 int	ps_ckpt_save(const struct ps_store *, const char *path,
 	    const struct ps_ckpt_extra *, char **cause);
+/*
+ * ps_ckpt_save() with tensor i's values data[i] (s's tensor i's n floats,
+ * read only) instead of s's own, so that s may be a ps_store_clone_meta()
+ * whose values are elsewhere (the pull body).  data NULL: s's own.
+ */
+int	ps_ckpt_save_values(const struct ps_store *, const float *const *data,
+	    const char *path, const struct ps_ckpt_extra *, char **cause);
 
 /*
  * Writes the checkpoint into fd, an empty regular file open for writing,
  * from its start (pwrite(2)), without syncing: for a scratch file, not
  * for one that must survive a crash.  Tensor i's values are data[i] (s's
  * tensor i's n floats, read only), or s's own when data is NULL, so s
- * may be a ps_store_clone_meta() whose values are elsewhere (its cached
- * L2 norms give psctl.model_l2).  fd stays open.  0, or -1 with *cause.
+ * may be a ps_store_clone_meta() whose values are elsewhere.  fd stays
+ * open.  0, or -1 with *cause.
  */
 int	ps_ckpt_save_fd(const struct ps_store *, const float *const *data,
 	    int fd, const struct ps_ckpt_extra *, char **cause);

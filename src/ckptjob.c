@@ -1,8 +1,13 @@
 /*
  * Checkpoint writes and reset loads, one at a time on a worker thread, so
- * that serving stalls only for the snapshot: one copy of the model taken on
- * the service thread (into a reusable snapshot store after the first, so a
- * memcpy without page faults).  The thread reports back through
+ * that serving stalls only for the snapshot, taken on the service thread:
+ * the pull body of the model's version (ps_server_model_body(): made
+ * once per version and shared with every pull, so often made already)
+ * and a copy of the rest (ps_store_clone_meta(): names, versions and the
+ * optimizer state, not the values).  One immutable copy of each version
+ * thus serves pulls and checkpoints; the body stays alive until the file
+ * is written, and a version's body is made fresh only when the model
+ * changed and someone pulls while one is written.  The thread reports back through
  * ps_server_wakeup(); ps_ckptjob_poll(), from the control plane's wake
  * hook, then finishes the job on the service thread: counters, pruning,
  * replies, the reset itself.
@@ -53,8 +58,6 @@ struct ps_ckptjobs {
 
 	struct ps_jobs		 jobs;		/* head runs; the rest wait */
 	size_t			 njobs;
-	struct ps_store		*snap;		/* owned reusable snapshot */
-	int			 snap_busy;	/* a job is writing it */
 
 	struct ps_hist		 seconds;	/* time to write each */
 	uint64_t		 count;		/* written */
@@ -82,9 +85,7 @@ struct ps_ckptjobs {
 };
 
 static void	*job_main(void *);
-static int	 job_snap_fits(const struct ps_store *, const struct ps_store *);
-static void	 job_snap_copy(struct ps_store *, const struct ps_store *);
-static void	 job_snapshot(struct ps_ckptjobs *, struct ps_job *);
+static int	 job_snapshot(struct ps_ckptjobs *, struct ps_job *);
 static struct ps_job *job_new(struct ps_ckptjobs *, enum ps_job_kind,
 		     enum ps_job_why);
 static void	 job_free(struct ps_ckptjobs *, struct ps_job *);
@@ -135,7 +136,6 @@ ps_ckptjob_free(struct ps_ckptjobs *cj)
 	if (cj == NULL)
 		return;
 	ps_ckptjob_drain(cj);
-	ps_store_free(cj->snap);
 	free(cj->last_path);
 	free(cj->last_error);
 	free(cj->newest);
@@ -213,7 +213,8 @@ job_main(void *arg)
 	else if (j->kind == PS_JOB_SAVE) {
 		memset(&extra, 0, sizeof extra);
 		extra.mode = j->mode;
-		j->ok = ps_ckpt_save(j->store, j->path, &extra, &j->cause) == 0;
+		j->ok = ps_ckpt_save_values(j->store, j->values, j->path,
+		    &extra, &j->cause) == 0;
 		if (j->ok && stat(j->path, &sb) == 0)
 			j->bytes = (uint64_t)sb.st_size;
 	} else {
@@ -294,54 +295,6 @@ job_write_scratch(struct ps_job *j)
 	return 0;
 }
 
-/* 1 when dst has src's tensors, names and state buffers. */
-static int
-job_snap_fits(const struct ps_store *dst, const struct ps_store *src)
-{
-	const struct ps_tensor	*a, *b;
-	size_t			 i;
-
-	if (ps_store_count(dst) != ps_store_count(src) ||
-	    ps_store_rule(dst)->kind != ps_store_rule(src)->kind)
-		return 0;
-	for (i = 0; i < ps_store_count(src); i++) {
-		a = ps_store_tensor(dst, i);
-		b = ps_store_tensor(src, i);
-		if (a->n != b->n || a->namelen != b->namelen ||
-		    memcmp(a->name, b->name, a->namelen) != 0 ||
-		    (a->m == NULL) != (b->m == NULL) ||
-		    (a->v == NULL) != (b->v == NULL))
-			return 0;
-	}
-	return 1;
-}
-
-/* Copies what a checkpoint holds from src into dst (job_snap_fits). */
-static void
-job_snap_copy(struct ps_store *dst, const struct ps_store *src)
-{
-	const struct ps_tensor	*b;
-	struct ps_tensor	*a;
-	size_t			 i, bytes;
-
-	for (i = 0; i < ps_store_count(src); i++) {
-		a = ps_store_tensor_mut(dst, i);
-		b = ps_store_tensor(src, i);
-		bytes = b->n * sizeof (float);
-		memcpy(a->data, b->data, bytes);
-		if (b->m != NULL)
-			memcpy(a->m, b->m, bytes);
-		if (b->v != NULL)
-			memcpy(a->v, b->v, bytes);
-		a->version = b->version;
-		a->steps = b->steps;
-		a->update_l2 = b->update_l2;
-		a->l2 = b->l2;
-		a->l2_stale = b->l2_stale;
-	}
-	ps_store_set_version(dst, ps_store_version(src));
-}
-
 static struct ps_job *
 job_new(struct ps_ckptjobs *cj, enum ps_job_kind kind, enum ps_job_why why)
 {
@@ -373,16 +326,7 @@ job_free(struct ps_ckptjobs *cj, struct ps_job *j)
 		close(j->fd);
 	free(j->values);
 	ps_buf_unref(j->body);
-	if (j->snap_reused)
-		cj->snap_busy = 0;
-	else if (j->store != NULL) {
-		/* Keep the first fresh snapshot to copy into next time. */
-		if (j->kind == PS_JOB_SAVE && !j->scratch && cj->snap == NULL &&
-		    ps_server_state(cj->srv) == PS_SERVER_SERVING)
-			cj->snap = j->store;
-		else
-			ps_store_free(j->store);
-	}
+	ps_store_free(j->store);
 	free(j->path);
 	free(j->name);
 	free(j->from);
@@ -476,17 +420,17 @@ ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
 	if (why == PS_JOB_INITIAL)
 		cj->initial = INITIAL_QUEUED;
 	/*
-	 * While the kept snapshot is being written, a requested or periodic
-	 * checkpoint waits for it and copies the model when its turn comes:
-	 * a fresh clone would stall serving for page faults as well as the
-	 * copy.  The initial and final ones capture the model now.
+	 * Behind another job, a requested or periodic checkpoint takes its
+	 * snapshot when its turn comes, so that queued jobs do not each
+	 * keep a version of the model alive.  The final one captures the
+	 * model now; the initial one is what the server kept of the model
+	 * as first created (ps_server_take_initial()), taken when it starts.
 	 */
-	if ((why == PS_JOB_REQUEST || why == PS_JOB_PERIODIC) &&
-	    cj->snap != NULL && cj->snap_busy &&
-	    job_snap_fits(cj->snap, ps_server_store(srv)))
+	if (why == PS_JOB_INITIAL || ((why == PS_JOB_REQUEST ||
+	    why == PS_JOB_PERIODIC) && cj->njobs > 0))
 		j->deferred = 1;
 	else
-		job_snapshot(cj, j);
+		(void)job_snapshot(cj, j);
 	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
 	cj->njobs++;
 	job_kick(cj);
@@ -494,38 +438,51 @@ ps_ckptjob_save(struct ps_ckptjobs *cj, enum ps_job_why why, const char *name,
 }
 
 /*
- * The one stall: a copy of the live model on the service thread, into the
- * kept snapshot when it is free, else a clone.  Names j's file.
+ * The one stall: the snapshot of the live model on the service thread
+ * (see the top of this file), or for the initial model what the server
+ * kept of it.  Names j's file.  0, or -1 with j->cause (the initial model
+ * was not kept).
  */
-static void
+static int
 job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 {
 	struct ps_server	*srv = cj->srv;
+	struct ps_store		*live = ps_server_store(srv);
 	char			 autoname[64];
 	const char		*name = j->name;
 	int64_t			 t0;
+	int			 made;
 
-	j->version = ps_store_version(ps_server_store(srv));
+	t0 = ps_server_now_us();
+	j->deferred = 0;
+	if (j->why == PS_JOB_INITIAL) {
+		if (ps_server_take_initial(srv, &j->store, &j->body,
+		    &j->cause) != 0)
+			return -1;
+		j->version = ps_store_version(j->store);
+		made = 0;
+	} else {
+		made = !ps_server_body_current(srv);
+		j->body = ps_buf_ref(ps_server_model_body(srv, &j->version));
+		j->store = ps_store_clone_meta(live);
+	}
+	j->values = xcalloc(ps_store_count(j->store) > 0 ?
+	    ps_store_count(j->store) : 1, sizeof *j->values);
+	ps_server_body_values(j->store, j->body, j->values);
+	if (j->scratch)
+		return 0;
 	if (name == NULL) {
 		ps_ckptdir_auto_name(j->version, autoname, sizeof autoname);
 		name = autoname;
 	}
 	free(j->path);
 	j->path = xasprintf("%s/%s", cj->dir, name);
-	t0 = ps_server_now_us();
-	if (cj->snap != NULL && !cj->snap_busy &&
-	    job_snap_fits(cj->snap, ps_server_store(srv))) {
-		job_snap_copy(cj->snap, ps_server_store(srv));
-		j->store = cj->snap;
-		j->snap_reused = 1;
-		cj->snap_busy = 1;
-	} else
-		j->store = ps_server_snapshot(srv);
-	j->deferred = 0;
 	ps_log_debug("checkpoint %s: snapshot of version %llu took %.3f ms "
 	    "(%s)", j->path, (unsigned long long)j->version,
 	    (double)(ps_server_now_us() - t0) / 1e3,
-	    j->snap_reused ? "copy" : "clone");
+	    j->why == PS_JOB_INITIAL ? "the initial model" : made ?
+	    "pull body made" : "pull body shared");
+	return 0;
 }
 
 /*
@@ -562,6 +519,7 @@ ps_ckptjob_keep_initial(struct ps_ckptjobs *cj)
 		return;
 	j = job_new(cj, PS_JOB_SAVE, PS_JOB_INITIAL);
 	j->scratch = 1;
+	j->deferred = 1;
 	j->path = xstrdup(cj->tmpdir);
 	cj->initial = INITIAL_QUEUED;
 	TAILQ_INSERT_TAIL(&cj->jobs, j, entry);
@@ -679,17 +637,16 @@ job_reply_error(struct ps_ckptjobs *cj, struct ps_job *j, const char *code,
  * Starts the head job if it has not started, without finishing anything:
  * the caller still holds the job it queued (to add waiters to).  Every
  * job that ends wakes the loop, whose ps_ckptjob_poll() finishes it.
- * The initial model's scratch file is left to ps_ckptjob_poll(), between
- * two services of the loop: its values are the pull body, which, made
- * while an INIT's request still holds the model, would be a third copy.
+ * The initial model's file is left to ps_ckptjob_poll(), between two
+ * services of the loop: its values are the pull body, which, made while
+ * an INIT's request still holds the model, would be a third copy.
  */
 static void
 job_kick(struct ps_ckptjobs *cj)
 {
 	struct ps_job	*j = TAILQ_FIRST(&cj->jobs);
 
-	if (j != NULL && !j->started && !(j->scratch &&
-	    j->kind == PS_JOB_SAVE) &&
+	if (j != NULL && !j->started && j->why != PS_JOB_INITIAL &&
 	    ps_server_state(cj->srv) != PS_SERVER_STARTING)
 		job_start(cj, j);
 }
@@ -710,19 +667,11 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 	struct ps_server	*srv = cj->srv;
 	int			 error;
 
-	if (j->kind == PS_JOB_SAVE && j->deferred)
-		job_snapshot(cj, j);
-	if (j->kind == PS_JOB_SAVE && j->scratch) {
-		if (ps_server_take_initial(srv, &j->store, &j->body,
-		    &j->cause) != 0) {
-			j->ok = 0;
-			job_end_now(j, srv);
-			return;
-		}
-		j->version = ps_store_version(j->store);
-		j->values = xcalloc(ps_store_count(j->store) > 0 ?
-		    ps_store_count(j->store) : 1, sizeof *j->values);
-		ps_server_body_values(j->store, j->body, j->values);
+	if (j->kind == PS_JOB_SAVE && j->deferred &&
+	    job_snapshot(cj, j) != 0) {
+		j->ok = 0;
+		job_end_now(j, srv);
+		return;
 	}
 	if (j->kind == PS_JOB_LOAD && j->scratch) {
 		/* Its save was queued first, so it has ended by now. */

@@ -53,18 +53,21 @@ enum ps_job_why {
 struct ps_job {
 	enum ps_job_kind	 kind;
 	enum ps_job_why		 why;
-	struct ps_store		*store;		/* owned (see snap_reused) */
-	int			 snap_reused;	/* store is the kept snapshot */
+	/*
+	 * A save writes store, all but the values (ps_store_clone_meta()),
+	 * with values, tensor by tensor, in body (the pull body of that
+	 * version); a load makes store.
+	 */
+	struct ps_store		*store;		/* owned */
+	struct ps_buf		*body;		/* owned ref */
+	const float		**values;	/* owned array, into body */
 	/*
 	 * No checkpoint directory: the initial model's unlinked file.  A
-	 * save writes store (all but the values) and values (in body) into
-	 * a new one in the directory path and leaves it in fd; a load reads
-	 * fd (the jobs' own, borrowed).
+	 * save makes a new one in the directory path and leaves it in fd; a
+	 * load reads fd (the jobs' own, borrowed).
 	 */
 	int			 scratch;
 	int			 fd;		/* -1: none */
-	struct ps_buf		*body;		/* owned ref */
-	const float		**values;	/* owned array, into body */
 	int			 deferred;	/* save: snapshot when it starts */
 	char			*name;		/* owned; save: NULL for automatic */
 	char			*path;		/* owned; NULL until named */

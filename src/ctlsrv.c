@@ -161,14 +161,13 @@ ps_ctlsrv_new(struct ps_server *srv, struct ps_ctl_opts *o, char **cause)
 		if (n > 0)
 			ps_log_info("%s: removed %d temporary files of "
 			    "interrupted checkpoints", ctl->o.ckpt_dir, n);
-	} else {
-		/*
-		 * reset without a directory goes back to the model as first
-		 * created: the server keeps it until the checkpoint job takes
-		 * it into a temporary file (ps_ckptjob_keep_initial()).
-		 */
-		ps_server_keep_initial(srv);
 	}
+	/*
+	 * reset goes back to the model as first created: the server keeps
+	 * it until the initial checkpoint job takes it into its file,
+	 * DIR/initial or an unlinked one (ps_ckptjob_keep_initial()).
+	 */
+	ps_server_keep_initial(srv);
 
 	ctl->jobs = ps_ckptjob_new(srv, ctl->o.ckpt_dir, ctl->o.keep,
 	    ctl_final_done, ctl);

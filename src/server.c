@@ -444,6 +444,12 @@ server_initial_body(struct ps_server *srv)
 }
 
 int
+ps_server_body_current(const struct ps_server *srv)
+{
+	return srv->body_valid;
+}
+
+int
 ps_server_take_initial(struct ps_server *srv, struct ps_store **meta,
     struct ps_buf **body, char **cause)
 {
@@ -1328,14 +1334,6 @@ ps_server_round_end(struct ps_server *srv)
 	    (unsigned long long)ps_mode_rounds(srv->mode), n,
 	    (unsigned long long)version);
 	return version;
-}
-
-struct ps_store *
-ps_server_snapshot(const struct ps_server *srv)
-{
-	if (ps_store_empty(srv->store))
-		return NULL;
-	return ps_store_clone(srv->store);
 }
 
 int

@@ -370,8 +370,6 @@ int		 ps_server_round_ready(const struct ps_server *);
  * model version the round's pushes are answered with.
  */
 uint64_t	 ps_server_round_end(struct ps_server *);
-/* A deep copy of the model for a checkpoint, or NULL when there is none. */
-struct ps_store	*ps_server_snapshot(const struct ps_server *);
 /*
  * Replaces the model with s (taken over), keeping versions rising: the
  * version becomes the current one plus one.  Refuses (-1, *cause, s
@@ -393,6 +391,8 @@ void		 ps_server_view(const struct ps_store *s, size_t i, int data,
  * Borrowed (ps_buf_ref() to keep it); *version is the model version.
  */
 struct ps_buf	*ps_server_model_body(struct ps_server *, uint64_t *version);
+/* 1 when the current version's body is made (no copy to make it). */
+int		 ps_server_body_current(const struct ps_server *);
 /*
  * The bytes of the largest PUSH of the whole model in F32 with the
  * longest text: what the worker protocol charges a PUSH to its receive

@@ -166,14 +166,8 @@ store_clone(const struct ps_store *s, int values, const float *const *data)
 			to->data = xaligned_alloc(bytes);
 			memcpy(to->data, data != NULL ? data[i] : from->data,
 			    bytes);
-		} else {
-			/* Its norm is all that is left of the values. */
+		} else
 			to->data = NULL;
-			if (from->l2_stale) {
-				to->l2 = sqrt(ps_k_sumsq(from->data, from->n));
-				to->l2_stale = 0;
-			}
-		}
 		if (from->m != NULL) {
 			to->m = xaligned_alloc(bytes);
 			memcpy(to->m, from->m, bytes);

@@ -60,11 +60,12 @@ void		 ps_store_free(struct ps_store *);	/* NULL is a no-op */
 struct ps_store	*ps_store_clone(const struct ps_store *);
 /*
  * A deep copy of everything but the model's values: every tensor's data
- * is NULL, its cached L2 norm current.  Only ps_store_clone_with(),
- * ps_store_free() and the checkpoint writer given the values
- * (ps_ckpt_save_fd()) may read it: it keeps a model's names, shapes,
- * versions and optimizer state beside values held elsewhere (the pull
- * body).
+ * is NULL (its cached L2 norm may be stale: the values give it).  Only
+ * ps_store_clone_with(), ps_store_free() and the checkpoint writer given
+ * the values (ps_ckpt_save_values(), _save_fd()) may read it: it keeps a
+ * model's names, shapes, versions and optimizer state beside values held
+ * elsewhere (the pull body).  No pass over the values: cheap on the
+ * service thread.
  */
 struct ps_store	*ps_store_clone_meta(const struct ps_store *);
 /*

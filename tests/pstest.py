@@ -35,7 +35,9 @@ the driver reports as an ERROR.  watchdog(seconds) bails if the test runs
 longer (a hang fails, it never blocks make check).  Every line is flushed.
 
 Environment.  PSCTL (the binary under test), PS_SRCDIR, PS_TEST_DATA (read
-only: distcheck's srcdir is), BUILDDIR (derived from PSCTL).  require()
+only: distcheck's srcdir is), BUILDDIR (derived from PSCTL).  sanitized()
+is True when PSCTL is built with AddressSanitizer, whose quarantine keeps
+freed memory: a test skips what it judges of memory then.  require()
 skips the file when a Python module is missing; psproto and numpy are
 imported only when a worker is made, so a test without them still runs.
 
@@ -57,9 +59,10 @@ log() is the log so far; wait_log(regex, timeout) waits for a line and
 returns the match (None when it does not come or the server exited);
 signal(sig) signals it; wait(timeout) returns its exit status (None if it
 is still running); stop(sig=SIGTERM, timeout) signals, waits and returns
-the exit status, or kills it and returns None if it hung.  Every server
-still running at exit is killed (SIGKILL).  worker(name, ...), control()
-and psctl(*args) are the clients below, aimed at this server.
+the exit status, or kills it and returns None if it hung; vm(field) is a
+size in its /proc/PID/status in bytes (vm("VmRSS"), vm("VmHWM")).  Every
+server still running at exit is killed (SIGKILL).  worker(name, ...),
+control() and psctl(*args) are the clients below, aimed at this server.
 
 Clients.  psctl(*args, url=None, token=None, env=None, input=None) runs
 the command with PSCTL_URL and PSCTL_TOKEN removed from its environment
@@ -108,6 +111,12 @@ SRCDIR = os.environ.get("PS_SRCDIR") or os.path.normpath(
 DATA = os.environ.get("PS_TEST_DATA") or os.path.join(SRCDIR, "tests",
                                                       "data")
 BUILDDIR = os.path.dirname(os.path.dirname(os.path.abspath(PSCTL)))
+
+
+def sanitized():
+    """True when PSCTL is built with AddressSanitizer."""
+    with open(shutil.which(PSCTL) or PSCTL, "rb") as f:
+        return b"__asan_init" in f.read()
 
 # The modules next to this one (psproto) whatever PYTHONPATH says.
 _here = os.path.dirname(os.path.abspath(__file__))
@@ -336,6 +345,14 @@ class Server:
             if m or exited or time.monotonic() >= end:
                 return m
             time.sleep(0.02)
+
+    def vm(self, field):
+        """A size in the server's /proc/PID/status (VmRSS...), in bytes."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+        raise KeyError(field)
 
     def signal(self, sig):
         if self.proc.poll() is None:

@@ -26,10 +26,6 @@ T.plan(20)
 T.watchdog(240)
 rng = np.random.default_rng(10)
 
-# AddressSanitizer keeps freed memory in quarantine: no RSS to judge.
-with open(T.PSCTL, "rb") as f:
-    SANITIZED = b"__asan_init" in f.read()
-
 
 def bits_equal(got, want):
     """Same names in order and the same bits (0.0 is not -0.0)."""
@@ -38,15 +34,6 @@ def bits_equal(got, want):
                 np.array_equal(np.asarray(got[k], "<f4").view("<u4"),
                                np.asarray(want[k], "<f4").view("<u4"))
                 for k in want))
-
-
-def proc_status(pid, key):
-    """A /proc/PID/status field in bytes (VmRSS, VmHWM)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def unlinked_in(pid, d):
@@ -136,17 +123,17 @@ n = 4000000
 big = {"w": rng.standard_normal(n).astype("f4")}
 size = n * 4
 srv = T.Server("--rule", "add", env=env)
-before = proc_status(srv.proc.pid, "VmRSS")
+before = srv.vm("VmRSS")
 w = srv.worker("big")
 w.init(big)
 T.ok(srv.wait_log(r"initial model \(version 0\) kept", 30) is not None,
      "a 16 MB model's initial copy is written")
 version, pulled = w.pull()
-rss = proc_status(srv.proc.pid, "VmRSS")
+rss = srv.vm("VmRSS")
 grew = rss - before
 T.diag("VmRSS %.1f MB before, %.1f MB after init and a pull: %.2f models"
        % (before / 1e6, rss / 1e6, grew / size))
-if SANITIZED:
+if T.sanitized():
     T.skip(2, "AddressSanitizer's quarantine holds freed memory")
 else:
     T.ok(grew > 1.5 * size,

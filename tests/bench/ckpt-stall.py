@@ -4,9 +4,11 @@
 Starts psctl serve --load with a model of one large tensor (--mb, default
 400 MB) and one small one, then pulls the small tensor in a tight loop
 from one connection while `psctl checkpoint` runs: once alone, then twice
-at the same moment.  The server copies the model into fresh memory once,
-for the initial checkpoint at start; later snapshots copy into that kept
-copy, and a checkpoint asked for while one is written waits its turn.
+at the same moment.  A snapshot is the pull body of the model's version
+(made once per version, shared with pulls: made for the initial checkpoint
+at start, then shared while the model does not change) and a copy of the
+optimizer state; a checkpoint asked for while one is written waits its
+turn.
 Prints the pull latency outside checkpoints (median, p99, max), the worst
 pull latency while each checkpoint ran, what the server logged about each
 snapshot, and for comparison the time of one memcpy of the model (numpy
