@@ -101,6 +101,7 @@ static int	 job_reset_memory(struct ps_ckptjobs *, char **);
 static int	 job_tmpfile(const char *, char **);
 static int	 job_write_scratch(struct ps_job *);
 static void	 job_finish_initial(struct ps_ckptjobs *, struct ps_job *);
+static void	 job_join(struct ps_job *);
 
 struct ps_ckptjobs *
 ps_ckptjob_new(struct ps_server *srv, const char *dir, unsigned keep,
@@ -714,8 +715,13 @@ job_start(struct ps_ckptjobs *cj, struct ps_job *j)
 	}
 	j->srv = srv;
 	j->started = 1;
+	/* The thread reads the body: no frame header may touch it now. */
+	if (j->body != NULL)
+		j->body->pinned++;
 	error = pthread_create(&j->thread, NULL, job_main, j);
 	if (error != 0) {
+		if (j->body != NULL)
+			j->body->pinned--;
 		j->ok = 0;
 		j->cause = xasprintf("cannot start a thread: %s",
 		    strerror(error));
@@ -857,6 +863,18 @@ job_finish_load(struct ps_ckptjobs *cj, struct ps_job *j)
 	}
 }
 
+/* Waits for j's thread, if it ran; its body is the loop's alone again. */
+static void
+job_join(struct ps_job *j)
+{
+	if (!j->joinable)
+		return;
+	pthread_join(j->thread, NULL);
+	j->joinable = 0;
+	if (j->body != NULL)
+		j->body->pinned--;
+}
+
 void
 ps_ckptjob_poll(struct ps_ckptjobs *cj)
 {
@@ -871,8 +889,7 @@ ps_ckptjob_poll(struct ps_ckptjobs *cj)
 		}
 		if (!atomic_load(&j->done))
 			return;
-		if (j->joinable)
-			pthread_join(j->thread, NULL);
+		job_join(j);
 		TAILQ_REMOVE(&cj->jobs, j, entry);
 		cj->njobs--;
 		why = j->why;
@@ -893,8 +910,7 @@ ps_ckptjob_drain(struct ps_ckptjobs *cj)
 	struct ps_job	*j;
 
 	while ((j = TAILQ_FIRST(&cj->jobs)) != NULL) {
-		if (j->joinable)
-			pthread_join(j->thread, NULL);
+		job_join(j);
 		TAILQ_REMOVE(&cj->jobs, j, entry);
 		cj->njobs--;
 		if (j->kind == PS_JOB_LOAD && j->store != NULL) {

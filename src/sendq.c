@@ -22,6 +22,7 @@ ps_buf_new(size_t len)
 		fatalx("%s: %zu bytes", __func__, len);
 	b = xmalloc(sizeof *b);
 	b->refs = 1;
+	b->pinned = 0;
 	b->len = len;
 	b->base = xaligned_alloc(BUF_HEAD + len);
 	b->data = (uint8_t *)b->base + BUF_HEAD;
@@ -108,6 +109,8 @@ ps_sendq_next(const struct ps_sendq *q, size_t max, uint8_t **p,
 		*flags |= PS_SENDQ_FIRST;
 	if ((it->flags & PS_SENDQ_LAST) && *len == left)
 		*flags |= PS_SENDQ_LAST;
+	if (it->b->pinned > 0 && it->off + q->done > 0)
+		*flags |= PS_SENDQ_PINNED;
 	return 1;
 }
 

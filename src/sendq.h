@@ -26,6 +26,12 @@
 /* A refcounted byte buffer; the last ps_buf_unref() frees it. */
 struct ps_buf {
 	unsigned	 refs;
+	/*
+	 * Threads reading data now (a checkpoint written from a pull body):
+	 * while pinned, nothing may write into it, not even a frame header
+	 * in front of a fragment (PS_SENDQ_PINNED).
+	 */
+	unsigned	 pinned;
 	size_t		 len;
 	uint8_t		*data;	/* len bytes, 64-byte aligned, PS_BUF_PRE before */
 	void		*base;	/* owned: the allocation */
@@ -39,6 +45,8 @@ void		 ps_buf_unref(struct ps_buf *);	/* NULL is a no-op */
 /* Slice flags. */
 #define PS_SENDQ_FIRST	0x1	/* the slice starts a message */
 #define PS_SENDQ_LAST	0x2	/* the slice ends a message */
+#define PS_SENDQ_PINNED	0x4	/* fragment: the bytes before it are data
+				   another thread reads (ps_buf.pinned) */
 
 struct ps_sendq_item {
 	struct ps_buf			*b;	/* one reference owned */
@@ -70,7 +78,10 @@ int		 ps_sendq_empty(const struct ps_sendq *);
  * The next fragment: at most max bytes from the head slice.  Returns 0
  * when nothing is queued, else 1 with *p, *len and *flags (PS_SENDQ_FIRST
  * when it is the first fragment of a message, PS_SENDQ_LAST when the
- * message ends with it).  *p has PS_BUF_PRE writable bytes before it.
+ * message ends with it, PS_SENDQ_PINNED when the PS_BUF_PRE bytes
+ * before *p are data of a pinned buffer).  Else *p has PS_BUF_PRE
+ * writable bytes before it (which, inside a shared buffer, are data: the
+ * writer puts them back).
  */
 int		 ps_sendq_next(const struct ps_sendq *, size_t max,
 		     uint8_t **p, size_t *len, int *flags);

@@ -1121,6 +1121,7 @@ conn_backlog_free(struct conn *c)
 static int
 conn_writeable(struct conn *c)
 {
+	static uint8_t	 bounce[LWS_PRE + PS_SERVER_IO_CHUNK];
 	struct ps_conn	*pc = &c->c;
 	uint8_t		*p, save[LWS_PRE];
 	size_t		 n, sent = 0;
@@ -1150,11 +1151,21 @@ conn_writeable(struct conn *c)
 		/*
 		 * lws writes the frame header into the LWS_PRE bytes before
 		 * p, which in a shared body belong to the previous fragment:
-		 * keep them.
+		 * keep them.  While a checkpoint's thread reads the body
+		 * (pinned), not even for a moment: the fragment is copied
+		 * (lws copies what the socket does not take at once, so
+		 * one buffer serves every connection).
 		 */
-		memcpy(save, p - LWS_PRE, LWS_PRE);
-		m = lws_write(pc->wsi, p, n, (enum lws_write_protocol)wp);
-		memcpy(p - LWS_PRE, save, LWS_PRE);
+		if (flags & PS_SENDQ_PINNED) {
+			memcpy(bounce + LWS_PRE, p, n);
+			m = lws_write(pc->wsi, bounce + LWS_PRE, n,
+			    (enum lws_write_protocol)wp);
+		} else {
+			memcpy(save, p - LWS_PRE, LWS_PRE);
+			m = lws_write(pc->wsi, p, n,
+			    (enum lws_write_protocol)wp);
+			memcpy(p - LWS_PRE, save, LWS_PRE);
+		}
 		if (m < 0 || (size_t)m < n) {
 			ps_log_debug("write to %s failed", pc->address);
 			return -1;
