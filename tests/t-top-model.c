@@ -517,7 +517,7 @@ test_text(void)
 	m->focus = PS_TOP_WORKERS;
 	ps_top_model_show_gone(m, 1);
 	ps_top_model_sort_by(m, PS_TOP_WORKERS, PS_TOP_W_LAG);
-	ps_text_title(m, PS_TOP_WORKERS, 0, 5, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, 0, &l);
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strstr(buf, "WORKERS 5  sort: LAG desc") == buf,
 	    "the worker title names the sort column: %s", buf);
@@ -731,7 +731,7 @@ test_narrow(void)
 	is_str(columns(&lay, PS_TOP_TENSORS),
 	    "#,NAME,L2,UPDATE_L2,GROWTH,UPD/S 12",
 	    "at 70 they drop SHAPE to keep names whole");
-	ps_text_title(m, PS_TOP_WORKERS, 1, 2, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 1, 2, 0, &l);
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strncmp(buf, "WORKERS 4  rows 2-3 of 4  sort: ", 32) == 0,
 	    "the title says which rows are shown: %s", buf);
@@ -768,7 +768,7 @@ test_filter_marks(void)
 	ps_top_model_filter(m, "w2");
 	is_str(order(m, PS_TOP_WORKERS), "1", "w2 shows w2 alone");
 	ps_top_model_filter(m, "w");
-	ps_text_title(m, PS_TOP_WORKERS, 0, 4, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 4, 0, &l);
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strncmp(buf, "WORKERS 4  /w/  sort: STATE desc", 32) == 0,
 	    "the title shows the filter: %s", buf);
@@ -935,7 +935,7 @@ test_cause(void)
 	m->readonly = 1;
 	ok(ps_top_model_action(m, PS_TOP_ACT_KICK, 103.0) == NULL &&
 	    m->prompt == PS_TOP_ACT_NONE, "--readonly refuses k");
-	ps_text_title(m, PS_TOP_WORKERS, 0, 4, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 4, 0, &l);
 	ps_top_model_free(m);
 }
 
@@ -1105,10 +1105,19 @@ test_unblock(void)
 	    "trainer-slow"));
 	if (ps_top_model_apply(m, snap, 102.0, &cause) != 0)
 		bail_out("%s", cause);
-	ps_text_title(m, PS_TOP_WORKERS, 0, 5, &l);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, 0, &l);
 	ps_text_plain(&l, buf, sizeof buf);
 	ok(strstr(buf, "  2 blocked (u)") != NULL,
 	    "the worker title counts the blocks and names the key: %s", buf);
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, 120, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strstr(buf, "(LAGGING: under 50% of its pace)") != NULL &&
+	    strlen(buf) <= 120, "in 120 columns it says what LAGGING means");
+	ps_text_title(m, PS_TOP_WORKERS, 0, 5, 80, &l);
+	ps_text_plain(&l, buf, sizeof buf);
+	ok(strstr(buf, "  2 blocked (u)  +1 GONE (g shows)") != NULL &&
+	    strstr(buf, "(LAGG") == NULL, "in 80 the title keeps its counts "
+	    "and leaves the meaning out whole, not cut: %s", buf);
 	/* Select worker 2's row. */
 	m->focus = PS_TOP_WORKERS;
 	ps_top_model_show_gone(m, 1);
@@ -1168,7 +1177,7 @@ test_unblock(void)
 int
 main(void)
 {
-	plan(218);
+	plan(220);
 	test_filter_marks();
 	test_cause();
 	test_workers_shown();

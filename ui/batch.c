@@ -48,7 +48,7 @@ ps_batch_frame(FILE *fp, const struct ps_top_model *m, double now,
 	for (t = 0; t < PS_TOP_NTABLES; t++) {
 		fputc('\n', fp);
 		rows = ps_top_model_rows(m, t);
-		ps_text_title(m, t, 0, rows, &l);
+		ps_text_title(m, t, 0, rows, 0, &l);
 		batch_line(fp, &l);
 		/* Every column: a frame is as wide as it needs. */
 		ps_text_layout(m, t, INT_MAX / 2, 0, &lay);

@@ -764,8 +764,9 @@ text_mark_class(enum ps_top_wmark k)
 
 void
 ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
-    size_t first, size_t count, struct ps_text_line *l)
+    size_t first, size_t count, int width, struct ps_text_line *l)
 {
+	char	hint[64], now[512];
 	size_t	i, count_mark[PS_TOP_MARK_GONE + 1];
 	size_t	n = ps_top_model_rows(m, t);
 	int	col = m->sort_col[t];
@@ -805,12 +806,16 @@ ps_text_title(const struct ps_top_model *m, enum ps_top_table t,
 	else if (count_mark[PS_TOP_MARK_GONE] > 0)
 		ps_text_add(l, PS_TEXT_GONE, "  %zu GONE",
 		    count_mark[PS_TOP_MARK_GONE]);
+	/* A help, not a fact: left out whole rather than cut. */
 	if (isnan(m->lag_limit))
-		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: under %.0f%% of its "
+		snprintf(hint, sizeof hint, "  (LAGGING: under %.0f%% of its "
 		    "pace)", m->slow_ratio * 100);
 	else
-		ps_text_add(l, PS_TEXT_PLAIN, "  (LAGGING: lag over %.0f)",
+		snprintf(hint, sizeof hint, "  (LAGGING: lag over %.0f)",
 		    m->lag_limit);
+	ps_text_plain(l, now, sizeof now);
+	if (width <= 0 || strlen(now) + strlen(hint) <= (size_t)width)
+		ps_text_add(l, PS_TEXT_PLAIN, "%s", hint);
 }
 
 /* The model's index of the row-th entry in display order. */

@@ -160,10 +160,11 @@ int	 ps_text_header(const struct ps_top_model *, double now,
 /*
  * A table's title line: "WORKERS 4  rows 1-3 of 4  sort: STATE desc  1
  * SILENT  +2 GONE (g)": the rows shown are rows first .. first + count - 1
- * (no "rows" when that is all of them).
+ * (no "rows" when that is all of them).  The workers' title ends with
+ * what LAGGING means when that fits in width columns (0: always).
  */
 void	 ps_text_title(const struct ps_top_model *, enum ps_top_table,
-	     size_t first, size_t count, struct ps_text_line *);
+	     size_t first, size_t count, int width, struct ps_text_line *);
 /*
  * Column headings and one row (row-th in display order), laid out by
  * lay; a row with a gutter begins with '>' when it is the table's

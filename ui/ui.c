@@ -304,7 +304,7 @@ ps_ui_table(const struct ps_top_model *m, enum ps_top_table t, WINDOW *w,
 	ps_text_layout(m, t, width, 1, &lay);
 	first = ps_ui_first_row(m->scroll[t], m->sel[t], n, (size_t)rows);
 	shown = n - first < (size_t)rows ? n - first : (size_t)rows;
-	ps_text_title(m, t, first, shown, &l);
+	ps_text_title(m, t, first, shown, width, &l);
 	ps_ui_line(w, 0, &l);
 	ps_text_heading(m, t, &lay, &l);
 	ps_ui_line(w, 1, &l);
