@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +27,6 @@
 
 #include "checkpoint-int.h"
 #include "checkpoint.h"
-#include "kernel.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -54,7 +52,6 @@ static int	ckpt_write_file(int, const struct ps_store *,
 static int	ckpt_write_temp(const struct ps_store *, const float *const *,
 		    const struct ps_ckpt_extra *, const char *, const char *,
 		    char **, char **);
-static double	ckpt_model_l2(const struct ps_store *, const float *const *);
 static int	ckpt_sync_dir(const char *, char **);
 
 /* Writes len bytes at off, or at the file's position when off is -1. */
@@ -130,26 +127,6 @@ ckpt_number(double x)
 }
 
 /*
- * The model's L2 norm from the cached norms, or from the values (data[i],
- * else the store's) where a cache is stale.
- */
-static double
-ckpt_model_l2(const struct ps_store *s, const float *const *data)
-{
-	const struct ps_tensor	*t;
-	double			 sq = 0, l2;
-	size_t			 i;
-
-	for (i = 0; i < ps_store_count(s); i++) {
-		t = ps_store_tensor(s, i);
-		l2 = t->l2_stale ? sqrt(ps_k_sumsq(data != NULL ? data[i] :
-		    t->data, t->n)) : t->l2;
-		sq += l2 * l2;
-	}
-	return sqrt(sq);
-}
-
-/*
  * The header text (JSON, not padded) with both checksums "00000000", and
  * the parts of the data section in the same order as its entries: the
  * model's tensors in order (their values data[i], or the store's own when
@@ -205,7 +182,7 @@ ckpt_header(const struct ps_store *s, const float *const *data,
 	    json_string(PSCTL_VERSION));
 	snprintf(num, sizeof num, "%" PRIu64, ps_store_version(s));
 	json_object_set_new(meta, "psctl.model_version", json_string(num));
-	text = ckpt_number(ckpt_model_l2(s, data));
+	text = ckpt_number(ps_store_model_l2_const(s, data));
 	json_object_set_new(meta, "psctl.model_l2", json_string(text));
 	free(text);
 	json_object_set_new(meta, "psctl.rule",

@@ -7,10 +7,10 @@
  * optimizer state, not the values).  One immutable copy of each version
  * thus serves pulls and checkpoints; the body stays alive until the file
  * is written, and a version's body is made fresh only when the model
- * changed and someone pulls while one is written.  The thread reports back through
- * ps_server_wakeup(); ps_ckptjob_poll(), from the control plane's wake
- * hook, then finishes the job on the service thread: counters, pruning,
- * replies, the reset itself.
+ * changed and someone pulls while one is written.  The thread reports
+ * back through ps_server_wakeup(); ps_ckptjob_poll(), from the control
+ * plane's wake hook, then finishes the job on the service thread:
+ * counters, pruning, replies, the reset itself.
  *
  * Without a checkpoint directory, the initial model goes into an unlinked
  * temporary file, written once by the same thread from what the server
@@ -452,7 +452,6 @@ job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 	char			 autoname[64];
 	const char		*name = j->name;
 	int64_t			 t0;
-	int			 made;
 
 	t0 = ps_server_now_us();
 	j->deferred = 0;
@@ -461,9 +460,7 @@ job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 		    &j->cause) != 0)
 			return -1;
 		j->version = ps_store_version(j->store);
-		made = 0;
 	} else {
-		made = !ps_server_body_current(srv);
 		j->body = ps_buf_ref(ps_server_model_body(srv, &j->version));
 		j->store = ps_store_clone_meta(live);
 	}
@@ -481,8 +478,7 @@ job_snapshot(struct ps_ckptjobs *cj, struct ps_job *j)
 	ps_log_debug("checkpoint %s: snapshot of version %llu took %.3f ms "
 	    "(%s)", j->path, (unsigned long long)j->version,
 	    (double)(ps_server_now_us() - t0) / 1e3,
-	    j->why == PS_JOB_INITIAL ? "the initial model" : made ?
-	    "pull body made" : "pull body shared");
+	    j->why == PS_JOB_INITIAL ? "the initial model" : "pull body");
 	return 0;
 }
 

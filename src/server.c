@@ -444,12 +444,6 @@ server_initial_body(struct ps_server *srv)
 }
 
 int
-ps_server_body_current(const struct ps_server *srv)
-{
-	return srv->body_valid;
-}
-
-int
 ps_server_take_initial(struct ps_server *srv, struct ps_store **meta,
     struct ps_buf **body, char **cause)
 {

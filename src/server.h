@@ -391,8 +391,6 @@ void		 ps_server_view(const struct ps_store *s, size_t i, int data,
  * Borrowed (ps_buf_ref() to keep it); *version is the model version.
  */
 struct ps_buf	*ps_server_model_body(struct ps_server *, uint64_t *version);
-/* 1 when the current version's body is made (no copy to make it). */
-int		 ps_server_body_current(const struct ps_server *);
 /*
  * The bytes of the largest PUSH of the whole model in F32 with the
  * longest text: what the worker protocol charges a PUSH to its receive

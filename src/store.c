@@ -998,7 +998,8 @@ ps_store_model_l2(struct ps_store *s)
 }
 
 double
-ps_store_model_l2_const(const struct ps_store *s)
+ps_store_model_l2_const(const struct ps_store *s,
+    const float *const *data)
 {
 	const struct ps_tensor	*t;
 	double			 sq = 0, l2;
@@ -1006,7 +1007,8 @@ ps_store_model_l2_const(const struct ps_store *s)
 
 	for (i = 0; i < s->count; i++) {
 		t = &s->t[i];
-		l2 = t->l2_stale ? sqrt(ps_k_sumsq(t->data, t->n)) : t->l2;
+		l2 = t->l2_stale ? sqrt(ps_k_sumsq(data != NULL ? data[i] :
+		    t->data, t->n)) : t->l2;
 		sq += l2 * l2;
 	}
 	return sqrt(sq);

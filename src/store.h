@@ -165,10 +165,13 @@ double		 ps_store_l2(struct ps_store *, size_t i);
 double		 ps_store_model_l2(struct ps_store *);
 /*
  * The same value, reading only: cached norms where they are fresh, a pass
- * over the data of the others, no cache updated.  For a store that is
- * const where it is read (a checkpoint saving a clone).
+ * over the values of the others, no cache updated.  For a store that is
+ * const where it is read (a checkpoint being saved).  Tensor i's values
+ * are data[i] (a ps_store_clone_meta()'s, which has none), or its own
+ * when data is NULL.
  */
-double		 ps_store_model_l2_const(const struct ps_store *);
+double		 ps_store_model_l2_const(const struct ps_store *,
+		     const float *const *data);
 /* L2 norm of the last applied update across the tensors it touched. */
 double		 ps_store_last_update_l2(const struct ps_store *);
 /*

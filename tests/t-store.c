@@ -777,8 +777,9 @@ test_versions_norms_clone(void)
 	one = view(names[1], ndims[1], dims[1], u, sizes[1]);
 	ok(apply(s, &one, 1, &code, &cause) == 1,
 	    "an update of one tensor is version 1");
-	l2 = ps_store_model_l2_const(s);
-	ok(l2 == ps_store_model_l2(s) && l2 == ps_store_model_l2_const(s),
+	l2 = ps_store_model_l2_const(s, NULL);
+	ok(l2 == ps_store_model_l2(s) &&
+	    l2 == ps_store_model_l2_const(s, NULL),
 	    "the read-only model norm, stale or cached, is the same number");
 	t = ps_store_tensor(s, 1);
 	ok(t->version == 1 && t->steps == 1 &&
