@@ -32,17 +32,12 @@ ok, diag = T.ok, T.diag
 T.watchdog(900)
 T.plan(27)
 
-with open(T.PSCTL, "rb") as f:
-    SANITIZED = b"__asan_init" in f.read()
+SANITIZED = T.sanitized()
 
 
 def proc_kb(srv, field):
     """VmRSS, VmSize... of the server's process, in KiB."""
-    with open("/proc/%d/status" % srv.proc.pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s in /proc/%d/status" % (field, srv.proc.pid))
+    return srv.vm(field) // 1024
 
 
 def frame_header(length, fin=True, opcode=2):

@@ -30,19 +30,14 @@ ok, diag = T.ok, T.diag
 T.watchdog(300)
 T.plan(9)
 
-with open(T.PSCTL, "rb") as f:
-    SANITIZED = b"__asan_init" in f.read()
+SANITIZED = T.sanitized()
 
 MiB = 1 << 20
 READ = 256 << 10		# the most lws reads from one socket at once
 
 
 def status_kb(srv, field):
-    with open("/proc/%d/status" % srv.proc.pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for the server" % field)
+    return srv.vm(field) // 1024
 
 
 def frames(payload, size=MiB, first=None):
