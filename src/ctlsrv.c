@@ -657,7 +657,7 @@ ps_ctlsrv_checkpoints(struct ps_ctlsrv *ctl, struct ps_ctlconn *c,
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (dir == NULL) {
-		/* The initial model in memory is all reset can go back to. */
+		/* The initial model the server keeps is all there is. */
 		out = xcalloc(1, sizeof *out);
 		if (ctl->initial_seen) {
 			out[0].name = "initial";

@@ -167,7 +167,7 @@ r = ctl.request("checkpoints")
 T.ok(r["ok"] and r["result"]["checkpoints"] == [
      {"name": "initial", "path": None, "version": 0, "time": None,
       "age_s": None, "bytes": None, "model_l2": 0}],
-     "without a checkpoint directory, only the initial model in memory: %r"
+     "without a checkpoint directory, only the initial model, kept by the server: %r"
      % r.get("result"))
 srv.stop()
 

@@ -1001,8 +1001,8 @@ test_reset_pick(void)
 	ok(l.seg[0].cls == PS_TEXT_SELECTED, "the selected row is drawn so");
 	ps_text_pick_row(m, 2, 112.0, 80, &l);
 	ps_text_plain(&l, buf, sizeof buf);
-	is_str(buf, "  initial             0       -      18.00  in memory",
-	    "the initial model, kept in memory, is listed last");
+	is_str(buf, "  initial             0       -      18.00       kept",
+	    "the initial model, kept by the server, is listed last");
 
 	ps_top_model_pick_move(m, 1);
 	ps_top_model_pick_choose(m, 112.0);

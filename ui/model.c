@@ -1715,7 +1715,7 @@ ps_top_ago_text(double v, char *buf, size_t len)
 	long long	t;
 
 	if (isnan(v)) {
-		snprintf(buf, len, "in memory");
+		snprintf(buf, len, "as first created");
 		return;
 	}
 	t = v > 0 ? (long long)v : 0;

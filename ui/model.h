@@ -502,7 +502,10 @@ void		 ps_top_human_bytes(double, char *, size_t);
 void		 ps_top_count(double, char *, size_t);
 /* An L2 norm: "1,203" from 1000 up, else 4 digits ("81.90"); "-". */
 void		 ps_top_l2_text(double, char *, size_t);
-/* "12s ago", "2m ago", "3h ago", "2d ago"; "in memory" for NAN. */
+/*
+ * "12s ago", "2m ago", "3h ago", "2d ago"; "as first created" for NAN
+ * (the initial model without a checkpoint directory: no file to age).
+ */
 void		 ps_top_ago_text(double, char *, size_t);
 
 #endif

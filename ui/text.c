@@ -1064,8 +1064,9 @@ ps_text_pick_row(const struct ps_top_model *m, size_t row, double now,
 		    m->ckpts_time, age, sizeof age);
 		ps_top_l2_text(c->model_l2, l2, sizeof l2);
 		text_fit_number(l2, sizeof l2, 10);
+		/* The initial model the server keeps: no file of ours. */
 		if (isnan(c->bytes))
-			snprintf(size, sizeof size, "in memory");
+			snprintf(size, sizeof size, "kept");
 		else
 			ps_top_human_bytes(c->bytes, size, sizeof size);
 		ps_text_add(l, sel ? PS_TEXT_SELECTED : PS_TEXT_ROW,
