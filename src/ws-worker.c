@@ -52,6 +52,9 @@
 #define CONN_BACKLOG_MSGS	4
 #define CONN_BACKLOG_BYTES	((size_t)64 << 20)
 
+/* Most bytes of a frame reading waits for (conn_lowat). */
+#define CONN_LOWAT		((size_t)128 << 10)
+
 /* The most one WRITEABLE callback writes (whole fragments). */
 #define CONN_WRITE_MAX		((size_t)16 * PS_SERVER_IO_CHUNK)
 
@@ -129,6 +132,8 @@ struct conn {
 	int64_t			 progress_us;	/* last byte read or written */
 	int			 outq;		/* unsent bytes at the last tick */
 	int			 wrote;		/* written to since the last tick */
+	int			 lowat;		/* SO_RCVLOWAT on the socket (1) */
+	int			 inq;		/* unread bytes at the last tick */
 	size_t			 reserved;	/* rx's charge (>= rxcap) */
 	size_t			 held_charge;	/* c.held's charge */
 	int			 waiting;	/* on the vhd's waiting list */
@@ -174,6 +179,8 @@ static int	ww_busy(void *);
 static void	ww_deadline_cb(lws_sorted_usec_list_t *);
 static void	ww_usage(void *, struct ps_server_usage *);
 static void	conn_outq(struct conn *, int64_t);
+static void	conn_inq(struct conn *, int64_t);
+static void	conn_lowat(struct conn *, size_t);
 static void	conn_established(struct conn *, struct lws *);
 static int	conn_receive(struct conn *, const void *, size_t);
 static int	conn_writeable(struct conn *);
@@ -372,6 +379,7 @@ ww_tick(void *arg, int64_t now)
 				pc->w->last_seen_us = now;
 		}
 		conn_outq(c, now);
+		conn_inq(c, now);
 		if (lws_remaining_packet_payload(pc->wsi) > max - c->rxlen)
 			conn_too_large(c, 0);
 		else if (c->admitted && limit > 0 &&
@@ -410,6 +418,32 @@ conn_outq(struct conn *c, int64_t now)
 			c->c.w->last_seen_us = now;
 	}
 	c->outq = n;
+#else
+	(void)c;
+	(void)now;
+#endif
+}
+
+/*
+ * While reading waits for SO_RCVLOWAT bytes (conn_lowat), what arrives is
+ * not read, so is not seen as progress by conn_receive(): more bytes
+ * waiting than at the last tick is (SIOCINQ).
+ */
+static void
+conn_inq(struct conn *c, int64_t now)
+{
+#if defined(SIOCINQ)
+	int	n;
+
+	if (c->lowat <= 1 ||
+	    ioctl(lws_get_socket_fd(c->c.wsi), SIOCINQ, &n) != 0)
+		return;
+	if (n > c->inq) {
+		c->progress_us = now;
+		if (c->c.w != NULL)
+			c->c.w->last_seen_us = now;
+	}
+	c->inq = n;
 #else
 	(void)c;
 	(void)now;
@@ -488,6 +522,7 @@ conn_established(struct conn *c, struct lws *wsi)
 	conn_address(wsi, address, sizeof address);
 	ps_wreq_open(&vhd->p, &c->c, wsi, address);
 	c->live = 1;
+	c->lowat = 1;		/* the kernel's default */
 	STAILQ_INIT(&c->backlog);
 }
 
@@ -549,6 +584,12 @@ conn_close(struct ps_conn *pc, int code, const char *reason)
 	pc->closing = 1;
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	/*
+	 * What the peer sent is read and dropped while the close goes out:
+	 * unread bytes at close(2) reset the connection, and the peer would
+	 * lose the close frame with its reason.
+	 */
+	conn_lowat(c, 0);
 	lws_callback_on_writable(pc->wsi);
 	/* A peer that stops reading cannot hold the connection open. */
 	lws_set_timeout(pc->wsi, PENDING_TIMEOUT_USER_OK, 5);
@@ -599,6 +640,34 @@ conn_too_large(struct conn *c, int now)
 		    LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
 		conn_close(&c->c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason);
 	}
+}
+
+/*
+ * While a large frame arrives, reading waits until CONN_LOWAT bytes of it
+ * are in the socket (SO_RCVLOWAT), or what is left of the frame if less:
+ * else every segment the kernel queues wakes the event loop, which on
+ * loopback costs the sender a wakeup per 64 KiB and the server a trip
+ * through poll() for each.  Only what the peer must still send is waited
+ * for, so nothing hangs; a peer that stops mid-frame is seen by the
+ * tick (conn_inq).  Not under TLS, where socket bytes are not payload
+ * bytes and OpenSSL may hold some already.  want 0 turns it off.
+ */
+static void
+conn_lowat(struct conn *c, size_t want)
+{
+	int	v;
+
+	if (want < CONN_LOWAT / 2 || c->stalled || c->waiting ||
+	    lws_is_ssl(c->c.wsi))
+		v = 1;
+	else
+		v = want > CONN_LOWAT ? (int)CONN_LOWAT : (int)want;
+	if (v == c->lowat)
+		return;
+	if (setsockopt(lws_get_socket_fd(c->c.wsi), SOL_SOCKET, SO_RCVLOWAT,
+	    &v, sizeof v) == 0)
+		c->lowat = v;
+	c->inq = 0;
 }
 
 static int
@@ -662,8 +731,10 @@ conn_receive(struct conn *c, const void *in, size_t len)
 	if (!whole) {
 		if (over && !c->stalled && !c->waiting)
 			conn_stall(c);
+		conn_lowat(c, remaining);
 		return 0;
 	}
+	conn_lowat(c, 0);
 	if (c->waiting) {
 		/* It came whole while paused: its bytes are here already. */
 		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);

@@ -4,7 +4,8 @@ bytes that arrive, not with what a frame header announces, and go back
 after each message; a header announcing more than --max-message-bytes is
 answered 1009 at once and counted as too_large; --max-inflight-bytes
 bounds what many workers pushing at once cost, and never stops one; a
-worker reading a large reply slowly is not silent; a control client
+worker reading a large reply slowly is not silent, nor is one sending a
+large push slowly, and one that stops sending midway is closed; a control client
 that pipelines requests and never reads holds at most the output cap.
 
 Memory is read from /proc (VmRSS), never timed.  The bounds are generous,
@@ -30,7 +31,7 @@ ok, diag = T.ok, T.diag
 # Only a bound on a hang: on a loaded 2-core machine the 24 pushers and
 # the address-space case alone took over 200 s.
 T.watchdog(900)
-T.plan(27)
+T.plan(31)
 
 SANITIZED = T.sanitized()
 
@@ -361,6 +362,41 @@ except Exception as e:
     alive = False
 ok(alive, "it was not timed out: its next request is answered")
 srv.stop()
+
+# --- a slow sender is not silent; one that stops is closed ---------------
+# While a large frame arrives the server reads it in 128 KiB steps
+# (SO_RCVLOWAT): bytes that wait in the socket are progress all the same.
+
+srv = T.Server("--worker-timeout", "2")
+model = {"w": np.zeros(48 << 10, dtype=np.float32)}	# 192 KiB
+a = srv.worker("a")
+a.init(model)
+update = {"w": np.full(48 << 10, 0.5, dtype=np.float32)}
+buf = frame_header(len(P.encode(P.PUSH, id=2, records=list(update.items()))))
+buf += P.encode(P.PUSH, id=2, records=list(update.items()))
+# 4 KiB every 0.25 s: about 12 s for the whole push, and 8 s for 128 KiB.
+try:
+    for i in range(0, len(buf), 4096):
+        a.ws.sock.sendall(buf[i:i + 4096])
+        time.sleep(0.25)
+    r = a.recv()
+    got = r.op == P.REPLY and r.id == 2 and r.status == 0
+    pushed = r.version
+except Exception as e:
+    diag("the slow push: %r" % e)
+    got, pushed = False, None
+ok(got, "a worker sending a 192 KiB push at 16 KiB/s with --worker-timeout "
+   "2 is answered")
+b = srv.worker("b")
+half = buf[:len(buf) // 2]
+b.ws.sock.sendall(half)
+T.is_eq(close_code(b), 1008, "one that stops halfway through its push is "
+        "closed with 1008 after --worker-timeout")
+# a, silent meanwhile for longer than --worker-timeout, is gone too.
+v, m = srv.worker("c").pull()
+ok(v == pushed and np.all(m["w"] == np.float32(0.5)), "the model holds the "
+   "slow push, and nothing of the one that stopped (version %d)" % v)
+T.is_eq(srv.stop(), 0, "the server stops cleanly")
 
 # --- a control client that never reads ------------------------------------
 
