@@ -23,7 +23,7 @@
 #include "wsc.h"
 
 #define NTESTS_LOCAL	6
-#define NTESTS_PY	45
+#define NTESTS_PY	46
 #define NTESTS_TLS	6
 
 /* tests/wsserver.py: its two ports. */
@@ -324,6 +324,18 @@ test_modes(const struct server *s)
 	free(a);
 }
 
+/* /slow-frame's message: byte i is i % 251. */
+static int
+slow_frame_ok(const unsigned char *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != i % 251)
+			return 0;
+	return 1;
+}
+
 static void
 test_raw(const struct server *s)
 {
@@ -351,7 +363,7 @@ test_raw(const struct server *s)
 	char			 errbuf[256], url[128];
 	void			*buf;
 	size_t			 i, len;
-	int			 text;
+	int			 text, got;
 
 	for (i = 0; i < sizeof hs / sizeof hs[0]; i++) {
 		snprintf(url, sizeof url, "ws://127.0.0.1:%d/%s", s->rawport,
@@ -384,6 +396,25 @@ test_raw(const struct server *s)
 		    c != NULL ? ps_wsc_error(c) : errbuf);
 		ps_wsc_close(c);
 	}
+
+	/*
+	 * 128 KiB takes 3.2 s to arrive: the client, which waits for that
+	 * much of a large payload (SO_RCVLOWAT), must count what waits in
+	 * the socket as progress.
+	 */
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d/slow-frame", s->rawport);
+	o.url = url;
+	o.protocol = "test.v1";
+	o.timeout_ms = 1000;
+	c = ps_wsc_connect(&o, &err, errbuf, sizeof errbuf);
+	len = 0;
+	got = c != NULL && ps_wsc_send(c, 0, &iov, 1) == 0 &&
+	    ps_wsc_recv(c, &buf, &len, &text, 0, 5000) == 0;
+	ok(got && len == 192 << 10 && slow_frame_ok(buf, len),
+	    "a 192 KiB message arriving at 40 KiB/s with a 1 s timeout "
+	    "comes whole (%zu bytes: %s)", len, got ? "received" :
+	    c != NULL ? ps_wsc_error(c) : errbuf);
+	ps_wsc_close(c);
 }
 
 static int

@@ -27,6 +27,8 @@ RAWPORT is a hand-written server for what websockets will not produce:
     /big-control     a ping of 126 bytes
     /frag-control    a ping without FIN
     /cont            a continuation frame with no message
+    /slow-frame      after the first message, a binary message of 192 KiB
+                     (byte i is i % 251) sent 4 KiB every 0.1 s
 
 Options: --tls CERT KEY serves PORT over TLS.
 """
@@ -227,6 +229,15 @@ async def raw_handler(reader, writer):
         # Wait for the client's first message, so it is in recv().
         await reader.read(2)
         writer.write(frames[path])
+    if path == "/slow-frame":
+        await reader.read(2)
+        n = 192 << 10
+        data = bytes([0x82, 127]) + struct.pack(">Q", n) + \
+            bytes(i % 251 for i in range(n))
+        for i in range(0, len(data), 4096):
+            writer.write(data[i:i + 4096])
+            await writer.drain()
+            await asyncio.sleep(0.1)
     await writer.drain()
     try:
         await reader.read()
