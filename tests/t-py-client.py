@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 
 import psctl  # noqa: E402
 
-T.plan(65)
+T.plan(66)
 T.watchdog(240)
 
 
@@ -252,6 +252,23 @@ ct.push({"w": np.ones_like(big)})
 _, m = ct.pull()
 T.ok(tls.url.startswith("wss://") and np.array_equal(m["w"], big + 1),
      "over wss:// with a worker token: init, push and pull of 1.2 MB")
+# Socket bytes are not payload bytes under TLS: no SO_RCVLOWAT waits.
+marks = []
+tsock = ct._ws.sock
+real_setsockopt = tsock.setsockopt
+
+
+def spy_setsockopt(level, opt, *value):
+    if (level, opt) == (socket.SOL_SOCKET, socket.SO_RCVLOWAT):
+        marks.append(value)
+    return real_setsockopt(level, opt, *value)
+
+
+tsock.setsockopt = spy_setsockopt
+_, m = ct.pull()
+del tsock.setsockopt
+T.ok(np.array_equal(m["w"], big + 1) and marks == [],
+     "over wss:// a pull of 1.2 MB leaves SO_RCVLOWAT alone (%r)" % marks)
 os.environ["PSCTL_TOKEN"] = "w-secret-1"
 with psctl.Client(tls.url, ca_file=ca) as ce:
     T.ok(ce.model == [("w", (1000, 301))], "PSCTL_TOKEN is the default token")

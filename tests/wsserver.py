@@ -29,6 +29,9 @@ RAWPORT is a hand-written server for what websockets will not produce:
     /cont            a continuation frame with no message
     /slow-frame      after the first message, a binary message of 192 KiB
                      (byte i is i % 251) sent 4 KiB every 0.1 s
+    /stall-frame     after the first message, the header of a binary
+                     message of 192 KiB and 4 KiB of it, then 4 KiB more
+                     twice, 0.5 s apart, then nothing
 
 Options: --tls CERT KEY serves PORT over TLS.
 """
@@ -238,6 +241,14 @@ async def raw_handler(reader, writer):
             writer.write(data[i:i + 4096])
             await writer.drain()
             await asyncio.sleep(0.1)
+    if path == "/stall-frame":
+        await reader.read(2)
+        writer.write(bytes([0x82, 127]) + struct.pack(">Q", 192 << 10) +
+                     bytes(4096))
+        for _ in range(2):
+            await writer.drain()
+            await asyncio.sleep(0.5)
+            writer.write(bytes(4096))
     await writer.drain()
     try:
         await reader.read()

@@ -12,8 +12,10 @@ Built for large binary messages, as libpsctl's own framing is
 - Receiving: frame headers are parsed from a small staging buffer; a
   payload is read with ``recv_into`` straight into its place in a
   reusable, 8-byte aligned message buffer, so a large message costs the
-  kernel's copy and nothing else.  Pings are answered, continuation frames
-  are joined, and a close frame ends the connection.
+  kernel's copy and nothing else.  While a large payload arrives, the
+  socket wakes the reader for 128 KiB at a time (SO_RCVLOWAT), not for
+  every segment, as libpsctl does.  Pings are answered, continuation
+  frames are joined, and a close frame ends the connection.
 
 The message returned by :meth:`WebSocket.recv` is a view of that buffer:
 valid until the next receive on this connection.
@@ -28,6 +30,12 @@ import ssl
 import struct
 import urllib.parse
 
+try:
+    import fcntl
+    import termios
+except ImportError:             # not Unix: no SO_RCVLOWAT waits
+    fcntl = None
+
 import numpy as np
 
 from .errors import AuthError, ConnectError, ProtocolError
@@ -36,6 +44,7 @@ _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _HEAD = 16                      # room before the payload for a frame header
 _STAGE = 1 << 16                # bytes read at a time for headers and small frames
 _MAX_HANDSHAKE = 16384
+_LOWAT = 128 << 10              # most bytes a payload read waits for
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
@@ -103,6 +112,10 @@ class WebSocket:
         self._msg = _aligned(_STAGE)
         self._out = _aligned(_HEAD + _STAGE)
         self._outmv = memoryview(self._out)
+        # SO_RCVLOWAT on the socket: 1 (the kernel's default), or 0 where
+        # it is never changed: under TLS socket bytes are not payload bytes.
+        self._lowat = 1 if fcntl and not isinstance(sock, ssl.SSLSocket) \
+            else 0
         self.closed = False
         try:
             self._handshake(host, port, path, protocol, token)
@@ -269,10 +282,48 @@ class WebSocket:
                 self._stage, dtype=np.uint8, count=n, offset=self._s0)
             self._s0 += n
             return
+        # First what has come, at once: the mark goes up only when the
+        # reader has caught up with the sender, which a Python reader
+        # seldom has, so most frames cost no setsockopt.
         mv = memoryview(dst)[pos:pos + n]
-        got = 0
+        got = self._recv_into(mv)
         while got < n:
-            got += self._recv_into(mv[got:])
+            self._set_lowat(n - got)
+            try:
+                got += self._recv_into(mv[got:])
+            except socket.timeout:
+                # Bytes short of the mark are progress all the same.
+                if self._lowat <= 1 or self._inq() == 0:
+                    raise
+                self._set_lowat(0)
+                got += self._recv_into(mv[got:])
+        self._set_lowat(0)
+
+    def _set_lowat(self, left):
+        """Makes the socket wake the reader when _LOWAT bytes of a payload
+        with `left` bytes to come are waiting, or all of them if fewer;
+        below _LOWAT / 2 (and for 0, after the payload) at every byte.
+        Without it every segment the kernel queues wakes this thread,
+        which on loopback the server pays for, in the softirq that queues
+        it.  Only bytes the server must still send are waited for, and a
+        timeout while fewer wait is no timeout (_read_into)."""
+        if not self._lowat:
+            return
+        v = 1 if left < _LOWAT // 2 else min(left, _LOWAT)
+        if v != self._lowat:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, v)
+            except OSError:
+                return
+            self._lowat = v
+
+    def _inq(self):
+        """Bytes waiting in the socket (FIONREAD), 0 if unknown."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(
+                self.sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return 0
 
     def _frame_header(self):
         self._fill(2)
