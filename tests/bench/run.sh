@@ -14,8 +14,9 @@
 #       redis-benchmark -t set,get -d 40000 -c 4 as GET+SET pairs
 #       (pair rate = 1 / (1/get + 1/set)); targets 0.7x and 15,000/s.
 #   (b) 1,000,000 parameters, 1 worker: pull MB/s against GET of a
-#       4,000,000-byte value (-c 1), target 0.9x; push (applied) MB/s
-#       against SET, target 0.7x.
+#       4,000,000-byte value (-c 1), target 1.7x (issue 10: no worse
+#       than the core that first measured 2x; the original target was
+#       0.9x); push (applied) MB/s against SET, target 0.7x.
 #   (c) server peak RSS (VmHWM) while 4 workers pull a 10,000,000-parameter
 #       model: target <= 2 x model bytes + 32 MiB.
 #
@@ -205,9 +206,9 @@ get_mbs=$(calc "$(redis_rps "$r" GET) * 4")
 pull_mbs=$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")
 push_mbs=$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")
 ratio=$(calc "$pull_mbs / $get_mbs" 2)
-verdict "$ratio" 0.90
+verdict "$ratio" 1.70
 echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(calc "$(jget "$jpull" pull_p50_ms)" 2) ms)," \
-    "redis GET ${get_mbs} MB/s, ratio $ratio (target 0.90)$v"
+    "redis GET ${get_mbs} MB/s, ratio $ratio (target 1.70)$v"
 ratio=$(calc "$push_mbs / $set_mbs" 2)
 verdict "$ratio" 0.70
 echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(calc "$(jget "$jpush" push_p50_ms)" 2) ms)," \
