@@ -8,6 +8,7 @@ status of every refused handshake."""
 import math
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pstest as T  # noqa: E402
@@ -122,13 +123,24 @@ b.send(C.OP_PUSH, records=[("x", [1], [1.0])])
 c.send(C.OP_PUSH, records=[("x", [1], [3.0])])
 T.ok(b.recv().version == c.recv().version == 3 and
      c.pull()[1]["x"][1] == [19.0], "the next round has b's and c's")
+# Pushes on different connections have no order: each step waits until
+# the server has the one before (STATUS's round), so that a's push is in
+# round 4 before b's, and c's comes after round 4.
+k = C.Control(srv.port)
 a.send(C.OP_PUSH, records=[("x", [1], [4.0])])
 a.send(C.OP_PUSH, arg=6, records=[("x", [1], [8.0])])
 a.send(C.OP_PUSH, arg=6, records=[("x", [1], [8.0])])
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    r = k.call("status")["result"]["round"]
+    if r["number"] == 4 and r["waiting_on"] and a.id not in r["waiting_on"]:
+        break
+    time.sleep(0.01)
 b.send(C.OP_PUSH, records=[("x", [1], [2.0])])
+vb = b.recv().version
 c.send(C.OP_PUSH, records=[("x", [1], [0.0])])
-got = [a.recv().version for _ in range(3)] + [b.recv().version,
-                                              c.recv().version]
+got = [a.recv().version for _ in range(3)] + [vb, c.recv().version]
+k.ws.close()
 T.is_eq(got, [4, 5, 5, 4, 5],
         "a duplicate of a push waiting in a round is answered with its round")
 T.is_eq(c.pull()[1]["x"][1], [26.0], "and it was applied once")
