@@ -205,6 +205,24 @@ ps_k_add(float *restrict sum, const float *restrict u, size_t n)
 }
 
 K_CLONES void
+ps_k_xor4(unsigned char *p, const unsigned char key[4], size_t n)
+{
+	uint32_t	k, w;
+	size_t		i, words = n / 4;
+
+	memcpy(&k, key, 4);
+	/* memcpy: p has no alignment; the compiler makes these plain loads. */
+#pragma omp simd
+	for (i = 0; i < words; i++) {
+		memcpy(&w, p + 4 * i, 4);
+		w ^= k;
+		memcpy(p + 4 * i, &w, 4);
+	}
+	for (i = 4 * words; i < n; i++)
+		p[i] ^= key[i & 3];
+}
+
+K_CLONES void
 ps_k_div(float *restrict x, float d, size_t n)
 {
 	size_t	i;

@@ -52,6 +52,12 @@ float	ps_k_maxabs(const float *x, size_t n);
  */
 float	ps_k_maxabs_sumsq(const float *x, size_t n, double *sq);
 
+/*
+ * XORs n bytes at p, in place, with the 4-byte pattern key repeated from
+ * p on (a WebSocket payload's unmasking, the key rotated to its phase).
+ */
+void	ps_k_xor4(unsigned char *p, const unsigned char key[4], size_t n);
+
 /* 1 when the matching update kernel would write only finite values. */
 int	ps_k_axpy_ok(const float *restrict w, const float *restrict u, float a,
 	    size_t n);

@@ -15,6 +15,7 @@
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
 
+#include "kernel.h"
 #include "wsguard.h"
 #include "xmalloc.h"
 
@@ -42,15 +43,23 @@ struct guard {
 	uint8_t		 hdr[14];
 	size_t		 hlen;
 	uint64_t	 skip;
+	/*
+	 * The payload's masking key, when the scan took it over (unmask):
+	 * the key, and where in it the payload's next byte is.
+	 */
+	int		 unmask;
+	uint8_t		 key[4];
+	unsigned	 phase;
 };
 
 static struct guard	*guards;	/* owned, nguards long */
 static size_t		 nguards;
 
 static struct guard	*guard_get(int);
-static size_t		 guard_scan(struct guard *, const uint8_t *, size_t);
+static size_t		 guard_scan(struct guard *, uint8_t *, size_t);
 static int		 guard_http(struct guard *, uint8_t);
 static size_t		 guard_need(const uint8_t *, size_t);
+static void		 guard_unmask(struct guard *, uint8_t *, size_t);
 static int		 guard_break(struct guard *, const char *);
 
 static struct guard *
@@ -193,14 +202,28 @@ guard_need(const uint8_t *h, size_t n)
 	return len;
 }
 
+/* XORs n payload bytes at p with g's key, from g->phase on. */
+static void
+guard_unmask(struct guard *g, uint8_t *p, size_t n)
+{
+	uint8_t		k[4];
+	unsigned	j;
+
+	for (j = 0; j < 4; j++)
+		k[j] = g->key[(g->phase + j) & 3];
+	ps_k_xor4(p, k, n);
+	g->phase = (unsigned)((g->phase + n) & 3);
+}
+
 /*
- * Scans n bytes read from g's connection; returns how many of them lws
- * may have: all, or those before a broken frame's header.
+ * Scans n bytes read from g's connection, unmasking payloads in place
+ * where it holds the key; returns how many of them lws may have: all,
+ * or those before a broken frame's header.
  */
 static size_t
-guard_scan(struct guard *g, const uint8_t *buf, size_t n)
+guard_scan(struct guard *g, uint8_t *buf, size_t n)
 {
-	size_t		i = 0, start = 0, k;
+	size_t		i = 0, start = 0, k, hin = 0;
 	uint64_t	len;
 	unsigned	code;
 
@@ -215,13 +238,18 @@ guard_scan(struct guard *g, const uint8_t *buf, size_t n)
 				k = n - i;
 				if ((uint64_t)k > g->skip)
 					k = (size_t)g->skip;
+				if (g->unmask)
+					guard_unmask(g, buf + i, k);
 				g->skip -= k;
 				i += k;
 				break;
 			}
-			if (g->hlen == 0)
+			if (g->hlen == 0) {
 				start = i;	/* else it began before buf */
+				hin = 0;
+			}
 			g->hdr[g->hlen++] = buf[i++];
+			hin++;
 			if (g->hlen == 2) {
 				code = g->hdr[1] & 0x7f;
 				if (!(g->hdr[1] & 0x80)) {
@@ -253,6 +281,19 @@ guard_scan(struct guard *g, const uint8_t *buf, size_t n)
 					len = len << 8 | g->hdr[k];
 			} else
 				len = code;
+			/*
+			 * The payload is unmasked here, where a wide XOR is
+			 * cheap, and lws is handed the key as zeros, for which
+			 * it skips its own byte-at-a-time loop (a third of the
+			 * server's CPU in a large push).  Only when the whole key
+			 * is in this buffer: lws already has what came before.
+			 */
+			g->unmask = hin >= 4;
+			if (g->unmask) {
+				memcpy(g->key, buf + i - 4, 4);
+				memset(buf + i - 4, 0, 4);
+				g->phase = 0;
+			}
 			g->hlen = 0;
 			g->skip = len;
 			break;
