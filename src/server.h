@@ -159,9 +159,9 @@ struct ps_server_hooks {
 	/* Every second from ps_server_start() on. */
 	void	(*tick)(void *arg, int64_t now_us);
 	/*
-	 * The loop woke up: after every lws_service() round, so also after
-	 * ps_server_wakeup() from another thread.  The one place that hears
-	 * lws_cancel_service(): no protocol handles
+	 * The loop is about to wait: after every pass that served events,
+	 * so also after ps_server_wakeup() from another thread.  The one
+	 * place that hears lws_cancel_service(): no protocol handles
 	 * LWS_CALLBACK_EVENT_WAIT_CANCELLED.
 	 */
 	void	(*wake)(void *arg);
