@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,18 @@
 
 /* Most bytes of a frame reading waits for (conn_lowat). */
 #define CONN_LOWAT		((size_t)128 << 10)
+
+/*
+ * SO_RCVBUF of a worker connection (the kernel doubles it): what the
+ * kernel may queue for one worker.  Left to autotuning, a connection the
+ * receive budget pauses fills up to tcp_rmem's maximum (32 MiB on Debian
+ * 12): 64 workers pushing queued 880 MB in the kernel, which then ran
+ * short of TCP memory (tcp_mem) and dropped the segments of the one
+ * connection being read, whose retransmissions backed off until the
+ * workers timed out after 30 s.  4 MiB a connection keeps one worker's
+ * rate on loopback.
+ */
+#define CONN_RCVBUF		(2 << 20)
 
 /* The most one WRITEABLE callback writes (whole fragments). */
 #define CONN_WRITE_MAX		((size_t)16 * PS_SERVER_IO_CHUNK)
@@ -552,6 +565,7 @@ conn_established(struct conn *c, struct lws *wsi)
 {
 	struct ww_vhd	*vhd;
 	char		 address[64];
+	int		 rcvbuf;
 
 	vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
 	    lws_get_protocol(wsi));
@@ -561,6 +575,10 @@ conn_established(struct conn *c, struct lws *wsi)
 	c->live = 1;
 	c->lowat = 1;		/* the kernel's default */
 	STAILQ_INIT(&c->backlog);
+	rcvbuf = CONN_RCVBUF;
+	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof rcvbuf) != 0)
+		ps_log_debug("%s: SO_RCVBUF: %s", address, strerror(errno));
 }
 
 static void
