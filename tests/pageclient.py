@@ -50,6 +50,22 @@ def pad8(n):
     return (n + 7) & ~7
 
 
+def frame(op, payload, fin=True):
+    """A client frame masked with a random key, and its header's length
+    (the key included)."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | op])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 1 << 16:
+        head += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    key = os.urandom(4)
+    masked = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+    return head + key + masked, len(head) + 4
+
+
 class Socket:
     """One WebSocket: handshake, masked frames out, messages in."""
 
@@ -94,17 +110,7 @@ class Socket:
 
     def send(self, op, payload):
         """One frame, FIN set, masked with a random key."""
-        n = len(payload)
-        head = bytes([0x80 | op])
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 1 << 16:
-            head += bytes([0x80 | 126]) + struct.pack("!H", n)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-        key = os.urandom(4)
-        masked = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
-        self.s.sendall(head + key + masked)
+        self.s.sendall(frame(op, payload)[0])
 
     def recv(self):
         """(opcode, payload) of the next message; answers pings."""

@@ -10,7 +10,6 @@ float32)."""
 import os
 import random
 import socket
-import struct
 import sys
 import time
 
@@ -25,21 +24,6 @@ rng = random.Random(int(os.environ.get("PS_UNMASK_SEED", "0")) or
 N = 70000                       # a 280 KB tensor: frames past 64 KiB
 SMALL = 8                       # 32 bytes: a 7-bit length
 MID = 300                       # 1,200 bytes: a 16-bit length
-
-
-def frame(op, payload, fin=True):
-    """One masked client frame with a random key; its header's length."""
-    n = len(payload)
-    head = bytes([(0x80 if fin else 0) | op])
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 1 << 16:
-        head += bytes([0x80 | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i & 3] for i, b in enumerate(payload))
-    return head + key + masked, len(head) + 4
 
 
 def dribble(sock, data, cuts):
@@ -89,7 +73,7 @@ for name, desc, cuts, nfrag, ping in cases:
     msg = C.encode(C.OP_PUSH, 1000 + seq, arg=seq,
                    records=[(name, [len(upd)], upd)])
     if nfrag == 1:
-        data, _ = frame(0x2, msg)
+        data, _ = C.frame(0x2, msg)
     else:
         size = len(msg) // nfrag
         parts = [msg[i * size:(i + 1) * size] for i in range(nfrag - 1)]
@@ -97,10 +81,10 @@ for name, desc, cuts, nfrag, ping in cases:
         data, cuts = b"", []
         for i, p in enumerate(parts):
             if ping and i > 0:
-                f, _ = frame(0x9, b"pp%d" % i)
+                f, _ = C.frame(0x9, b"pp%d" % i)
                 cuts.append(len(data) + rng.randrange(1, len(f)))
                 data += f
-            f, hl = frame(0x2 if i == 0 else 0x0, p, fin=i == nfrag - 1)
+            f, hl = C.frame(0x2 if i == 0 else 0x0, p, fin=i == nfrag - 1)
             cuts.append(len(data) + rng.randrange(1, hl))
             cuts.append(len(data) + hl + rng.randrange(1, len(p)))
             data += f
