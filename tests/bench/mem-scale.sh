@@ -10,16 +10,24 @@
 # what the row says); its peak RSS is VmHWM from /proc when the run ends.
 #
 #   push 1/16/64    N workers pushing the whole model for BENCH_SECONDS:
-#                   aggregate push MiB/s, peak RSS against 2x model + 64 MiB
+#                   aggregate push MiB/s, peak RSS against 2x model + 64 MiB.
+#                   ROUNDS rounds, each running every row once, in an
+#                   order that turns by one row each round; a row shows
+#                   its median MiB/s (and each round's), the highest peak
+#                   RSS of its rounds, and its median against the first
+#                   row's.  One 5 s figure on this shared machine moves
+#                   by 20 % from run to run, and host load drifts over a
+#                   script's minutes: rounds spread that drift over every
+#                   row instead of handing it to the last.
 #   pull 64 + ckpt  PULLERS workers pulling while --checkpoint-every 2 writes
 #   idle            IDLE connections (HELLO, then nothing): KiB each, how
 #                   many were held, and p50/p99 of 50 pulls and of 50
 #                   /livez meanwhile and before they came (idle_row)
 #
 # Environment: PSCTL (else $1, else ./src/psctl), PARAMS (10000000),
-# BENCH_SECONDS (5), WORKERS ("1 16 64"; "" skips those rows), PULLERS
-# (64; 0 skips the row), IDLE (10000; 0 skips the row), SERVER_CPU (0),
-# CLIENT_CPU (1).  Small sizes check that the script runs:
+# BENCH_SECONDS (5), WORKERS ("1 16 64"; "" skips those rows), ROUNDS
+# (3), PULLERS (64; 0 skips the row), IDLE (10000; 0 skips the row),
+# SERVER_CPU (0), CLIENT_CPU (1).  Small sizes check that the script runs:
 #   PARAMS=100000 BENCH_SECONDS=1 WORKERS="1 4" PULLERS=4 IDLE=200 \
 #       tests/bench/mem-scale.sh
 # The idle row alone: WORKERS= PULLERS=0 tests/bench/mem-scale.sh
@@ -28,6 +36,7 @@ set -u
 
 params=${PARAMS:-10000000}
 secs=${BENCH_SECONDS:-5}
+rounds=${ROUNDS:-3}
 workers=${WORKERS-1 16 64}
 idle=${IDLE:-10000}
 pullers=${PULLERS:-64}
@@ -113,16 +122,50 @@ jget() {
 model_mb=$(awk -v p="$params" 'BEGIN { printf "%.1f", p * 4 / 1e6 }')
 target=$(awk -v p="$params" 'BEGIN { printf "%.0f", (2 * p * 4 + 64 * 1048576) / 1e6 }')
 echo "# $("$psctl" --version), $(nproc) cpus, server on cpu $scpu," \
-    "clients on cpu $ccpu, $params parameters ($model_mb MB), runs of $secs s"
+    "clients on cpu $ccpu, $params parameters ($model_mb MB), runs of" \
+    "$secs s, push rows in $rounds rounds"
 echo "# peak RSS target: 2 x model + 64 MiB = $target MB"
 printf '%-28s %14s %16s\n' "scenario" "peak RSS (MB)" "push (MiB/s)"
 
-for n in $workers; do
-	serve
-	j=$(bench --workers "$n" --op push) || exit 2
-	printf '%-28s %14s %16.0f\n' "push, $n workers" "$(stop)" \
-	    "$(jget "$j" push_mib_per_s)"
-done
+# The push rows: every row once per round, the order turned by one row
+# each round; each row's figures are kept in $tmp/row.N (MiB/s and peak
+# RSS, a line per round).
+push_rows() {
+	local rows=($workers) r i k n j
+	k=${#rows[@]}
+	for ((r = 0; r < rounds; r++)); do
+		for ((i = 0; i < k; i++)); do
+			n=${rows[$(((i + r) % k))]}
+			serve
+			j=$(bench --workers "$n" --op push) || exit 2
+			echo "$(jget "$j" push_mib_per_s) $(stop)" >>"$tmp/row.$n"
+		done
+	done
+}
+
+# median FILE: the median of the first column of FILE (the mean of the
+# middle two for an even count).
+median() {
+	sort -g -k1,1 "$1" | awk '{ v[NR] = $1 } END {
+		m = int((NR + 1) / 2)
+		printf "%.0f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }'
+}
+
+if [ -n "$workers" ] && [ "$rounds" -gt 0 ]; then
+	push_rows
+	first=
+	for n in $workers; do
+		med=$(median "$tmp/row.$n")
+		hwm=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$tmp/row.$n")
+		each=$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' \
+		    "$tmp/row.$n")
+		[ -z "$first" ] && first=$med
+		printf '%-28s %14s %16s   %5.2fx the first row (rounds: %s)\n' \
+		    "push, $n workers" "$hwm" "$med" \
+		    "$(awk -v a="$med" -v b="$first" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
+		    "$each"
+	done
+fi
 
 if [ "$pullers" -gt 0 ]; then
 	ck=$tmp/ckpt
