@@ -20,15 +20,19 @@
 #   (c) server peak RSS (VmHWM) while 4 workers pull a 10,000,000-parameter
 #       model: target <= 2 x model bytes + 32 MiB.
 #
+# (a) and (b) run in ROUNDS rounds, psctl and Redis back to back in each
+# (which goes first alternates); a ratio is the median of the rounds'.
+#
 # Environment: PSCTL (the binary, else $1, else ./src/psctl or psctl on
-# PATH), BENCH_SECONDS (each psctl run, default 5), SERVER_CPU (0),
-# CLIENT_CPU (1).  Redis comes from Debian's redis-server and redis-tools,
+# PATH), BENCH_SECONDS (each psctl run, default 5), ROUNDS (3),
+# SERVER_CPU (0), CLIENT_CPU (1).  Redis comes from Debian's redis-server and redis-tools,
 # installed with apt-get if missing; it runs on a spare port with
 # persistence off and is stopped at the end.
 
 set -u
 
 secs=${BENCH_SECONDS:-5}
+rounds=${ROUNDS:-3}
 scpu=${SERVER_CPU:-0}
 ccpu=${CLIENT_CPU:-1}
 psctl=${1:-${PSCTL:-}}
@@ -173,46 +177,116 @@ rbench_timed() {
 
 echo "# $("$psctl" --version), $(redis-server --version | cut -d' ' -f1-3)," \
     "$(nproc) cpus, server on cpu $scpu, clients on cpu $ccpu," \
-    "psctl runs of $secs s"
+    "psctl runs of $secs s, $rounds rounds"
+
+# Each of (a) and (b) runs in $rounds rounds of psctl and its Redis
+# baseline back to back, psctl first in odd rounds and Redis first in even
+# ones; a figure is the median of its rounds' ratios (each round's shown
+# beside it), so that a drift in the host's speed over the script's
+# minutes, which moves one 5 s figure by 20 % or more, falls on both sides
+# of a ratio rather than on one.
+
+# round_a PSCTL-FIRST: one round of (a); appends to $tmp/a the round trips
+# per second of psctl and of Redis (GET+SET pairs), Redis's GET and SET
+# rates, and psctl's pull and push p50 (ms).
+round_a() {
+	local j= r= i
+	for i in 1 2; do
+		if [ $(((i == 1) == $1)) -eq 1 ]; then
+			psctl_start
+			j=$(psctl_bench --workers 4 --params 10000 --op pushpull) ||
+			    exit 2
+			psctl_stop
+		else
+			r=$(rbench_timed 20000 -t set,get -d 40000 -c 4)
+		fi
+	done
+	local set_rps get_rps pulls pushes
+	set_rps=$(redis_rps "$r" SET)
+	get_rps=$(redis_rps "$r" GET)
+	pulls=$(jget "$j" pulls_per_s)
+	pushes=$(jget "$j" pushes_per_s)
+	echo "$(calc "($pulls < $pushes) ? $pulls : $pushes")" \
+	    "$(calc "1 / (1 / $get_rps + 1 / $set_rps)")" \
+	    "$(calc "$get_rps") $(calc "$set_rps")" \
+	    "$(calc "$(jget "$j" pull_p50_ms)" 3)" \
+	    "$(calc "$(jget "$j" push_p50_ms)" 3)" >>"$tmp/a"
+}
+
+# round_b PSCTL-FIRST: one round of (b); appends to $tmp/b psctl's pull and
+# push MB/s, Redis's GET and SET MB/s, and psctl's pull and push p50 (ms).
+round_b() {
+	local jpull= jpush= r= i
+	for i in 1 2; do
+		if [ $(((i == 1) == $1)) -eq 1 ]; then
+			psctl_start
+			jpull=$(psctl_bench --workers 1 --params 1000000 \
+			    --op pull) || exit 2
+			jpush=$(psctl_bench --workers 1 --params 1000000 \
+			    --op push) || exit 2
+			psctl_stop
+		else
+			r=$(rbench_timed 200 -t set,get -d 4000000 -c 1)
+		fi
+	done
+	echo "$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")" \
+	    "$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")" \
+	    "$(calc "$(redis_rps "$r" GET) * 4")" \
+	    "$(calc "$(redis_rps "$r" SET) * 4")" \
+	    "$(calc "$(jget "$jpull" pull_p50_ms)" 2)" \
+	    "$(calc "$(jget "$jpush" push_p50_ms)" 2)" >>"$tmp/b"
+}
+
+# col FILE N [M]: each line's field N (divided by field M), in order.
+col() {
+	awk -v n="$2" -v m="${3:-0}" \
+	    '{ printf "%s%s", (NR > 1 ? " " : ""), m ? sprintf("%.2f", $n / $m) : $n }' "$1"
+}
+
+# median VALUES...: their median (the mean of the middle two for an even
+# count), with DIGITS (default 0) decimals.
+median() {
+	printf '%s\n' "$@" | sort -g | awk -v d="${digits:-0}" '{ v[NR] = $1 }
+	    END { m = int((NR + 1) / 2)
+		printf "%." d "f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }'
+}
+
+for ((round = 1; round <= rounds; round++)); do
+	round_a $((round % 2))
+	round_b $((round % 2))
+done
 
 # (a) 10k parameters, 4 workers, push + pull round trips.
-psctl_start
-j=$(psctl_bench --workers 4 --params 10000 --op pushpull) || exit 2
-psctl_stop
-r=$(rbench_timed 20000 -t set,get -d 40000 -c 4)
-set_rps=$(redis_rps "$r" SET)
-get_rps=$(redis_rps "$r" GET)
-pulls=$(jget "$j" pulls_per_s)
-pushes=$(jget "$j" pushes_per_s)
-rt=$(calc "($pulls < $pushes) ? $pulls : $pushes")
-pairs=$(calc "1 / (1 / $get_rps + 1 / $set_rps)")
-ratio=$(calc "$rt / $pairs" 2)
+ratios=$(col "$tmp/a" 1 2)
+ratio=$(digits=2 median $ratios)
 verdict "$ratio" 0.70
-echo "pushpull 10k x4: psctl ${rt}/s (pull p50 $(calc "$(jget "$j" pull_p50_ms)" 3) ms," \
-    "push p50 $(calc "$(jget "$j" push_p50_ms)" 3) ms), redis pairs ${pairs}/s" \
-    "(get $(calc "$get_rps")/s, set $(calc "$set_rps")/s)," \
-    "ratio $ratio (target 0.70)$v"
+echo "pushpull 10k x4: psctl $(median $(col "$tmp/a" 1))/s (pull p50" \
+    "$(digits=3 median $(col "$tmp/a" 5)) ms, push p50" \
+    "$(digits=3 median $(col "$tmp/a" 6)) ms), redis pairs" \
+    "$(median $(col "$tmp/a" 2))/s (get $(median $(col "$tmp/a" 3))/s," \
+    "set $(median $(col "$tmp/a" 4))/s), ratio $ratio (target 0.70)$v" \
+    "(rounds: $ratios)"
+rts=$(col "$tmp/a" 1)
+rt=$(median $rts)
 verdict "$rt" 15000
-echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$v"
+echo "pushpull 10k x4 absolute: psctl ${rt}/s (target 15000)$v" \
+    "(rounds: $rts)"
 
 # (b) 1M parameters, 1 worker: pull and push (applied) bandwidth.
-psctl_start
-jpull=$(psctl_bench --workers 1 --params 1000000 --op pull) || exit 2
-jpush=$(psctl_bench --workers 1 --params 1000000 --op push) || exit 2
-psctl_stop
-r=$(rbench_timed 200 -t set,get -d 4000000 -c 1)
-set_mbs=$(calc "$(redis_rps "$r" SET) * 4")
-get_mbs=$(calc "$(redis_rps "$r" GET) * 4")
-pull_mbs=$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")
-push_mbs=$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")
-ratio=$(calc "$pull_mbs / $get_mbs" 2)
+ratios=$(col "$tmp/b" 1 3)
+ratio=$(digits=2 median $ratios)
 verdict "$ratio" 1.70
-echo "pull 1M x1: psctl ${pull_mbs} MB/s (p50 $(calc "$(jget "$jpull" pull_p50_ms)" 2) ms)," \
-    "redis GET ${get_mbs} MB/s, ratio $ratio (target 1.70)$v"
-ratio=$(calc "$push_mbs / $set_mbs" 2)
+echo "pull 1M x1: psctl $(median $(col "$tmp/b" 1)) MB/s (p50" \
+    "$(digits=2 median $(col "$tmp/b" 5)) ms), redis GET" \
+    "$(median $(col "$tmp/b" 3)) MB/s, ratio $ratio (target 1.70)$v" \
+    "(rounds: $ratios)"
+ratios=$(col "$tmp/b" 2 4)
+ratio=$(digits=2 median $ratios)
 verdict "$ratio" 0.70
-echo "push 1M x1: psctl ${push_mbs} MB/s (p50 $(calc "$(jget "$jpush" push_p50_ms)" 2) ms)," \
-    "redis SET ${set_mbs} MB/s, ratio $ratio (target 0.70)$v"
+echo "push 1M x1: psctl $(median $(col "$tmp/b" 2)) MB/s (p50" \
+    "$(digits=2 median $(col "$tmp/b" 6)) ms), redis SET" \
+    "$(median $(col "$tmp/b" 4)) MB/s, ratio $ratio (target 0.70)$v" \
+    "(rounds: $ratios)"
 
 # (c) peak server RSS with 4 workers pulling a 10M-parameter model.
 # The model is created first by one short run, so that the peak of
