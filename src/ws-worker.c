@@ -33,6 +33,7 @@
 #include "proto.h"
 #include "sendq.h"
 #include "server.h"
+#include "tcp.h"
 #include "wreq.h"
 #include "ws-worker.h"
 #include "wsguard.h"
@@ -579,6 +580,9 @@ conn_established(struct conn *c, struct lws *wsi)
 	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 	    sizeof rcvbuf) != 0)
 		ps_log_debug("%s: SO_RCVBUF: %s", address, strerror(errno));
+	if (ps_tcp_tune_local(lws_get_socket_fd(wsi)))
+		ps_log_debug("%s: same host, TCP congestion control %s",
+		    address, PS_TCP_LOCAL_CC);
 }
 
 static void

@@ -1,0 +1,183 @@
+/*
+ * Same-host TCP connections (tcp.h): which peers count as this host, and
+ * that such a connection really runs reno (TCP_CONGESTION) on both ends,
+ * over 127.0.0.1, ::1 and the host's own interface address.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "tcp.h"
+
+static struct sockaddr_storage
+v4(const char *a)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*s = (struct sockaddr_in *)&ss;
+
+	memset(&ss, 0, sizeof ss);
+	s->sin_family = AF_INET;
+	if (inet_pton(AF_INET, a, &s->sin_addr) != 1)
+		bail_out("bad test address %s", a);
+	return ss;
+}
+
+static struct sockaddr_storage
+v6(const char *a)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in6	*s = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof ss);
+	s->sin6_family = AF_INET6;
+	if (inet_pton(AF_INET6, a, &s->sin6_addr) != 1)
+		bail_out("bad test address %s", a);
+	return ss;
+}
+
+static int
+same(struct sockaddr_storage peer, struct sockaddr_storage self)
+{
+	return ps_tcp_same_host_addr((struct sockaddr *)&peer,
+	    (struct sockaddr *)&self);
+}
+
+static void
+test_addresses(void)
+{
+	struct sockaddr_storage	un;
+
+	ok(same(v4("127.0.0.1"), v4("127.0.0.1")), "127.0.0.1 is this host");
+	ok(same(v4("127.3.2.1"), v4("10.0.0.1")),
+	    "any peer in 127/8 is this host");
+	ok(same(v4("10.0.0.5"), v4("10.0.0.5")),
+	    "a peer with the socket's own address is this host");
+	ok(!same(v4("10.0.0.2"), v4("10.0.0.1")),
+	    "a peer with another address is another host");
+	ok(!same(v4("128.0.0.1"), v4("10.0.0.1")),
+	    "128.0.0.1 is not loopback");
+	ok(same(v6("::1"), v6("::1")), "::1 is this host");
+	ok(same(v6("::ffff:127.0.0.1"), v6("::ffff:127.0.0.1")),
+	    "127.0.0.1 mapped into IPv6 is this host");
+	ok(!same(v6("::ffff:10.0.0.2"), v6("::ffff:10.0.0.1")),
+	    "another IPv4 host mapped into IPv6 is another host");
+	ok(same(v6("2001:db8::7"), v6("2001:db8::7")),
+	    "an IPv6 peer with the socket's own address is this host");
+	ok(!same(v6("2001:db8::8"), v6("2001:db8::7")),
+	    "an IPv6 peer with another address is another host");
+	ok(!same(v6("::1"), v4("127.0.0.1")),
+	    "addresses of two families are not compared");
+	memset(&un, 0, sizeof un);
+	un.ss_family = AF_UNIX;
+	ok(!same(un, un), "a Unix socket is not TCP's business");
+}
+
+/* The congestion control of fd, in cc (len bytes), or "?" when unread. */
+static const char *
+congestion(int fd, char *cc, socklen_t len)
+{
+	socklen_t	n = len - 1;
+
+	memset(cc, 0, len);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &n) != 0)
+		snprintf(cc, len, "?");
+	return cc;
+}
+
+/*
+ * Connects to a listener on addr (port 0: any) and checks both ends: each
+ * is a same-host connection, and ps_tcp_tune_local() gives it reno.
+ * Skips its 4 checks when no listener can be had on addr.
+ */
+static void
+test_pair(const char *what, struct sockaddr_storage addr, socklen_t alen)
+{
+	char	cc[32];
+	int	l, c = -1, a = -1;
+
+	if ((l = socket(addr.ss_family, SOCK_STREAM, 0)) == -1 ||
+	    bind(l, (struct sockaddr *)&addr, alen) != 0 ||
+	    listen(l, 1) != 0 ||
+	    getsockname(l, (struct sockaddr *)&addr, &alen) != 0 ||
+	    (c = socket(addr.ss_family, SOCK_STREAM, 0)) == -1 ||
+	    connect(c, (struct sockaddr *)&addr, alen) != 0 ||
+	    (a = accept(l, NULL, NULL)) == -1) {
+		skip(4, "no TCP connection over %s", what);
+		goto out;
+	}
+	ok(ps_tcp_same_host(c) && ps_tcp_same_host(a),
+	    "%s: both ends are this host's", what);
+	ok(ps_tcp_tune_local(c) && ps_tcp_tune_local(a),
+	    "%s: both ends take the same-host settings", what);
+	is_str(congestion(c, cc, sizeof cc), PS_TCP_LOCAL_CC,
+	    "%s: the connecting end runs %s", what, PS_TCP_LOCAL_CC);
+	is_str(congestion(a, cc, sizeof cc), PS_TCP_LOCAL_CC,
+	    "%s: the accepted end runs %s", what, PS_TCP_LOCAL_CC);
+out:
+	if (a != -1)
+		close(a);
+	if (c != -1)
+		close(c);
+	if (l != -1)
+		close(l);
+}
+
+/* The first IPv4 address of an interface that is up and not loopback. */
+static int
+own_address(struct sockaddr_storage *ss)
+{
+	struct ifaddrs	*ifs, *i;
+	int		 found = 0;
+
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET ||
+		    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		memset(ss, 0, sizeof *ss);
+		memcpy(ss, i->ifa_addr, sizeof (struct sockaddr_in));
+		found = 1;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+int
+main(void)
+{
+	struct sockaddr_storage	ss;
+	int			sv[2];
+
+	plan(12 + 4 * 3 + 2);
+	test_addresses();
+
+	test_pair("127.0.0.1", v4("127.0.0.1"), sizeof (struct sockaddr_in));
+	test_pair("::1", v6("::1"), sizeof (struct sockaddr_in6));
+	if (own_address(&ss))
+		test_pair("the host's own address", ss,
+		    sizeof (struct sockaddr_in));
+	else
+		skip(4, "no IPv4 interface other than loopback");
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		bail_out("socketpair failed");
+	ok(!ps_tcp_same_host(sv[0]), "a Unix socket pair is not TCP");
+	ok(!ps_tcp_tune_local(sv[0]), "and gets no TCP settings");
+	close(sv[0]);
+	close(sv[1]);
+	return exit_status();
+}
