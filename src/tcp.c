@@ -54,7 +54,7 @@ ps_tcp_same_host(int fd)
 }
 
 int
-ps_tcp_tune_local(int fd)
+ps_tcp_local_server(int fd)
 {
 #ifdef TCP_CONGESTION
 	static const char	cc[] = PS_TCP_LOCAL_CC;
@@ -67,4 +67,14 @@ ps_tcp_tune_local(int fd)
 	(void)fd;
 	return 0;
 #endif
+}
+
+int
+ps_tcp_local_client(int fd)
+{
+	int	sz = PS_TCP_LOCAL_SNDBUF;
+
+	if (!ps_tcp_same_host(fd))
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz) == 0;
 }

@@ -1,19 +1,19 @@
 /*
- * TCP settings for a worker connection whose two ends are on one host,
- * on psctl serve's end: the end that sends pulls.  No state: any thread.
- *
- * The clients' end (the one that sends pushes) keeps the host's default.
- * There, reno gave one worker's pushes 1.3x, but a connection the
- * receive budget pauses for longer than TCP's retransmission timeout
- * restarts from a small window when it resumes (slow start after idle,
- * net.ipv4.tcp_slow_start_after_idle), and 64 workers pushing a 40 MB
- * model fell from 1,930-2,087 MiB/s under BBR to 1,795-1,885.
+ * TCP settings for a worker connection whose two ends are on one host.
+ * Over loopback, the sender's core also runs the receiver's side of TCP
+ * for each segment it sends, and a segment that waits in the sender's
+ * socket goes out from the peer's acknowledgement, on the peer's core.
+ * The settings put that work where it costs least.  No state: any
+ * thread.  Part of the common library that libpsctl and the server both
+ * link.
  */
 #ifndef PS_TCP_H
 #define PS_TCP_H
 
-/* The congestion control a same-host connection asks for. */
+/* The congestion control psctl serve asks for on a same-host connection. */
 #define PS_TCP_LOCAL_CC		"reno"
+/* SO_SNDBUF of a client's same-host connection (the kernel doubles it). */
+#define PS_TCP_LOCAL_SNDBUF	(256 * 1024)
 
 struct sockaddr;
 
@@ -31,16 +31,34 @@ int		 ps_tcp_same_host_addr(const struct sockaddr *peer,
  */
 int		 ps_tcp_same_host(int fd);
 /*
- * On a same-host connection, asks for PS_TCP_LOCAL_CC (TCP_CONGESTION):
- * loopback has no bottleneck to probe, and a pacing congestion control
- * (BBR, the default on some hosts) spaces the segments out by timer,
- * which made a 4 MB pull a quarter as fast.  A pull connection waits
- * between pulls, not inside one, so slow start after idle costs it
- * little.  Reno is built into every
- * Linux kernel and open to unprivileged processes.  Returns 1 when it was
- * set; 0 for another host, or when the kernel refused (the connection
- * keeps the host's choice).
+ * psctl serve's end of a same-host connection, the end that sends pulls:
+ * asks for PS_TCP_LOCAL_CC (TCP_CONGESTION).  Loopback has no bottleneck
+ * to probe, and a pacing congestion control (BBR, the default on some
+ * hosts) spaces the segments out by timer, which made a 4 MB pull a
+ * quarter as fast.  Reno is built into every Linux kernel and open to
+ * unprivileged processes.  Returns 1 when it was set; 0 for another
+ * host, or when the kernel refused (the connection keeps the host's
+ * choice).
+ *
+ * The clients keep the host's congestion control: under reno one
+ * worker's pushes ran 1.3x, but a connection the receive budget pauses
+ * for longer than TCP's retransmission timeout restarts from a small
+ * window when it resumes (net.ipv4.tcp_slow_start_after_idle), and 64
+ * workers pushing a 40 MB model fell from 1,930-2,087 MiB/s under BBR
+ * to 1,795-1,885.
  */
-int		 ps_tcp_tune_local(int fd);
+int		 ps_tcp_local_server(int fd);
+/*
+ * A client's end of a same-host connection, the end that sends pushes:
+ * a send buffer of PS_TCP_LOCAL_SNDBUF, so that the client's own send()
+ * calls carry its bytes through TCP on the client's core.  With 4 MiB
+ * (8 in the kernel) the bytes waited in the client's socket and went out
+ * from the server's acknowledgements, on the server's core, which a push
+ * keeps busy applying: 64 workers pushing 10M ran at 1,888-1,934 MiB/s
+ * against 2,720-2,757 with 256 KiB (64 KiB: 495-1,046; 512 KiB: 2,447
+ * and 3,117).  Returns 1 when it was set; 0 for another host, whose
+ * connections keep what the caller set, or when the kernel refused.
+ */
+int		 ps_tcp_local_client(int fd);
 
 #endif /* PS_TCP_H */

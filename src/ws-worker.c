@@ -580,7 +580,7 @@ conn_established(struct conn *c, struct lws *wsi)
 	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 	    sizeof rcvbuf) != 0)
 		ps_log_debug("%s: SO_RCVBUF: %s", address, strerror(errno));
-	if (ps_tcp_tune_local(lws_get_socket_fd(wsi)))
+	if (ps_tcp_local_server(lws_get_socket_fd(wsi)))
 		ps_log_debug("%s: same host, TCP congestion control %s",
 		    address, PS_TCP_LOCAL_CC);
 }

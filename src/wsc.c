@@ -43,6 +43,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tcp.h"
 #include "utf8.h"
 #include "wsc.h"
 #include "wsframe.h"
@@ -314,6 +315,7 @@ wsc_tcp_connect(struct ps_wsc *c, const struct wsc_url *u)
 connected:
 	freeaddrinfo(res);
 	c->fd = fd;
+	ps_tcp_local_client(fd);
 	return 0;
 }
 

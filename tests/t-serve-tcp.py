@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""psctl serve's end of a worker connection from its own host runs reno
-(tcp.h): with a pacing congestion control (BBR, the default on some
-hosts) a 1M-parameter pull over loopback ran at a quarter of reno's
-rate.  The clients' end keeps the host's default: under reno, workers
-paused by the receive budget restart from a small window (slow start
-after idle) and 64 of them pushed more slowly than under BBR.  ss(8)
-shows each socket's congestion control.  On a host whose default is
-reno the first check cannot fail; on others (cubic, bbr) it fails
-without the setting."""
+"""Same-host worker connections (tcp.h).  psctl serve's end runs reno:
+with a pacing congestion control (BBR, the default on some hosts) a
+1M-parameter pull over loopback ran at a quarter of reno's rate.  The
+clients' end keeps the host's congestion control (under reno, workers
+paused by the receive budget restart from a small window and 64 of them
+pushed more slowly than under BBR), and libpsctl's sends from a 512 KiB
+buffer (256 KiB asked, doubled by the kernel) instead of 8 MiB, so that
+its own sends, not the server's acknowledgements, carry its pushes
+through loopback TCP.  ss(8) shows each socket's congestion control and
+send buffer (skmem tb).  On a host whose default is reno the first check
+cannot fail; on others (cubic, bbr) it fails without the setting."""
 import os
 import re
 import shutil
@@ -25,20 +27,28 @@ import psctl  # noqa: E402
 
 if shutil.which("ss") is None:
     T.skip_all("ss (iproute2) is not installed")
-T.plan(5)
+T.plan(6)
 
 with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
     DEFAULT = f.read().strip()
 T.diag("this host's default congestion control: %s" % DEFAULT)
 
 
-def algorithms(port, end):
-    """The congestion control of each established socket whose end
-    ("sport" or "dport") is port."""
-    out = subprocess.run(["ss", "-tni", "state", "established",
+def sockets(port, end):
+    """(congestion control, send buffer) of each established socket
+    whose end ("sport" or "dport") is port."""
+    out = subprocess.run(["ss", "-tnmi", "state", "established",
                           "( %s = :%d )" % (end, port)], capture_output=True,
                          text=True, check=True).stdout
-    return re.findall(r"^\s+([a-z0-9_]+)\s", out, re.M)
+    tb = [int(x) for x in re.findall(r"\btb(\d+)", out)]
+    cc = re.findall(r"^\s+(?:skmem:\S+\s+)?([a-z0-9_]+)\s+wscale", out,
+                    re.M)
+    return list(zip(cc, tb))
+
+
+def algorithms(port, end):
+    """The congestion control of each such socket."""
+    return [cc for cc, _ in sockets(port, end)]
 
 
 srv = T.Server()
@@ -64,13 +74,17 @@ bench = subprocess.Popen([T.PSCTL, "bench", "--connect", srv2.url,
                           "--seconds", "3"], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
 deadline = time.monotonic() + 2.5
-cc = []
-while time.monotonic() < deadline and len(cc) < 4:
+socks = []
+while time.monotonic() < deadline and len(socks) < 4:
     time.sleep(0.05)
-    cc = algorithms(srv2.port, "dport")
+    socks = sockets(srv2.port, "dport")
+cc = [a for a, _ in socks]
+tb = [b for _, b in socks]
 T.ok(len(cc) == 4 and set(cc) == {DEFAULT},
      "libpsctl's end of each of 4 worker connections keeps the host's "
      "default, %s (%s)" % (DEFAULT, cc))
+T.ok(len(tb) == 4 and set(tb) == {512 << 10},
+     "and sends from a 512 KiB buffer (tb %s)" % tb)
 T.is_eq(bench.wait(), 0, "psctl bench succeeds")
 T.ok(srv.stop() == 0 and srv2.stop() == 0, "both servers stop with status 0")
 T.done()

@@ -1,7 +1,8 @@
 /*
  * Same-host TCP connections (tcp.h): which peers count as this host, and
- * that such a connection really runs reno (TCP_CONGESTION) on both ends,
- * over 127.0.0.1, ::1 and the host's own interface address.
+ * that such a connection really takes the settings, over 127.0.0.1, ::1
+ * and the host's own interface address: reno (TCP_CONGESTION) on the
+ * server's end, the small send buffer on the client's.
  */
 #include "config.h"
 
@@ -97,15 +98,28 @@ congestion(int fd, char *cc, socklen_t len)
 	return cc;
 }
 
+/* SO_SNDBUF of fd, or -1. */
+static int
+sndbuf(int fd)
+{
+	socklen_t	n;
+	int		v;
+
+	n = sizeof v;
+	return getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &n) == 0 ? v : -1;
+}
+
 /*
  * Connects to a listener on addr (port 0: any) and checks both ends: each
- * is a same-host connection, and ps_tcp_tune_local() gives it reno.
- * Skips its 4 checks when no listener can be had on addr.
+ * is a same-host connection; the accepted end takes the server's setting
+ * (reno), the connecting end the client's (the send buffer), and neither
+ * takes the other's.  Skips its 6 checks when no listener can be had on
+ * addr.
  */
 static void
 test_pair(const char *what, struct sockaddr_storage addr, socklen_t alen)
 {
-	char	cc[32];
+	char	cc[32], was[32];
 	int	l, c = -1, a = -1;
 
 	if ((l = socket(addr.ss_family, SOCK_STREAM, 0)) == -1 ||
@@ -115,17 +129,25 @@ test_pair(const char *what, struct sockaddr_storage addr, socklen_t alen)
 	    (c = socket(addr.ss_family, SOCK_STREAM, 0)) == -1 ||
 	    connect(c, (struct sockaddr *)&addr, alen) != 0 ||
 	    (a = accept(l, NULL, NULL)) == -1) {
-		skip(4, "no TCP connection over %s", what);
+		skip(6, "no TCP connection over %s", what);
 		goto out;
 	}
 	ok(ps_tcp_same_host(c) && ps_tcp_same_host(a),
 	    "%s: both ends are this host's", what);
-	ok(ps_tcp_tune_local(c) && ps_tcp_tune_local(a),
-	    "%s: both ends take the same-host settings", what);
-	is_str(congestion(c, cc, sizeof cc), PS_TCP_LOCAL_CC,
-	    "%s: the connecting end runs %s", what, PS_TCP_LOCAL_CC);
+	congestion(c, was, sizeof was);
+	ok(ps_tcp_local_server(a) && ps_tcp_local_client(c),
+	    "%s: the server's and the client's settings are taken", what);
 	is_str(congestion(a, cc, sizeof cc), PS_TCP_LOCAL_CC,
-	    "%s: the accepted end runs %s", what, PS_TCP_LOCAL_CC);
+	    "%s: the server's end runs %s", what, PS_TCP_LOCAL_CC);
+	is_str(congestion(c, cc, sizeof cc), was,
+	    "%s: the client's end keeps the host's %s", what, was);
+	is_int(sndbuf(c), 2 * PS_TCP_LOCAL_SNDBUF,
+	    "%s: the client's end sends from %d KiB (the kernel doubles "
+	    "%d)", what, 2 * PS_TCP_LOCAL_SNDBUF / 1024,
+	    PS_TCP_LOCAL_SNDBUF / 1024);
+	ok(sndbuf(a) != 2 * PS_TCP_LOCAL_SNDBUF,
+	    "%s: the server's end keeps its own send buffer (%d)", what,
+	    sndbuf(a));
 out:
 	if (a != -1)
 		close(a);
@@ -162,7 +184,7 @@ main(void)
 	struct sockaddr_storage	ss;
 	int			sv[2];
 
-	plan(12 + 4 * 3 + 2);
+	plan(12 + 6 * 3 + 3);
 	test_addresses();
 
 	test_pair("127.0.0.1", v4("127.0.0.1"), sizeof (struct sockaddr_in));
@@ -171,12 +193,13 @@ main(void)
 		test_pair("the host's own address", ss,
 		    sizeof (struct sockaddr_in));
 	else
-		skip(4, "no IPv4 interface other than loopback");
+		skip(6, "no IPv4 interface other than loopback");
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 		bail_out("socketpair failed");
 	ok(!ps_tcp_same_host(sv[0]), "a Unix socket pair is not TCP");
-	ok(!ps_tcp_tune_local(sv[0]), "and gets no TCP settings");
+	ok(!ps_tcp_local_server(sv[0]), "and gets no server setting");
+	ok(!ps_tcp_local_client(sv[0]), "nor the client's");
 	close(sv[0]);
 	close(sv[1]);
 	return exit_status();
