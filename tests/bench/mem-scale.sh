@@ -53,6 +53,7 @@ if [ -z "$psctl" ]; then
 fi
 psctl=$(readlink -f "$psctl")
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/median.sh"
 
 for t in taskset "$py"; do
 	command -v "$t" >/dev/null || { echo "mem-scale.sh: $t is needed" >&2; exit 2; }
@@ -143,19 +144,11 @@ push_rows() {
 	done
 }
 
-# median FILE: the median of the first column of FILE (the mean of the
-# middle two for an even count).
-median() {
-	sort -g -k1,1 "$1" | awk '{ v[NR] = $1 } END {
-		m = int((NR + 1) / 2)
-		printf "%.0f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }'
-}
-
 if [ -n "$workers" ] && [ "$rounds" -gt 0 ]; then
 	push_rows
 	first=
 	for n in $workers; do
-		med=$(median "$tmp/row.$n")
+		med=$(median $(cut -d' ' -f1 "$tmp/row.$n"))
 		hwm=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$tmp/row.$n")
 		each=$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' \
 		    "$tmp/row.$n")

@@ -25,11 +25,12 @@
 #
 # Environment: PSCTL (the binary, else $1, else ./src/psctl or psctl on
 # PATH), BENCH_SECONDS (each psctl run, default 5), ROUNDS (3),
-# SERVER_CPU (0), CLIENT_CPU (1).  Redis comes from Debian's redis-server and redis-tools,
-# installed with apt-get if missing; it runs on a spare port with
-# persistence off and is stopped at the end.
+# SERVER_CPU (0), CLIENT_CPU (1).  Redis comes from Debian's redis-server
+# and redis-tools, installed with apt-get if missing; it runs on a spare
+# port with persistence off and is stopped at the end.
 
 set -u
+. "$(dirname "$0")/median.sh"
 
 secs=${BENCH_SECONDS:-5}
 rounds=${ROUNDS:-3}
@@ -186,22 +187,32 @@ echo "# $("$psctl" --version), $(redis-server --version | cut -d' ' -f1-3)," \
 # minutes, which moves one 5 s figure by 20 % or more, falls on both sides
 # of a ratio rather than on one.
 
+# in_order PSCTL-FIRST PSCTL-PART REDIS-PART: runs the two, psctl's first
+# when PSCTL-FIRST is 1.
+in_order() {
+	if [ "$1" -eq 1 ]; then
+		"$2"; "$3"
+	else
+		"$3"; "$2"
+	fi
+}
+
+# The parts of (a): set j (psctl bench's JSON) and r (redis-benchmark's CSV).
+psctl_a() {
+	psctl_start
+	j=$(psctl_bench --workers 4 --params 10000 --op pushpull) || exit 2
+	psctl_stop
+}
+redis_a() {
+	r=$(rbench_timed 20000 -t set,get -d 40000 -c 4)
+}
+
 # round_a PSCTL-FIRST: one round of (a); appends to $tmp/a the round trips
 # per second of psctl and of Redis (GET+SET pairs), Redis's GET and SET
 # rates, and psctl's pull and push p50 (ms).
 round_a() {
-	local j= r= i
-	for i in 1 2; do
-		if [ $(((i == 1) == $1)) -eq 1 ]; then
-			psctl_start
-			j=$(psctl_bench --workers 4 --params 10000 --op pushpull) ||
-			    exit 2
-			psctl_stop
-		else
-			r=$(rbench_timed 20000 -t set,get -d 40000 -c 4)
-		fi
-	done
 	local set_rps get_rps pulls pushes
+	in_order "$1" psctl_a redis_a
 	set_rps=$(redis_rps "$r" SET)
 	get_rps=$(redis_rps "$r" GET)
 	pulls=$(jget "$j" pulls_per_s)
@@ -213,22 +224,21 @@ round_a() {
 	    "$(calc "$(jget "$j" push_p50_ms)" 3)" >>"$tmp/a"
 }
 
+# The parts of (b): set jpull and jpush, and r.
+psctl_b() {
+	psctl_start
+	jpull=$(psctl_bench --workers 1 --params 1000000 --op pull) || exit 2
+	jpush=$(psctl_bench --workers 1 --params 1000000 --op push) || exit 2
+	psctl_stop
+}
+redis_b() {
+	r=$(rbench_timed 200 -t set,get -d 4000000 -c 1)
+}
+
 # round_b PSCTL-FIRST: one round of (b); appends to $tmp/b psctl's pull and
 # push MB/s, Redis's GET and SET MB/s, and psctl's pull and push p50 (ms).
 round_b() {
-	local jpull= jpush= r= i
-	for i in 1 2; do
-		if [ $(((i == 1) == $1)) -eq 1 ]; then
-			psctl_start
-			jpull=$(psctl_bench --workers 1 --params 1000000 \
-			    --op pull) || exit 2
-			jpush=$(psctl_bench --workers 1 --params 1000000 \
-			    --op push) || exit 2
-			psctl_stop
-		else
-			r=$(rbench_timed 200 -t set,get -d 4000000 -c 1)
-		fi
-	done
+	in_order "$1" psctl_b redis_b
 	echo "$(calc "$(jget "$jpull" pull_mib_per_s) * 1.048576")" \
 	    "$(calc "$(jget "$jpush" push_mib_per_s) * 1.048576")" \
 	    "$(calc "$(redis_rps "$r" GET) * 4")" \
@@ -241,14 +251,6 @@ round_b() {
 col() {
 	awk -v n="$2" -v m="${3:-0}" \
 	    '{ printf "%s%s", (NR > 1 ? " " : ""), m ? sprintf("%.2f", $n / $m) : $n }' "$1"
-}
-
-# median VALUES...: their median (the mean of the middle two for an even
-# count), with DIGITS (default 0) decimals.
-median() {
-	printf '%s\n' "$@" | sort -g | awk -v d="${digits:-0}" '{ v[NR] = $1 }
-	    END { m = int((NR + 1) / 2)
-		printf "%." d "f", NR % 2 ? v[m] : (v[m] + v[m + 1]) / 2 }'
 }
 
 for ((round = 1; round <= rounds; round++)); do
