@@ -566,7 +566,7 @@ conn_established(struct conn *c, struct lws *wsi)
 {
 	struct ww_vhd	*vhd;
 	char		 address[64];
-	int		 rcvbuf;
+	int		 fd, rcvbuf;
 
 	vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi),
 	    lws_get_protocol(wsi));
@@ -576,11 +576,11 @@ conn_established(struct conn *c, struct lws *wsi)
 	c->live = 1;
 	c->lowat = 1;		/* the kernel's default */
 	STAILQ_INIT(&c->backlog);
+	fd = lws_get_socket_fd(wsi);
 	rcvbuf = CONN_RCVBUF;
-	if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-	    sizeof rcvbuf) != 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
 		ps_log_debug("%s: SO_RCVBUF: %s", address, strerror(errno));
-	if (ps_tcp_local_server(lws_get_socket_fd(wsi)))
+	if (ps_tcp_local_server(fd))
 		ps_log_debug("%s: same host, TCP congestion control %s",
 		    address, PS_TCP_LOCAL_CC);
 }
