@@ -9,7 +9,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tcp.h"
 
@@ -77,4 +80,45 @@ ps_tcp_local_client(int fd)
 	if (!ps_tcp_same_host(fd))
 		return 0;
 	return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz) == 0;
+}
+
+/* The numbers of a /proc/sys file: how many of n were read. */
+static int
+tcp_sysctl(const char *path, unsigned long long *v, int n)
+{
+	FILE	*f;
+	int	 i;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (fscanf(f, "%llu", &v[i]) != 1)
+			break;
+	}
+	fclose(f);
+	return i;
+}
+
+size_t
+ps_tcp_rcvbuf_size(size_t asked)
+{
+	unsigned long long	max;
+
+	if (tcp_sysctl("/proc/sys/net/core/rmem_max", &max, 1) == 1 &&
+	    max < asked)
+		asked = (size_t)max;
+	return 2 * asked;
+}
+
+size_t
+ps_tcp_mem_share(void)
+{
+	unsigned long long	pages[3];
+	long			pagesize = sysconf(_SC_PAGESIZE);
+
+	if (tcp_sysctl("/proc/sys/net/ipv4/tcp_mem", pages, 3) != 3 ||
+	    pagesize <= 0 || pages[1] > (unsigned long long)SIZE_MAX /
+	    (unsigned long long)pagesize)
+		return PS_TCP_MEM_FALLBACK;
+	return (size_t)(pages[1] * (unsigned long long)pagesize / 2);
 }

@@ -15,6 +15,8 @@
 /* SO_SNDBUF of a client's same-host connection (the kernel doubles it). */
 #define PS_TCP_LOCAL_SNDBUF	(256 * 1024)
 
+#include <stddef.h>
+
 struct sockaddr;
 
 /*
@@ -60,5 +62,21 @@ int		 ps_tcp_local_server(int fd);
  * connections keep what the caller set, or when the kernel refused.
  */
 int		 ps_tcp_local_client(int fd);
+
+/*
+ * What the kernel lets a TCP socket's receive buffer reach when asked
+ * for asked bytes with SO_RCVBUF: twice the smaller of asked and
+ * net.core.rmem_max (read once per call; asked doubled when unreadable).
+ */
+size_t		 ps_tcp_rcvbuf_size(size_t asked);
+/*
+ * Half of net.ipv4.tcp_mem's pressure threshold, in bytes: past the
+ * threshold the kernel holds every TCP socket on the host to its minimum
+ * buffers, and past the limit above it drops arriving segments, which
+ * their senders resend only after a timeout.  PS_TCP_MEM_FALLBACK when
+ * the file cannot be read.
+ */
+size_t		 ps_tcp_mem_share(void);
+#define PS_TCP_MEM_FALLBACK	((size_t)256 << 20)
 
 #endif /* PS_TCP_H */

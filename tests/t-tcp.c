@@ -198,14 +198,73 @@ own_address(struct sockaddr_storage *ss)
 	return found;
 }
 
+/* The numbers of a /proc/sys file, read here apart from tcp.c. */
+static int
+sysctl_read(const char *path, long long *v, int n)
+{
+	FILE	*f;
+	int	 i = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (i < n && fscanf(f, "%lld", &v[i]) == 1)
+		i++;
+	fclose(f);
+	return i;
+}
+
+/*
+ * ps_tcp_rcvbuf_size() says what a real socket's SO_RCVBUF becomes, and
+ * ps_tcp_mem_share() is half of tcp_mem's middle value, in bytes.
+ */
+static void
+test_sizes(void)
+{
+	long long	 max, mem[3];
+	socklen_t	 n;
+	size_t		 asked[] = { 128 << 10, 2 << 20 };
+	unsigned	 i;
+	int		 fd, v;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		bail_out("socket failed");
+	for (i = 0; i < 2; i++) {
+		v = (int)asked[i];
+		n = sizeof v;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) != 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &n) != 0)
+			v = -1;
+		ok(ps_tcp_rcvbuf_size(asked[i]) == (size_t)v,
+		    "SO_RCVBUF %zu KiB makes %d KiB, as ps_tcp_rcvbuf_size says "
+		    "(%zu KiB)", asked[i] >> 10, v / 1024,
+		    ps_tcp_rcvbuf_size(asked[i]) >> 10);
+	}
+	close(fd);
+	if (sysctl_read("/proc/sys/net/core/rmem_max", &max, 1) == 1)
+		ok(ps_tcp_rcvbuf_size((size_t)max + 4096) == 2 * (size_t)max,
+		    "more than net.core.rmem_max (%lld) is capped at it", max);
+	else
+		skip(1, "no /proc/sys/net/core/rmem_max");
+	if (sysctl_read("/proc/sys/net/ipv4/tcp_mem", mem, 3) == 3)
+		ok(ps_tcp_mem_share() == (size_t)mem[1] *
+		    (size_t)sysconf(_SC_PAGESIZE) / 2,
+		    "ps_tcp_mem_share() is half of tcp_mem's threshold, %lld "
+		    "pages (%zu MiB)", mem[1], ps_tcp_mem_share() >> 20);
+	else
+		ok(ps_tcp_mem_share() == PS_TCP_MEM_FALLBACK,
+		    "without /proc/sys/net/ipv4/tcp_mem, ps_tcp_mem_share() "
+		    "is the fallback");
+}
+
 int
 main(void)
 {
 	struct sockaddr_storage	ss;
 	int			sv[2];
 
-	plan(12 + 6 * 3 + 3);
+	plan(12 + 6 * 3 + 3 + 4);
 	test_addresses();
+	test_sizes();
 
 	test_pair("127.0.0.1", v4("127.0.0.1"), sizeof (struct sockaddr_in));
 	test_pair("::1", v6("::1"), sizeof (struct sockaddr_in6));
