@@ -48,6 +48,7 @@ static const struct ps_cmd_opt cmd_serve_opts[] = {
 	{ "max-message-bytes", 0, 1 },
 	{ "max-tensors", 0, 1 },
 	{ "max-inflight-bytes", 0, 1 },
+	{ "max-socket-bytes", 0, 1 },
 	{ "demo", 0, 0 },
 	{ "token-file", 0, 1 },
 	{ "operator-token-file", 0, 1 },
@@ -71,7 +72,8 @@ const struct ps_cmd_entry ps_cmd_serve_entry = {
 	    "[--staleness s] [--rule " PS_RULE_USAGE "] "
 	    "[--lr x] [--momentum x] [--nesterov] [--beta1 x] [--beta2 x] "
 	    "[--eps x] [--worker-timeout secs] [--max-message-bytes n] "
-	    "[--max-tensors n] [--max-inflight-bytes n] [--demo] "
+	    "[--max-tensors n] [--max-inflight-bytes n] "
+	    "[--max-socket-bytes n] [--demo] "
 	    "[--token-file file] "
 	    "[--operator-token-file file] [--tls-cert file --tls-key file] "
 	    "[--checkpoint-dir dir] [--checkpoint-every secs] [--keep n] "
@@ -220,6 +222,9 @@ serve_parse(struct ps_cmd *self, struct serve_conf *c, char **cause)
 	if (*cause == NULL && ps_args_has(a, "max-inflight-bytes"))
 		c->o.max_inflight = (size_t)ps_args_strtonum(a,
 		    "max-inflight-bytes", 1024, 1ll << 40, cause);
+	if (*cause == NULL && ps_args_has(a, "max-socket-bytes"))
+		c->o.max_socket = (size_t)ps_args_strtonum(a,
+		    "max-socket-bytes", 0, 1ll << 40, cause);
 	if (*cause == NULL && ps_args_has(a, "checkpoint-every"))
 		c->co.ckpt_every = (unsigned)ps_args_strtonum(a,
 		    "checkpoint-every", 1, 86400 * 365, cause);

@@ -584,6 +584,12 @@ ps_ctl_status_json(const struct ps_ctl_status *st)
 		    ctl_uint(st->usage.rx_inflight));
 		json_object_set_new(ck, "paused_connections",
 		    ctl_uint(st->usage.rx_paused));
+		json_object_set_new(ck, "socket_budget_bytes",
+		    ctl_uint(st->usage.sock_budget));
+		json_object_set_new(ck, "socket_bytes",
+		    ctl_uint(st->usage.sock_bytes));
+		json_object_set_new(ck, "socket_large_connections",
+		    ctl_uint(st->usage.sock_large));
 		json_object_set_new(o, "receive", ck);
 		ck = json_object();
 		json_object_set_new(ck, "refused_total",
@@ -885,6 +891,15 @@ ctl_rd_usage(json_t *o, struct ps_ctl_usage *u, char **cause)
 	    &u->accept_refused, cause) != 0 ||
 	    ctl_rd_bool(ac, "accept.", "paused", &u->accept_paused,
 	    cause) != 0)
+		return -1;
+	/* The socket_* members came later still: absent, they read 0. */
+	if (json_object_get(rx, "socket_bytes") != NULL &&
+	    (ctl_rd_uint(rx, "STATUS", "receive.", "socket_budget_bytes",
+	    &u->sock_budget, cause) != 0 ||
+	    ctl_rd_uint(rx, "STATUS", "receive.", "socket_bytes",
+	    &u->sock_bytes, cause) != 0 ||
+	    ctl_rd_uint(rx, "STATUS", "receive.", "socket_large_connections",
+	    &u->sock_large, cause) != 0))
 		return -1;
 	u->present = 1;
 	return 0;
@@ -1394,6 +1409,15 @@ ps_ctl_metrics(struct ps_prom *p, const struct ps_ctl_status *st)
 		ps_prom_gauge(p, "receive_paused_connections", "Worker "
 		    "connections not read until the budget has room.",
 		    (double)st->usage.rx_paused);
+		ps_prom_gauge(p, "receive_socket_budget_bytes", "What worker "
+		    "connections' large kernel receive buffers may add up to, "
+		    "--max-socket-bytes.", (double)st->usage.sock_budget);
+		ps_prom_gauge(p, "receive_socket_bytes", "Worker connections' "
+		    "large kernel receive buffers, summed.",
+		    (double)st->usage.sock_bytes);
+		ps_prom_gauge(p, "receive_socket_large_connections", "Worker "
+		    "connections with a large kernel receive buffer.",
+		    (double)st->usage.sock_large);
 		ps_prom_counter(p, "accept_emfile_total", "Accepts that found "
 		    "no file descriptor or kernel memory free (EMFILE, "
 		    "ENFILE, ENOBUFS, ENOMEM); accepting pauses after each.", (double)st->usage.accept_refused);

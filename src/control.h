@@ -320,6 +320,9 @@ struct ps_ctl_usage {
 	uint64_t	 rx_budget;	/* receive.budget_bytes */
 	uint64_t	 rx_inflight;	/* receive.inflight_bytes */
 	uint64_t	 rx_paused;	/* receive.paused_connections */
+	uint64_t	 sock_budget;	/* receive.socket_budget_bytes */
+	uint64_t	 sock_bytes;	/* receive.socket_bytes */
+	uint64_t	 sock_large;	/* receive.socket_large_connections */
 	uint64_t	 accept_refused; /* accept.refused_total */
 	int		 accept_paused;	/* accept.paused */
 };

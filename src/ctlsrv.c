@@ -1120,6 +1120,9 @@ ps_ctlsrv_status(struct ps_ctlsrv *ctl, struct ps_ctl_status *st)
 	st->usage.rx_budget = use.rx_budget;
 	st->usage.rx_inflight = use.rx_inflight;
 	st->usage.rx_paused = use.rx_paused;
+	st->usage.sock_budget = use.sock_budget;
+	st->usage.sock_bytes = use.sock_bytes;
+	st->usage.sock_large = use.sock_large;
 	st->usage.accept_refused = use.accept_refused;
 	st->usage.accept_paused = use.accept_paused;
 

@@ -181,6 +181,7 @@ ps_server_opts_init(struct ps_server_opts *o)
 	o->max_message = PS_SERVER_DEFAULT_MAX_MESSAGE;
 	o->max_tensors = PS_SERVER_DEFAULT_MAX_TENSORS;
 	o->max_inflight = PS_SERVER_DEFAULT_MAX_INFLIGHT;
+	o->max_socket = PS_SERVER_SOCKET_AUTO;
 	o->demo_workers = 3;
 }
 

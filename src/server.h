@@ -40,6 +40,8 @@ struct ps_buf;
 #define PS_SERVER_DEFAULT_MAX_MESSAGE	(1024UL * 1024 * 1024)
 #define PS_SERVER_DEFAULT_MAX_TENSORS	65536
 #define PS_SERVER_DEFAULT_MAX_INFLIGHT	((size_t)64 << 20)
+/* --max-socket-bytes not given: half of tcp_mem's threshold (tcp.h). */
+#define PS_SERVER_SOCKET_AUTO		((size_t)-1)
 /* Read and write sizes (LIMITS.md: 64 KiB .. 1 MiB all perform alike). */
 #define PS_SERVER_IO_CHUNK		(256 * 1024)
 /* Allocations from this size up are mapped on their own (mallopt). */
@@ -62,6 +64,8 @@ struct ps_server_opts {
 	unsigned	 worker_timeout; /* seconds; 0 = never */
 	size_t		 max_message;	/* bytes of one incoming message */
 	size_t		 max_inflight;	/* the receive budget, bytes */
+	size_t		 max_socket;	/* large receive buffers in the kernel,
+					   summed; PS_SERVER_SOCKET_AUTO */
 	size_t		 max_tensors;	/* records in one message */
 	int		 demo;		/* --demo */
 	unsigned	 demo_workers;	/* demo threads (3) */
@@ -144,6 +148,9 @@ struct ps_server_usage {
 	uint64_t	 rx_budget;	/* --max-inflight-bytes */
 	uint64_t	 rx_inflight;	/* charged to it now */
 	uint64_t	 rx_paused;	/* connections waiting for it */
+	uint64_t	 sock_budget;	/* --max-socket-bytes */
+	uint64_t	 sock_bytes;	/* large receive buffers, summed */
+	uint64_t	 sock_large;	/* connections that have one */
 };
 
 /*

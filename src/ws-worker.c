@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -66,8 +68,25 @@
  * connection being read, whose retransmissions backed off until the
  * workers timed out after 30 s.  4 MiB a connection keeps one worker's
  * rate on loopback.
+ *
+ * Even so, every pushing worker that waits for the budget has its 4 MiB
+ * queued: 400 workers pushing a 40 MB model held 1.6 GB, past this
+ * host's tcp_mem threshold (1.5 GB), and the same collapse followed:
+ * 22-29 MiB/s, 722 segments dropped, 386-396 of the 400 timed out.  So
+ * a connection starts with CONN_RCVBUF_MIN and gets CONN_RCVBUF when a
+ * large message of it is admitted, while the large buffers of all
+ * connections, summed as the kernel counts them, stay within
+ * --max-socket-bytes (by default half of tcp_mem's threshold:
+ * ps_tcp_mem_share()).  It keeps it until it closes: TCP never takes
+ * back a window it has offered, and a receive buffer made smaller than
+ * what the peer may already send makes the kernel drop segments.  The
+ * same 400 then ran at 887-979 MiB/s, none timed out and nothing
+ * dropped; with 256 KiB each (--max-socket-bytes 0) at 801 MiB/s, while
+ * one worker alone through 256 KiB loses a third of its rate (1,274
+ * against 1,982 MiB/s).
  */
 #define CONN_RCVBUF		(2 << 20)
+#define CONN_RCVBUF_MIN		(128 << 10)
 
 /* The most one WRITEABLE callback writes (whole fragments). */
 #define CONN_WRITE_MAX		((size_t)16 * PS_SERVER_IO_CHUNK)
@@ -132,6 +151,8 @@ struct conn_msg {
 struct conn {
 	struct ps_conn		 c;		/* the handlers' part: first */
 	int			 live;		/* between ESTABLISHED and CLOSED */
+	size_t			 rcvbuf;	/* its CONN_RCVBUF, in the kernel's
+						   count (vhd->sockbuf), or 0 */
 	uint8_t			*rx;		/* owned: the message being read */
 	size_t			 rxlen;
 	size_t			 rxcap;
@@ -176,6 +197,10 @@ struct ww_vhd {
 	size_t			 pool_bytes;
 	size_t			 budget;	/* --max-inflight-bytes */
 	size_t			 inflight;	/* charged to it now */
+	size_t			 sockmax;	/* --max-socket-bytes */
+	size_t			 sockbuf;	/* conn.rcvbuf, summed */
+	size_t			 socklarge;	/* connections with one */
+	size_t			 rcvbuf_large;	/* CONN_RCVBUF in the kernel */
 	TAILQ_HEAD(, conn)	 rxq;		/* large messages being read,
 						   oldest first */
 	TAILQ_HEAD(, conn)	 waiting;	/* paused at a start, first come
@@ -228,6 +253,7 @@ static void	conn_backlog_free(struct conn *);
 static void	conn_queued(struct ps_conn *);
 static void	conn_close(struct ps_conn *, int, const char *);
 static void	conn_flow(struct conn *, unsigned, int);
+static void	conn_rcvbuf(struct conn *);
 static void	conn_refuse(struct conn *, int, const char *);
 static void	conn_address(struct lws *, char *, size_t);
 
@@ -340,6 +366,13 @@ ww_init(struct lws *wsi)
 	ps_wreq_vhd_init(&vhd->p, srv, &ww_ops);
 	vhd->ctx = lws_get_context(wsi);
 	vhd->budget = ps_server_opts(srv)->max_inflight;
+	vhd->sockmax = ps_server_opts(srv)->max_socket;
+	if (vhd->sockmax == PS_SERVER_SOCKET_AUTO)
+		vhd->sockmax = ps_tcp_mem_share();
+	vhd->rcvbuf_large = ps_tcp_rcvbuf_size(CONN_RCVBUF);
+	ps_log_debug("worker connections' large receive buffers: %zu bytes "
+	    "each, at most %zu bytes in all (--max-socket-bytes)",
+	    vhd->rcvbuf_large, vhd->sockmax);
 	TAILQ_INIT(&vhd->rxq);
 	TAILQ_INIT(&vhd->waiting);
 	TAILQ_INIT(&vhd->stalled);
@@ -377,6 +410,9 @@ ww_usage(void *arg, struct ps_server_usage *u)
 
 	u->rx_budget = vhd->budget;
 	u->rx_inflight = vhd->inflight;
+	u->sock_budget = vhd->sockmax;
+	u->sock_bytes = vhd->sockbuf;
+	u->sock_large = vhd->socklarge;
 	TAILQ_FOREACH(c, &vhd->waiting, wait_entry)
 		u->rx_paused++;
 	TAILQ_FOREACH(c, &vhd->stalled, wait_entry)
@@ -577,7 +613,7 @@ conn_established(struct conn *c, struct lws *wsi)
 	c->lowat = 1;		/* the kernel's default */
 	STAILQ_INIT(&c->backlog);
 	fd = lws_get_socket_fd(wsi);
-	rcvbuf = CONN_RCVBUF;
+	rcvbuf = CONN_RCVBUF_MIN;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0)
 		ps_log_debug("%s: SO_RCVBUF: %s", address, strerror(errno));
 	if (ps_tcp_local_server(fd))
@@ -595,6 +631,9 @@ conn_closed(struct conn *c)
 		return;
 	c->live = 0;
 	vhd = (struct ww_vhd *)c->c.vhd;
+	vhd->sockbuf -= c->rcvbuf;
+	vhd->socklarge -= c->rcvbuf != 0;
+	c->rcvbuf = 0;
 	if (c->waiting) {
 		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
 		c->waiting = 0;
@@ -972,9 +1011,44 @@ conn_admit(struct conn *c, size_t want, int expected)
 	}
 	c->admitted = 1;
 	conn_charge(c, want > c->rxcap ? want : c->rxcap);
-	if (want > CONN_GROW_MIN)
+	if (want > CONN_GROW_MIN) {
 		conn_large(c);
+		conn_rcvbuf(c);
+	}
 	ww_pool_trim(vhd, 0);
+}
+
+/*
+ * c's large message is admitted: c gets CONN_RCVBUF once, if the large
+ * receive buffers stay within --max-socket-bytes (see CONN_RCVBUF).
+ */
+static void
+conn_rcvbuf(struct conn *c)
+{
+	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
+	int		 fd, v = CONN_RCVBUF;
+
+	if (c->rcvbuf != 0 || vhd->sockbuf > vhd->sockmax ||
+	    vhd->rcvbuf_large > vhd->sockmax - vhd->sockbuf)
+		return;
+	fd = lws_get_socket_fd(c->c.wsi);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) != 0) {
+		ps_log_debug("%s: SO_RCVBUF: %s", c->c.address,
+		    strerror(errno));
+		return;
+	}
+	/*
+	 * The window the kernel offers grows only up to a clamp it set from
+	 * the buffer the connection had; without a new one, it would stay
+	 * at a quarter of a megabyte.
+	 */
+	v = (int)vhd->rcvbuf_large;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &v, sizeof v) != 0)
+		ps_log_debug("%s: TCP_WINDOW_CLAMP: %s", c->c.address,
+		    strerror(errno));
+	c->rcvbuf = vhd->rcvbuf_large;
+	vhd->sockbuf += c->rcvbuf;
+	vhd->socklarge++;
 }
 
 /* Pauses c until its message (want bytes for a start) fits. */

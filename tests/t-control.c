@@ -835,14 +835,75 @@ test_replies(void)
 	free(s);
 }
 
+/* STATUS's "receive" reads back, and an older server's without socket_*. */
+static void
+test_status_usage(void)
+{
+	struct ps_ctl_status	 st, rd;
+	json_t			*j, *rx;
+	char			*cause = NULL;
+	int			 r;
+
+	memset(&st, 0, sizeof st);
+	st.version = "0.1.0";
+	st.state = "serving";
+	st.mode = "async";
+	st.rule = "add";
+	st.staleness = -1;
+	st.last_update_l2 = NAN;
+	st.usage.present = 1;
+	st.usage.rx_budget = 64 << 20;
+	st.usage.rx_paused = 3;
+	st.usage.sock_budget = 786135040;
+	st.usage.sock_bytes = 8 << 20;
+	st.usage.sock_large = 2;
+	j = ps_ctl_status_json(&st);
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	ok(r == 0 && rd.usage.present && rd.usage.rx_paused == 3 &&
+	    rd.usage.sock_budget == 786135040 &&
+	    rd.usage.sock_bytes == 8 << 20 && rd.usage.sock_large == 2,
+	    "the socket buffers' sum reads back%s%s",
+	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	free(cause);
+	cause = NULL;
+
+	rx = json_object_get(j, "receive");
+	json_object_del(rx, "socket_budget_bytes");
+	json_object_del(rx, "socket_bytes");
+	json_object_del(rx, "socket_large_connections");
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	ok(r == 0 && rd.usage.present && rd.usage.rx_paused == 3 &&
+	    rd.usage.sock_budget == 0 && rd.usage.sock_bytes == 0 &&
+	    rd.usage.sock_large == 0,
+	    "a server's without them reads them as 0%s%s",
+	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	free(cause);
+	cause = NULL;
+
+	json_object_set_new(rx, "socket_bytes", json_string("4 MiB"));
+	r = ps_ctl_status_parse(j, &rd, &cause);
+	ok(r == -1 && cause != NULL && strstr(cause, "receive.socket_") != NULL,
+	    "one with socket_bytes but not the others, or not a number, is "
+	    "refused: %s", cause != NULL ? cause : "(parsed)");
+	if (r == 0)
+		ps_ctl_status_clear(&rd);
+	free(cause);
+	json_decref(j);
+}
+
 int
 main(void)
 {
-	plan(139);
+	plan(142);
 	test_requests();
 	test_names();
 	test_status();
 	test_status_parse();
+	test_status_usage();
 	test_replies();
 	return exit_status();
 }
