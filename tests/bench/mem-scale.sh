@@ -20,15 +20,23 @@
 #                   script's minutes: rounds spread that drift over every
 #                   row instead of handing it to the last.
 #   pull 64 + ckpt  PULLERS workers pulling while --checkpoint-every 2 writes
+#   push 400        MANY workers pushing the whole model for 3 x
+#                   BENCH_SECONDS, once: peak RSS, aggregate push MiB/s, the
+#                   pushes that failed (libpsctl times out after 30 s), the
+#                   kernel's peak TCP memory (/proc/net/sockstat, the
+#                   whole host's) against its pressure threshold
+#                   (tcp_mem), and the segments it dropped for want of it
+#                   (/proc/net/netstat) (many_row)
 #   idle            IDLE connections (HELLO, then nothing): KiB each, how
 #                   many were held, and p50/p99 of 50 pulls and of 50
 #                   /livez meanwhile and before they came (idle_row)
 #
 # Environment: PSCTL (else $1, else ./src/psctl), PARAMS (10000000),
 # BENCH_SECONDS (5), WORKERS ("1 16 64"; "" skips those rows), ROUNDS
-# (3), PULLERS (64; 0 skips the row), IDLE (10000; 0 skips the row),
+# (3), PULLERS (64; 0 skips the row), MANY (400; 0 skips the row), IDLE
+# (10000; 0 skips the row),
 # SERVER_CPU (0), CLIENT_CPU (1).  Small sizes check that the script runs:
-#   PARAMS=100000 BENCH_SECONDS=1 WORKERS="1 4" PULLERS=4 IDLE=200 \
+#   PARAMS=100000 BENCH_SECONDS=1 WORKERS="1 4" PULLERS=4 MANY=20 IDLE=200 \
 #       tests/bench/mem-scale.sh
 # The idle row alone: WORKERS= PULLERS=0 tests/bench/mem-scale.sh
 
@@ -40,6 +48,7 @@ rounds=${ROUNDS:-3}
 workers=${WORKERS-1 16 64}
 idle=${IDLE:-10000}
 pullers=${PULLERS:-64}
+many=${MANY:-400}
 scpu=${SERVER_CPU:-0}
 ccpu=${CLIENT_CPU:-1}
 py=/usr/bin/python3
@@ -167,6 +176,54 @@ if [ "$pullers" -gt 0 ]; then
 	j=$(bench --workers "$pullers" --op pull) || exit 2
 	printf '%-28s %14s %16s\n' "pull, $pullers workers + ckpt" "$(stop)" \
 	    "(pull $(jget "$j" pull_mib_per_s | cut -d. -f1) MiB/s)"
+fi
+
+# The many row: MANY workers pushing at once.  Each waits for the receive
+# budget with what it has sent queued in the kernel, which is what the
+# row measures: the host's TCP memory at its peak and the segments the
+# kernel dropped (TcpExt RcvPruned, TCPRcvQDrop, OFODrop, OFOPruned,
+# summed over the host, before and after).  The pushes that time out are
+# counted, not fatal: psctl bench exits non-zero for them.  The peak RSS
+# has no target here; it shows the receive budget holding.
+many_row() {
+	local j peak=0 m d0 d1 bp pressure hwm
+	drops() {
+		awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i;
+		    n = 1; next }
+		    for (i = 2; i <= NF; i++) if (k[i] ~ /^(RcvPruned|TCPRcvQDrop|TCPOFODrop|OFOPruned)$/) s += $i }
+		    END { print s + 0 }' /proc/net/netstat
+	}
+	serve
+	d0=$(drops)
+	taskset -c "$ccpu" "$psctl" bench --connect "$surl" --params "$params" \
+	    --seconds $((3 * secs)) --json --workers "$many" --op push \
+	    >"$tmp/many.json" 2>"$tmp/bench.err" &
+	bp=$!
+	while kill -0 "$bp" 2>/dev/null; do
+		m=$(awk '/^TCP:/ { print $NF }' /proc/net/sockstat)
+		[ "${m:-0}" -gt "$peak" ] && peak=$m
+		sleep 0.5
+	done
+	wait "$bp"
+	d1=$(drops)
+	hwm=$(stop)
+	j=$(cat "$tmp/many.json")
+	if [ -z "$j" ]; then
+		echo "mem-scale.sh: psctl bench --workers $many failed:" >&2
+		cat "$tmp/bench.err" >&2
+		exit 2
+	fi
+	pressure=$(awk -v p="$(getconf PAGESIZE)" '{ printf "%.0f", $2 * p / 1e6 }' \
+	    /proc/sys/net/ipv4/tcp_mem)
+	printf '%-28s %14s %16s   (%s pushes failed; kernel TCP memory peak %s MB, pressure at %s MB; %s segments dropped)\n' \
+	    "push, $many workers" "$hwm" "$(jget "$j" push_mib_per_s | cut -d. -f1)" \
+	    "$(jget "$j" errors)" \
+	    "$(awk -v m="$peak" -v p="$(getconf PAGESIZE)" 'BEGIN { printf "%.0f", m * p / 1e6 }')" \
+	    "$pressure" "$((d1 - d0))"
+}
+
+if [ "$many" -gt 0 ]; then
+	many_row
 fi
 
 # The idle row: IDLE worker connections (HELLO, then nothing) held by one
