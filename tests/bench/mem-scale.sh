@@ -15,10 +15,14 @@
 #                   order that turns by one row each round; a row shows
 #                   its median MiB/s (and each round's), the highest peak
 #                   RSS of its rounds, and its median against the first
-#                   row's.  One 5 s figure on this shared machine moves
-#                   by 20 % from run to run, and host load drifts over a
-#                   script's minutes: rounds spread that drift over every
-#                   row instead of handing it to the last.
+#                   row's; and, for each round, the per cent of the two
+#                   pinned CPUs' time the hypervisor gave to other guests
+#                   (steal, /proc/stat), which tells a round the host
+#                   slowed from one the code did.  One 5 s figure on
+#                   this shared machine moves by 20 % from run to run,
+#                   and host load drifts over a script's minutes: rounds
+#                   spread that drift over every row instead of handing
+#                   it to the last.
 #   pull 64 + ckpt  PULLERS workers pulling while --checkpoint-every 2 writes
 #   push 400        MANY workers pushing the whole model for 3 x
 #                   BENCH_SECONDS, once: peak RSS, aggregate push MiB/s, the
@@ -26,7 +30,7 @@
 #                   kernel's peak TCP memory (/proc/net/sockstat, the
 #                   whole host's) against its pressure threshold
 #                   (tcp_mem), and the segments it dropped for want of it
-#                   (/proc/net/netstat) (many_row)
+#                   (/proc/net/netstat), and the steal (many_row)
 #   idle            IDLE connections (HELLO, then nothing): KiB each, how
 #                   many were held, and p50/p99 of 50 pulls and of 50
 #                   /livez meanwhile and before they came (idle_row)
@@ -137,18 +141,33 @@ echo "# $("$psctl" --version), $(nproc) cpus, server on cpu $scpu," \
 echo "# peak RSS target: 2 x model + 64 MiB = $target MB"
 printf '%-28s %14s %16s\n' "scenario" "peak RSS (MB)" "push (MiB/s)"
 
+# Ticks of the two pinned CPUs from /proc/stat, summed: "steal total".
+# The hypervisor's steal is time our vCPUs wanted and another guest got:
+# on a shared host it is what moves a figure most.
+cpu_ticks() {
+	awk -v a="cpu$scpu" -v b="cpu$ccpu" '$1 == a || $1 == b {
+	    for (i = 2; i <= 9; i++) t += $i; s += $9 }
+	    END { print s + 0, t + 0 }' /proc/stat
+}
+
 # The push rows: every row once per round, the order turned by one row
-# each round; each row's figures are kept in $tmp/row.N (MiB/s and peak
-# RSS, a line per round).
+# each round; each row's figures are kept in $tmp/row.N (MiB/s, peak RSS
+# and the per cent of the pinned CPUs' time stolen meanwhile, a line per
+# round).
 push_rows() {
-	local rows=($workers) r i k n j
+	local rows=($workers) r i k n j s0 t0 s1 t1
 	k=${#rows[@]}
 	for ((r = 0; r < rounds; r++)); do
 		for ((i = 0; i < k; i++)); do
 			n=${rows[$(((i + r) % k))]}
 			serve
+			read -r s0 t0 < <(cpu_ticks)
 			j=$(bench --workers "$n" --op push) || exit 2
-			echo "$(jget "$j" push_mib_per_s) $(stop)" >>"$tmp/row.$n"
+			read -r s1 t1 < <(cpu_ticks)
+			echo "$(jget "$j" push_mib_per_s) $(stop)" \
+			    "$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
+			    'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }')" \
+			    >>"$tmp/row.$n"
 		done
 	done
 }
@@ -161,11 +180,13 @@ if [ -n "$workers" ] && [ "$rounds" -gt 0 ]; then
 		hwm=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$tmp/row.$n")
 		each=$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' \
 		    "$tmp/row.$n")
+		steal=$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $3 }' \
+		    "$tmp/row.$n")
 		[ -z "$first" ] && first=$med
-		printf '%-28s %14s %16s   %5.2fx the first row (rounds: %s)\n' \
+		printf '%-28s %14s %16s   %5.2fx the first row (rounds: %s; %% stolen: %s)\n' \
 		    "push, $n workers" "$hwm" "$med" \
 		    "$(awk -v a="$med" -v b="$first" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
-		    "$each"
+		    "$each" "$steal"
 	done
 fi
 
@@ -186,7 +207,7 @@ fi
 # counted, not fatal: psctl bench exits non-zero for them.  The peak RSS
 # has no target here; it shows the receive budget holding.
 many_row() {
-	local j peak=0 m d0 d1 bp pressure hwm
+	local j peak=0 m d0 d1 bp pressure hwm s0 t0 s1 t1
 	drops() {
 		awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i;
 		    n = 1; next }
@@ -195,6 +216,7 @@ many_row() {
 	}
 	serve
 	d0=$(drops)
+	read -r s0 t0 < <(cpu_ticks)
 	taskset -c "$ccpu" "$psctl" bench --connect "$surl" --params "$params" \
 	    --seconds $((3 * secs)) --json --workers "$many" --op push \
 	    >"$tmp/many.json" 2>"$tmp/bench.err" &
@@ -205,6 +227,7 @@ many_row() {
 		sleep 0.5
 	done
 	wait "$bp"
+	read -r s1 t1 < <(cpu_ticks)
 	d1=$(drops)
 	hwm=$(stop)
 	j=$(cat "$tmp/many.json")
@@ -215,11 +238,13 @@ many_row() {
 	fi
 	pressure=$(awk -v p="$(getconf PAGESIZE)" '{ printf "%.0f", $2 * p / 1e6 }' \
 	    /proc/sys/net/ipv4/tcp_mem)
-	printf '%-28s %14s %16s   (%s pushes failed; kernel TCP memory peak %s MB, pressure at %s MB; %s segments dropped)\n' \
+	printf '%-28s %14s %16s   (%s pushes failed; kernel TCP memory peak %s MB, pressure at %s MB; %s segments dropped; %% stolen: %s)\n' \
 	    "push, $many workers" "$hwm" "$(jget "$j" push_mib_per_s | cut -d. -f1)" \
 	    "$(jget "$j" errors)" \
 	    "$(awk -v m="$peak" -v p="$(getconf PAGESIZE)" 'BEGIN { printf "%.0f", m * p / 1e6 }')" \
-	    "$pressure" "$((d1 - d0))"
+	    "$pressure" "$((d1 - d0))" \
+	    "$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
+	    'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }')"
 }
 
 if [ "$many" -gt 0 ]; then
