@@ -105,7 +105,7 @@ ps_tcp_rcvbuf_size(size_t asked)
 	unsigned long long	max;
 
 	if (tcp_sysctl("/proc/sys/net/core/rmem_max", &max, 1) == 1 &&
-	    max < asked)
+	    max > 0 && max < asked)
 		asked = (size_t)max;
 	return 2 * asked;
 }

@@ -66,7 +66,8 @@ int		 ps_tcp_local_client(int fd);
 /*
  * What the kernel lets a TCP socket's receive buffer reach when asked
  * for asked bytes with SO_RCVBUF: twice the smaller of asked and
- * net.core.rmem_max (read once per call; asked doubled when unreadable).
+ * net.core.rmem_max (read once per call; asked doubled when unreadable
+ * or 0).  Never 0 for asked > 0.
  */
 size_t		 ps_tcp_rcvbuf_size(size_t asked);
 /*

@@ -16,10 +16,10 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #if defined(__linux__)
@@ -151,8 +151,7 @@ struct conn_msg {
 struct conn {
 	struct ps_conn		 c;		/* the handlers' part: first */
 	int			 live;		/* between ESTABLISHED and CLOSED */
-	size_t			 rcvbuf;	/* its CONN_RCVBUF, in the kernel's
-						   count (vhd->sockbuf), or 0 */
+	int			 rcvbuf_large;	/* has CONN_RCVBUF (vhd->socklarge) */
 	uint8_t			*rx;		/* owned: the message being read */
 	size_t			 rxlen;
 	size_t			 rxcap;
@@ -198,8 +197,7 @@ struct ww_vhd {
 	size_t			 budget;	/* --max-inflight-bytes */
 	size_t			 inflight;	/* charged to it now */
 	size_t			 sockmax;	/* --max-socket-bytes */
-	size_t			 sockbuf;	/* conn.rcvbuf, summed */
-	size_t			 socklarge;	/* connections with one */
+	size_t			 socklarge;	/* connections with CONN_RCVBUF */
 	size_t			 rcvbuf_large;	/* CONN_RCVBUF in the kernel */
 	TAILQ_HEAD(, conn)	 rxq;		/* large messages being read,
 						   oldest first */
@@ -411,7 +409,7 @@ ww_usage(void *arg, struct ps_server_usage *u)
 	u->rx_budget = vhd->budget;
 	u->rx_inflight = vhd->inflight;
 	u->sock_budget = vhd->sockmax;
-	u->sock_bytes = vhd->sockbuf;
+	u->sock_bytes = vhd->socklarge * vhd->rcvbuf_large;
 	u->sock_large = vhd->socklarge;
 	TAILQ_FOREACH(c, &vhd->waiting, wait_entry)
 		u->rx_paused++;
@@ -631,9 +629,8 @@ conn_closed(struct conn *c)
 		return;
 	c->live = 0;
 	vhd = (struct ww_vhd *)c->c.vhd;
-	vhd->sockbuf -= c->rcvbuf;
-	vhd->socklarge -= c->rcvbuf != 0;
-	c->rcvbuf = 0;
+	vhd->socklarge -= c->rcvbuf_large;
+	c->rcvbuf_large = 0;
 	if (c->waiting) {
 		TAILQ_REMOVE(&vhd->waiting, c, wait_entry);
 		c->waiting = 0;
@@ -1028,8 +1025,8 @@ conn_rcvbuf(struct conn *c)
 	struct ww_vhd	*vhd = (struct ww_vhd *)c->c.vhd;
 	int		 fd, v = CONN_RCVBUF;
 
-	if (c->rcvbuf != 0 || vhd->sockbuf > vhd->sockmax ||
-	    vhd->rcvbuf_large > vhd->sockmax - vhd->sockbuf)
+	if (c->rcvbuf_large ||
+	    vhd->socklarge >= vhd->sockmax / vhd->rcvbuf_large)
 		return;
 	fd = lws_get_socket_fd(c->c.wsi);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) != 0) {
@@ -1046,8 +1043,7 @@ conn_rcvbuf(struct conn *c)
 	if (setsockopt(fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &v, sizeof v) != 0)
 		ps_log_debug("%s: TCP_WINDOW_CLAMP: %s", c->c.address,
 		    strerror(errno));
-	c->rcvbuf = vhd->rcvbuf_large;
-	vhd->sockbuf += c->rcvbuf;
+	c->rcvbuf_large = 1;
 	vhd->socklarge++;
 }
 

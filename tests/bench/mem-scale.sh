@@ -150,12 +150,32 @@ cpu_ticks() {
 	    END { print s + 0, t + 0 }' /proc/stat
 }
 
+# The per cent of the pinned CPUs' time stolen since cpu_ticks said
+# "$1 $2".
+stolen() {
+	local s t
+	read -r s t < <(cpu_ticks)
+	awk -v s=$((s - $1)) -v t=$((t - $2)) \
+	    'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }'
+}
+
+# Segments the kernel dropped for want of memory, summed over the host
+# since it booted: TcpExt RcvPruned, TCPRcvQDrop, TCPOFODrop, OFOPruned.
+drops() {
+	awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i;
+	    n = 1; next }
+	    for (i = 2; i <= NF; i++)
+		if (k[i] ~ /^(RcvPruned|TCPRcvQDrop|TCPOFODrop|OFOPruned)$/)
+			s += $i }
+	    END { print s + 0 }' /proc/net/netstat
+}
+
 # The push rows: every row once per round, the order turned by one row
-# each round; each row's figures are kept in $tmp/row.N (MiB/s, peak RSS
-# and the per cent of the pinned CPUs' time stolen meanwhile, a line per
+# each round; each row's figures are kept in $tmp/row.N (MiB/s, the per
+# cent of the pinned CPUs' time stolen meanwhile and peak RSS, a line per
 # round).
 push_rows() {
-	local rows=($workers) r i k n j s0 t0 s1 t1
+	local rows=($workers) r i k n j s0 t0
 	k=${#rows[@]}
 	for ((r = 0; r < rounds; r++)); do
 		for ((i = 0; i < k; i++)); do
@@ -163,11 +183,8 @@ push_rows() {
 			serve
 			read -r s0 t0 < <(cpu_ticks)
 			j=$(bench --workers "$n" --op push) || exit 2
-			read -r s1 t1 < <(cpu_ticks)
-			echo "$(jget "$j" push_mib_per_s) $(stop)" \
-			    "$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
-			    'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }')" \
-			    >>"$tmp/row.$n"
+			echo "$(jget "$j" push_mib_per_s) $(stolen "$s0" "$t0")" \
+			    "$(stop)" >>"$tmp/row.$n"
 		done
 	done
 }
@@ -177,10 +194,10 @@ if [ -n "$workers" ] && [ "$rounds" -gt 0 ]; then
 	first=
 	for n in $workers; do
 		med=$(median $(cut -d' ' -f1 "$tmp/row.$n"))
-		hwm=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$tmp/row.$n")
+		hwm=$(awk '$3 > m { m = $3 } END { print m + 0 }' "$tmp/row.$n")
 		each=$(awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), $1 }' \
 		    "$tmp/row.$n")
-		steal=$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $3 }' \
+		steal=$(awk '{ printf "%s%s", (NR > 1 ? " " : ""), $2 }' \
 		    "$tmp/row.$n")
 		[ -z "$first" ] && first=$med
 		printf '%-28s %14s %16s   %5.2fx the first row (rounds: %s; %% stolen: %s)\n' \
@@ -202,18 +219,11 @@ fi
 # The many row: MANY workers pushing at once.  Each waits for the receive
 # budget with what it has sent queued in the kernel, which is what the
 # row measures: the host's TCP memory at its peak and the segments the
-# kernel dropped (TcpExt RcvPruned, TCPRcvQDrop, OFODrop, OFOPruned,
-# summed over the host, before and after).  The pushes that time out are
+# kernel dropped meanwhile (drops).  The pushes that time out are
 # counted, not fatal: psctl bench exits non-zero for them.  The peak RSS
 # has no target here; it shows the receive budget holding.
 many_row() {
-	local j peak=0 m d0 d1 bp pressure hwm s0 t0 s1 t1
-	drops() {
-		awk '/^TcpExt:/ { if (!n) { for (i = 2; i <= NF; i++) k[i] = $i;
-		    n = 1; next }
-		    for (i = 2; i <= NF; i++) if (k[i] ~ /^(RcvPruned|TCPRcvQDrop|TCPOFODrop|OFOPruned)$/) s += $i }
-		    END { print s + 0 }' /proc/net/netstat
-	}
+	local j peak=0 m d0 d1 bp pressure hwm s0 t0 steal
 	serve
 	d0=$(drops)
 	read -r s0 t0 < <(cpu_ticks)
@@ -227,7 +237,7 @@ many_row() {
 		sleep 0.5
 	done
 	wait "$bp"
-	read -r s1 t1 < <(cpu_ticks)
+	steal=$(stolen "$s0" "$t0")
 	d1=$(drops)
 	hwm=$(stop)
 	j=$(cat "$tmp/many.json")
@@ -242,9 +252,7 @@ many_row() {
 	    "push, $many workers" "$hwm" "$(jget "$j" push_mib_per_s | cut -d. -f1)" \
 	    "$(jget "$j" errors)" \
 	    "$(awk -v m="$peak" -v p="$(getconf PAGESIZE)" 'BEGIN { printf "%.0f", m * p / 1e6 }')" \
-	    "$pressure" "$((d1 - d0))" \
-	    "$(awk -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
-	    'BEGIN { printf "%.0f", (t > 0 ? 100 * s / t : 0) }')"
+	    "$pressure" "$((d1 - d0))" "$steal"
 }
 
 if [ "$many" -gt 0 ]; then
