@@ -5,7 +5,8 @@ after each message; a header announcing more than --max-message-bytes is
 answered 1009 at once and counted as too_large; --max-inflight-bytes
 bounds what many workers pushing at once cost, and never stops one; a
 worker reading a large reply slowly is not silent, nor is one sending a
-large push slowly, and one that stops sending midway is closed; a control client
+large push slowly, and one that stops sending midway is closed, handing
+its share of the budget to a push that waited for it; a control client
 that pipelines requests and never reads holds at most the output cap.
 
 Memory is read from /proc (VmRSS), never timed.  The bounds are generous,
@@ -31,7 +32,7 @@ ok, diag = T.ok, T.diag
 # Only a bound on a hang: on a loaded 2-core machine the 24 pushers and
 # the address-space case alone took over 200 s.
 T.watchdog(900)
-T.plan(31)
+T.plan(37)
 
 SANITIZED = T.sanitized()
 
@@ -396,6 +397,66 @@ T.is_eq(close_code(b), 1008, "one that stops halfway through its push is "
 v, m = srv.worker("c").pull()
 ok(v == pushed and np.all(m["w"] == np.float32(0.5)), "the model holds the "
    "slow push, and nothing of the one that stopped (version %d)" % v)
+T.is_eq(srv.stop(), 0, "the server stops cleanly")
+
+# --- a timeout that frees the budget lets the next push in ---------------
+# a's push is admitted and stops midway; b's whole push arrives meanwhile,
+# does not fit beside a's, and waits, paused.  Closing a (a timer, no
+# traffic of b's) must hand the budget on: b's push is then read and
+# answered.  A server that forgot its waiting list when a connection it
+# closed let go of its charge would leave b waiting for good.
+
+
+def receive(srv, field):
+    """A member of STATUS's "receive" object."""
+    return T.status_json(srv.url)["receive"][field]
+
+
+def wait_for(cond, tries=100):
+    """Polls cond every 0.1 s until it holds; whether it did."""
+    for _ in range(tries):
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# A timeout long enough for the checks before it on a loaded machine.
+srv = T.Server("--worker-timeout", "4", "--max-inflight-bytes",
+               str(256 << 10))
+a = srv.worker("a")
+a.init(model)
+b = srv.worker("b")
+abuf = P.encode(P.PUSH, id=a.next_id, records=list(update.items()))
+a.ws.sock.sendall(frame_header(len(abuf)) + abuf[:64 << 10])
+ok(wait_for(lambda: receive(srv, "inflight_bytes") >= len(abuf)), "a push "
+   "that stops midway holds its whole size of a 256 KiB budget")
+rid = b.next_id
+b.next_id += 1
+bbuf = P.encode(P.PUSH, id=rid, records=[("w", np.full(48 << 10, 0.25,
+                                                      dtype=np.float32))])
+# In fragments, as libpsctl sends a large message: a message that came
+# whole in one read is in memory already, and is not held back.
+frags = [bbuf[i:i + (64 << 10)] for i in range(0, len(bbuf), 64 << 10)]
+b.ws.sock.sendall(b"".join(
+    frame_header(len(f), fin=i == len(frags) - 1, opcode=0 if i else 2) + f
+    for i, f in enumerate(frags)))
+ok(wait_for(lambda: receive(srv, "paused_connections") == 1), "a second "
+   "worker's whole push waits, paused, while the first holds the budget")
+T.is_eq(close_code(a), 1008, "the first is closed with 1008 after "
+        "--worker-timeout")
+try:
+    b.ws.sock.settimeout(20)
+    r = b.recv()
+    got = (r.op, r.id, r.status, r.version)
+except Exception as e:
+    diag("b: %r" % e)
+    got = None
+T.is_eq(got, (P.REPLY, rid, 0, 1), "then the waiting push is read and "
+        "answered")
+v, m = srv.worker("c").pull()
+ok(v == 1 and np.all(m["w"] == np.float32(0.25)), "the model holds it, "
+   "and nothing of the push that stopped")
 T.is_eq(srv.stop(), 0, "the server stops cleanly")
 
 # --- a control client that never reads ------------------------------------
