@@ -224,7 +224,7 @@ fi
 # counted, not fatal: psctl bench exits non-zero for them.  The peak RSS
 # has no target here; it shows the receive budget holding.
 many_row() {
-	local j peak=0 m d0 d1 bp pressure hwm s0 t0 steal
+	local j peak=0 m d0 d1 bp hwm s0 t0 steal pg
 	serve
 	d0=$(drops)
 	read -r s0 t0 < <(cpu_ticks)
@@ -247,13 +247,13 @@ many_row() {
 		cat "$tmp/bench.err" >&2
 		exit 2
 	fi
-	pressure=$(awk -v p="$(getconf PAGESIZE)" '{ printf "%.0f", $2 * p / 1e6 }' \
-	    /proc/sys/net/ipv4/tcp_mem)
+	# Both figures are in pages: sockstat's peak, tcp_mem's threshold.
+	pg=$(getconf PAGESIZE)
 	printf '%-28s %14s %16s   (%s pushes failed; kernel TCP memory peak %s MB, pressure at %s MB; %s segments dropped; %% stolen: %s)\n' \
 	    "push, $many workers" "$hwm" "$(jget "$j" push_mib_per_s | cut -d. -f1)" \
-	    "$(jget "$j" errors)" \
-	    "$(awk -v m="$peak" -v p="$(getconf PAGESIZE)" 'BEGIN { printf "%.0f", m * p / 1e6 }')" \
-	    "$pressure" "$((d1 - d0))" "$steal"
+	    "$(jget "$j" errors)" "$((peak * pg / 1000000))" \
+	    "$(($(awk '{ print $2 }' /proc/sys/net/ipv4/tcp_mem) * pg / 1000000))" \
+	    "$((d1 - d0))" "$steal"
 }
 
 if [ "$many" -gt 0 ]; then
