@@ -354,6 +354,10 @@ class Server:
                     return int(line.split()[1]) * 1024
         raise KeyError(field)
 
+    def receive(self):
+        """STATUS's "receive" object ({} from a server without one)."""
+        return status_json(self.url).get("receive", {})
+
     def signal(self, sig):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

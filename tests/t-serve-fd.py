@@ -188,7 +188,7 @@ for _ in range(100):
     time.sleep(0.05)
 ok(u["paused_connections"] == 1,
    "/metrics: a message that does not fit beside it waits: %r" % u)
-st = T.status_json(srv.url).get("receive", {})
+st = srv.receive()
 ok(st.get("budget_bytes") == BUDGET and st.get("paused_connections") == 1
    and st.get("inflight_bytes", 0) > 0, "STATUS receive: %r" % st)
 

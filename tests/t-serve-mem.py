@@ -407,11 +407,6 @@ T.is_eq(srv.stop(), 0, "the server stops cleanly")
 # closed let go of its charge would leave b waiting for good.
 
 
-def receive(srv, field):
-    """A member of STATUS's "receive" object."""
-    return T.status_json(srv.url)["receive"][field]
-
-
 def wait_for(cond, tries=100):
     """Polls cond every 0.1 s until it holds; whether it did."""
     for _ in range(tries):
@@ -429,7 +424,7 @@ a.init(model)
 b = srv.worker("b")
 abuf = P.encode(P.PUSH, id=a.next_id, records=list(update.items()))
 a.ws.sock.sendall(frame_header(len(abuf)) + abuf[:64 << 10])
-ok(wait_for(lambda: receive(srv, "inflight_bytes") >= len(abuf)), "a push "
+ok(wait_for(lambda: srv.receive()["inflight_bytes"] >= len(abuf)), "a push "
    "that stops midway holds its whole size of a 256 KiB budget")
 rid = b.next_id
 b.next_id += 1
@@ -441,7 +436,7 @@ frags = [bbuf[i:i + (64 << 10)] for i in range(0, len(bbuf), 64 << 10)]
 b.ws.sock.sendall(b"".join(
     frame_header(len(f), fin=i == len(frags) - 1, opcode=0 if i else 2) + f
     for i, f in enumerate(frags)))
-ok(wait_for(lambda: receive(srv, "paused_connections") == 1), "a second "
+ok(wait_for(lambda: srv.receive()["paused_connections"] == 1), "a second "
    "worker's whole push waits, paused, while the first holds the budget")
 T.is_eq(close_code(a), 1008, "the first is closed with 1008 after "
         "--worker-timeout")

@@ -51,11 +51,6 @@ def rcvbuf(srv, w):
     return rb[0] if len(rb) == 1 else rb
 
 
-def receive(srv):
-    """STATUS's "receive" object."""
-    return T.status_json(srv.url).get("receive", {})
-
-
 srv = T.Server()
 w = srv.worker("big")
 T.is_eq(rcvbuf(srv, w), SMALL, "a worker connection starts with a %d KiB "
@@ -70,7 +65,7 @@ small = srv.worker("small")
 small.pull()
 T.is_eq(rcvbuf(srv, small), SMALL, "a worker that only pulls keeps the "
         "small buffer")
-rx = receive(srv)
+rx = srv.receive()
 T.ok(rx.get("socket_bytes") == LARGE and
      rx.get("socket_large_connections") == 1 and
      rx.get("socket_budget_bytes", 0) >= LARGE, "STATUS counts the one "
@@ -105,10 +100,10 @@ T.ok(gauges == {"budget_bytes": str(LARGE), "bytes": str(LARGE),
      "/metrics says the same (%r)" % gauges)
 a.close()
 for _ in range(50):		# the server sees the close in its own time
-    if receive(srv).get("socket_large_connections") == 0:
+    if srv.receive().get("socket_large_connections") == 0:
         break
     time.sleep(0.1)
-T.is_eq(receive(srv).get("socket_bytes"), 0, "the first one's close "
+T.is_eq(srv.receive().get("socket_bytes"), 0, "the first one's close "
         "gives its share back")
 b.push({"a": np.ones(N, np.float32)})
 T.is_eq(rcvbuf(srv, b), LARGE, "and the second one's next push takes it")
