@@ -416,6 +416,19 @@ class _Conn:
         self.ws = websocket.create_connection(
             url, subprotocols=[protocol], header=header, timeout=timeout,
             sslopt=sslopt, enable_multithread=True)
+        # websocket-client answers a close frame before handing it over,
+        # and raises if that answer cannot be sent: the server closes its
+        # end right after its close frame, so a frame we sent meanwhile
+        # draws a reset.  The close received is what counts, as libpsctl
+        # and the Python package also have it.
+        answer = self.ws.send_close
+
+        def send_close(*args, **kw):
+            try:
+                answer(*args, **kw)
+            except (websocket.WebSocketException, OSError):
+                pass
+        self.ws.send_close = send_close
 
     def _frame(self, timeout=None):
         """The next data frame as (opcode, bytes); raises Closed."""

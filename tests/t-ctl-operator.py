@@ -16,7 +16,7 @@ T.require("numpy", "websocket")
 import numpy as np  # noqa: E402
 import psproto as P  # noqa: E402
 
-T.plan(41)
+T.plan(42)
 T.watchdog(120)
 
 
@@ -163,6 +163,20 @@ T.is_eq(d1.wait_close(), (1008, "kicked by an operator"),
         "its connection closes with 1008")
 T.ok(srv.worker("dup").id is not None and
      status(srv)["blocked"] == [], "a kick alone blocks nothing")
+# A worker that pushes before it has read the kick: its push reaches a
+# socket the server has closed, which answers with a reset, and the close
+# frame waiting before it must still be read, with its reason.
+d2 = srv.worker("late")
+r = ctl.request("kick", worker=d2.id)
+for _ in range(100):
+    if d2.pending():
+        break
+    time.sleep(0.05)
+d2.send(P.PUSH, records=[("a", np.ones(4, "f4"))])
+time.sleep(0.2)
+T.is_eq(d2.wait_close(), (1008, "kicked by an operator"),
+        "a worker pushing after the kick still reads the close and its "
+        "reason")
 r = ctl.request("checkpoints")
 T.ok(r["ok"] and r["result"]["checkpoints"] == [
      {"name": "initial", "path": None, "version": 0, "time": None,
