@@ -198,6 +198,8 @@ see 'has "^[ >] +[0-9]+ $live +bench-0 +127\.0\.0\.1:[0-9]+ " &&
     "the worker table has a live row for each of the 2 bench workers"
 see 'has "^workers 2  pushes/s "' "the header counts 2 workers connected"
 
+# The workers may be listed before their first push is applied.
+until_screen 'screen_grows 0'
 v1=$(screen_version)
 ok '[ -n "$v1" ] && [ "$v1" -gt 0 ]' "the header shows a model version ($v1)"
 until_screen 'screen_grows "$v1"'
